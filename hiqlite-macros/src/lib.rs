@@ -1,0 +1,1 @@
+//! Proc-macros for Hiqlite. The typed API (derive, query!, migrate!) lands with issue 3.

@@ -1,0 +1,80 @@
+//! The `hiqlite` program: run a node (`serve`), talk to a cluster (`sql`, `status`), or watch a
+//! local 3-node cluster survive losing its leader (`demo`).
+
+mod demo;
+mod serve;
+mod sql;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hiqlite", version, about = "SQLite replicated with Raft")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node. Without any flag or HQL_* variable: a single-node development database on
+    /// loopback with development secrets.
+    Serve(serve::ServeArgs),
+    /// Run one SQL statement (or, without SQL, an interactive shell) against a running cluster.
+    Sql(sql::SqlArgs),
+    /// Show a node's id, role, leader, term, last applied index and membership.
+    Status(sql::StatusArgs),
+    /// Start a local 3-node cluster, write and read through different nodes, kill the leader,
+    /// show the fail-over and the catch-up, print a throughput figure, clean up.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Flags become HQL_* variables before any thread starts, so precedence is one rule:
+    // flag > environment > file > default.
+    if let Command::Serve(args) = &cli.command {
+        args.export_to_env();
+    }
+    init_tracing(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Sql(args) => sql::run_sql(args).await,
+            Command::Status(args) => sql::run_status(args).await,
+            Command::Demo(args) => demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default level (info for `serve`, warn otherwise).
+fn init_tracing(serving: bool) {
+    let default = if serving {
+        "info,openraft=warn"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

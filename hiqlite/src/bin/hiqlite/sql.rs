@@ -1,0 +1,180 @@
+//! `hiqlite sql` and `hiqlite status`: talk to a running cluster through one node's API port.
+
+use std::io::{BufRead, Write};
+
+use clap::Args;
+use comfy_table::{presets::UTF8_FULL, Table};
+use hiqlite::client::{NodeStatus, SqlOutput};
+use hiqlite::{Client, Error, Rows};
+
+#[derive(Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// Linearizable read: sees every write completed before it, whichever node took it.
+    #[arg(long)]
+    consistent: bool,
+    /// Print one JSON array of row objects instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// The SQL to run. Without it, an interactive shell reads statements ending in `;`.
+    sql: Option<String>,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ConnArgs {
+    /// API address (host:port) of the node to talk to; repeat to fall back to other nodes.
+    #[arg(
+        long = "api",
+        value_name = "ADDR",
+        env = "HQL_API",
+        default_value = "127.0.0.1:8200",
+        value_delimiter = ','
+    )]
+    api: Vec<String>,
+    /// The cluster's API secret.
+    #[arg(long, value_name = "S", env = "HQL_SECRET_API", hide_env_values = true)]
+    secret_api: String,
+}
+
+impl ConnArgs {
+    fn client(&self) -> Client {
+        Client::remote(self.api.clone(), self.secret_api.clone())
+    }
+}
+
+pub async fn run_sql(args: SqlArgs) -> Result<(), Error> {
+    let client = args.conn.client();
+    match &args.sql {
+        Some(sql) => {
+            let output = client.sql(sql.clone(), args.consistent).await?;
+            print_output(&output, args.json);
+            Ok(())
+        }
+        None => shell(&client, args.consistent, args.json).await,
+    }
+}
+
+/// A minimal interactive shell: statements end with `;`, errors are printed and the shell goes on.
+async fn shell(client: &Client, consistent: bool, json: bool) -> Result<(), Error> {
+    let status = client.status().await?;
+    eprintln!(
+        "connected to node {} ({}); statements end with ';', Ctrl-D quits",
+        status.node_id, status.role
+    );
+    let stdin = std::io::stdin();
+    let mut buffer = String::new();
+    loop {
+        eprint!(
+            "{}",
+            if buffer.is_empty() {
+                "hiqlite> "
+            } else {
+                "   ...> "
+            }
+        );
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        buffer.push_str(&line);
+        if !buffer.trim_end().ends_with(';') {
+            continue;
+        }
+        let sql = std::mem::take(&mut buffer);
+        match client.sql(sql.trim().to_string(), consistent).await {
+            Ok(output) => print_output(&output, json),
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
+}
+
+fn print_output(output: &SqlOutput, json: bool) {
+    match output {
+        SqlOutput::Rows(rows) if json => println!("{}", rows_to_json(rows)),
+        SqlOutput::Rows(rows) => println!("{}", rows_to_table(rows)),
+        SqlOutput::Executed {
+            rows_affected,
+            last_insert_rowid,
+        } => {
+            if json {
+                println!("[]");
+            }
+            eprintln!("rows affected: {rows_affected}, last insert rowid: {last_insert_rowid}");
+        }
+        SqlOutput::Batch { statements } => {
+            if json {
+                println!("[]");
+            }
+            eprintln!("statements run: {statements}");
+        }
+    }
+}
+
+fn rows_to_json(rows: &Rows) -> String {
+    let array: Vec<serde_json::Value> = rows
+        .rows
+        .iter()
+        .map(|values| {
+            let object = rows
+                .columns
+                .iter()
+                .zip(values)
+                .map(|(c, v)| (c.clone(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>();
+            serde_json::Value::Object(object)
+        })
+        .collect();
+    serde_json::Value::Array(array).to_string()
+}
+
+fn rows_to_table(rows: &Rows) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL).set_header(&rows.columns);
+    for values in &rows.rows {
+        table.add_row(values.iter().map(|v| v.to_string()));
+    }
+    format!("{table}\n({} rows)", rows.rows.len())
+}
+
+pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
+    let status = args.conn.client().status().await?;
+    if args.json {
+        println!("{}", status_json(&status));
+    } else {
+        println!("node_id:      {}", status.node_id);
+        println!("role:         {}", status.role);
+        println!(
+            "leader_id:    {}",
+            status.leader_id.map_or("none".into(), |l| l.to_string())
+        );
+        println!("term:         {}", status.term);
+        println!("last_applied: {}", status.last_applied);
+        println!("voters:       {:?}", status.voters);
+        println!("learners:     {:?}", status.learners);
+    }
+    Ok(())
+}
+
+fn status_json(s: &NodeStatus) -> serde_json::Value {
+    serde_json::json!({
+        "node_id": s.node_id,
+        "role": s.role,
+        "leader_id": s.leader_id,
+        "term": s.term,
+        "last_applied": s.last_applied,
+        "last_log_index": s.last_log_index,
+        "voters": s.voters,
+        "learners": s.learners,
+    })
+}

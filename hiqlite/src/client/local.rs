@@ -1,0 +1,377 @@
+//! The embedded side of a client: a node running in this process.
+//!
+//! Writes take one path on every node: propose locally when this node leads, otherwise forward to
+//! the leader's API port; on a leader change, retry with the same request id (the state machine
+//! answers a repeated id with its first result, so a retry never applies twice).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::ReadPolicy;
+use tokio::sync::watch;
+
+use super::protocol::{ApiRequest, ApiResponse, NodeStatus, RemoteError, SqlOutput, WriteReply};
+use crate::config::Secret;
+use crate::error::Error;
+use crate::net::{Channel, RpcClient};
+use crate::raft::{NodeId, Raft};
+use crate::store::command::{Command, RequestId, Rows, WriteOp, WriteOutput};
+use crate::store::sqlite::reader::ReadPool;
+use crate::store::sqlite::state_machine::StateMachine;
+use crate::value::Value;
+
+/// How long to wait for news (a leader change, a reconnect) before retrying a write.
+const RETRY_BACKOFF: Duration = Duration::from_millis(50);
+
+/// A node running in this process, as the client sees it.
+pub struct LocalNode {
+    pub(crate) node_id: NodeId,
+    pub(crate) raft: Raft<StateMachine>,
+    pub(crate) reads: Arc<ReadPool>,
+    pub(crate) applied: watch::Receiver<u64>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) secret_api: Secret,
+    pub(crate) max_frame_bytes: usize,
+    peers: Mutex<HashMap<NodeId, RpcClient>>,
+}
+
+/// Why one attempt did not succeed.
+enum Attempt {
+    /// Worth retrying after a leader change or reconnect.
+    Retry(String),
+    Fatal(Error),
+}
+
+impl LocalNode {
+    pub(crate) fn new(
+        node_id: NodeId,
+        raft: Raft<StateMachine>,
+        reads: Arc<ReadPool>,
+        applied: watch::Receiver<u64>,
+        request_timeout: Duration,
+        secret_api: Secret,
+        max_frame_bytes: usize,
+    ) -> Self {
+        LocalNode {
+            node_id,
+            raft,
+            reads,
+            applied,
+            request_timeout,
+            secret_api,
+            max_frame_bytes,
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Replicates `op` under request id `id`, forwarding to the leader and retrying across leader
+    /// changes until `request_timeout`. Returns once this node has applied the write too.
+    pub(crate) async fn write(&self, id: RequestId, op: WriteOp) -> Result<WriteReply, Error> {
+        let deadline = Instant::now() + self.request_timeout;
+        loop {
+            let attempt = match self.current_leader() {
+                Some(leader) if leader == self.node_id => self.propose(id, op.clone()).await,
+                Some(leader) => self.forward(leader, id, op.clone()).await,
+                None => Err(Attempt::Retry("no leader is known yet".into())),
+            };
+            match attempt {
+                Ok(reply) => {
+                    self.wait_applied(reply.log_index, deadline).await?;
+                    return Ok(reply);
+                }
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(reason)) => {
+                    if Instant::now() >= deadline {
+                        tracing::warn!(%reason, "write gave up");
+                        return Err(Error::NoLeader(self.request_timeout));
+                    }
+                    tracing::debug!(%reason, "write attempt will be retried");
+                }
+            }
+            self.wait_for_news(deadline).await;
+        }
+    }
+
+    /// Proposes `op` only if this node leads (used for forwarded writes, which must not hop on).
+    pub(crate) async fn write_on_leader(
+        &self,
+        id: RequestId,
+        op: WriteOp,
+    ) -> Result<WriteReply, RemoteError> {
+        match self.propose(id, op).await {
+            Ok(reply) => Ok(reply),
+            Err(Attempt::Fatal(e)) => Err(RemoteError::Other(e.to_string())),
+            Err(Attempt::Retry(_)) => Err(RemoteError::NotLeader {
+                leader: self.current_leader(),
+            }),
+        }
+    }
+
+    async fn propose(&self, id: RequestId, op: WriteOp) -> Result<WriteReply, Attempt> {
+        let command = Command {
+            request_id: id,
+            leader_time_ms: now_ms(),
+            op,
+        };
+        match self.raft.client_write(command).await {
+            Ok(resp) => match resp.data.0 {
+                Some(result) => Ok(WriteReply {
+                    log_index: resp.log_id.index(),
+                    result,
+                }),
+                None => Err(Attempt::Fatal(Error::Raft(
+                    "the state machine returned no result".into(),
+                ))),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(Attempt::Retry(
+                format!("not the leader any more (leader: {:?})", f.leader_id),
+            )),
+            Err(RaftError::APIError(e)) => Err(Attempt::Fatal(Error::Raft(e.to_string()))),
+            Err(RaftError::Fatal(e)) => Err(Attempt::Fatal(Error::Raft(e.to_string()))),
+        }
+    }
+
+    async fn forward(
+        &self,
+        leader: NodeId,
+        id: RequestId,
+        op: WriteOp,
+    ) -> Result<WriteReply, Attempt> {
+        let req = ApiRequest::Write {
+            id,
+            op,
+            forwarded: true,
+        };
+        match self.call_peer(leader, &req).await? {
+            ApiResponse::Write(Ok(reply)) => Ok(reply),
+            ApiResponse::Write(Err(RemoteError::NotLeader { leader })) => Err(Attempt::Retry(
+                format!("forwarded to a node that does not lead (leader: {leader:?})"),
+            )),
+            ApiResponse::Write(Err(e)) => Err(Attempt::Fatal(Error::Raft(e.to_string()))),
+            other => Err(Attempt::Fatal(Error::Network(format!(
+                "unexpected answer {other:?}"
+            )))),
+        }
+    }
+
+    /// Calls a peer's API port, reconnecting as needed.
+    async fn call_peer(&self, peer: NodeId, req: &ApiRequest) -> Result<ApiResponse, Attempt> {
+        let client = self.peer_client(peer).await?;
+        client.call(req, self.request_timeout).await.map_err(|e| {
+            self.peers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&peer);
+            Attempt::Retry(format!("node {peer}: {e}"))
+        })
+    }
+
+    async fn peer_client(&self, peer: NodeId) -> Result<RpcClient, Attempt> {
+        if let Some(c) = self
+            .peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&peer)
+        {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let addr = self
+            .api_addr_of(peer)
+            .ok_or_else(|| Attempt::Retry(format!("node {peer} is not in the membership")))?;
+        let connect =
+            RpcClient::connect(&addr, &self.secret_api, Channel::Api, self.max_frame_bytes);
+        let client = tokio::time::timeout(self.request_timeout, connect)
+            .await
+            .map_err(|_| Attempt::Retry(format!("connecting to node {peer} at {addr} timed out")))?
+            .map_err(|e| Attempt::Retry(format!("node {peer} at {addr}: {e}")))?;
+        self.peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, client.clone());
+        Ok(client)
+    }
+
+    fn api_addr_of(&self, node: NodeId) -> Option<String> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&node)
+            .map(|m| m.api_addr.clone())
+    }
+
+    pub(crate) fn current_leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// Waits until something may have changed: the leader, or simply a short backoff.
+    async fn wait_for_news(&self, deadline: Instant) {
+        let mut metrics = self.raft.metrics();
+        let wait = RETRY_BACKOFF.min(deadline.saturating_duration_since(Instant::now()));
+        let _ = tokio::time::timeout(wait, metrics.changed()).await;
+    }
+
+    /// Waits until this node's SQLite holds entry `index` (so a read here sees the write).
+    pub(crate) async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), Error> {
+        let mut applied = self.applied.clone();
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let reached = tokio::time::timeout(wait, async {
+            applied.wait_for(|i| *i >= index).await.map(|_| ())
+        })
+        .await;
+        match reached {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Error::ShuttingDown),
+            Err(_) => Err(Error::Timeout(format!(
+                "this node did not apply log index {index} within {:?}",
+                self.request_timeout
+            ))),
+        }
+    }
+
+    /// Leader only: confirms leadership with a quorum (ReadIndex) and returns the log index a
+    /// linearizable read must see applied.
+    pub(crate) async fn read_index_on_leader(&self) -> Result<u64, RemoteError> {
+        match self.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+            Ok(linearizer) => Ok(linearizer.read_log_id().log_id().index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                Err(RemoteError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Err(RaftError::APIError(e)) => Err(RemoteError::Other(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(RemoteError::Other(e.to_string())),
+        }
+    }
+
+    /// Makes the next local read linearizable: gets the read index from the leader (itself or a
+    /// peer) and waits until this node has applied that far. Retries across leader changes.
+    pub(crate) async fn linearize(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + self.request_timeout;
+        loop {
+            let attempt = match self.current_leader() {
+                Some(leader) if leader == self.node_id => self
+                    .read_index_on_leader()
+                    .await
+                    .map_err(|e| Attempt::Retry(e.to_string())),
+                Some(leader) => match self.call_peer(leader, &ApiRequest::ReadIndex).await {
+                    Ok(ApiResponse::ReadIndex(Ok(index))) => Ok(index),
+                    Ok(ApiResponse::ReadIndex(Err(e))) => Err(Attempt::Retry(e.to_string())),
+                    Ok(other) => Err(Attempt::Fatal(Error::Network(format!(
+                        "unexpected answer {other:?}"
+                    )))),
+                    Err(e) => Err(e),
+                },
+                None => Err(Attempt::Retry("no leader is known yet".into())),
+            };
+            match attempt {
+                Ok(index) => return self.wait_applied(index, deadline).await,
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(reason)) => {
+                    tracing::debug!(%reason, "consistent read will be retried")
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::NoLeader(self.request_timeout));
+            }
+            self.wait_for_news(deadline).await;
+        }
+    }
+
+    /// Runs a read on this node's own database and returns its rows.
+    pub(crate) async fn query_rows(&self, sql: String, params: Vec<Value>) -> Result<Rows, Error> {
+        self.reads
+            .with_conn(move |conn| {
+                crate::store::sqlite::writer::query(conn, &sql, &params).map_err(Error::from)
+            })
+            .await
+    }
+
+    /// Runs SQL whose kind is not known in advance: a single read-only statement is a read
+    /// (local, or linearizable with `consistent`); anything else is replicated, a string of
+    /// several statements as a batch.
+    pub(crate) async fn run_sql(
+        &self,
+        id: RequestId,
+        sql: String,
+        consistent: bool,
+    ) -> Result<SqlOutput, Error> {
+        let probe = sql.clone();
+        let kind = self
+            .reads
+            .with_conn(move |conn| match conn.prepare(&probe) {
+                Ok(stmt) if stmt.readonly() => Ok(SqlKind::Read),
+                Ok(stmt) if stmt.column_count() > 0 => Ok(SqlKind::WriteReturning),
+                Ok(_) => Ok(SqlKind::Write),
+                Err(rusqlite::Error::MultipleStatement) => Ok(SqlKind::Batch),
+                Err(e) => Err(Error::from(e)),
+            })
+            .await?;
+        let op = match kind {
+            SqlKind::Read => {
+                if consistent {
+                    self.linearize().await?;
+                }
+                return Ok(SqlOutput::Rows(self.query_rows(sql, Vec::new()).await?));
+            }
+            SqlKind::WriteReturning => WriteOp::ExecuteReturning {
+                sql,
+                params: Vec::new(),
+            },
+            SqlKind::Write => WriteOp::Execute {
+                sql,
+                params: Vec::new(),
+            },
+            SqlKind::Batch => WriteOp::Batch { sql },
+        };
+        let output = self.write(id, op).await?.result.map_err(Error::Sql)?;
+        Ok(match output {
+            WriteOutput::Rows(rows) => SqlOutput::Rows(rows),
+            WriteOutput::Executed {
+                rows_affected,
+                last_insert_rowid,
+            } => SqlOutput::Executed {
+                rows_affected,
+                last_insert_rowid,
+            },
+            WriteOutput::Batch { statements } => SqlOutput::Batch { statements },
+            WriteOutput::Txn(_) => return Err(Error::Raft("unexpected transaction output".into())),
+        })
+    }
+
+    pub(crate) fn status(&self) -> NodeStatus {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let membership = m.membership_config.membership();
+        NodeStatus {
+            node_id: self.node_id,
+            role: format!("{:?}", m.state),
+            leader_id: m.current_leader,
+            term: m.current_term,
+            last_applied: *self.applied.borrow(),
+            last_log_index: m.last_log_index,
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+        }
+    }
+}
+
+enum SqlKind {
+    Read,
+    Write,
+    WriteReturning,
+    Batch,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

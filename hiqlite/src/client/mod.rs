@@ -1,0 +1,479 @@
+//! The client API: one [`Client`] type, whether the node runs in this process
+//! ([`start_node`](crate::start_node)) or the cluster is reached over the network
+//! ([`Client::remote`]).
+//!
+//! Guarantees, for every method below:
+//! - writes (`execute`, `execute_returning`, `txn`, `batch`) are linearizable and durable: they
+//!   return after the entry is fsynced on a majority and applied; a retried write applies once;
+//! - local reads (`query_*`) read the contacted node's own database: fast, and they see every write
+//!   made through the same node, but another node's newest writes may not be there yet;
+//! - consistent reads (`query_consistent_*`) are linearizable from any node.
+
+pub mod local;
+pub mod protocol;
+pub mod remote;
+pub mod row;
+pub mod txn;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use self::local::LocalNode;
+use self::protocol::{ApiRequest, ApiResponse, RemoteError, WriteReply};
+pub use self::protocol::{NodeStatus, SqlOutput};
+use self::remote::RemoteNodes;
+pub use self::row::{FromRow, Row};
+pub use self::txn::{StatementRef, Txn};
+use crate::config::Secret;
+use crate::error::Error;
+use crate::store::command::{RequestId, Rows, SqlError, StatementOutput, WriteOp, WriteOutput};
+use crate::value::{Params, Value};
+
+/// Rows affected and last inserted rowid of an `execute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecuteResult {
+    pub rows_affected: u64,
+    pub last_insert_rowid: i64,
+}
+
+/// A handle to a Hiqlite cluster. Cheap to clone; clones share connections and request ids.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    /// Random per client: with `next_seq`, makes every write's request id unique.
+    client_id: u64,
+    next_seq: AtomicU64,
+}
+
+enum Backend {
+    Local(Arc<LocalNode>, crate::node::NodeHandle),
+    Remote(RemoteNodes),
+}
+
+impl Client {
+    pub(crate) fn local(node: Arc<LocalNode>, handle: crate::node::NodeHandle) -> Client {
+        Client::new(Backend::Local(node, handle))
+    }
+
+    /// A client that reaches the cluster over the network through the nodes' API ports
+    /// (`host:port`, any subset of the members). It offers the same API; reads run on the node
+    /// it is connected to.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), hiqlite::Error> {
+    /// let client = hiqlite::Client::remote(vec!["127.0.0.1:8201".into()], "a-secret-of-16+-chars");
+    /// let n: Vec<(i64,)> = client.query_map("SELECT count(*) FROM users", hiqlite::params!()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn remote(api_addrs: Vec<String>, secret_api: impl Into<String>) -> Client {
+        Client::new(Backend::Remote(RemoteNodes::new(
+            api_addrs,
+            Secret::new(secret_api),
+            64 * 1024 * 1024,
+            Duration::from_secs(10),
+        )))
+    }
+
+    fn new(backend: Backend) -> Client {
+        let mut id = [0u8; 8];
+        // A failing OS RNG is not fatal here: the time still makes ids unique per process.
+        if getrandom::getrandom(&mut id).is_err() {
+            id = (Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64)
+                .to_le_bytes();
+        }
+        Client {
+            inner: Arc::new(Inner {
+                backend,
+                client_id: u64::from_le_bytes(id),
+                next_seq: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    fn next_request_id(&self) -> RequestId {
+        RequestId {
+            client: self.inner.client_id,
+            seq: self.inner.next_seq.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Replicates one write; returns its output or the statement's (deterministic) SQL error.
+    async fn write(&self, op: WriteOp) -> Result<WriteOutput, Error> {
+        let id = self.next_request_id();
+        let reply: WriteReply = match &self.inner.backend {
+            Backend::Local(node, _) => node.write(id, op).await?,
+            Backend::Remote(remote) => {
+                let req = ApiRequest::Write {
+                    id,
+                    op,
+                    forwarded: false,
+                };
+                match remote.call(&req).await? {
+                    ApiResponse::Write(r) => r.map_err(remote_error)?,
+                    other => return Err(unexpected(other)),
+                }
+            }
+        };
+        reply.result.map_err(Error::Sql)
+    }
+
+    /// Runs one statement through Raft.
+    ///
+    /// ```no_run
+    /// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
+    /// let res = client.execute("INSERT INTO users (name) VALUES (?)", hiqlite::params!("alice")).await?;
+    /// println!("new id {}", res.last_insert_rowid);
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<ExecuteResult, Error> {
+        match self
+            .write(WriteOp::Execute {
+                sql: sql.into(),
+                params,
+            })
+            .await?
+        {
+            WriteOutput::Executed {
+                rows_affected,
+                last_insert_rowid,
+            } => Ok(ExecuteResult {
+                rows_affected,
+                last_insert_rowid,
+            }),
+            other => Err(Error::Raft(format!("unexpected write output {other:?}"))),
+        }
+    }
+
+    /// Runs one `INSERT/UPDATE/DELETE ... RETURNING` through Raft and maps the returned rows.
+    pub async fn execute_returning<T: FromRow>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Vec<T>, Error> {
+        let rows = self.execute_returning_rows(sql, params).await?;
+        row::map_rows(&rows, T::from_row)
+    }
+
+    /// Like [`execute_returning`](Self::execute_returning), returning the raw rows.
+    pub async fn execute_returning_rows(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Rows, Error> {
+        match self
+            .write(WriteOp::ExecuteReturning {
+                sql: sql.into(),
+                params,
+            })
+            .await?
+        {
+            WriteOutput::Rows(rows) => Ok(rows),
+            other => Err(Error::Raft(format!("unexpected write output {other:?}"))),
+        }
+    }
+
+    /// Runs all statements of `txn` atomically (one Raft entry, one SQLite transaction). Returns
+    /// one output per statement; if any statement fails or a guard does not hold, nothing is
+    /// applied and the error names the statement.
+    pub async fn txn(&self, txn: Txn) -> Result<Vec<StatementOutput>, Error> {
+        match self
+            .write(WriteOp::Txn {
+                statements: txn.statements,
+            })
+            .await?
+        {
+            WriteOutput::Txn(outputs) => Ok(outputs),
+            other => Err(Error::Raft(format!("unexpected write output {other:?}"))),
+        }
+    }
+
+    /// Runs a string of `;`-separated statements atomically through Raft, e.g. a schema.
+    /// Batches take **no parameters**: never build one from user input. Returns the number of
+    /// statements run.
+    pub async fn batch(&self, sql: impl Into<String>) -> Result<usize, Error> {
+        match self.write(WriteOp::Batch { sql: sql.into() }).await? {
+            WriteOutput::Batch { statements } => Ok(statements),
+            other => Err(Error::Raft(format!("unexpected write output {other:?}"))),
+        }
+    }
+
+    /// Local read: runs `sql` on the contacted node's own database (no network for an embedded
+    /// node) and maps each row with [`FromRow`]. Sees every write made through the same node.
+    pub async fn query_map<T: FromRow + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Vec<T>, Error> {
+        self.query_with(sql.into(), params, false, T::from_row)
+            .await
+    }
+
+    /// Local read that expects exactly one row ([`Error::NoRows`] otherwise).
+    pub async fn query_map_one<T: FromRow + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<T, Error> {
+        one(self.query_map(sql, params).await?)
+    }
+
+    /// Local read that expects at most one row.
+    pub async fn query_map_optional<T: FromRow + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Option<T>, Error> {
+        Ok(self.query_map(sql, params).await?.into_iter().next())
+    }
+
+    /// Local read; each row is deserialized with serde from a map of column name to value.
+    pub async fn query_as<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Vec<T>, Error> {
+        self.query_with(sql.into(), params, false, |r| r.deserialize())
+            .await
+    }
+
+    /// [`query_as`](Self::query_as) expecting exactly one row.
+    pub async fn query_as_one<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<T, Error> {
+        one(self.query_as(sql, params).await?)
+    }
+
+    /// [`query_as`](Self::query_as) expecting at most one row.
+    pub async fn query_as_optional<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Option<T>, Error> {
+        Ok(self.query_as(sql, params).await?.into_iter().next())
+    }
+
+    /// Local read returning raw rows with their column names.
+    pub async fn query_rows(&self, sql: impl Into<String>, params: Params) -> Result<Rows, Error> {
+        self.rows(sql.into(), params, false).await
+    }
+
+    /// Linearizable read from any node: it sees every write that completed before it was called,
+    /// whichever node took that write. Costs a round trip to the leader (ReadIndex), then reads
+    /// locally once this node has applied that far.
+    pub async fn query_consistent_map<T: FromRow + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Vec<T>, Error> {
+        self.query_with(sql.into(), params, true, T::from_row).await
+    }
+
+    /// [`query_consistent_map`](Self::query_consistent_map) expecting exactly one row.
+    pub async fn query_consistent_one<T: FromRow + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<T, Error> {
+        one(self.query_consistent_map(sql, params).await?)
+    }
+
+    /// [`query_consistent_map`](Self::query_consistent_map) expecting at most one row.
+    pub async fn query_consistent_optional<T: FromRow + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Option<T>, Error> {
+        Ok(self
+            .query_consistent_map(sql, params)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Linearizable read deserialized with serde (see [`query_as`](Self::query_as)).
+    pub async fn query_consistent_as<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Vec<T>, Error> {
+        self.query_with(sql.into(), params, true, |r| r.deserialize())
+            .await
+    }
+
+    /// Linearizable read returning raw rows.
+    pub async fn query_consistent_rows(
+        &self,
+        sql: impl Into<String>,
+        params: Params,
+    ) -> Result<Rows, Error> {
+        self.rows(sql.into(), params, true).await
+    }
+
+    async fn query_with<T, F>(
+        &self,
+        sql: String,
+        params: Params,
+        consistent: bool,
+        map: F,
+    ) -> Result<Vec<T>, Error>
+    where
+        T: Send + 'static,
+        F: Fn(&Row<'_>) -> Result<T, Error> + Send + 'static,
+    {
+        match &self.inner.backend {
+            Backend::Local(node, _) => {
+                if consistent {
+                    node.linearize().await?;
+                }
+                node.reads
+                    .with_conn(move |conn| {
+                        let mut stmt = conn.prepare_cached(&sql)?;
+                        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+                        let mut out = Vec::new();
+                        while let Some(r) = rows.next()? {
+                            out.push(map(&Row::sqlite(r))?);
+                        }
+                        Ok(out)
+                    })
+                    .await
+            }
+            Backend::Remote(_) => {
+                let rows = self.rows(sql, params, consistent).await?;
+                row::map_rows(&rows, map)
+            }
+        }
+    }
+
+    async fn rows(&self, sql: String, params: Params, consistent: bool) -> Result<Rows, Error> {
+        match &self.inner.backend {
+            Backend::Local(node, _) => {
+                if consistent {
+                    node.linearize().await?;
+                }
+                node.query_rows(sql, params).await
+            }
+            Backend::Remote(remote) => {
+                let req = ApiRequest::Query {
+                    sql,
+                    params,
+                    consistent,
+                };
+                match remote.call(&req).await? {
+                    ApiResponse::Rows(r) => r.map_err(remote_error),
+                    other => Err(unexpected(other)),
+                }
+            }
+        }
+    }
+
+    /// The contacted node's view of the cluster: id, role, leader, term, last applied index.
+    pub async fn status(&self) -> Result<NodeStatus, Error> {
+        match &self.inner.backend {
+            Backend::Local(node, _) => Ok(node.status()),
+            Backend::Remote(remote) => match remote.call(&ApiRequest::Status).await? {
+                ApiResponse::Status(s) => Ok(s),
+                other => Err(unexpected(other)),
+            },
+        }
+    }
+
+    /// Runs SQL of any kind, as `hiqlite sql` does: a single read-only statement is a read on the
+    /// contacted node (linearizable with `consistent`), anything else goes through Raft; several
+    /// `;`-separated statements run as one batch. Takes no parameters.
+    pub async fn sql(&self, sql: impl Into<String>, consistent: bool) -> Result<SqlOutput, Error> {
+        let id = self.next_request_id();
+        match &self.inner.backend {
+            Backend::Local(node, _) => node.run_sql(id, sql.into(), consistent).await,
+            Backend::Remote(remote) => {
+                let req = ApiRequest::Sql {
+                    id,
+                    sql: sql.into(),
+                    consistent,
+                };
+                match remote.call(&req).await? {
+                    ApiResponse::Sql(r) => r.map_err(remote_error),
+                    other => Err(unexpected(other)),
+                }
+            }
+        }
+    }
+
+    /// Whether the contacted node currently believes it is the leader.
+    pub async fn is_leader(&self) -> Result<bool, Error> {
+        let status = self.status().await?;
+        Ok(status.leader_id == Some(status.node_id))
+    }
+
+    /// Waits until the cluster can serve linearizable reads and writes through this client: a
+    /// leader is confirmed by a quorum and the contacted node has caught up with it.
+    pub async fn wait_until_healthy(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let attempt = match &self.inner.backend {
+                Backend::Local(node, _) => tokio::time::timeout(timeout, node.linearize())
+                    .await
+                    .unwrap_or(Err(Error::Timeout("linearize".into()))),
+                Backend::Remote(_) => self
+                    .rows("SELECT 1".into(), Vec::new(), true)
+                    .await
+                    .map(|_| ()),
+            };
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(Error::Timeout(format!(
+                        "cluster not healthy after {timeout:?}: {e}"
+                    )))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// Stops the embedded node gracefully: stops Raft, closes listeners and connections, lets
+    /// the SQLite writer finish and closes the database. No-op for a remote client.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        match &self.inner.backend {
+            Backend::Local(node, handle) => handle.shutdown(node).await,
+            Backend::Remote(_) => Ok(()),
+        }
+    }
+}
+
+fn one<T>(rows: Vec<T>) -> Result<T, Error> {
+    rows.into_iter().next().ok_or(Error::NoRows)
+}
+
+fn remote_error(e: RemoteError) -> Error {
+    match e {
+        RemoteError::Sql(e) => Error::Sql(e),
+        RemoteError::Sqlite(m) => Error::Sql(SqlError::Sqlite { message: m }),
+        RemoteError::NoRows => Error::NoRows,
+        RemoteError::NotLeader { leader } => {
+            Error::Raft(format!("not the leader (leader: {leader:?})"))
+        }
+        RemoteError::Other(m) => Error::Raft(m),
+    }
+}
+
+fn unexpected(resp: ApiResponse) -> Error {
+    Error::Network(format!("unexpected answer from the node: {resp:?}"))
+}
+
+/// Converts a value list for APIs that take owned parameters.
+pub fn values<I: IntoIterator<Item = V>, V: Into<Value>>(items: I) -> Params {
+    items.into_iter().map(Into::into).collect()
+}

@@ -1,0 +1,99 @@
+//! Messages on the API port: remote clients talking to a node, and followers forwarding writes
+//! to the leader.
+
+use serde::{Deserialize, Serialize};
+
+use crate::raft::NodeId;
+use crate::store::command::{CommandResult, RequestId, Rows, SqlError, WriteOp};
+use crate::value::Value;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ApiRequest {
+    /// Replicate a write. `forwarded`: sent by a follower to the node it believes leads; that
+    /// node must not forward again (it answers `NotLeader` instead), so requests never loop.
+    Write {
+        id: RequestId,
+        op: WriteOp,
+        forwarded: bool,
+    },
+    /// Read on the receiving node; `consistent` makes it linearizable.
+    Query {
+        sql: String,
+        params: Vec<Value>,
+        consistent: bool,
+    },
+    /// Leader only: confirm leadership (ReadIndex) and return the index a linearizable read must
+    /// see applied.
+    ReadIndex,
+    /// The receiving node's view of the cluster.
+    Status,
+    /// Run any SQL (the `hiqlite sql` command): the node decides whether it reads or writes. A
+    /// write goes through Raft under `id`.
+    Sql {
+        id: RequestId,
+        sql: String,
+        consistent: bool,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ApiResponse {
+    Write(Result<WriteReply, RemoteError>),
+    Rows(Result<Rows, RemoteError>),
+    ReadIndex(Result<u64, RemoteError>),
+    Status(NodeStatus),
+    Sql(Result<SqlOutput, RemoteError>),
+}
+
+/// What a statement of unknown kind produced (see [`ApiRequest::Sql`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SqlOutput {
+    Rows(Rows),
+    Executed {
+        rows_affected: u64,
+        last_insert_rowid: i64,
+    },
+    Batch {
+        statements: usize,
+    },
+}
+
+/// The result of a replicated write and the log index it was applied at (a follower waits for its
+/// own state machine to reach that index, so a read after a write on the same node sees it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WriteReply {
+    pub log_index: u64,
+    pub result: CommandResult,
+}
+
+/// Errors that cross the network.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+pub enum RemoteError {
+    #[error("node is not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    #[error("SQLite error: {0}")]
+    Sqlite(String),
+    #[error("no rows")]
+    NoRows,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A node's view of the cluster, as printed by `hiqlite status`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeStatus {
+    pub node_id: NodeId,
+    /// "Leader", "Follower", "Candidate" or "Learner".
+    pub role: String,
+    pub leader_id: Option<NodeId>,
+    pub term: u64,
+    /// Index of the last entry applied to this node's SQLite database.
+    pub last_applied: u64,
+    pub last_log_index: Option<u64>,
+    /// Voting members' ids.
+    pub voters: Vec<NodeId>,
+    /// Non-voting members' ids.
+    pub learners: Vec<NodeId>,
+}

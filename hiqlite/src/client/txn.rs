@@ -1,0 +1,144 @@
+//! Building an atomic multi-statement transaction ([`Txn`]) for [`Client::txn`](crate::Client::txn).
+//!
+//! A transaction is sent as one Raft entry, so it cannot be interactive; instead a statement can
+//! use an earlier statement's output as a parameter, and a guard can make the whole transaction
+//! roll back when a condition does not hold (read-check-write without a round trip).
+
+use crate::store::command::{OutputRef, TxnParam, TxnStatement, TxnStatementKind};
+use crate::value::Value;
+
+/// A transaction under construction.
+///
+/// ```
+/// use hiqlite::client::Txn;
+/// use hiqlite::params;
+/// let mut txn = Txn::new();
+/// // Abort unless alice can pay.
+/// txn.guard("SELECT balance >= ? FROM accounts WHERE name = ?", params!(10, "alice"));
+/// txn.execute("UPDATE accounts SET balance = balance - ? WHERE name = ?", params!(10, "alice"));
+/// txn.execute("UPDATE accounts SET balance = balance + ? WHERE name = ?", params!(10, "bob"));
+/// let order = txn.execute("INSERT INTO orders (item) VALUES (?)", params!("book"));
+/// txn.execute("INSERT INTO order_lines (order_id, qty) VALUES (?, ?)", vec![order.last_insert_rowid(), 1.into()]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Txn {
+    pub(crate) statements: Vec<TxnStatement>,
+}
+
+/// Refers to a statement of a [`Txn`], to use its output as a later statement's parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct StatementRef(usize);
+
+impl StatementRef {
+    /// The rowid inserted by this (execute) statement.
+    pub fn last_insert_rowid(self) -> TxnParam {
+        self.output(OutputRef::LastInsertRowid)
+    }
+    /// The number of rows this (execute) statement changed.
+    pub fn rows_affected(self) -> TxnParam {
+        self.output(OutputRef::RowsAffected)
+    }
+    /// Column `name` of the first row this (query or returning) statement produced.
+    pub fn column(self, name: &str) -> TxnParam {
+        self.output(OutputRef::Column(name.to_string()))
+    }
+    /// Position of the statement in the transaction (0-based); also its index in the results.
+    pub fn index(self) -> usize {
+        self.0
+    }
+    fn output(self, output: OutputRef) -> TxnParam {
+        TxnParam::Output {
+            statement: self.0,
+            output,
+        }
+    }
+}
+
+impl Txn {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a statement; its output is rows affected and the last inserted rowid.
+    pub fn execute<P: Into<TxnParam>>(
+        &mut self,
+        sql: impl Into<String>,
+        params: Vec<P>,
+    ) -> StatementRef {
+        self.push(sql, params, TxnStatementKind::Execute)
+    }
+
+    /// Adds a statement whose rows are kept (a `SELECT` or `... RETURNING`).
+    pub fn query<P: Into<TxnParam>>(
+        &mut self,
+        sql: impl Into<String>,
+        params: Vec<P>,
+    ) -> StatementRef {
+        self.push(sql, params, TxnStatementKind::Query)
+    }
+
+    /// Adds a guard: the first column of its first row must be truthy (non-zero, non-NULL), or
+    /// the whole transaction rolls back and [`Client::txn`](crate::Client::txn) returns
+    /// [`SqlError::GuardFailed`](crate::store::command::SqlError::GuardFailed).
+    pub fn guard<P: Into<TxnParam>>(
+        &mut self,
+        sql: impl Into<String>,
+        params: Vec<P>,
+    ) -> StatementRef {
+        self.push(sql, params, TxnStatementKind::Guard)
+    }
+
+    pub fn len(&self) -> usize {
+        self.statements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    fn push<P: Into<TxnParam>>(
+        &mut self,
+        sql: impl Into<String>,
+        params: Vec<P>,
+        kind: TxnStatementKind,
+    ) -> StatementRef {
+        self.statements.push(TxnStatement {
+            sql: sql.into(),
+            params: params.into_iter().map(Into::into).collect(),
+            kind,
+        });
+        StatementRef(self.statements.len() - 1)
+    }
+}
+
+impl From<Value> for TxnParam {
+    fn from(v: Value) -> Self {
+        TxnParam::Value(v)
+    }
+}
+
+macro_rules! txn_param_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for TxnParam {
+            fn from(v: $t) -> Self { TxnParam::Value(Value::from(v)) }
+        }
+    )*};
+}
+txn_param_from!(
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    isize,
+    bool,
+    f32,
+    f64,
+    String,
+    &str,
+    &String,
+    Vec<u8>,
+    &[u8]
+);

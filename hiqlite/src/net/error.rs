@@ -1,0 +1,39 @@
+//! The one error type of the networking layer. Each variant says what happened and, where it
+//! helps, what to check; none of them ever carries secret material.
+
+use std::io;
+
+/// What can go wrong when connecting to a peer, authenticating, or calling it.
+///
+/// After [`NetError::ConnectionClosed`], [`NetError::FrameTooLarge`] on a received frame, or
+/// [`NetError::Io`], the connection is gone: check [`RpcClient::is_closed`] and reconnect.
+/// [`NetError::Timeout`] and [`NetError::Remote`] fail a single call and leave the connection up.
+///
+/// [`RpcClient::is_closed`]: crate::net::RpcClient::is_closed
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, #[source] io::Error),
+    #[error(
+        "authentication failed: the peer refused our shared secret or could not prove it knows \
+         it (check that secret_raft / secret_api match on both sides and that the address is \
+         the right port)"
+    )]
+    AuthFailed,
+    #[error("protocol version mismatch: the peer speaks version {theirs}, we speak {ours}")]
+    VersionMismatch { ours: u8, theirs: u8 },
+    #[error("the connection is closed")]
+    ConnectionClosed,
+    #[error("timed out")]
+    Timeout,
+    #[error("frame of {size} bytes exceeds the maximum of {max} bytes (max_frame_bytes)")]
+    FrameTooLarge { size: usize, max: usize },
+    #[error("cannot encode the message: {0}")]
+    Encode(String),
+    #[error("malformed frame: {0}")]
+    Decode(String),
+    #[error("the peer could not answer this request: {0}")]
+    Remote(String),
+    #[error("network I/O error: {0}")]
+    Io(#[from] io::Error),
+}

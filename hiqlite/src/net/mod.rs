@@ -1,0 +1,25 @@
+//! Networking: authenticated, multiplexed RPC over TCP, used both for Raft traffic between nodes
+//! and for the API (clients, forwarded writes). It knows nothing about Raft or SQL: callers bring
+//! their own request and response types (anything serde can handle).
+//!
+//! - `handshake`: every connection first proves, both ways, knowledge of the channel's shared
+//!   secret (HMAC challenge-response, constant-time check) before a single frame is read.
+//! - `frame`: length-prefixed frames with a maximum size; each carries a request id and a
+//!   postcard-encoded message.
+//! - `rpc`: [`RpcClient`], many concurrent calls over one connection, matched up by request id.
+//! - `server`: [`serve`] runs a [`Service`] for every authenticated connection, one task per
+//!   request, until shut down.
+//! - `error`: [`NetError`].
+
+mod error;
+mod frame;
+mod handshake;
+mod rpc;
+mod server;
+#[cfg(test)]
+mod testing;
+
+pub use error::NetError;
+pub use handshake::{Channel, HANDSHAKE_TIMEOUT, PROTOCOL_VERSION};
+pub use rpc::RpcClient;
+pub use server::{serve, serve_with_handshake_timeout, Service};

@@ -1,0 +1,458 @@
+//! The server loop: accept connections, authenticate them, and answer their requests with a
+//! [`Service`].
+//!
+//! Each connection runs in its own task: handshake first, then a loop that reads frames and
+//! spawns one task per request, so a slow request never holds up the others on the same
+//! connection. Responses go through a single writer with the request's id. Anything malformed
+//! (bad frame, undecodable request, oversized frame) is logged with the peer's address and closes
+//! only that connection. A shutdown signal stops the accept loop and every connection at once.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, error, warn};
+
+use super::frame::{self, RemoteFailure};
+use super::handshake::{self, HANDSHAKE_TIMEOUT};
+use super::{Channel, NetError};
+use crate::config::Secret;
+
+/// Requests one connection may have in flight; beyond that the server stops reading from it until
+/// some finish, so one peer cannot make it spawn tasks without bound.
+const MAX_IN_FLIGHT_PER_CONNECTION: usize = 1024;
+
+/// Responses queued for a connection's writer before handlers wait for room.
+const OUTBOUND_QUEUE: usize = 1024;
+
+/// What a server does with requests: one call per request, possibly many at the same time.
+///
+/// ```
+/// use hiqlite::net::Service;
+///
+/// struct Echo;
+///
+/// impl Service for Echo {
+///     type Request = String;
+///     type Response = String;
+///
+///     async fn handle(&self, req: String) -> String {
+///         req
+///     }
+/// }
+/// ```
+pub trait Service: Send + Sync + 'static {
+    /// What clients send; a frame that does not decode as this closes the connection.
+    type Request: DeserializeOwned + Send + 'static;
+    /// What the server answers, one per request.
+    type Response: Serialize + Send + 'static;
+
+    /// Answers one request. Runs in its own task, concurrently with other requests.
+    fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response> + Send;
+}
+
+/// Serves `service` on `listener` until `shutdown` becomes `true` (or its sender is dropped),
+/// then closes every connection and returns once they are all gone.
+///
+/// Every connection must pass the handshake for `channel` with `secret` within
+/// [`HANDSHAKE_TIMEOUT`] before any frame is read. `max_frame` bounds requests received and
+/// responses sent.
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// use std::sync::Arc;
+/// use hiqlite::config::Secret;
+/// use hiqlite::net::{serve, Channel, Service};
+///
+/// struct Echo;
+/// impl Service for Echo {
+///     type Request = String;
+///     type Response = String;
+///     async fn handle(&self, req: String) -> String { req }
+/// }
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8200").await?;
+/// let (stop, shutdown) = tokio::sync::watch::channel(false);
+/// let secret = Secret::new("api-secret-at-least-16-chars");
+/// let service = Arc::new(Echo);
+/// let server = tokio::spawn(serve(listener, secret, Channel::Api, 16 << 20, service, shutdown));
+/// // ... later:
+/// stop.send(true).ok();
+/// server.await.ok();
+/// # Ok(()) }
+/// ```
+pub async fn serve<S: Service>(
+    listener: TcpListener,
+    secret: Secret,
+    channel: Channel,
+    max_frame: usize,
+    service: Arc<S>,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with_handshake_timeout(
+        listener,
+        secret,
+        channel,
+        max_frame,
+        HANDSHAKE_TIMEOUT,
+        service,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] with a custom handshake timeout (tests use a short one).
+pub async fn serve_with_handshake_timeout<S: Service>(
+    listener: TcpListener,
+    secret: Secret,
+    channel: Channel,
+    max_frame: usize,
+    handshake_timeout: Duration,
+    service: Arc<S>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let settings = Arc::new(Settings {
+        secret,
+        channel,
+        max_frame,
+        handshake_timeout,
+    });
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown_requested(&mut shutdown) => break,
+            // Reap finished connections so the set does not grow with every peer ever seen.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(serve_connection(
+                        stream,
+                        peer,
+                        settings.clone(),
+                        service.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+                Err(e) => {
+                    // Usually out of file descriptors: back off briefly instead of spinning, but
+                    // still react to shutdown right away.
+                    warn!(%channel, "cannot accept a connection: {e}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = shutdown_requested(&mut shutdown) => break,
+                    }
+                }
+            },
+        }
+    }
+    // New connection attempts are refused from here on.
+    drop(listener);
+    // Every connection watches the same signal and ends by itself; waiting for them means all
+    // sockets are closed when `serve` returns.
+    while connections.join_next().await.is_some() {}
+    debug!(%channel, "server stopped");
+}
+
+/// What every connection of one server needs to know.
+struct Settings {
+    secret: Secret,
+    channel: Channel,
+    max_frame: usize,
+    handshake_timeout: Duration,
+}
+
+/// Resolves once shutdown is requested. A dropped sender counts as a request: nobody could ever
+/// stop the server otherwise.
+async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|&stop| stop).await;
+}
+
+async fn serve_connection<S: Service>(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    settings: Arc<Settings>,
+    service: Arc<S>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let channel = settings.channel;
+    // Responses are often small and latency-bound (Raft heartbeats); don't let Nagle delay them.
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(%peer, %channel, "cannot set TCP_NODELAY: {e}");
+    }
+
+    let handshake = handshake::accept(
+        &mut stream,
+        &settings.secret,
+        channel,
+        settings.handshake_timeout,
+    );
+    let authenticated = tokio::select! {
+        result = handshake => result,
+        _ = shutdown_requested(&mut shutdown) => return,
+    };
+    if let Err(e) = authenticated {
+        let timeout = settings.handshake_timeout;
+        match e {
+            // A bare connect-and-close (port scan, TCP health check) is not worth a warning.
+            NetError::ConnectionClosed => debug!(%peer, %channel, "peer left during the handshake"),
+            NetError::AuthFailed => {
+                warn!(%peer, %channel, "refused connection: peer does not know the secret")
+            }
+            NetError::Timeout => {
+                warn!(%peer, %channel, "dropped connection: no handshake within {timeout:?}")
+            }
+            e => warn!(%peer, %channel, "handshake failed: {e}"),
+        }
+        return;
+    }
+    debug!(%peer, %channel, "peer authenticated");
+
+    let (mut frames, sink) = frame::split(stream, settings.max_frame);
+    let (outbound, queue) = mpsc::channel(OUTBOUND_QUEUE);
+    // Polled in the select below rather than spawned, so it ends with this connection.
+    let writer = frame::write_frames(sink, queue);
+    tokio::pin!(writer);
+    // Dropping the set when the connection ends aborts requests still running: nobody is left
+    // to receive their answers (callers retry on a new connection).
+    let mut handlers = JoinSet::new();
+
+    loop {
+        tokio::select! {
+            _ = shutdown_requested(&mut shutdown) => break,
+            result = &mut writer => {
+                if let Err(e) = result {
+                    debug!(%peer, %channel, "cannot send to peer: {e}");
+                }
+                break;
+            }
+            Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
+            next = frames.next(), if handlers.len() < MAX_IN_FLIGHT_PER_CONNECTION => match next {
+                Some(Ok(frame)) => match frame::decode::<S::Request>(&frame.payload) {
+                    Ok(req) => {
+                        handlers.spawn(answer(
+                            service.clone(),
+                            frame.id,
+                            req,
+                            outbound.clone(),
+                            settings.max_frame,
+                        ));
+                    }
+                    Err(e) => {
+                        warn!(%peer, %channel, "closing connection: request {}: {e}", frame.id);
+                        break;
+                    }
+                },
+                Some(Err(e)) => {
+                    warn!(%peer, %channel, "closing connection: {e}");
+                    break;
+                }
+                None => {
+                    debug!(%peer, %channel, "peer closed the connection");
+                    break;
+                }
+            },
+        }
+    }
+}
+
+/// Runs one request and queues its response under the request's id. If the service panics or the
+/// response cannot be sent, the caller gets a [`RemoteFailure`] instead of waiting for its timeout.
+async fn answer<S: Service>(
+    service: Arc<S>,
+    id: u64,
+    req: S::Request,
+    outbound: mpsc::Sender<Bytes>,
+    max_frame: usize,
+) {
+    let body = match AssertUnwindSafe(service.handle(req)).catch_unwind().await {
+        Ok(resp) => match frame::encode(id, &Ok::<_, RemoteFailure>(resp), max_frame) {
+            Ok(body) => Some(body),
+            Err(NetError::FrameTooLarge { size, max }) => {
+                warn!(
+                    request = id,
+                    "response of {size} bytes exceeds the maximum frame size of {max} bytes"
+                );
+                let (size, max) = (size as u64, max as u64);
+                failure(id, RemoteFailure::ResponseTooLarge { size, max }, max_frame)
+            }
+            Err(e) => {
+                error!(request = id, "cannot encode response: {e}");
+                failure(id, RemoteFailure::Encode(e.to_string()), max_frame)
+            }
+        },
+        Err(_) => {
+            error!(request = id, "request handler panicked");
+            failure(id, RemoteFailure::HandlerPanicked, max_frame)
+        }
+    };
+    if let Some(body) = body {
+        // Fails only if the connection is already gone, and then nobody waits for the answer.
+        let _ = outbound.send(body).await;
+    }
+}
+
+/// The frame that tells the caller why there is no response. `None` only if even this small
+/// message exceeds the maximum frame size; the caller then runs into its timeout.
+fn failure(id: u64, failure: RemoteFailure, max_frame: usize) -> Option<Bytes> {
+    frame::encode(id, &Err::<(), _>(failure), max_frame).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::testing::{
+        assert_closed_by_peer, secret, TestRequest, TestResponse, TestServer, MAX_FRAME, PROMPTLY,
+    };
+    use crate::net::RpcClient;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const T: Duration = Duration::from_secs(10);
+
+    async fn assert_serves_a_good_client(server: &TestServer) {
+        let client = RpcClient::connect(&server.addr, &secret(), Channel::Api, MAX_FRAME)
+            .await
+            .unwrap();
+        let resp: TestResponse = client.call(&TestRequest::Add(20, 22), T).await.unwrap();
+        assert_eq!(resp, TestResponse::Sum(42));
+    }
+
+    /// A frame as the server expects it: length prefix, then id and payload.
+    fn raw_frame(id: u64, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(8 + payload.len()).unwrap();
+        let mut frame = len.to_be_bytes().to_vec();
+        frame.extend_from_slice(&id.to_be_bytes());
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    #[tokio::test]
+    async fn wrong_secret_never_reaches_the_service() {
+        let server = TestServer::start(Channel::Api).await;
+        let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+        let wrong = Secret::new("not-the-right-secret-at-all");
+        let result = handshake::connect(&mut stream, &wrong, Channel::Api, PROMPTLY).await;
+        assert!(matches!(result, Err(NetError::AuthFailed)), "{result:?}");
+
+        // Send a perfectly valid request anyway: it must never be read, let alone handled.
+        let body = frame::encode(1, &TestRequest::Echo("sneaky".into()), MAX_FRAME).unwrap();
+        let _ = stream.write_all(&raw_frame(1, &body[8..])).await;
+        assert_closed_by_peer(&mut stream).await;
+        assert_eq!(server.service.calls(), 0);
+
+        assert_serves_a_good_client(&server).await;
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn garbage_after_the_handshake_closes_only_that_connection() {
+        let server = TestServer::start(Channel::Api).await;
+        let garbage: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "frame shorter than its request id",
+                vec![0, 0, 0, 3, 1, 2, 3],
+            ),
+            (
+                "undecodable request",
+                raw_frame(7, &[0xff, 0xff, 0xff, 0xff]),
+            ),
+            ("valid request plus trailing bytes", {
+                let mut payload = postcard::to_stdvec(&TestRequest::Add(1, 2)).unwrap();
+                payload.extend_from_slice(b"junk");
+                raw_frame(8, &payload)
+            }),
+            ("line noise", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        ];
+        for (what, bytes) in garbage {
+            let calls_before = server.service.calls();
+            let mut stream = server.authenticated_stream(Channel::Api).await;
+            stream.write_all(&bytes).await.unwrap();
+            assert_closed_by_peer(&mut stream).await;
+            assert_eq!(
+                server.service.calls(),
+                calls_before,
+                "{what} reached the service"
+            );
+            // The server keeps serving everyone else.
+            assert_serves_a_good_client(&server).await;
+        }
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_closes_the_connection() {
+        let server = TestServer::start_with(Channel::Api, 1024, HANDSHAKE_TIMEOUT).await;
+
+        // A raw peer announcing a huge frame: refused from the length prefix alone.
+        let mut stream = server.authenticated_stream(Channel::Api).await;
+        stream
+            .write_all(&100_000_000u32.to_be_bytes())
+            .await
+            .unwrap();
+        assert_closed_by_peer(&mut stream).await;
+
+        // A client whose own limit is larger than the server's.
+        let client = RpcClient::connect(&server.addr, &secret(), Channel::Api, MAX_FRAME)
+            .await
+            .unwrap();
+        let err = client
+            .call::<_, TestResponse>(&TestRequest::Echo("x".repeat(5000)), T)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NetError::ConnectionClosed), "{err}");
+        assert!(client.is_closed());
+        assert_eq!(server.service.calls(), 0);
+
+        assert_serves_a_good_client(&server).await;
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn silent_peer_is_dropped_after_the_handshake_timeout() {
+        let server =
+            TestServer::start_with(Channel::Api, MAX_FRAME, Duration::from_millis(200)).await;
+        let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+        let mut hello = [0u8; 33];
+        stream.read_exact(&mut hello).await.unwrap();
+        // ...and never answer.
+        assert_closed_by_peer(&mut stream).await;
+
+        assert_serves_a_good_client(&server).await;
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_the_server_and_closes_connections() {
+        let server =
+            TestServer::start_with(Channel::Api, MAX_FRAME, Duration::from_secs(600)).await;
+        let addr = server.addr.clone();
+        let client = RpcClient::connect(&addr, &secret(), Channel::Api, MAX_FRAME)
+            .await
+            .unwrap();
+        let _: TestResponse = client.call(&TestRequest::Add(1, 1), T).await.unwrap();
+        // A peer stuck in the handshake must not delay shutdown either.
+        let mut silent = TcpStream::connect(&addr).await.unwrap();
+
+        server.stop().await;
+
+        assert_closed_by_peer(&mut silent).await;
+        let err = client
+            .call::<_, TestResponse>(&TestRequest::Add(1, 1), T)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NetError::ConnectionClosed), "{err}");
+        assert!(client.is_closed());
+        let err = RpcClient::connect(&addr, &secret(), Channel::Api, MAX_FRAME)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NetError::Connect(..)), "{err}");
+    }
+}

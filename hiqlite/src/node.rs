@@ -1,0 +1,273 @@
+//! Starting and stopping a node: wires the log store, the state machine, Raft, the two listeners
+//! and the client together, handing each part only what it needs.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::SnapshotPolicy;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::client::local::LocalNode;
+use crate::client::protocol::{ApiRequest, ApiResponse, RemoteError};
+use crate::client::Client;
+use crate::config::NodeConfig;
+use crate::error::Error;
+use crate::net::{Channel, RpcClient, Service};
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{NetworkFactory, RaftService};
+use crate::raft::{Member, Raft};
+use crate::store::sqlite::state_machine::StateMachine;
+
+/// Starts a node of the cluster described by `config` and returns a client bound to it.
+///
+/// On first start the cluster forms by itself: every member gets the same `nodes` list, and an
+/// uninitialized node that finds no running cluster among its peers initializes Raft with that
+/// list (identical on every node, so several nodes doing it at once is safe). A restarted node
+/// recovers its log and database and rejoins.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), hiqlite::Error> {
+/// let config = hiqlite::NodeConfig::from_toml("hiqlite.toml")?;
+/// let client = hiqlite::start_node(config).await?;
+/// client.wait_until_healthy(std::time::Duration::from_secs(30)).await?;
+/// # Ok(()) }
+/// ```
+pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
+    config.validate()?;
+    let me = config
+        .nodes
+        .iter()
+        .find(|m| m.id == config.node_id)
+        .cloned()
+        .ok_or_else(|| Error::Config(format!("node_id {} is not in nodes", config.node_id)))?;
+
+    let log_store =
+        LogStore::open(&config.data_dir.join("logs"), config.log_sync).map_err(|e| {
+            Error::Storage(format!(
+                "cannot open the Raft log in {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    let state_machine = StateMachine::open(&config.data_dir.join("db"), &config.filename_db)
+        .map_err(|e| {
+            Error::Storage(format!(
+                "cannot open the database in {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    let reads = state_machine
+        .read_pool(config.read_pool_size)
+        .map_err(|e| Error::Storage(e.to_string()))?;
+    let applied = state_machine.applied_index();
+
+    // Bind before Raft starts, so a port conflict is a clear start-up error.
+    let raft_listener = bind(&me.raft_addr, "raft").await?;
+    let api_listener = bind(&me.api_addr, "api").await?;
+
+    let raft_config = openraft::Config {
+        cluster_name: "hiqlite".into(),
+        heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
+        election_timeout_min: config.election_timeout_min.as_millis() as u64,
+        election_timeout_max: config.election_timeout_max.as_millis() as u64,
+        // Logs are kept until snapshots can be streamed (see store::sqlite::state_machine).
+        snapshot_policy: SnapshotPolicy::Never,
+        max_payload_entries: 4096,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| Error::Config(format!("Raft timing: {e}")))?;
+
+    let network = NetworkFactory::new(config.secret_raft.clone(), config.max_frame_bytes);
+    let raft = Raft::new(
+        config.node_id,
+        Arc::new(raft_config),
+        network,
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(|e| Error::Raft(format!("cannot start Raft: {e}")))?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let raft_server = tokio::spawn(crate::net::serve(
+        raft_listener,
+        config.secret_raft.clone(),
+        Channel::Raft,
+        config.max_frame_bytes,
+        Arc::new(RaftService { raft: raft.clone() }),
+        shutdown_rx.clone(),
+    ));
+    let local = Arc::new(LocalNode::new(
+        config.node_id,
+        raft.clone(),
+        reads,
+        applied,
+        config.request_timeout,
+        config.secret_api.clone(),
+        config.max_frame_bytes,
+    ));
+    let api_server = tokio::spawn(crate::net::serve(
+        api_listener,
+        config.secret_api.clone(),
+        Channel::Api,
+        config.max_frame_bytes,
+        Arc::new(ApiService {
+            node: local.clone(),
+        }),
+        shutdown_rx.clone(),
+    ));
+    let bootstrap = tokio::spawn(bootstrap(raft.clone(), config.clone(), shutdown_rx));
+
+    tracing::info!(node_id = config.node_id, raft = %me.raft_addr, api = %me.api_addr, "node started");
+    let handle = NodeHandle {
+        inner: Arc::new(Mutex::new(Some(Running {
+            shutdown: shutdown_tx,
+            tasks: vec![raft_server, api_server, bootstrap],
+        }))),
+    };
+    Ok(Client::local(local, handle))
+}
+
+async fn bind(addr: &str, what: &str) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on the {what} address {addr}: {e}")))
+}
+
+/// Forms the cluster on first start. A node that is already initialized (it has a log) does
+/// nothing: Raft brings it back into the cluster it belongs to.
+async fn bootstrap(raft: Raft<StateMachine>, config: NodeConfig, shutdown: watch::Receiver<bool>) {
+    match raft.is_initialized().await {
+        Ok(true) | Err(_) => return,
+        Ok(false) => {}
+    }
+    if running_cluster_among_peers(&config).await {
+        tracing::info!(
+            "a running cluster was found; waiting for its leader to replicate to this node"
+        );
+        return;
+    }
+    if *shutdown.borrow() {
+        return;
+    }
+    let members: BTreeMap<u64, Member> = config.nodes.iter().map(|m| (m.id, m.clone())).collect();
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!(
+            "initialized the cluster with {} members",
+            config.nodes.len()
+        ),
+        // Another path got there first (e.g. a leader already replicated to us): fine.
+        Err(e) => tracing::debug!("initialize skipped: {e}"),
+    }
+}
+
+/// Asks each peer's API whether it is part of an initialized cluster.
+async fn running_cluster_among_peers(config: &NodeConfig) -> bool {
+    for peer in config.nodes.iter().filter(|m| m.id != config.node_id) {
+        let probe = async {
+            let client = RpcClient::connect(
+                &peer.api_addr,
+                &config.secret_api,
+                Channel::Api,
+                config.max_frame_bytes,
+            )
+            .await
+            .ok()?;
+            match client
+                .call::<ApiRequest, ApiResponse>(&ApiRequest::Status, Duration::from_secs(1))
+                .await
+                .ok()?
+            {
+                ApiResponse::Status(s) => Some(!s.voters.is_empty()),
+                _ => None,
+            }
+        };
+        if let Ok(Some(true)) = tokio::time::timeout(Duration::from_secs(2), probe).await {
+            return true;
+        }
+    }
+    false
+}
+
+/// Owns what a running node must stop at shutdown.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<Mutex<Option<Running>>>,
+}
+
+struct Running {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    /// Stops Raft, then the listeners; waits for each to finish. Idempotent.
+    pub(crate) async fn shutdown(&self, node: &LocalNode) -> Result<(), Error> {
+        let Some(running) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        let raft_result = node.raft.shutdown().await;
+        let _ = running.shutdown.send(true);
+        for task in running.tasks {
+            let _ = task.await;
+        }
+        node.reads.close();
+        raft_result.map_err(|e| Error::Raft(format!("Raft did not stop cleanly: {e}")))
+    }
+}
+
+/// Answers API requests (remote clients, forwarded writes, read-index requests) for this node.
+struct ApiService {
+    node: Arc<LocalNode>,
+}
+
+impl Service for ApiService {
+    type Request = ApiRequest;
+    type Response = ApiResponse;
+
+    async fn handle(&self, req: ApiRequest) -> ApiResponse {
+        match req {
+            ApiRequest::Write { id, op, forwarded } => ApiResponse::Write(if forwarded {
+                self.node.write_on_leader(id, op).await
+            } else {
+                self.node.write(id, op).await.map_err(to_remote)
+            }),
+            ApiRequest::Query {
+                sql,
+                params,
+                consistent,
+            } => {
+                let rows = async {
+                    if consistent {
+                        self.node.linearize().await?;
+                    }
+                    self.node.query_rows(sql, params).await
+                };
+                ApiResponse::Rows(rows.await.map_err(to_remote))
+            }
+            ApiRequest::ReadIndex => ApiResponse::ReadIndex(self.node.read_index_on_leader().await),
+            ApiRequest::Status => ApiResponse::Status(self.node.status()),
+            ApiRequest::Sql {
+                id,
+                sql,
+                consistent,
+            } => ApiResponse::Sql(
+                self.node
+                    .run_sql(id, sql, consistent)
+                    .await
+                    .map_err(to_remote),
+            ),
+        }
+    }
+}
+
+fn to_remote(e: Error) -> RemoteError {
+    match e {
+        Error::Sql(e) => RemoteError::Sql(e),
+        Error::NoRows => RemoteError::NoRows,
+        other => RemoteError::Other(other.to_string()),
+    }
+}

@@ -1,0 +1,266 @@
+//! Raft traffic between nodes: the openraft network factory (client side) and the service that
+//! answers Raft RPCs (server side), both on top of `net`'s authenticated multiplexed connections.
+//!
+//! Each peer gets separate connections for replication, heartbeats/votes and snapshots
+//! (openraft asks for them with `new_client`, `new_heartbeat_client`, `new_snapshot_client`), so a
+//! heartbeat never queues behind a large `append_entries` on the same TCP stream.
+
+use std::future::Future;
+use std::time::Duration;
+
+use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::type_config::alias::{SnapshotOf, VoteOf};
+use serde::{Deserialize, Serialize};
+
+use super::{Member, NodeId, TypeConfig};
+use crate::config::Secret;
+use crate::net::{Channel, NetError, RpcClient};
+use crate::store::sqlite::state_machine::SnapshotData;
+
+/// A Raft RPC as it travels between nodes.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+}
+
+/// The answer to a [`RaftRequest`]; `Err` carries the remote node's error message.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftResponse {
+    Append(Result<AppendEntriesResponse<TypeConfig>, String>),
+    Vote(Result<VoteResponse<TypeConfig>, String>),
+    TransferLeader(Result<TransferLeaderResponse<TypeConfig>, String>),
+}
+
+/// Creates connections to peers; openraft calls it once per peer and purpose.
+pub struct NetworkFactory {
+    secret: Secret,
+    max_frame_bytes: usize,
+}
+
+impl NetworkFactory {
+    pub fn new(secret: Secret, max_frame_bytes: usize) -> Self {
+        NetworkFactory {
+            secret,
+            max_frame_bytes,
+        }
+    }
+
+    fn peer(&self, target: NodeId, node: &Member) -> PeerConnection {
+        PeerConnection {
+            target,
+            addr: node.raft_addr.clone(),
+            secret: self.secret.clone(),
+            max_frame_bytes: self.max_frame_bytes,
+            client: None,
+        }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
+        self.peer(target, node)
+    }
+
+    async fn new_heartbeat_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
+        self.peer(target, node)
+    }
+
+    async fn new_snapshot_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
+        self.peer(target, node)
+    }
+}
+
+/// One lazily (re)connected connection to a peer's Raft port.
+pub struct PeerConnection {
+    target: NodeId,
+    addr: String,
+    secret: Secret,
+    max_frame_bytes: usize,
+    client: Option<RpcClient>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("node {target} ({addr}): {message}")]
+struct PeerError {
+    target: NodeId,
+    addr: String,
+    message: String,
+}
+
+impl PeerConnection {
+    async fn call(
+        &mut self,
+        req: RaftRequest,
+        timeout: Duration,
+    ) -> Result<RaftResponse, PeerError> {
+        let client = match &self.client {
+            Some(c) if !c.is_closed() => c.clone(),
+            _ => {
+                let connect = RpcClient::connect(
+                    &self.addr,
+                    &self.secret,
+                    Channel::Raft,
+                    self.max_frame_bytes,
+                );
+                let c = tokio::time::timeout(timeout, connect)
+                    .await
+                    .map_err(|_| NetError::Timeout)
+                    .and_then(|r| r)
+                    .map_err(|e| self.error(e.to_string()))?;
+                self.client = Some(c.clone());
+                c
+            }
+        };
+        match client
+            .call::<RaftRequest, RaftResponse>(&req, timeout)
+            .await
+        {
+            Ok(resp) => Ok(resp),
+            Err(e) => {
+                if !matches!(e, NetError::Timeout) {
+                    self.client = None;
+                }
+                Err(self.error(e.to_string()))
+            }
+        }
+    }
+
+    fn error(&self, message: String) -> PeerError {
+        PeerError {
+            target: self.target,
+            addr: self.addr.clone(),
+            message,
+        }
+    }
+}
+
+fn unreachable(e: impl std::error::Error + 'static) -> RPCError<TypeConfig> {
+    RPCError::Unreachable(Unreachable::new(&e))
+}
+
+fn remote_failed(e: String) -> RPCError<TypeConfig> {
+    RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e)))
+}
+
+fn unexpected(resp: RaftResponse) -> RPCError<TypeConfig> {
+    remote_failed(format!("unexpected response {resp:?}"))
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerConnection {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(RaftRequest::Append(rpc), option.hard_ttl())
+            .await
+            .map_err(unreachable)?
+        {
+            RaftResponse::Append(r) => r.map_err(remote_failed),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(RaftRequest::Vote(rpc), option.hard_ttl())
+            .await
+            .map_err(unreachable)?
+        {
+            RaftResponse::Vote(r) => r.map_err(remote_failed),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(RaftRequest::PreVote(rpc), option.hard_ttl())
+            .await
+            .map_err(unreachable)?
+        {
+            RaftResponse::Vote(r) => r.map_err(remote_failed),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(RaftRequest::TransferLeader(req), option.hard_ttl())
+            .await
+            .map_err(unreachable)?
+        {
+            RaftResponse::TransferLeader(r) => r.map_err(remote_failed),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        _vote: VoteOf<TypeConfig>,
+        _snapshot: SnapshotOf<TypeConfig, SnapshotData>,
+        _cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        // Snapshots are never built yet (see store::sqlite::state_machine), so never sent.
+        Err(StreamingError::Unreachable(Unreachable::new(
+            &std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "snapshot transfer is not implemented yet",
+            ),
+        )))
+    }
+}
+
+/// Answers Raft RPCs from peers by handing them to the local Raft node.
+pub struct RaftService {
+    pub raft: super::Raft<crate::store::sqlite::state_machine::StateMachine>,
+}
+
+impl crate::net::Service for RaftService {
+    type Request = RaftRequest;
+    type Response = RaftResponse;
+
+    async fn handle(&self, req: RaftRequest) -> RaftResponse {
+        let err = |e: openraft::error::RaftError<TypeConfig>| e.to_string();
+        match req {
+            RaftRequest::Append(rpc) => {
+                RaftResponse::Append(self.raft.append_entries(rpc).await.map_err(err))
+            }
+            RaftRequest::Vote(rpc) => RaftResponse::Vote(self.raft.vote(rpc).await.map_err(err)),
+            RaftRequest::PreVote(rpc) => {
+                RaftResponse::Vote(self.raft.pre_vote(rpc).await.map_err(err))
+            }
+            RaftRequest::TransferLeader(rpc) => RaftResponse::TransferLeader(
+                self.raft
+                    .handle_transfer_leader(rpc)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! What travels through the Raft log (`Command`) and what applying it returns (`CommandResult`).
+//!
+//! Every write is one `Command`. It carries everything a replica needs to compute the same result:
+//! the SQL, its parameters, the leader's wall clock at submission (for `datetime('now')` & co) and a
+//! request id that makes retries exactly-once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::Value;
+
+/// Identifies one logical write across retries: a random id per client and a sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestId {
+    pub client: u64,
+    pub seq: u64,
+}
+
+/// One replicated log entry's payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Command {
+    pub request_id: RequestId,
+    /// Milliseconds since the Unix epoch on the leader when the entry was proposed. The only clock
+    /// the state machine reads.
+    pub leader_time_ms: i64,
+    pub op: WriteOp,
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Command({}:{}, {})",
+            self.request_id.client,
+            self.request_id.seq,
+            self.op.kind()
+        )
+    }
+}
+
+/// The write operations a client can replicate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WriteOp {
+    /// One statement; returns rows affected and the last inserted rowid.
+    Execute { sql: String, params: Vec<Value> },
+    /// One statement with `RETURNING`; returns its rows.
+    ExecuteReturning { sql: String, params: Vec<Value> },
+    /// Several statements in one transaction, all or nothing.
+    Txn { statements: Vec<TxnStatement> },
+    /// A string of `;`-separated statements without parameters, in one transaction.
+    Batch { sql: String },
+}
+
+impl WriteOp {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WriteOp::Execute { .. } => "execute",
+            WriteOp::ExecuteReturning { .. } => "execute_returning",
+            WriteOp::Txn { .. } => "txn",
+            WriteOp::Batch { .. } => "batch",
+        }
+    }
+}
+
+/// One statement inside a [`WriteOp::Txn`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TxnStatement {
+    pub sql: String,
+    pub params: Vec<TxnParam>,
+    pub kind: TxnStatementKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnStatementKind {
+    /// Runs the statement; its output is rows affected and last insert rowid.
+    Execute,
+    /// Runs the statement and keeps its rows (a `SELECT` or `... RETURNING`).
+    Query,
+    /// Runs the statement; its first column of its first row must be truthy, or the whole
+    /// transaction rolls back with [`SqlError::GuardFailed`].
+    Guard,
+}
+
+/// A parameter of a transaction statement: a value, or an output of an earlier statement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum TxnParam {
+    Value(Value),
+    /// An output of statement number `statement` (0-based, must be earlier in the transaction).
+    Output {
+        statement: usize,
+        output: OutputRef,
+    },
+}
+
+/// Which output of an earlier transaction statement to use as a parameter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OutputRef {
+    LastInsertRowid,
+    RowsAffected,
+    /// A column of the first row of a `Query` statement, by name.
+    Column(String),
+}
+
+/// Rows with their column names: the result of a query or of `... RETURNING`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// The outcome of one statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StatementOutput {
+    Executed {
+        rows_affected: u64,
+        last_insert_rowid: i64,
+    },
+    Rows(Rows),
+}
+
+/// What a successfully applied command returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WriteOutput {
+    Executed {
+        rows_affected: u64,
+        last_insert_rowid: i64,
+    },
+    Rows(Rows),
+    /// One output per transaction statement, in order.
+    Txn(Vec<StatementOutput>),
+    /// Number of statements a batch ran.
+    Batch {
+        statements: usize,
+    },
+}
+
+/// A deterministic statement failure: every replica computes the same one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum SqlError {
+    #[error("SQL error: {message}")]
+    Sqlite { message: String },
+    #[error("transaction guard {statement} did not hold; the transaction was rolled back")]
+    GuardFailed { statement: usize },
+    #[error("transaction statement {statement}: {message}")]
+    InvalidReference { statement: usize, message: String },
+}
+
+/// The result of applying one command, as every replica computes it.
+pub type CommandResult = Result<WriteOutput, SqlError>;
+
+/// What the state machine returns to openraft for each entry (`C::R`): the command's result, or
+/// nothing for blank and membership entries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyResult(pub Option<CommandResult>);

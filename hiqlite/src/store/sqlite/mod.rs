@@ -1,0 +1,7 @@
+//! SQLite state machine: one writer thread that applies committed entries, a pool of read-only
+//! connections for local reads, and deterministic clock/random functions.
+
+pub mod determinism;
+pub mod reader;
+pub mod state_machine;
+pub mod writer;
