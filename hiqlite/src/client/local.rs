@@ -161,10 +161,12 @@ impl LocalNode {
     async fn call_peer(&self, peer: NodeId, req: &ApiRequest) -> Result<ApiResponse, Attempt> {
         let client = self.peer_client(peer).await?;
         client.call(req, self.request_timeout).await.map_err(|e| {
-            self.peers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&peer);
+            if client.is_closed() {
+                self.peers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&peer);
+            }
             Attempt::Retry(format!("node {peer}: {e}"))
         })
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::protocol::{ApiRequest, ApiResponse};
 use crate::config::Secret;
 use crate::error::Error;
-use crate::net::{Channel, RpcClient};
+use crate::net::{Channel, NetError, RpcClient};
 
 /// Connections to the API ports of a cluster's nodes.
 pub struct RemoteNodes {
@@ -49,36 +49,37 @@ impl RemoteNodes {
             ));
         }
         let deadline = Instant::now() + self.request_timeout;
+        let mut round_start = self.current.load(Ordering::Relaxed);
         loop {
             let idx = self.current.load(Ordering::Relaxed) % self.addrs.len();
-            let last_error;
-            match self.client(idx).await {
-                Ok(client) => match client.call(req, self.request_timeout).await {
-                    Ok(resp) => return Ok(resp),
-                    Err(e) => last_error = format!("{}: {e}", self.addrs[idx]),
-                },
-                Err(Error::Network(e)) if e.contains("authentication") => {
-                    return Err(Error::Network(e))
-                }
-                Err(e) => last_error = e.to_string(),
-            }
-            tracing::debug!(error = %last_error, "API call failed, trying the next node");
+            let addr = &self.addrs[idx];
+            let result = match self.client(idx).await {
+                Ok(client) => client.call(req, self.request_timeout).await,
+                Err(e) => Err(e),
+            };
+            let error = match result {
+                Ok(resp) => return Ok(resp),
+                Err(e) if !is_retryable(&e) => return Err(Error::Network(format!("{addr}: {e}"))),
+                Err(e) => e,
+            };
+            tracing::debug!(%addr, %error, "API call failed, trying the next node");
             *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            self.current.store(idx + 1, Ordering::Relaxed);
+            let next = self.current.fetch_add(1, Ordering::Relaxed) + 1;
             if Instant::now() >= deadline {
                 return Err(Error::Network(format!(
-                    "no node answered within {:?}; last error: {last_error}",
+                    "no node answered within {:?}; last error: {addr}: {error}",
                     self.request_timeout
                 )));
             }
-            if (idx + 1) % self.addrs.len() == 0 {
-                // Tried every node once: give the cluster a moment (e.g. an election) before the next round.
+            if next - round_start >= self.addrs.len() {
+                // Every node failed once: give the cluster a moment (an election, a restart).
+                round_start = next;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
 
-    async fn client(&self, idx: usize) -> Result<RpcClient, Error> {
+    async fn client(&self, idx: usize) -> Result<RpcClient, NetError> {
         if let Some((i, c)) = self.conn.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             if *i == idx && !c.is_closed() {
                 return Ok(c.clone());
@@ -88,9 +89,17 @@ impl RemoteNodes {
         let connect = RpcClient::connect(addr, &self.secret, Channel::Api, self.max_frame_bytes);
         let client = tokio::time::timeout(self.request_timeout, connect)
             .await
-            .map_err(|_| Error::Network(format!("connecting to {addr} timed out")))?
-            .map_err(|e| Error::Network(format!("{addr}: {e}")))?;
+            .map_err(|_| NetError::Timeout)??;
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((idx, client.clone()));
         Ok(client)
     }
+}
+
+/// Failures another node (or the same one, later) may not have. A wrong secret, a protocol
+/// mismatch or a message too large would fail everywhere: they are reported at once.
+fn is_retryable(e: &NetError) -> bool {
+    matches!(
+        e,
+        NetError::Connect(..) | NetError::ConnectionClosed | NetError::Timeout | NetError::Io(_)
+    )
 }

@@ -127,7 +127,7 @@ impl PeerConnection {
         {
             Ok(resp) => Ok(resp),
             Err(e) => {
-                if !matches!(e, NetError::Timeout) {
+                if client.is_closed() {
                     self.client = None;
                 }
                 Err(self.error(e.to_string()))

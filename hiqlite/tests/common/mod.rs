@@ -17,15 +17,24 @@ pub struct TestCluster {
 
 /// Free loopback ports (released before use; the tiny race is acceptable in tests).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 pub fn cluster_configs(n: usize, root: &std::path::Path) -> Vec<NodeConfig> {
     let ports = free_ports(2 * n);
     let mut builder = NodeConfig::builder();
     for i in 0..n {
-        builder = builder.node(i as u64 + 1, format!("127.0.0.1:{}", ports[2 * i]), format!("127.0.0.1:{}", ports[2 * i + 1]));
+        builder = builder.node(
+            i as u64 + 1,
+            format!("127.0.0.1:{}", ports[2 * i]),
+            format!("127.0.0.1:{}", ports[2 * i + 1]),
+        );
     }
     (0..n)
         .map(|i| {
@@ -51,9 +60,15 @@ impl TestCluster {
             clients.push(hiqlite::start_node(c.clone()).await.expect("node starts"));
         }
         for c in &clients {
-            c.wait_until_healthy(Duration::from_secs(30)).await.expect("cluster becomes healthy");
+            c.wait_until_healthy(Duration::from_secs(30))
+                .await
+                .expect("cluster becomes healthy");
         }
-        TestCluster { clients, configs, _dir: dir }
+        TestCluster {
+            clients,
+            configs,
+            _dir: dir,
+        }
     }
 
     /// Index of the node that leads now.

@@ -3,5 +3,6 @@
 
 pub mod determinism;
 pub mod reader;
+pub mod snapshot;
 pub mod state_machine;
 pub mod writer;

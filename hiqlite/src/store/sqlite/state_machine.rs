@@ -1,40 +1,41 @@
-//! openraft's `RaftStateMachine` on SQLite: hands committed entries to the writer thread and
-//! reports what the database durably holds.
-//!
-//! Snapshots are not built yet (snapshot policy is "never" and logs are never purged), so a
-//! lagging follower always catches up from the log; streaming snapshots come with self-healing.
+//! openraft's `RaftStateMachine` on SQLite: hands committed entries to the writer thread,
+//! reports what the database durably holds, and builds/installs snapshots (see `snapshot`).
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::entry::RaftEntry;
+use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf};
 use tokio::sync::watch;
 
 use super::reader::ReadPool;
+pub use super::snapshot::SnapshotData;
+use super::snapshot::SnapshotStore;
 use super::writer::SqliteWriter;
 use crate::raft::{LogId, StoredMembership, TypeConfig};
 
 /// The SQLite state machine of one node.
 pub struct StateMachine {
     writer: Arc<SqliteWriter>,
+    snapshots: SnapshotStore,
     last_applied: Option<LogId>,
     membership: StoredMembership,
 }
 
-/// Snapshot payload: a copy of the database file (not produced yet, see the module docs).
-pub type SnapshotData = std::io::Cursor<Vec<u8>>;
-
 impl StateMachine {
     /// Opens the database `db_dir/filename` (created if missing) and starts its writer thread.
+    /// Snapshots live in `db_dir/snapshots`.
     pub fn open(db_dir: &Path, filename: &str) -> io::Result<StateMachine> {
         std::fs::create_dir_all(db_dir)?;
         let path: PathBuf = db_dir.join(filename);
         let (writer, state) = SqliteWriter::open(&path)?;
+        let snapshots = SnapshotStore::open(&path, &db_dir.join("snapshots"))?;
         Ok(StateMachine {
             writer: Arc::new(writer),
+            snapshots,
             last_applied: state.last_applied,
             membership: state.membership,
         })
@@ -54,7 +55,7 @@ impl StateMachine {
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotData = SnapshotData;
-    type SnapshotBuilder = NoSnapshots;
+    type SnapshotBuilder = SnapshotStore;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
         Ok((self.last_applied, self.membership.clone()))
@@ -71,12 +72,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let Some((last, _)) = items.last() else {
             return Ok(());
         };
-        let last_log_id = openraft::entry::RaftEntry::log_id(last);
-        let membership = items
-            .iter()
-            .rev()
-            .find_map(|(e, _)| openraft::entry::RaftEntry::get_membership(e).map(|m| (e, m)))
-            .map(|(e, m)| StoredMembership::new(Some(openraft::entry::RaftEntry::log_id(e)), m));
+        let last_log_id = last.log_id();
+        let membership = items.iter().rev().find_map(|(e, _)| {
+            e.get_membership()
+                .map(|m| StoredMembership::new(Some(e.log_id()), m))
+        });
         self.writer.apply(items).await?;
         self.last_applied = Some(last_log_id);
         if let Some(m) = membership {
@@ -86,37 +86,43 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        NoSnapshots
+        self.snapshots.clone()
     }
 
     async fn install_snapshot(
         &mut self,
-        _meta: &SnapshotMetaOf<TypeConfig>,
-        _snapshot: SnapshotData,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: SnapshotData,
     ) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "installing snapshots is not implemented yet (logs are never purged, so none is needed)",
-        ))
+        let incoming = self.snapshots.temp_file();
+        let bytes = snapshot.into_inner();
+        let path = incoming.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&path, &bytes)?;
+            std::fs::File::open(&path)?.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let state = self.writer.restore(incoming.clone()).await?;
+        if state.last_applied != meta.last_log_id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "snapshot content is at {:?} but its meta says {:?}",
+                    state.last_applied, meta.last_log_id
+                ),
+            ));
+        }
+        self.snapshots.adopt(&incoming)?;
+        self.snapshots.set_current(meta.clone());
+        self.last_applied = state.last_applied;
+        self.membership = state.membership;
+        Ok(())
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
-        Ok(None)
-    }
-}
-
-/// Snapshot builder placeholder until streamed snapshots land.
-pub struct NoSnapshots;
-
-impl RaftSnapshotBuilder<TypeConfig> for NoSnapshots {
-    type SnapshotData = SnapshotData;
-
-    async fn build_snapshot(&mut self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "building snapshots is not implemented yet",
-        ))
+        self.snapshots.current()
     }
 }

@@ -40,6 +40,11 @@ enum Job {
         items: Vec<ApplyItem>,
         done: oneshot::Sender<std::io::Result<()>>,
     },
+    /// Replace the whole database with the database file at `from` (a snapshot).
+    Restore {
+        from: PathBuf,
+        done: oneshot::Sender<std::io::Result<AppliedState>>,
+    },
 }
 
 /// Handle to the writer thread. Dropping it stops the thread after the queued jobs.
@@ -94,6 +99,13 @@ impl SqliteWriter {
         rx.await.map_err(|_| writer_gone())?
     }
 
+    /// Replaces the database's contents with the database file `from` and returns what it holds.
+    pub async fn restore(&self, from: PathBuf) -> std::io::Result<AppliedState> {
+        let (done, rx) = oneshot::channel();
+        self.send(Job::Restore { from, done })?;
+        rx.await.map_err(|_| writer_gone())?
+    }
+
     /// The index of the last applied entry, updated after each SQLite commit.
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.applied.clone()
@@ -140,7 +152,7 @@ fn open_connection(db_path: &Path) -> rusqlite::Result<Connection> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         CREATE TABLE IF NOT EXISTS _hiqlite_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+         CREATE TABLE IF NOT EXISTS _hiqlite_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _hiqlite_requests (
              client INTEGER NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,
              result BLOB NOT NULL, PRIMARY KEY (client, seq)) WITHOUT ROWID;",
@@ -149,7 +161,7 @@ fn open_connection(db_path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedState> {
+pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedState> {
     let read = |key: &str| -> rusqlite::Result<Option<Vec<u8>>> {
         conn.query_row(
             "SELECT value FROM _hiqlite_meta WHERE key = ?",
@@ -216,17 +228,34 @@ impl WriterThread {
                     let result = self.apply_batch(items);
                     let _ = done.send(result);
                 }
+                Job::Restore { from, done } => {
+                    let _ = done.send(self.restore(&from));
+                }
             }
         }
+    }
+
+    /// Copies a snapshot's pages over the database (SQLite's backup API keeps readers safe).
+    fn restore(&mut self, from: &Path) -> std::io::Result<AppliedState> {
+        self.conn
+            .restore(
+                rusqlite::MAIN_DB,
+                from,
+                None::<fn(rusqlite::backup::Progress)>,
+            )
+            .map_err(io_err)?;
+        let state = read_applied_state(&self.conn).map_err(io_err)?;
+        self.applied
+            .send_replace(state.last_applied.map(|l| l.index()).unwrap_or(0));
+        Ok(state)
     }
 
     /// Runs one of the writer's own control statements (BEGIN, SAVEPOINT, ...).
     fn internal(&self, sql: &str) -> rusqlite::Result<()> {
         self.allow_internal.store(true, Ordering::Relaxed);
-        let result = self
-            .conn
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute([]).map(|_| ()));
+        // Not through the statement cache: a user statement with the same text must never reuse
+        // a statement that was authorized for the writer.
+        let result = self.conn.execute_batch(sql);
         self.allow_internal.store(false, Ordering::Relaxed);
         result
     }
@@ -302,13 +331,15 @@ impl WriterThread {
         if let Some(previous) = self.remembered_result(&cmd.request_id).map_err(io_err)? {
             return Ok(previous);
         }
-        if log_id.index() % DEDUP_PRUNE_EVERY == 0 {
+        if log_id.index().is_multiple_of(DEDUP_PRUNE_EVERY) {
             self.conn
                 .prepare_cached("DELETE FROM _hiqlite_requests WHERE time_ms < ?")
                 .and_then(|mut s| s.execute([cmd.leader_time_ms - DEDUP_WINDOW_MS]))
                 .map_err(io_err)?;
         }
         determinism::set_entry_context(cmd.leader_time_ms, seed_for(log_id));
+        // Every entry starts from rowid 0, not from whatever an earlier batch left behind.
+        determinism::reset_last_insert_rowid(&self.conn);
         self.internal("SAVEPOINT entry").map_err(io_err)?;
         let result = run_op(&self.conn, &cmd.op);
         let result = match result {
@@ -445,10 +476,17 @@ fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpError> {
 
 /// Runs a statement to completion (any rows it returns are ignored).
 fn execute(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<(u64, i64)> {
+    let before = conn.total_changes();
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     while rows.next()?.is_some() {}
-    Ok((conn.changes(), conn.last_insert_rowid()))
+    // `changes()` keeps the count of the last INSERT/UPDATE/DELETE, which may be an earlier
+    // statement when this one is DDL or changed nothing; only trust it when this one changed rows.
+    let changed = conn.total_changes() != before;
+    Ok((
+        if changed { conn.changes() } else { 0 },
+        conn.last_insert_rowid(),
+    ))
 }
 
 /// Runs a statement and collects its rows.

@@ -1,0 +1,585 @@
+//! In-process 3-node clusters on loopback: every client API on leader and followers, forwarding,
+//! RETURNING, transactions, determinism across replicas, bad input, exactly-once retries.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestCluster, SECRET_API};
+use hiqlite::client::protocol::{ApiRequest, ApiResponse, WriteReply};
+use hiqlite::client::{FromRow, Row};
+use hiqlite::net::{Channel, RpcClient};
+use hiqlite::store::command::{RequestId, WriteOp, WriteOutput};
+use hiqlite::{params, Client, Error, SqlError, StatementOutput, Txn, Value};
+use serde::Deserialize;
+
+/// Clusters are CPU-hungry; on a 2-core machine running them one at a time keeps election timing
+/// realistic.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const SCHEMA: &str = "
+    CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, email TEXT);
+    CREATE TABLE accounts (name TEXT PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0));
+";
+
+#[derive(Debug, PartialEq)]
+struct User {
+    id: i64,
+    name: String,
+    email: Option<String>,
+}
+
+impl FromRow for User {
+    fn from_row(row: &Row<'_>) -> Result<Self, Error> {
+        Ok(User {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            email: row.get("email")?,
+        })
+    }
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct UserSerde {
+    id: i64,
+    name: String,
+    email: Option<String>,
+}
+
+async fn count(client: &Client, sql: &str) -> i64 {
+    client
+        .query_consistent_one::<(i64,)>(sql, params!())
+        .await
+        .unwrap()
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_api_on_leader_and_followers() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = cluster.follower().await;
+    let (l, f) = (&cluster.clients[leader], &cluster.clients[follower]);
+
+    assert_eq!(l.batch(SCHEMA).await.unwrap(), 2);
+    let leaders: Vec<bool> = futures_all(cluster.clients.iter().map(|c| c.is_leader())).await;
+    assert_eq!(
+        leaders.iter().filter(|x| **x).count(),
+        1,
+        "exactly one leader: {leaders:?}"
+    );
+
+    // Writes on the leader and on a follower (forwarded).
+    let r1 = l
+        .execute(
+            "INSERT INTO users (name, email) VALUES (?, ?)",
+            params!("alice", "a@x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r1.rows_affected, r1.last_insert_rowid), (1, 1));
+    let r2 = f
+        .execute("INSERT INTO users (name) VALUES (?)", params!("bob"))
+        .await
+        .unwrap();
+    assert_eq!((r2.rows_affected, r2.last_insert_rowid), (1, 2));
+
+    // A read after a write on the same node sees the write, locally, on leader and follower.
+    let on_follower: Vec<User> = f
+        .query_map("SELECT * FROM users ORDER BY id", params!())
+        .await
+        .unwrap();
+    assert_eq!(
+        on_follower,
+        vec![
+            User {
+                id: 1,
+                name: "alice".into(),
+                email: Some("a@x".into())
+            },
+            User {
+                id: 2,
+                name: "bob".into(),
+                email: None
+            },
+        ]
+    );
+    let one: User = l
+        .query_map_one("SELECT * FROM users WHERE id = ?", params!(2))
+        .await
+        .unwrap();
+    assert_eq!(one.name, "bob");
+    let none: Option<User> = l
+        .query_map_optional("SELECT * FROM users WHERE id = ?", params!(99))
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert!(matches!(
+        l.query_map_one::<User>("SELECT * FROM users WHERE id = ?", params!(99))
+            .await,
+        Err(Error::NoRows)
+    ));
+
+    // serde mapping.
+    let as_serde: Vec<UserSerde> = f
+        .query_as("SELECT * FROM users ORDER BY id", params!())
+        .await
+        .unwrap();
+    assert_eq!(
+        as_serde[0],
+        UserSerde {
+            id: 1,
+            name: "alice".into(),
+            email: Some("a@x".into())
+        }
+    );
+    let bob: UserSerde = f
+        .query_as_one("SELECT * FROM users WHERE name = 'bob'", params!())
+        .await
+        .unwrap();
+    assert_eq!(bob.id, 2);
+    assert!(f
+        .query_as_optional::<UserSerde>("SELECT * FROM users WHERE id = 7", params!())
+        .await
+        .unwrap()
+        .is_none());
+
+    // RETURNING through Raft, on a follower.
+    let returned: Vec<User> = f
+        .execute_returning(
+            "INSERT INTO users (name, email) VALUES (?, ?) RETURNING id, name, email",
+            params!("carol", "c@x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        returned,
+        vec![User {
+            id: 3,
+            name: "carol".into(),
+            email: Some("c@x".into())
+        }]
+    );
+    let updated: Vec<(String,)> = l
+        .execute_returning(
+            "UPDATE users SET email = 'new' WHERE id < 3 RETURNING name",
+            params!(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.len(), 2);
+
+    // Consistent reads see every completed write from every node.
+    for c in &cluster.clients {
+        assert_eq!(count(c, "SELECT count(*) FROM users").await, 3);
+        let u: User = c
+            .query_consistent_one("SELECT * FROM users WHERE id = ?", params!(3))
+            .await
+            .unwrap();
+        assert_eq!(u.name, "carol");
+        let opt: Option<User> = c
+            .query_consistent_optional("SELECT * FROM users WHERE id = 42", params!())
+            .await
+            .unwrap();
+        assert!(opt.is_none());
+        let all: Vec<UserSerde> = c
+            .query_consistent_as("SELECT * FROM users", params!())
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 3);
+    }
+    // And the follower's local copy converges.
+    let rows = cluster.clients[follower]
+        .query_rows("SELECT name FROM users ORDER BY id", params!())
+        .await
+        .unwrap();
+    assert_eq!(rows.columns, vec!["name".to_string()]);
+    assert_eq!(rows.rows.len(), 3);
+
+    let status = f.status().await.unwrap();
+    assert_eq!(status.leader_id, Some(leader as u64 + 1));
+    assert_eq!(status.voters, vec![1, 2, 3]);
+    cluster.shutdown().await;
+}
+
+async fn futures_all<F: std::future::Future<Output = Result<bool, Error>>>(
+    futs: impl Iterator<Item = F>,
+) -> Vec<bool> {
+    let mut out = Vec::new();
+    for f in futs {
+        out.push(f.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactions_with_outputs_and_guards() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let f = &cluster.clients[cluster.follower().await];
+    f.batch(SCHEMA).await.unwrap();
+    f.execute(
+        "INSERT INTO accounts VALUES ('alice', 100), ('bob', 0)",
+        params!(),
+    )
+    .await
+    .unwrap();
+
+    let transfer = |amount: i64| {
+        let mut txn = Txn::new();
+        txn.guard(
+            "SELECT balance >= ? FROM accounts WHERE name = 'alice'",
+            params!(amount),
+        );
+        txn.execute(
+            "UPDATE accounts SET balance = balance - ? WHERE name = 'alice'",
+            params!(amount),
+        );
+        txn.execute(
+            "UPDATE accounts SET balance = balance + ? WHERE name = 'bob'",
+            params!(amount),
+        );
+        txn
+    };
+    let outputs = f.txn(transfer(60)).await.unwrap();
+    assert_eq!(outputs.len(), 3);
+    assert!(matches!(
+        outputs[1],
+        StatementOutput::Executed {
+            rows_affected: 1,
+            ..
+        }
+    ));
+
+    // The guard fails: nothing of the transaction is applied.
+    let err = f.txn(transfer(60)).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Sql(SqlError::GuardFailed { statement: 0 })),
+        "{err:?}"
+    );
+    for c in &cluster.clients {
+        let balances: Vec<(String, i64)> = c
+            .query_consistent_map(
+                "SELECT name, balance FROM accounts ORDER BY name",
+                params!(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(balances, vec![("alice".into(), 40), ("bob".into(), 60)]);
+    }
+
+    // A later statement uses an earlier one's output.
+    let mut txn = Txn::new();
+    let user = txn.execute("INSERT INTO users (name) VALUES (?)", params!("dave"));
+    let returning = txn.query(
+        "INSERT INTO users (name, email) VALUES ('erin', 'e@x') RETURNING id, email",
+        params!(),
+    );
+    txn.execute(
+        "INSERT INTO accounts (name, balance) VALUES ('user-' || ?, ?)",
+        vec![user.last_insert_rowid(), returning.column("id")],
+    );
+    let outputs = f.txn(txn).await.unwrap();
+    assert!(matches!(
+        outputs[0],
+        StatementOutput::Executed {
+            last_insert_rowid: 1,
+            ..
+        }
+    ));
+    let acc: (String, i64) = f
+        .query_map_one(
+            "SELECT name, balance FROM accounts WHERE name LIKE 'user-%'",
+            params!(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(acc, ("user-1".into(), 2));
+
+    // A failing statement in the middle rolls back the earlier ones; the error names it.
+    let mut txn = Txn::new();
+    txn.execute(
+        "INSERT INTO users (name) VALUES ('frank')",
+        Vec::<Value>::new(),
+    );
+    txn.execute(
+        "UPDATE accounts SET balance = -1 WHERE name = 'bob'",
+        Vec::<Value>::new(),
+    );
+    let err = f.txn(txn).await.unwrap_err();
+    assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+    assert_eq!(
+        count(f, "SELECT count(*) FROM users WHERE name = 'frank'").await,
+        0
+    );
+
+    // A reference to a statement that does not run earlier is a clear error.
+    let mut txn = Txn::new();
+    txn.execute(
+        "INSERT INTO users (name) VALUES (?)",
+        vec![hiqlite::store::command::TxnParam::Output {
+            statement: 5,
+            output: hiqlite::store::command::OutputRef::LastInsertRowid,
+        }],
+    );
+    let err = f.txn(txn).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Sql(SqlError::InvalidReference { statement: 0, .. })
+        ),
+        "{err:?}"
+    );
+    cluster.shutdown().await;
+}
+
+/// Clock and random functions give byte-identical results on every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nondeterministic_functions_are_identical_on_every_node() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let f = &cluster.clients[cluster.follower().await];
+    f.batch(
+        "CREATE TABLE det (
+            id INTEGER PRIMARY KEY, r INTEGER, rb BLOB, dt TEXT, d TEXT, t TEXT, jd REAL, sf TEXT,
+            ue INTEGER, ue0 INTEGER, cts TEXT, cd TEXT, ct TEXT, dflt TEXT DEFAULT CURRENT_TIMESTAMP)",
+    )
+    .await
+    .unwrap();
+    let insert = "INSERT INTO det (r, rb, dt, d, t, jd, sf, ue, ue0, cts, cd, ct) VALUES (random(), randomblob(16),
+        datetime('now'), date('now'), time('now'), julianday('now'), strftime('%Y-%m-%d %H:%M:%f', 'now'),
+        unixepoch('now'), unixepoch(), CURRENT_TIMESTAMP, CURRENT_DATE, CURRENT_TIME)";
+    for c in &cluster.clients {
+        for _ in 0..5 {
+            c.execute(insert, params!()).await.unwrap();
+        }
+    }
+    let mut txn = Txn::new();
+    txn.execute(insert, Vec::<Value>::new());
+    txn.execute(
+        "UPDATE det SET r = random() WHERE id = 1",
+        Vec::<Value>::new(),
+    );
+    f.txn(txn).await.unwrap();
+    f.batch(&format!("{insert}; {insert}")).await.unwrap();
+
+    let mut snapshots = Vec::new();
+    for c in &cluster.clients {
+        let rows = c
+            .query_consistent_rows("SELECT * FROM det ORDER BY id", params!())
+            .await
+            .unwrap();
+        assert_eq!(rows.rows.len(), 18);
+        snapshots.push(rows);
+    }
+    assert_eq!(snapshots[0], snapshots[1]);
+    assert_eq!(snapshots[0], snapshots[2]);
+    // The values are real, not constants: random differs between rows, the clock is today's.
+    let randoms: std::collections::HashSet<String> =
+        snapshots[0].rows.iter().map(|r| r[1].to_string()).collect();
+    assert!(randoms.len() > 10, "random() repeated: {randoms:?}");
+    let year = snapshots[0].rows[0][3].to_string();
+    assert!(year.starts_with("20"), "datetime('now') = {year}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_sql_fails_identically_and_the_cluster_keeps_serving() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = cluster.follower().await;
+    cluster.clients[leader].batch(SCHEMA).await.unwrap();
+
+    for c in [&cluster.clients[leader], &cluster.clients[follower]] {
+        let err = c
+            .execute("INSRT INTO users VALUES (1)", params!())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Sql(SqlError::Sqlite { message }) if message.contains("syntax error")),
+            "{err:?}"
+        );
+        let err = c
+            .execute("INSERT INTO nope VALUES (1)", params!())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no such table"), "{err}");
+        let err = c
+            .execute("INSERT INTO users (name) VALUES (?, ?)", params!("x"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Sql(_)), "{err:?}");
+        // Transaction control would break the writer's own transaction: refused.
+        let err = c.execute("COMMIT", params!()).await.unwrap_err();
+        assert!(err.to_string().contains("not authorized"), "{err}");
+        let err = c.batch("PRAGMA journal_mode = DELETE").await.unwrap_err();
+        assert!(err.to_string().contains("not authorized"), "{err}");
+        // Bad reads are errors too, not panics.
+        assert!(c.query_rows("SELECT * FROM nope", params!()).await.is_err());
+        assert!(c.query_consistent_rows("SELEC 1", params!()).await.is_err());
+    }
+    // A constraint violation is the same error on every node, and nothing diverged.
+    cluster.clients[leader]
+        .execute("INSERT INTO users (name) VALUES ('dup')", params!())
+        .await
+        .unwrap();
+    let e1 = cluster.clients[leader]
+        .execute("INSERT INTO users (name) VALUES ('dup')", params!())
+        .await
+        .unwrap_err();
+    let e2 = cluster.clients[follower]
+        .execute("INSERT INTO users (name) VALUES ('dup')", params!())
+        .await
+        .unwrap_err();
+    assert_eq!(e1.to_string(), e2.to_string());
+    assert!(e1.to_string().contains("UNIQUE constraint failed"), "{e1}");
+
+    // Still serving.
+    cluster.clients[follower]
+        .execute("INSERT INTO users (name) VALUES ('after')", params!())
+        .await
+        .unwrap();
+    for c in &cluster.clients {
+        assert_eq!(count(c, "SELECT count(*) FROM users").await, 2);
+    }
+    cluster.shutdown().await;
+}
+
+/// The same request id sent twice is applied once; the second answer is the first result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retried_writes_apply_exactly_once() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let follower = cluster.follower().await;
+    cluster.clients[0].batch(SCHEMA).await.unwrap();
+
+    let rpc = RpcClient::connect(
+        &cluster.api_addr(follower),
+        &hiqlite::config::Secret::new(SECRET_API),
+        Channel::Api,
+        1 << 20,
+    )
+    .await
+    .unwrap();
+    let req = ApiRequest::Write {
+        id: RequestId { client: 77, seq: 1 },
+        op: WriteOp::Execute {
+            sql: "INSERT INTO users (name) VALUES ('once')".into(),
+            params: vec![],
+        },
+        forwarded: false,
+    };
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        match rpc
+            .call::<_, ApiResponse>(&req, Duration::from_secs(10))
+            .await
+            .unwrap()
+        {
+            ApiResponse::Write(Ok(WriteReply { result, .. })) => results.push(result),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        results[0],
+        Ok(WriteOutput::Executed {
+            rows_affected: 1,
+            last_insert_rowid: 1
+        })
+    );
+    assert_eq!(results[1], results[0]);
+    assert_eq!(results[2], results[0]);
+    for c in &cluster.clients {
+        assert_eq!(
+            count(c, "SELECT count(*) FROM users WHERE name = 'once'").await,
+            1
+        );
+    }
+    cluster.shutdown().await;
+}
+
+/// `Client::remote` offers the same API over the network, and wrong secrets are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn remote_client_has_the_same_api() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let follower = cluster.follower().await;
+    let remote = Client::remote(vec![cluster.api_addr(follower)], SECRET_API);
+    remote
+        .wait_until_healthy(Duration::from_secs(10))
+        .await
+        .unwrap();
+    remote.batch(SCHEMA).await.unwrap();
+    remote
+        .execute("INSERT INTO users (name) VALUES (?)", params!("remote"))
+        .await
+        .unwrap();
+    let users: Vec<User> = remote
+        .query_map("SELECT * FROM users", params!())
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 1);
+    let as_serde: UserSerde = remote
+        .query_as_one("SELECT * FROM users", params!())
+        .await
+        .unwrap();
+    assert_eq!(as_serde.name, "remote");
+    let ret: Vec<User> = remote
+        .execute_returning("UPDATE users SET email = 'r@x' RETURNING *", params!())
+        .await
+        .unwrap();
+    assert_eq!(ret[0].email.as_deref(), Some("r@x"));
+    let mut txn = Txn::new();
+    txn.guard("SELECT count(*) = 1 FROM users", Vec::<Value>::new());
+    txn.execute("DELETE FROM users", Vec::<Value>::new());
+    remote.txn(txn).await.unwrap();
+    assert_eq!(count(&remote, "SELECT count(*) FROM users").await, 0);
+    assert!(!remote.is_leader().await.unwrap());
+    assert!(remote.execute("BAD SQL", params!()).await.is_err());
+
+    let wrong = Client::remote(vec![cluster.api_addr(follower)], "wrong-secret-0123456789");
+    let err = wrong.query_rows("SELECT 1", params!()).await.unwrap_err();
+    assert!(err.to_string().contains("authentication failed"), "{err}");
+    cluster.shutdown().await;
+}
+
+/// Losing the leader: a new one takes over, writes through any survivor continue, nothing
+/// acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_failover_in_process() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    cluster.clients[leader].batch(SCHEMA).await.unwrap();
+    for i in 0..20 {
+        cluster.clients[i % 3]
+            .execute(
+                "INSERT INTO users (name) VALUES (?)",
+                params!(format!("u{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    cluster.clients[leader].shutdown().await.unwrap();
+    let survivors: Vec<&Client> = (0..3)
+        .filter(|i| *i != leader)
+        .map(|i| &cluster.clients[i])
+        .collect();
+    for i in 20..30 {
+        survivors[i % 2]
+            .execute(
+                "INSERT INTO users (name) VALUES (?)",
+                params!(format!("u{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    for c in &survivors {
+        assert_eq!(count(c, "SELECT count(*) FROM users").await, 30);
+    }
+    let new_leader = survivors[0].status().await.unwrap().leader_id.unwrap();
+    assert_ne!(new_leader, leader as u64 + 1);
+    cluster.shutdown().await;
+}
