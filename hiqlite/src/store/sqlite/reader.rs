@@ -49,10 +49,13 @@ impl ReadPool {
             .map_err(|_| crate::Error::ShuttingDown)?;
         let pool = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let conn = pool.take();
-            let result = f(&conn);
-            pool.put_back(conn);
-            result
+            let conn = pool.take()?;
+            // Put the connection back even if `f` panics (it may run user row-mapping code).
+            let conn = ReturnOnDrop {
+                pool: &pool,
+                conn: Some(conn),
+            };
+            f(conn.conn.as_ref().expect("present until drop"))
         })
         .await
         .map_err(|e| crate::Error::Storage(format!("read task failed: {e}")))?;
@@ -60,11 +63,10 @@ impl ReadPool {
         result
     }
 
-    fn take(&self) -> Connection {
-        // A permit guarantees an idle connection; a poisoned lock only means a reader panicked
-        // while holding it, and the Vec inside is still consistent.
+    fn take(&self) -> Result<Connection, crate::Error> {
+        // A poisoned lock only means a reader panicked while holding it; the Vec is still fine.
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.pop().expect("a permit guarantees an idle connection")
+        idle.pop().ok_or(crate::Error::ShuttingDown)
     }
 
     fn put_back(&self, conn: Connection) {
@@ -78,5 +80,18 @@ impl ReadPool {
     pub fn close(&self) {
         self.permits.close();
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+struct ReturnOnDrop<'a> {
+    pool: &'a ReadPool,
+    conn: Option<Connection>,
+}
+
+impl Drop for ReturnOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.put_back(conn);
+        }
     }
 }
