@@ -1,1 +1,485 @@
-//! Helpers for the cluster tests live in the test files.
+//! Harness for the workspace-level cluster tests: real `hiqlite serve` child processes on
+//! loopback, each with its own data directory and log file, that a test can SIGKILL and restart.
+//!
+//! Everything that waits polls a condition against a deadline (no fixed sleeps as
+//! synchronisation). When a test panics while a [`ProcessCluster`] is alive, the cluster prints
+//! the tail of every node's log and keeps the data directory for inspection.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hiqlite::client::NodeStatus;
+use hiqlite::Client;
+use tokio::process::{Child, Command};
+
+/// Raft secret of every test cluster.
+pub const SECRET_RAFT: &str = "cluster-tests-raft-secret-0123456789";
+/// API secret of every test cluster.
+pub const SECRET_API: &str = "cluster-tests-api-secret-0123456789";
+
+/// How often the polling helpers look again.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// How long one status request may take before a node counts as "not answering" for this poll.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Lines of each node's log printed when a test fails.
+const LOG_TAIL_LINES: usize = 60;
+
+/// Path of the `hiqlite` binary the tests run, built once per test process when needed.
+///
+/// It lives in the same target directory as the test executable (`target/<profile>/deps/..` →
+/// `target/<profile>/hiqlite`). If it is missing or older than the test executable (the test
+/// executable is relinked whenever the library changes, so an older binary may be stale), it is
+/// built with `cargo build -p hiqlite --bin hiqlite` into that same target directory.
+/// `HIQLITE_BIN` overrides all of this.
+pub fn hiqlite_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("HIQLITE_BIN") {
+            return PathBuf::from(bin);
+        }
+        let exe = std::env::current_exe().expect("path of the test executable");
+        let mut profile_dir = exe
+            .parent()
+            .expect("test executable has a parent")
+            .to_path_buf();
+        if profile_dir.ends_with("deps") {
+            profile_dir.pop();
+        }
+        let bin = profile_dir.join(format!("hiqlite{}", std::env::consts::EXE_SUFFIX));
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let stale = match (modified(&bin), modified(&exe)) {
+            (Some(b), Some(e)) => b < e,
+            _ => true,
+        };
+        if stale {
+            build_hiqlite(&profile_dir);
+        }
+        assert!(
+            bin.is_file(),
+            "the hiqlite binary is missing at {}",
+            bin.display()
+        );
+        bin
+    })
+}
+
+/// `cargo build -p hiqlite --bin hiqlite` with the profile and target directory of `profile_dir`,
+/// so the binary lands exactly where [`hiqlite_bin`] looks.
+fn build_hiqlite(profile_dir: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    // The test executable's own target directory wins over CARGO_TARGET_DIR: that is where the
+    // binary must end up (they are the same unless `--target-dir` or `--target` was used).
+    let target_dir = profile_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .expect("a target directory");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    eprintln!(
+        "building the hiqlite binary (profile {profile}) into {}",
+        target_dir.display()
+    );
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "-p",
+            "hiqlite",
+            "--bin",
+            "hiqlite",
+            "--profile",
+            profile,
+        ])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(workspace)
+        .status()
+        .expect("cannot run cargo to build the hiqlite binary");
+    assert!(status.success(), "cargo build of the hiqlite binary failed");
+}
+
+/// Runs `hiqlite <args>` to completion (e.g. `sql`, `status`) with a clean environment: no
+/// `HQL_*` variable of the caller leaks into it.
+pub async fn run_cli(args: &[&str]) -> Output {
+    let mut cmd = Command::new(hiqlite_bin());
+    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    remove_hql_env(&mut cmd);
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("hiqlite {args:?} did not finish within 60 s"))
+        .expect("cannot run the hiqlite binary")
+}
+
+fn remove_hql_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("HQL_") {
+            cmd.env_remove(key);
+        }
+    }
+}
+
+/// Polls `check` every [`POLL`] until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn poll_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One `hiqlite serve` process and everything needed to start it again.
+struct Node {
+    id: u64,
+    raft_addr: String,
+    api_addr: String,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    client: Client,
+    child: Option<Child>,
+    starts: usize,
+}
+
+/// A cluster of `hiqlite serve` processes on loopback. Nodes are addressed by index `0..len()`;
+/// node `i` has Raft node id `i + 1`. Dropping the cluster kills every process.
+pub struct ProcessCluster {
+    nodes: Vec<Node>,
+    /// `None` only after the directory was kept for a failed test.
+    root: Option<tempfile::TempDir>,
+}
+
+impl ProcessCluster {
+    /// Starts `n` nodes that all know each other and waits until every node serves linearizable
+    /// reads (a leader is elected and every node has joined).
+    pub async fn start(n: usize) -> ProcessCluster {
+        let cluster = Self::spawn_all(n);
+        cluster.wait_all_healthy(Duration::from_secs(60)).await;
+        cluster
+    }
+
+    /// Starts `n` nodes without waiting for anything.
+    pub fn spawn_all(n: usize) -> ProcessCluster {
+        assert!(n > 0, "a cluster needs at least one node");
+        let root = tempfile::Builder::new()
+            .prefix("hiqlite-cluster-test-")
+            .tempdir()
+            .expect("temporary directory");
+        // Hold every listener until all ports are picked, so no port is handed out twice; the
+        // children bind them right after.
+        let listeners: Vec<TcpListener> = (0..2 * n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+            .collect();
+        let addrs: Vec<String> = listeners
+            .iter()
+            .map(|l| l.local_addr().expect("local address").to_string())
+            .collect();
+        drop(listeners);
+        let nodes = (0..n)
+            .map(|i| {
+                let id = i as u64 + 1;
+                let data_dir = root.path().join(format!("node{id}"));
+                std::fs::create_dir_all(&data_dir).expect("node data directory");
+                let api_addr = addrs[2 * i + 1].clone();
+                Node {
+                    id,
+                    raft_addr: addrs[2 * i].clone(),
+                    client: Client::remote(vec![api_addr.clone()], SECRET_API),
+                    api_addr,
+                    log_path: root.path().join(format!("node{id}.log")),
+                    data_dir,
+                    child: None,
+                    starts: 0,
+                }
+            })
+            .collect();
+        let mut cluster = ProcessCluster {
+            nodes,
+            root: Some(root),
+        };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    fn members(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("{} {} {}", n.id, n.raft_addr, n.api_addr))
+            .collect()
+    }
+
+    /// Starts node `i`'s process; its output is appended to its log file.
+    fn spawn(&mut self, i: usize) {
+        let members = self.members();
+        let bin = hiqlite_bin();
+        let node = &mut self.nodes[i];
+        assert!(node.child.is_none(), "node {} is already running", node.id);
+        node.starts += 1;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log_path)
+            .expect("node log file");
+        use std::io::Write;
+        let _ = writeln!(log, "===== test harness: start #{} =====", node.starts);
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--node-id")
+            .arg(node.id.to_string())
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .arg("--secret-raft")
+            .arg(SECRET_RAFT)
+            .arg("--secret-api")
+            .arg(SECRET_API);
+        for m in &members {
+            cmd.arg("--node").arg(m);
+        }
+        remove_hql_env(&mut cmd);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file handle"))
+            .stderr(log)
+            .kill_on_drop(true);
+        node.child = Some(cmd.spawn().expect("cannot start hiqlite serve"));
+    }
+
+    /// Number of nodes (running or not).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the cluster has no nodes (never true for a started cluster).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Raft node id of node `i`.
+    pub fn node_id(&self, i: usize) -> u64 {
+        self.nodes[i].id
+    }
+
+    /// Index of the node with Raft id `id`.
+    pub fn index_of(&self, id: u64) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node with id {id}"))
+    }
+
+    /// API address (`host:port`) of node `i`.
+    pub fn api_addr(&self, i: usize) -> &str {
+        &self.nodes[i].api_addr
+    }
+
+    /// Raft address (`host:port`) of node `i`.
+    pub fn raft_addr(&self, i: usize) -> &str {
+        &self.nodes[i].raft_addr
+    }
+
+    /// A remote client bound to node `i`'s API port only: reads run on node `i`.
+    pub fn client(&self, i: usize) -> Client {
+        self.nodes[i].client.clone()
+    }
+
+    /// A fresh remote client that prefers node `i` and falls over to the others, in order,
+    /// when node `i` cannot be reached.
+    pub fn failover_client(&self, i: usize) -> Client {
+        let n = self.nodes.len();
+        let addrs = (0..n)
+            .map(|k| self.nodes[(i + k) % n].api_addr.clone())
+            .collect();
+        Client::remote(addrs, SECRET_API)
+    }
+
+    /// Whether node `i`'s process is running (it has not been killed and has not exited).
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match self.nodes[i].child.as_mut() {
+            None => false,
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+        }
+    }
+
+    /// Indices of the nodes the harness started and did not kill.
+    pub fn started(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].child.is_some())
+            .collect()
+    }
+
+    /// Panics if a started node's process has exited on its own (a crash).
+    pub fn assert_all_running(&mut self) {
+        for i in self.started() {
+            if let Some(Ok(Some(status))) = self.nodes[i].child.as_mut().map(Child::try_wait) {
+                panic!("node {} exited on its own: {status}", self.nodes[i].id);
+            }
+        }
+    }
+
+    /// SIGKILLs node `i` (no shutdown of any kind) and waits until the process is gone.
+    pub async fn kill9(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let mut child = node
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("node {} is not running", node.id));
+        // tokio's `kill` sends SIGKILL on Unix and then reaps the child.
+        child.kill().await.expect("SIGKILL a node");
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&node.log_path)
+            .expect("node log file");
+        use std::io::Write;
+        let _ = writeln!(log, "===== test harness: SIGKILL =====");
+    }
+
+    /// Starts node `i` again with the same id, addresses and data directory.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// Node `i`'s status, or `None` if it does not answer within a second.
+    pub async fn status(&self, i: usize) -> Option<NodeStatus> {
+        match tokio::time::timeout(STATUS_TIMEOUT, self.nodes[i].client.status()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// Statuses of all started nodes that answer, by index.
+    pub async fn statuses(&self) -> HashMap<usize, NodeStatus> {
+        let started = self.started();
+        let answers = futures::future::join_all(
+            started
+                .iter()
+                .map(|&i| async move { (i, self.status(i).await) }),
+        )
+        .await;
+        answers
+            .into_iter()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+            .collect()
+    }
+
+    /// Index of the current leader: a running node that says it leads, and that a majority of
+    /// the cluster (itself included) names as leader. Polls for up to `timeout`.
+    pub async fn leader_within(&self, timeout: Duration) -> usize {
+        let majority = self.nodes.len() / 2 + 1;
+        poll_until("a leader known to a majority", timeout, || async {
+            let statuses = self.statuses().await;
+            statuses.values().find_map(|s| {
+                let self_leader = s.leader_id == Some(s.node_id) && s.role == "Leader";
+                let followers = statuses
+                    .values()
+                    .filter(|o| o.leader_id == Some(s.node_id))
+                    .count();
+                (self_leader && followers >= majority).then(|| self.index_of(s.node_id))
+            })
+        })
+        .await
+    }
+
+    /// [`leader_within`](Self::leader_within) with 30 s.
+    pub async fn leader(&self) -> usize {
+        self.leader_within(Duration::from_secs(30)).await
+    }
+
+    /// Waits until every started node serves a linearizable read.
+    pub async fn wait_all_healthy(&self, timeout: Duration) {
+        for i in self.started() {
+            if let Err(e) = self.nodes[i].client.wait_until_healthy(timeout).await {
+                panic!("node {} did not become healthy: {e}", self.nodes[i].id);
+            }
+        }
+    }
+
+    /// Waits until every started node has applied at least up to `index`.
+    pub async fn wait_all_applied(&self, index: u64, timeout: Duration) {
+        let started = self.started();
+        poll_until(
+            &format!("nodes {started:?} to apply up to index {index}"),
+            timeout,
+            || async {
+                let statuses = self.statuses().await;
+                let done = started.iter().all(|i| {
+                    statuses
+                        .get(i)
+                        .is_some_and(|status| status.last_applied >= index)
+                });
+                done.then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Waits until all started nodes agree on the leader and have applied everything the leader
+    /// has applied; returns the leader's index. Call it when no writes are running.
+    pub async fn wait_converged(&self, timeout: Duration) -> usize {
+        let leader = self.leader_within(timeout).await;
+        let target = self
+            .status(leader)
+            .await
+            .expect("the leader answers")
+            .last_applied;
+        self.wait_all_applied(target, timeout).await;
+        leader
+    }
+
+    /// The whole log of node `i` so far (all of its starts).
+    pub fn log_text(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log_path).unwrap_or_default()
+    }
+
+    /// Prints the last lines of every node's log to stderr.
+    pub fn print_log_tails(&self) {
+        for node in &self.nodes {
+            let text = std::fs::read_to_string(&node.log_path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+            eprintln!(
+                "----- node {} log ({}), last {} lines -----",
+                node.id,
+                node.log_path.display(),
+                tail.len()
+            );
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        // `kill_on_drop` stops the processes; start them dying before printing.
+        for node in &mut self.nodes {
+            if let Some(child) = node.child.as_mut() {
+                let _ = child.start_kill();
+            }
+        }
+        if std::thread::panicking() {
+            self.print_log_tails();
+            if let Some(root) = self.root.take() {
+                eprintln!("node data and logs kept in {}", root.keep().display());
+            }
+        }
+    }
+}
