@@ -209,6 +209,7 @@ impl NodeHandle {
         let Some(running) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
+        node.hand_over_leadership().await;
         let raft_result = node.raft.shutdown().await;
         let _ = running.shutdown.send(true);
         for task in running.tasks {

@@ -567,6 +567,15 @@ async fn leader_failover_in_process() {
         .filter(|i| *i != leader)
         .map(|i| &cluster.clients[i])
         .collect();
+    // A graceful shutdown hands leadership over before it returns: no election timeout to sit out.
+    let mut handed_over = false;
+    for c in &survivors {
+        handed_over |= c.is_leader().await.unwrap();
+    }
+    assert!(
+        handed_over,
+        "no survivor leads right after the leader's graceful shutdown"
+    );
     for i in 20..30 {
         survivors[i % 2]
             .execute(
