@@ -21,6 +21,8 @@ pub enum Error {
     Storage(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("write of {size} bytes exceeds the limit of {max} bytes (half of max_frame_bytes)")]
+    TooLarge { size: usize, max: usize },
     #[error("the node is shutting down")]
     ShuttingDown,
     #[error("timed out: {0}")]

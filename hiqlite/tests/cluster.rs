@@ -592,3 +592,59 @@ async fn leader_failover_in_process() {
     assert_ne!(new_leader, leader as u64 + 1);
     cluster.shutdown().await;
 }
+
+/// Entries bigger in total than one frame are replicated in several frames; a single write that
+/// could never fit a frame is refused with a clear error instead of blocking replication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_writes_are_replicated_in_frames_that_fit() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start_with(3, |b| b.max_frame_bytes(64 * 1024)).await;
+    let leader = cluster.leader().await;
+    let l = &cluster.clients[leader];
+    l.batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        .await
+        .unwrap();
+
+    // 24 writes of 20 KiB at once: batches of them exceed the 32 KiB entry budget of a frame.
+    let mut tasks = Vec::new();
+    for i in 0..24u8 {
+        let c = l.clone();
+        tasks.push(tokio::spawn(async move {
+            c.execute(
+                "INSERT INTO blobs (data) VALUES (?)",
+                params!(vec![i; 20 * 1024]),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for c in &cluster.clients {
+        let (n, bytes): (i64, i64) = c
+            .query_consistent_one("SELECT count(*), sum(length(data)) FROM blobs", params!())
+            .await
+            .unwrap();
+        assert_eq!((n, bytes), (24, 24 * 20 * 1024));
+    }
+
+    let err = l
+        .execute(
+            "INSERT INTO blobs (data) VALUES (?)",
+            params!(vec![0u8; 40 * 1024]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+    let follower = &cluster.clients[cluster.follower().await];
+    let err = follower
+        .execute(
+            "INSERT INTO blobs (data) VALUES (?)",
+            params!(vec![0u8; 40 * 1024]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exceeds the limit"), "{err}");
+    assert_eq!(count(l, "SELECT count(*) FROM blobs").await, 24);
+    cluster.shutdown().await;
+}

@@ -357,11 +357,17 @@ impl ProcessCluster {
     }
 
     /// Node `i`'s status, or `None` if it does not answer within a second.
-    pub async fn status(&self, i: usize) -> Option<NodeStatus> {
+    pub async fn try_status(&self, i: usize) -> Option<NodeStatus> {
         match tokio::time::timeout(STATUS_TIMEOUT, self.nodes[i].client.status()).await {
             Ok(Ok(status)) => Some(status),
             _ => None,
         }
+    }
+
+    /// Node `i`'s status; polls for up to 10 s (a busy node may miss one answer), then panics.
+    pub async fn status(&self, i: usize) -> NodeStatus {
+        let what = format!("node {} to answer a status request", self.nodes[i].id);
+        poll_until(&what, Duration::from_secs(10), || self.try_status(i)).await
     }
 
     /// Statuses of all started nodes that answer, by index.
@@ -370,7 +376,7 @@ impl ProcessCluster {
         let answers = futures::future::join_all(
             started
                 .iter()
-                .map(|&i| async move { (i, self.status(i).await) }),
+                .map(|&i| async move { (i, self.try_status(i).await) }),
         )
         .await;
         answers
@@ -434,11 +440,7 @@ impl ProcessCluster {
     /// has applied; returns the leader's index. Call it when no writes are running.
     pub async fn wait_converged(&self, timeout: Duration) -> usize {
         let leader = self.leader_within(timeout).await;
-        let target = self
-            .status(leader)
-            .await
-            .expect("the leader answers")
-            .last_applied;
+        let target = self.status(leader).await.last_applied;
         self.wait_all_applied(target, timeout).await;
         leader
     }

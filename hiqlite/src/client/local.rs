@@ -116,6 +116,16 @@ impl LocalNode {
             leader_time_ms: now_ms(),
             op,
         };
+        // An entry must fit in one replication frame, or followers could never receive it.
+        let size = postcard::to_stdvec(&command)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
+        if size > self.max_frame_bytes / 2 {
+            return Err(Attempt::Fatal(Error::TooLarge {
+                size,
+                max: self.max_frame_bytes / 2,
+            }));
+        }
         match self.raft.client_write(command).await {
             Ok(resp) => match resp.data.0 {
                 Some(result) => Ok(WriteReply {

@@ -144,6 +144,21 @@ impl PeerConnection {
     }
 }
 
+/// How many leading entries fit in `budget` encoded bytes (at least one: a single entry is
+/// bounded when it is proposed, see `client::local`).
+fn entries_within(entries: &[crate::raft::Entry], budget: usize) -> usize {
+    let mut used = 0;
+    for (i, entry) in entries.iter().enumerate() {
+        used += postcard::to_stdvec(entry)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX / 2);
+        if used > budget {
+            return i.max(1);
+        }
+    }
+    entries.len()
+}
+
 fn unreachable(e: impl std::error::Error + 'static) -> RPCError<TypeConfig> {
     RPCError::Unreachable(Unreachable::new(&e))
 }
@@ -161,9 +176,26 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
 
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        // Send no more entries than fit in one frame; the rest follow in the next request.
+        let fitting = entries_within(&rpc.entries, self.max_frame_bytes / 2);
+        if fitting < rpc.entries.len() {
+            rpc.entries.truncate(fitting);
+            let last_sent = rpc.entries.last().map(|e| e.log_id);
+            return match self
+                .call(RaftRequest::Append(rpc), option.hard_ttl())
+                .await
+                .map_err(unreachable)?
+            {
+                RaftResponse::Append(Ok(AppendEntriesResponse::Success)) => {
+                    Ok(AppendEntriesResponse::PartialSuccess(last_sent))
+                }
+                RaftResponse::Append(r) => r.map_err(remote_failed),
+                other => Err(unexpected(other)),
+            };
+        }
         match self
             .call(RaftRequest::Append(rpc), option.hard_ttl())
             .await

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use hiqlite::config::NodeConfigBuilder;
 use hiqlite::{Client, NodeConfig};
 
 pub const SECRET_RAFT: &str = "test-raft-secret-0123456789";
@@ -26,7 +27,11 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-pub fn cluster_configs(n: usize, root: &std::path::Path) -> Vec<NodeConfig> {
+pub fn cluster_configs(
+    n: usize,
+    root: &std::path::Path,
+    customize: impl Fn(NodeConfigBuilder) -> NodeConfigBuilder,
+) -> Vec<NodeConfig> {
     let ports = free_ports(2 * n);
     let mut builder = NodeConfig::builder();
     for i in 0..n {
@@ -38,8 +43,7 @@ pub fn cluster_configs(n: usize, root: &std::path::Path) -> Vec<NodeConfig> {
     }
     (0..n)
         .map(|i| {
-            builder
-                .clone()
+            customize(builder.clone())
                 .node_id(i as u64 + 1)
                 .data_dir(root.join(format!("node{}", i + 1)))
                 .secret_raft(SECRET_RAFT)
@@ -53,8 +57,16 @@ pub fn cluster_configs(n: usize, root: &std::path::Path) -> Vec<NodeConfig> {
 impl TestCluster {
     /// Starts `n` nodes in this process and waits until every node is healthy.
     pub async fn start(n: usize) -> TestCluster {
+        Self::start_with(n, |b| b).await
+    }
+
+    /// Like [`start`](Self::start), with settings changed on every node's config.
+    pub async fn start_with(
+        n: usize,
+        customize: impl Fn(NodeConfigBuilder) -> NodeConfigBuilder,
+    ) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
-        let configs = cluster_configs(n, dir.path());
+        let configs = cluster_configs(n, dir.path(), customize);
         let mut clients = Vec::new();
         for c in &configs {
             clients.push(hiqlite::start_node(c.clone()).await.expect("node starts"));
