@@ -100,15 +100,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         Arc::new(RaftService { raft: raft.clone() }),
         shutdown_rx.clone(),
     ));
-    let local = Arc::new(LocalNode::new(
-        config.node_id,
-        raft.clone(),
-        reads,
-        applied,
-        config.request_timeout,
-        config.secret_api.clone(),
-        config.max_frame_bytes,
-    ));
+    let local = Arc::new(LocalNode::new(&config, raft.clone(), reads, applied));
     let api_server = tokio::spawn(crate::net::serve(
         api_listener,
         config.secret_api.clone(),
@@ -144,11 +136,22 @@ async fn bootstrap(raft: Raft<StateMachine>, config: NodeConfig, shutdown: watch
         Ok(true) | Err(_) => return,
         Ok(false) => {}
     }
-    if running_cluster_among_peers(&config).await {
-        tracing::info!(
-            "a running cluster was found; waiting for its leader to replicate to this node"
-        );
-        return;
+    match survey_peers(&config).await {
+        PeerSurvey::NoCluster => {}
+        PeerSurvey::RunningCluster => {
+            tracing::info!(
+                "a running cluster was found; waiting for its leader to replicate to this node"
+            );
+            return;
+        }
+        PeerSurvey::DifferentMembers(peer) => {
+            tracing::error!(
+                peer,
+                "node {peer} was configured with a different member list; not initializing a cluster \
+                 (give every node the same `nodes`)"
+            );
+            return;
+        }
     }
     if *shutdown.borrow() {
         return;
@@ -164,8 +167,20 @@ async fn bootstrap(raft: Raft<StateMachine>, config: NodeConfig, shutdown: watch
     }
 }
 
-/// Asks each peer's API whether it is part of an initialized cluster.
-async fn running_cluster_among_peers(config: &NodeConfig) -> bool {
+/// What the peers said when an uninitialized node asked them.
+enum PeerSurvey {
+    /// No peer is part of an initialized cluster (or none answered).
+    NoCluster,
+    /// Some peer already belongs to an initialized cluster.
+    RunningCluster,
+    /// Some peer was given a different member list: initializing could split the cluster.
+    DifferentMembers(u64),
+}
+
+/// Asks each peer's API whether it is part of an initialized cluster, and with which members.
+async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
+    let ours = members_fingerprint(&config.nodes);
+    let mut survey = PeerSurvey::NoCluster;
     for peer in config.nodes.iter().filter(|m| m.id != config.node_id) {
         let probe = async {
             let client = RpcClient::connect(
@@ -181,15 +196,34 @@ async fn running_cluster_among_peers(config: &NodeConfig) -> bool {
                 .await
                 .ok()?
             {
-                ApiResponse::Status(s) => Some(!s.voters.is_empty()),
+                ApiResponse::Status(s) => Some(s),
                 _ => None,
             }
         };
-        if let Ok(Some(true)) = tokio::time::timeout(Duration::from_secs(2), probe).await {
-            return true;
+        let Ok(Some(status)) = tokio::time::timeout(Duration::from_secs(2), probe).await else {
+            continue;
+        };
+        if status.members_fingerprint != ours {
+            return PeerSurvey::DifferentMembers(peer.id);
+        }
+        if !status.voters.is_empty() {
+            survey = PeerSurvey::RunningCluster;
         }
     }
-    false
+    survey
+}
+
+/// A stable fingerprint (FNV-1a) of a member list, independent of its order.
+pub(crate) fn members_fingerprint(nodes: &[Member]) -> u64 {
+    let mut sorted: Vec<&Member> = nodes.iter().collect();
+    sorted.sort_by_key(|m| m.id);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for m in sorted {
+        for byte in format!("{} {} {};", m.id, m.raft_addr, m.api_addr).bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// Owns what a running node must stop at shutdown.

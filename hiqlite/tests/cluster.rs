@@ -464,7 +464,11 @@ async fn retried_writes_apply_exactly_once() {
     .await
     .unwrap();
     let req = ApiRequest::Write {
-        id: RequestId { client: 77, seq: 1 },
+        id: RequestId {
+            client: 77,
+            seq: 1,
+            answered_below: 1,
+        },
         op: WriteOp::Execute {
             sql: "INSERT INTO users (name) VALUES ('once')".into(),
             params: vec![],
@@ -497,6 +501,33 @@ async fn retried_writes_apply_exactly_once() {
             1
         );
     }
+
+    // Once the client says it has seen every answer below seq 3, the state machine forgets them:
+    // the table of remembered results stays as small as the number of requests in flight.
+    let later = ApiRequest::Write {
+        id: RequestId {
+            client: 77,
+            seq: 3,
+            answered_below: 3,
+        },
+        op: WriteOp::Execute {
+            sql: "INSERT INTO users (name) VALUES ('later')".into(),
+            params: vec![],
+        },
+        forwarded: false,
+    };
+    rpc.call::<_, ApiResponse>(&later, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let remembered = cluster.clients[0]
+        .query_consistent_one::<(i64,)>(
+            "SELECT count(*) FROM _hiqlite_requests WHERE client = 77",
+            params!(),
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(remembered, 1, "only the result of seq 3 is kept");
     cluster.shutdown().await;
 }
 
@@ -646,5 +677,58 @@ async fn large_writes_are_replicated_in_frames_that_fit() {
         .unwrap_err();
     assert!(err.to_string().contains("exceeds the limit"), "{err}");
     assert_eq!(count(l, "SELECT count(*) FROM blobs").await, 24);
+    cluster.shutdown().await;
+}
+
+/// Statements that would stop or split the cluster are refused as ordinary errors: deferred
+/// foreign keys (SQLite reports them only at COMMIT), TEMP objects (not replicated), endless
+/// transactions on the read pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statements_that_could_break_replication_are_refused() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let f = &cluster.clients[cluster.follower().await];
+    f.batch(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE child (id INTEGER PRIMARY KEY,
+             parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+    )
+    .await
+    .unwrap();
+    let err = f
+        .execute("INSERT INTO child (parent_id) VALUES (999)", params!())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("FOREIGN KEY constraint failed"),
+        "{err}"
+    );
+    // A transaction that repairs the reference before it ends is fine.
+    let mut txn = Txn::new();
+    txn.execute(
+        "INSERT INTO child (parent_id) VALUES (7)",
+        Vec::<Value>::new(),
+    );
+    txn.execute("INSERT INTO parent (id) VALUES (7)", Vec::<Value>::new());
+    f.txn(txn).await.unwrap();
+
+    let err = f
+        .execute("CREATE TEMP TABLE scratch (x)", params!())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not authorized"), "{err}");
+
+    for c in &cluster.clients {
+        assert!(c.query_rows("BEGIN", params!()).await.is_err());
+        assert!(c.sql("BEGIN", false).await.is_err());
+    }
+    // Still serving, and every replica agrees.
+    f.execute("INSERT INTO parent (id) VALUES (8)", params!())
+        .await
+        .unwrap();
+    for c in &cluster.clients {
+        assert_eq!(count(c, "SELECT count(*) FROM child").await, 1);
+        assert_eq!(count(c, "SELECT count(*) FROM parent").await, 2);
+    }
     cluster.shutdown().await;
 }

@@ -14,9 +14,9 @@ use openraft::ReadPolicy;
 use tokio::sync::watch;
 
 use super::protocol::{ApiRequest, ApiResponse, NodeStatus, RemoteError, SqlOutput, WriteReply};
-use crate::config::Secret;
+use crate::config::{NodeConfig, Secret};
 use crate::error::Error;
-use crate::net::{Channel, RpcClient};
+use crate::net::{Channel, NetError, RpcClient};
 use crate::raft::{NodeId, Raft};
 use crate::store::command::{Command, RequestId, Rows, WriteOp, WriteOutput};
 use crate::store::sqlite::reader::ReadPool;
@@ -25,6 +25,8 @@ use crate::value::Value;
 
 /// How long to wait for news (a leader change, a reconnect) before retrying a write.
 const RETRY_BACKOFF: Duration = Duration::from_millis(50);
+/// The shortest pause between two tries, so retries never spin.
+const MIN_RETRY_PAUSE: Duration = Duration::from_millis(5);
 
 /// A node running in this process, as the client sees it.
 pub struct LocalNode {
@@ -35,6 +37,7 @@ pub struct LocalNode {
     pub(crate) request_timeout: Duration,
     pub(crate) secret_api: Secret,
     pub(crate) max_frame_bytes: usize,
+    pub(crate) members_fingerprint: u64,
     peers: Mutex<HashMap<NodeId, RpcClient>>,
 }
 
@@ -46,23 +49,23 @@ enum Attempt {
 }
 
 impl LocalNode {
+    /// The client side of the node configured by `config`, reading through `reads` and
+    /// learning what SQLite has applied from `applied`.
     pub(crate) fn new(
-        node_id: NodeId,
+        config: &NodeConfig,
         raft: Raft<StateMachine>,
         reads: Arc<ReadPool>,
         applied: watch::Receiver<u64>,
-        request_timeout: Duration,
-        secret_api: Secret,
-        max_frame_bytes: usize,
     ) -> Self {
         LocalNode {
-            node_id,
+            node_id: config.node_id,
             raft,
             reads,
             applied,
-            request_timeout,
-            secret_api,
-            max_frame_bytes,
+            request_timeout: config.request_timeout,
+            secret_api: config.secret_api.clone(),
+            max_frame_bytes: config.max_frame_bytes,
+            members_fingerprint: crate::node::members_fingerprint(&config.nodes),
             peers: Mutex::new(HashMap::new()),
         }
     }
@@ -101,12 +104,15 @@ impl LocalNode {
         id: RequestId,
         op: WriteOp,
     ) -> Result<WriteReply, RemoteError> {
+        if self.current_leader() != Some(self.node_id) {
+            return Err(RemoteError::NotLeader {
+                leader: self.current_leader(),
+            });
+        }
         match self.propose(id, op).await {
             Ok(reply) => Ok(reply),
             Err(Attempt::Fatal(e)) => Err(RemoteError::Other(e.to_string())),
-            Err(Attempt::Retry(_)) => Err(RemoteError::NotLeader {
-                leader: self.current_leader(),
-            }),
+            Err(Attempt::Retry(reason)) => Err(RemoteError::Retry(reason)),
         }
     }
 
@@ -117,16 +123,20 @@ impl LocalNode {
             op,
         };
         // An entry must fit in one replication frame, or followers could never receive it.
-        let size = postcard::to_stdvec(&command)
-            .map(|b| b.len())
-            .unwrap_or(usize::MAX);
+        let size = postcard::experimental::serialized_size(&command).unwrap_or(usize::MAX);
         if size > self.max_frame_bytes / 2 {
             return Err(Attempt::Fatal(Error::TooLarge {
                 size,
                 max: self.max_frame_bytes / 2,
             }));
         }
-        match self.raft.client_write(command).await {
+        // A leader cut off from its quorum never finishes the proposal: bound the wait and retry
+        // (same request id, so a late commit is not applied twice).
+        let proposal = tokio::time::timeout(self.request_timeout, self.raft.client_write(command));
+        let Ok(outcome) = proposal.await else {
+            return Err(Attempt::Retry("the proposal did not commit in time".into()));
+        };
+        match outcome {
             Ok(resp) => match resp.data.0 {
                 Some(result) => Ok(WriteReply {
                     log_index: resp.log_id.index(),
@@ -136,6 +146,12 @@ impl LocalNode {
                     "the state machine returned no result".into(),
                 ))),
             },
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
+                Err(Attempt::Retry(format!(
+                    "the entry was discarded by a leader change (leader: {:?})",
+                    f.leader_id
+                )))
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(Attempt::Retry(
                 format!("not the leader any more (leader: {:?})", f.leader_id),
             )),
@@ -157,6 +173,7 @@ impl LocalNode {
         };
         match self.call_peer(leader, &req).await? {
             ApiResponse::Write(Ok(reply)) => Ok(reply),
+            ApiResponse::Write(Err(RemoteError::Retry(reason))) => Err(Attempt::Retry(reason)),
             ApiResponse::Write(Err(RemoteError::NotLeader { leader })) => Err(Attempt::Retry(
                 format!("forwarded to a node that does not lead (leader: {leader:?})"),
             )),
@@ -171,6 +188,13 @@ impl LocalNode {
     async fn call_peer(&self, peer: NodeId, req: &ApiRequest) -> Result<ApiResponse, Attempt> {
         let client = self.peer_client(peer).await?;
         client.call(req, self.request_timeout).await.map_err(|e| {
+            if matches!(
+                e,
+                NetError::FrameTooLarge { .. } | NetError::Encode(_) | NetError::Remote(_)
+            ) {
+                // Would fail the same way on every retry.
+                return Attempt::Fatal(Error::Network(format!("node {peer}: {e}")));
+            }
             if client.is_closed() {
                 self.peers
                     .lock()
@@ -224,7 +248,12 @@ impl LocalNode {
 
     /// Waits until something may have changed: the leader, or simply a short backoff.
     async fn wait_for_news(&self, deadline: Instant) {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        // Never spin: even when the metrics keep changing, pause a little before the next try.
+        tokio::time::sleep(MIN_RETRY_PAUSE.min(remaining)).await;
         let mut metrics = self.raft.metrics();
+        // A cloned receiver starts out "changed"; mark the current value seen to wait for news.
+        let _ = metrics.borrow_and_update();
         let wait = RETRY_BACKOFF.min(deadline.saturating_duration_since(Instant::now()));
         let _ = tokio::time::timeout(wait, metrics.changed()).await;
     }
@@ -300,7 +329,7 @@ impl LocalNode {
     pub(crate) async fn query_rows(&self, sql: String, params: Vec<Value>) -> Result<Rows, Error> {
         self.reads
             .with_conn(move |conn| {
-                crate::store::sqlite::writer::query(conn, &sql, &params).map_err(Error::from)
+                crate::store::sqlite::ops::query(conn, &sql, &params).map_err(Error::from)
             })
             .await
     }
@@ -428,6 +457,7 @@ impl LocalNode {
             last_log_index: m.last_log_index,
             voters: membership.voter_ids().collect(),
             learners: membership.learner_ids().collect(),
+            members_fingerprint: self.members_fingerprint,
         }
     }
 }

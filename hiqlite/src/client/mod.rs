@@ -15,8 +15,9 @@ pub mod remote;
 pub mod row;
 pub mod txn;
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -50,6 +51,25 @@ struct Inner {
     /// Random per client: with `next_seq`, makes every write's request id unique.
     client_id: u64,
     next_seq: AtomicU64,
+    /// Sequence numbers of writes still waiting for their answer; the smallest tells the state
+    /// machine which results it may forget.
+    pending: Mutex<BTreeSet<u64>>,
+}
+
+/// Removes a request from the pending set when its call ends, however it ends.
+struct Pending<'a> {
+    inner: &'a Inner,
+    seq: u64,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.seq);
+    }
 }
 
 enum Backend {
@@ -83,30 +103,47 @@ impl Client {
 
     fn new(backend: Backend) -> Client {
         let mut id = [0u8; 8];
-        // A failing OS RNG is not fatal here: the time still makes ids unique per process.
         if getrandom::getrandom(&mut id).is_err() {
-            id = (Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64)
-                .to_le_bytes();
+            // No OS randomness: wall-clock nanoseconds and the pid still differ between clients.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            id = (nanos ^ (u64::from(std::process::id()) << 32)).to_le_bytes();
         }
         Client {
             inner: Arc::new(Inner {
                 backend,
                 client_id: u64::from_le_bytes(id),
                 next_seq: AtomicU64::new(1),
+                pending: Mutex::new(BTreeSet::new()),
             }),
         }
     }
 
-    fn next_request_id(&self) -> RequestId {
-        RequestId {
+    /// A fresh request id, registered as pending until the returned guard is dropped.
+    fn next_request_id(&self) -> (RequestId, Pending<'_>) {
+        let seq = self.inner.next_seq.fetch_add(1, Ordering::Relaxed);
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.insert(seq);
+        let answered_below = pending.first().copied().unwrap_or(seq);
+        let id = RequestId {
             client: self.inner.client_id,
-            seq: self.inner.next_seq.fetch_add(1, Ordering::Relaxed),
-        }
+            seq,
+            answered_below,
+        };
+        (
+            id,
+            Pending {
+                inner: &self.inner,
+                seq,
+            },
+        )
     }
 
     /// Replicates one write; returns its output or the statement's (deterministic) SQL error.
     async fn write(&self, op: WriteOp) -> Result<WriteOutput, Error> {
-        let id = self.next_request_id();
+        let (id, _pending) = self.next_request_id();
         let reply: WriteReply = match &self.inner.backend {
             Backend::Local(node, _) => node.write(id, op).await?,
             Backend::Remote(remote) => {
@@ -394,7 +431,7 @@ impl Client {
     /// contacted node (linearizable with `consistent`), anything else goes through Raft; several
     /// `;`-separated statements run as one batch. Takes no parameters.
     pub async fn sql(&self, sql: impl Into<String>, consistent: bool) -> Result<SqlOutput, Error> {
-        let id = self.next_request_id();
+        let (id, _pending) = self.next_request_id();
         match &self.inner.backend {
             Backend::Local(node, _) => node.run_sql(id, sql.into(), consistent).await,
             Backend::Remote(remote) => {
@@ -462,6 +499,7 @@ fn remote_error(e: RemoteError) -> Error {
         RemoteError::Sql(e) => Error::Sql(e),
         RemoteError::Sqlite(m) => Error::Sql(SqlError::Sqlite { message: m }),
         RemoteError::NoRows => Error::NoRows,
+        RemoteError::Retry(reason) => Error::Raft(format!("the write could not finish: {reason}")),
         RemoteError::NotLeader { leader } => {
             Error::Raft(format!("not the leader (leader: {leader:?})"))
         }

@@ -71,6 +71,10 @@ pub struct WriteReply {
 pub enum RemoteError {
     #[error("node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
+    /// The leader could not finish the write (its entry was discarded by a leader change, or it
+    /// did not commit in time); retrying with the same request id is safe.
+    #[error("retry: {0}")]
+    Retry(String),
     #[error(transparent)]
     Sql(#[from] SqlError),
     #[error("SQLite error: {0}")]
@@ -96,4 +100,7 @@ pub struct NodeStatus {
     pub voters: Vec<NodeId>,
     /// Non-voting members' ids.
     pub learners: Vec<NodeId>,
+    /// Fingerprint of the member list this node was configured with; nodes only form a cluster
+    /// with nodes that were given the same list.
+    pub members_fingerprint: u64,
 }

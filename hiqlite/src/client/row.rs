@@ -43,8 +43,10 @@ impl<'r> Row<'r> {
                     .iter()
                     .position(|c| c == name)
                     .ok_or_else(|| Error::Conversion(format!("no column named {name:?}")))?;
-                from_value(&values[idx])
-                    .map_err(|e| Error::Conversion(format!("column {name:?}: {e}")))
+                let value = values.get(idx).ok_or_else(|| {
+                    Error::Conversion(format!("row has no value for column {name:?}"))
+                })?;
+                from_value(value).map_err(|e| Error::Conversion(format!("column {name:?}: {e}")))
             }
         }
     }

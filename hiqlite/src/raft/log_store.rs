@@ -780,6 +780,7 @@ mod tests {
         let request_id = RequestId {
             client: 9,
             seq: index,
+            answered_below: 0,
         };
         let cmd = Command {
             request_id,

@@ -149,9 +149,7 @@ impl PeerConnection {
 fn entries_within(entries: &[crate::raft::Entry], budget: usize) -> usize {
     let mut used = 0;
     for (i, entry) in entries.iter().enumerate() {
-        used += postcard::to_stdvec(entry)
-            .map(|b| b.len())
-            .unwrap_or(usize::MAX / 2);
+        used += postcard::experimental::serialized_size(entry).unwrap_or(usize::MAX / 2);
         if used > budget {
             return i.max(1);
         }

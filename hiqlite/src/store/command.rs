@@ -13,6 +13,9 @@ use crate::value::Value;
 pub struct RequestId {
     pub client: u64,
     pub seq: u64,
+    /// Every request of this client with a lower `seq` has been answered: the state machine may
+    /// forget their results. Not part of the identity (it may grow between retries).
+    pub answered_below: u64,
 }
 
 /// One replicated log entry's payload.

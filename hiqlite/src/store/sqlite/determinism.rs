@@ -351,14 +351,6 @@ unsafe extern "C" fn randomblob_fn(
     unsafe { ffi::sqlite3_result_blob64(ctx, p.cast(), len, Some(ffi::sqlite3_free)) };
 }
 
-/// Resets the connection's `last_insert_rowid()` to 0, so an entry never sees a rowid left over
-/// from an earlier entry (batches are cut differently on each node).
-pub fn reset_last_insert_rowid(conn: &Connection) {
-    // SAFETY: the handle belongs to `conn`, which is borrowed for the duration of the call and
-    // used on this thread only; sqlite3_set_last_insert_rowid has no other preconditions.
-    unsafe { rusqlite::ffi::sqlite3_set_last_insert_rowid(conn.handle(), 0) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,9 @@
 //! connections for local reads, and deterministic clock/random functions.
 
 pub mod determinism;
+mod ffi;
+pub mod guard;
+pub(crate) mod ops;
 pub mod reader;
 pub mod snapshot;
 pub mod state_machine;

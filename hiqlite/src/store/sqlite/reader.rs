@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 /// Read-only connections to the node's database file.
 pub struct ReadPool {
     idle: Mutex<Vec<Connection>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 impl ReadPool {
@@ -26,11 +26,12 @@ impl ReadPool {
             )?;
             // Belt and braces: even a statement that slips past read-only mode cannot write.
             conn.execute_batch("PRAGMA query_only = ON;")?;
+            super::guard::install_reader_guard(&conn);
             conn.set_prepared_statement_cache_capacity(256);
             idle.push(conn);
         }
         Ok(Arc::new(ReadPool {
-            permits: Semaphore::new(idle.len()),
+            permits: Arc::new(Semaphore::new(idle.len())),
             idle: Mutex::new(idle),
         }))
     }
@@ -42,13 +43,17 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, crate::Error> + Send + 'static,
     {
+        // The permit travels with the blocking task: if the caller is cancelled, the connection
+        // stays accounted for until the task really gives it back.
         let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| crate::Error::ShuttingDown)?;
         let pool = self.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.take()?;
             // Put the connection back even if `f` panics (it may run user row-mapping code).
             let conn = ReturnOnDrop {
@@ -58,9 +63,7 @@ impl ReadPool {
             f(conn.conn.as_ref().expect("present until drop"))
         })
         .await
-        .map_err(|e| crate::Error::Storage(format!("read task failed: {e}")))?;
-        drop(permit);
-        result
+        .map_err(|e| crate::Error::Storage(format!("read task failed: {e}")))?
     }
 
     fn take(&self) -> Result<Connection, crate::Error> {

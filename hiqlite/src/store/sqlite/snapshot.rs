@@ -41,6 +41,12 @@ impl SnapshotStore {
     /// Opens the snapshot directory and reads the meta of an existing snapshot.
     pub fn open(db_path: &Path, dir: &Path) -> io::Result<SnapshotStore> {
         std::fs::create_dir_all(dir)?;
+        // Leftovers of builds or installs interrupted by a crash.
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let file = dir.join(SNAPSHOT_FILE);
         let current = if file.exists() {
             Some(read_meta(&file)?)
@@ -83,8 +89,56 @@ impl SnapshotStore {
         })
     }
 
+    /// Writes an incoming snapshot to a temporary file (fsynced) and checks that its contents are
+    /// what `meta` announces. Returns the file, ready for the writer to restore from.
+    pub async fn receive(
+        &self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        data: Vec<u8>,
+    ) -> io::Result<PathBuf> {
+        let path = self.temp_file();
+        let expected = meta.last_log_id;
+        let file = path.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            std::fs::write(&file, &data)?;
+            std::fs::File::open(&file)?.sync_all()?;
+            let found = read_meta(&file)?.last_log_id;
+            if found != expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("snapshot content is at {found:?} but its meta says {expected:?}"),
+                ));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)?;
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(path)
+    }
+
+    /// Makes a restored snapshot file the current snapshot.
+    pub async fn keep_installed(
+        &self,
+        file: PathBuf,
+        meta: SnapshotMetaOf<TypeConfig>,
+    ) -> io::Result<()> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut current = store.current.lock().unwrap_or_else(|p| p.into_inner());
+            store.adopt(&file)?;
+            *current = Some(meta);
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
     /// Makes a complete file the current snapshot (fsynced, then renamed into place).
-    pub fn adopt(&self, complete: &Path) -> io::Result<SnapshotMetaOf<TypeConfig>> {
+    fn adopt(&self, complete: &Path) -> io::Result<SnapshotMetaOf<TypeConfig>> {
         let meta = read_meta(complete)?;
         std::fs::File::open(complete)?.sync_all()?;
         std::fs::rename(complete, self.file())?;
@@ -92,12 +146,15 @@ impl SnapshotStore {
         Ok(meta)
     }
 
-    /// Records that `meta` describes the file just adopted by an install.
-    pub fn set_current(&self, meta: SnapshotMetaOf<TypeConfig>) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(meta);
+    /// The current snapshot, read from disk on a blocking thread.
+    pub async fn current(&self) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.current_blocking())
+            .await
+            .map_err(io::Error::other)?
     }
 
-    pub fn current(&self) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
+    fn current_blocking(&self) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
         let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         match current.as_ref() {
             None => Ok(None),

@@ -94,27 +94,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotData,
     ) -> io::Result<()> {
-        let incoming = self.snapshots.temp_file();
-        let bytes = snapshot.into_inner();
-        let path = incoming.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::write(&path, &bytes)?;
-            std::fs::File::open(&path)?.sync_all()
-        })
-        .await
-        .map_err(io::Error::other)??;
-        let state = self.writer.restore(incoming.clone()).await?;
-        if state.last_applied != meta.last_log_id {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "snapshot content is at {:?} but its meta says {:?}",
-                    state.last_applied, meta.last_log_id
-                ),
-            ));
-        }
-        self.snapshots.adopt(&incoming)?;
-        self.snapshots.set_current(meta.clone());
+        let file = self.snapshots.receive(meta, snapshot.into_inner()).await?;
+        let state = self.writer.restore(file.clone()).await?;
+        self.snapshots.keep_installed(file, meta.clone()).await?;
         self.last_applied = state.last_applied;
         self.membership = state.membership;
         Ok(())
@@ -123,6 +105,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
-        self.snapshots.current()
+        self.snapshots.current().await
     }
 }

@@ -6,31 +6,31 @@
 //! the log replays exactly the entries that are missing.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use openraft::entry::RaftEntry;
 use openraft::storage::ApplyResponder;
 use openraft::EntryPayload;
-use rusqlite::fallible_iterator::FallibleIterator;
-use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, watch};
 
-use super::determinism;
+use super::guard::WriterGuard;
+use super::ops::{run_op, to_sql_error};
+use super::{determinism, ffi};
 use crate::raft::{Entry, LogId, StoredMembership, TypeConfig};
 use crate::store::command::{
-    ApplyResult, Command, CommandResult, OutputRef, RequestId, Rows, SqlError, StatementOutput,
-    TxnParam, TxnStatement, TxnStatementKind, WriteOp, WriteOutput,
+    ApplyResult, Command, CommandResult, RequestId, SqlError, WriteOutput,
 };
-use crate::value::Value;
 
-/// How long a request id is remembered for deduplication, in leader-clock milliseconds. Client
-/// retries give up long before this.
-const DEDUP_WINDOW_MS: i64 = 60 * 60 * 1000;
-/// Forget expired request ids every this many log indexes (deterministic: depends on the index).
+/// Results of clients that went away (never sent a newer `answered_below`) are forgotten after
+/// this much leader time. Live clients' results are forgotten as soon as they are answered.
+const DEDUP_ABANDONED_MS: i64 = 10 * 60 * 1000;
+/// Forget abandoned results every this many log indexes (deterministic: depends on the index).
 const DEDUP_PRUNE_EVERY: u64 = 1024;
+/// Largest result one entry may return; a larger one is a statement error, the same everywhere
+/// (results are kept for deduplication and must fit in a reply frame).
+const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
 /// A committed entry and, on the node that proposed it, the responder waiting for its result.
 pub type ApplyItem = (Entry, Option<ApplyResponder<TypeConfig>>);
@@ -66,7 +66,7 @@ impl SqliteWriter {
     pub fn open(db_path: &Path) -> std::io::Result<(SqliteWriter, AppliedState)> {
         let mut conn = open_connection(db_path).map_err(io_err)?;
         let state = read_applied_state(&conn).map_err(io_err)?;
-        let allow_internal = install_authorizer(&mut conn);
+        let guard = WriterGuard::install(&mut conn, super::guard::ENTRY_STEP_BUDGET);
         let (applied_tx, applied_rx) =
             watch::channel(state.last_applied.map(|l| l.index()).unwrap_or(0));
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
@@ -75,7 +75,7 @@ impl SqliteWriter {
             .spawn(move || {
                 let mut writer = WriterThread {
                     conn,
-                    allow_internal,
+                    guard,
                     applied: applied_tx,
                 };
                 writer.run(jobs_rx)
@@ -155,7 +155,8 @@ fn open_connection(db_path: &Path) -> rusqlite::Result<Connection> {
          CREATE TABLE IF NOT EXISTS _hiqlite_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _hiqlite_requests (
              client INTEGER NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,
-             result BLOB NOT NULL, PRIMARY KEY (client, seq)) WITHOUT ROWID;",
+             result BLOB NOT NULL, PRIMARY KEY (client, seq)) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS _hiqlite_requests_time ON _hiqlite_requests (time_ms);",
     )?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
@@ -191,32 +192,9 @@ pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedS
     })
 }
 
-/// Denies statements that would break the writer's transaction handling (BEGIN/COMMIT, savepoints,
-/// ATTACH, PRAGMA) unless the writer itself runs them. Denial is a deterministic SQL error.
-fn install_authorizer(conn: &mut Connection) -> Arc<AtomicBool> {
-    let allow_internal = Arc::new(AtomicBool::new(false));
-    let flag = allow_internal.clone();
-    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
-        let forbidden = matches!(
-            ctx.action,
-            AuthAction::Transaction { .. }
-                | AuthAction::Savepoint { .. }
-                | AuthAction::Attach { .. }
-                | AuthAction::Detach { .. }
-                | AuthAction::Pragma { .. }
-        );
-        if forbidden && !flag.load(Ordering::Relaxed) {
-            Authorization::Deny
-        } else {
-            Authorization::Allow
-        }
-    }));
-    allow_internal
-}
-
 struct WriterThread {
     conn: Connection,
-    allow_internal: Arc<AtomicBool>,
+    guard: WriterGuard,
     applied: watch::Sender<u64>,
 }
 
@@ -252,12 +230,9 @@ impl WriterThread {
 
     /// Runs one of the writer's own control statements (BEGIN, SAVEPOINT, ...).
     fn internal(&self, sql: &str) -> rusqlite::Result<()> {
-        self.allow_internal.store(true, Ordering::Relaxed);
         // Not through the statement cache: a user statement with the same text must never reuse
         // a statement that was authorized for the writer.
-        let result = self.conn.execute_batch(sql);
-        self.allow_internal.store(false, Ordering::Relaxed);
-        result
+        self.guard.internal(|| self.conn.execute_batch(sql))
     }
 
     fn apply_batch(&mut self, items: Vec<ApplyItem>) -> std::io::Result<()> {
@@ -328,34 +303,68 @@ impl WriterThread {
     }
 
     fn apply_command(&mut self, log_id: &LogId, cmd: &Command) -> std::io::Result<CommandResult> {
-        if let Some(previous) = self.remembered_result(&cmd.request_id).map_err(io_err)? {
+        let id = &cmd.request_id;
+        self.forget_results(id, log_id, cmd.leader_time_ms)
+            .map_err(io_err)?;
+        if let Some(previous) = self.remembered_result(id).map_err(io_err)? {
             return Ok(previous);
-        }
-        if log_id.index().is_multiple_of(DEDUP_PRUNE_EVERY) {
-            self.conn
-                .prepare_cached("DELETE FROM _hiqlite_requests WHERE time_ms < ?")
-                .and_then(|mut s| s.execute([cmd.leader_time_ms - DEDUP_WINDOW_MS]))
-                .map_err(io_err)?;
         }
         determinism::set_entry_context(cmd.leader_time_ms, seed_for(log_id));
         // Every entry starts from rowid 0, not from whatever an earlier batch left behind.
-        determinism::reset_last_insert_rowid(&self.conn);
+        ffi::reset_last_insert_rowid(&self.conn);
+        self.guard.reset_budget();
         self.internal("SAVEPOINT entry").map_err(io_err)?;
-        let result = run_op(&self.conn, &cmd.op);
-        let result = match result {
-            Ok(output) => {
-                self.internal("RELEASE entry").map_err(io_err)?;
-                Ok(output)
-            }
-            Err(e) => {
-                self.internal("ROLLBACK TO entry").map_err(io_err)?;
-                self.internal("RELEASE entry").map_err(io_err)?;
-                Err(to_sql_error(e)?)
-            }
+        let result = match run_op(&self.conn, &cmd.op) {
+            Ok(output) => self.check_output(output),
+            Err(e) => Err(to_sql_error(e)?),
         };
-        self.remember_result(&cmd.request_id, cmd.leader_time_ms, &result)
+        if result.is_ok() {
+            self.internal("RELEASE entry").map_err(io_err)?;
+        } else {
+            self.internal("ROLLBACK TO entry").map_err(io_err)?;
+            self.internal("RELEASE entry").map_err(io_err)?;
+        }
+        self.remember_result(id, cmd.leader_time_ms, &result)
             .map_err(io_err)?;
         Ok(result)
+    }
+
+    /// Failures only visible after the statements ran: deferred foreign keys (SQLite would report
+    /// them at COMMIT and fail the whole batch) and results too large to keep.
+    fn check_output(&self, output: WriteOutput) -> CommandResult {
+        if ffi::deferred_foreign_key_violations(&self.conn) > 0 {
+            return Err(SqlError::Sqlite {
+                message: "FOREIGN KEY constraint failed (deferred constraint)".into(),
+            });
+        }
+        let size = postcard::experimental::serialized_size(&output).unwrap_or(usize::MAX);
+        if size > MAX_RESULT_BYTES {
+            return Err(SqlError::Sqlite {
+                message: format!(
+                    "result of {size} bytes exceeds the limit of {MAX_RESULT_BYTES} bytes"
+                ),
+            });
+        }
+        Ok(output)
+    }
+
+    /// Forgets results the client has seen (below its `answered_below`) and, now and then,
+    /// results of clients that went away.
+    fn forget_results(
+        &self,
+        id: &RequestId,
+        log_id: &LogId,
+        leader_time_ms: i64,
+    ) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM _hiqlite_requests WHERE client = ? AND seq < ?")?
+            .execute([id.client as i64, id.answered_below as i64])?;
+        if log_id.index().is_multiple_of(DEDUP_PRUNE_EVERY) {
+            self.conn
+                .prepare_cached("DELETE FROM _hiqlite_requests WHERE time_ms < ?")?
+                .execute([leader_time_ms - DEDUP_ABANDONED_MS])?;
+        }
+        Ok(())
     }
 
     fn remembered_result(&self, id: &RequestId) -> rusqlite::Result<Option<CommandResult>> {
@@ -364,7 +373,14 @@ impl WriterThread {
             .prepare_cached("SELECT result FROM _hiqlite_requests WHERE client = ? AND seq = ?")?
             .query_row([id.client as i64, id.seq as i64], |r| r.get(0))
             .optional()?;
-        Ok(bytes.and_then(|b| postcard::from_bytes(&b).ok()))
+        // Undecodable bytes are the same on every replica: answer with a deterministic error.
+        Ok(bytes.map(|b| {
+            postcard::from_bytes(&b).unwrap_or_else(|e| {
+                Err(SqlError::Sqlite {
+                    message: format!("the stored result of this request cannot be read: {e}"),
+                })
+            })
+        }))
     }
 
     fn remember_result(
@@ -396,192 +412,4 @@ fn seed_for(log_id: &LogId) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// A failure of one operation: either deterministic (the same on every replica, becomes the
-/// entry's result) or a transaction guard.
-enum OpError {
-    Sqlite(rusqlite::Error),
-    Sql(SqlError),
-}
-
-impl From<rusqlite::Error> for OpError {
-    fn from(e: rusqlite::Error) -> Self {
-        OpError::Sqlite(e)
-    }
-}
-
-/// Turns an operation failure into the entry's result, or into an I/O error when the failure
-/// came from this machine (disk full, I/O error, corruption) rather than from the statement.
-fn to_sql_error(e: OpError) -> std::io::Result<SqlError> {
-    match e {
-        OpError::Sql(e) => Ok(e),
-        OpError::Sqlite(e) => {
-            if is_environmental(&e) {
-                Err(io_err(e))
-            } else {
-                Ok(SqlError::Sqlite {
-                    message: e.to_string(),
-                })
-            }
-        }
-    }
-}
-
-fn is_environmental(e: &rusqlite::Error) -> bool {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _) => matches!(
-            f.code,
-            ErrorCode::DiskFull
-                | ErrorCode::SystemIoFailure
-                | ErrorCode::DatabaseCorrupt
-                | ErrorCode::NotADatabase
-                | ErrorCode::OutOfMemory
-                | ErrorCode::CannotOpen
-                | ErrorCode::DatabaseBusy
-                | ErrorCode::DatabaseLocked
-                | ErrorCode::FileLockingProtocolFailed
-                | ErrorCode::PermissionDenied
-                | ErrorCode::ReadOnly
-        ),
-        _ => false,
-    }
-}
-
-fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpError> {
-    match op {
-        WriteOp::Execute { sql, params } => {
-            let (rows_affected, last_insert_rowid) = execute(conn, sql, params)?;
-            Ok(WriteOutput::Executed {
-                rows_affected,
-                last_insert_rowid,
-            })
-        }
-        WriteOp::ExecuteReturning { sql, params } => {
-            Ok(WriteOutput::Rows(query(conn, sql, params)?))
-        }
-        WriteOp::Txn { statements } => run_txn(conn, statements).map(WriteOutput::Txn),
-        WriteOp::Batch { sql } => {
-            let mut statements = 0;
-            let mut batch = rusqlite::Batch::new(conn, sql);
-            while let Some(mut stmt) = batch.next()? {
-                let mut rows = stmt.raw_query();
-                while rows.next()?.is_some() {}
-                statements += 1;
-            }
-            Ok(WriteOutput::Batch { statements })
-        }
-    }
-}
-
-/// Runs a statement to completion (any rows it returns are ignored).
-fn execute(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<(u64, i64)> {
-    let before = conn.total_changes();
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-    while rows.next()?.is_some() {}
-    // `changes()` keeps the count of the last INSERT/UPDATE/DELETE, which may be an earlier
-    // statement when this one is DDL or changed nothing; only trust it when this one changed rows.
-    let changed = conn.total_changes() != before;
-    Ok((
-        if changed { conn.changes() } else { 0 },
-        conn.last_insert_rowid(),
-    ))
-}
-
-/// Runs a statement and collects its rows.
-pub(crate) fn query(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Rows> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
-    let width = columns.len();
-    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let mut values = Vec::with_capacity(width);
-        for i in 0..width {
-            values.push(Value::from_ref(row.get_ref(i)?));
-        }
-        out.push(values);
-    }
-    Ok(Rows { columns, rows: out })
-}
-
-fn run_txn(
-    conn: &Connection,
-    statements: &[TxnStatement],
-) -> Result<Vec<StatementOutput>, OpError> {
-    let mut outputs: Vec<StatementOutput> = Vec::with_capacity(statements.len());
-    for (index, statement) in statements.iter().enumerate() {
-        let params = resolve_params(index, &statement.params, &outputs).map_err(OpError::Sql)?;
-        let output = match statement.kind {
-            TxnStatementKind::Execute => {
-                let (rows_affected, last_insert_rowid) = execute(conn, &statement.sql, &params)?;
-                StatementOutput::Executed {
-                    rows_affected,
-                    last_insert_rowid,
-                }
-            }
-            TxnStatementKind::Query => StatementOutput::Rows(query(conn, &statement.sql, &params)?),
-            TxnStatementKind::Guard => {
-                let rows = query(conn, &statement.sql, &params)?;
-                let holds = rows
-                    .rows
-                    .first()
-                    .and_then(|r| r.first())
-                    .is_some_and(Value::is_truthy);
-                if !holds {
-                    return Err(OpError::Sql(SqlError::GuardFailed { statement: index }));
-                }
-                StatementOutput::Rows(rows)
-            }
-        };
-        outputs.push(output);
-    }
-    Ok(outputs)
-}
-
-fn resolve_params(
-    index: usize,
-    params: &[TxnParam],
-    outputs: &[StatementOutput],
-) -> Result<Vec<Value>, SqlError> {
-    let invalid = |message: String| SqlError::InvalidReference {
-        statement: index,
-        message,
-    };
-    params
-        .iter()
-        .map(|p| match p {
-            TxnParam::Value(v) => Ok(v.clone()),
-            TxnParam::Output { statement, output } => {
-                let earlier = outputs
-                    .get(*statement)
-                    .ok_or_else(|| invalid(format!("refers to statement {statement}, which does not run before it")))?;
-                match (earlier, output) {
-                    (StatementOutput::Executed { last_insert_rowid, .. }, OutputRef::LastInsertRowid) => {
-                        Ok(Value::Integer(*last_insert_rowid))
-                    }
-                    (StatementOutput::Executed { rows_affected, .. }, OutputRef::RowsAffected) => {
-                        Ok(Value::Integer(*rows_affected as i64))
-                    }
-                    (StatementOutput::Rows(rows), OutputRef::Column(name)) => {
-                        let col = rows
-                            .columns
-                            .iter()
-                            .position(|c| c == name)
-                            .ok_or_else(|| invalid(format!("statement {statement} has no column {name:?}")))?;
-                        let row = rows
-                            .rows
-                            .first()
-                            .ok_or_else(|| invalid(format!("statement {statement} returned no rows")))?;
-                        Ok(row[col].clone())
-                    }
-                    (_, wanted) => Err(invalid(format!(
-                        "statement {statement} does not provide {wanted:?} (rows come from query/returning statements, \
-                         rowid and rows affected from execute statements)"
-                    ))),
-                }
-            }
-        })
-        .collect()
 }

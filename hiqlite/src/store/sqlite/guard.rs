@@ -1,0 +1,172 @@
+//! What SQL may do on each connection, enforced by SQLite's authorizer (at prepare time) and a
+//! progress handler (while running). A denied or interrupted statement is an ordinary SQL error,
+//! the same on every replica.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::Connection;
+
+/// VM instructions one replicated entry may run before it is interrupted (roughly seconds of
+/// work). Counting instructions, not time, keeps the cut-off identical on every replica.
+pub const ENTRY_STEP_BUDGET: u64 = 2_000_000_000;
+/// The progress handler runs every this many VM instructions.
+const STEPS_PER_CALL: u64 = 10_000;
+
+/// Statements that would escape the writer's transaction handling or leave state outside the
+/// replicated database: transaction control, savepoints, ATTACH/DETACH, PRAGMA, and anything on
+/// the connection-local `temp` schema (not in snapshots, lost on restart).
+fn escapes_replication(ctx: &AuthContext<'_>) -> bool {
+    matches!(
+        ctx.action,
+        AuthAction::Transaction { .. }
+            | AuthAction::Savepoint { .. }
+            | AuthAction::Attach { .. }
+            | AuthAction::Detach { .. }
+            | AuthAction::Pragma { .. }
+            | AuthAction::CreateTempIndex { .. }
+            | AuthAction::CreateTempTable { .. }
+            | AuthAction::CreateTempTrigger { .. }
+            | AuthAction::CreateTempView { .. }
+            | AuthAction::DropTempIndex { .. }
+            | AuthAction::DropTempTable { .. }
+            | AuthAction::DropTempTrigger { .. }
+            | AuthAction::DropTempView { .. }
+    ) || ctx.database_name == Some("temp")
+}
+
+/// Guards the writer connection. The writer runs its own control statements (BEGIN, SAVEPOINT,
+/// COMMIT) inside [`WriterGuard::internal`]; user statements get the restrictions above and the
+/// step budget.
+pub struct WriterGuard {
+    internal: Arc<AtomicBool>,
+    steps: Arc<AtomicU64>,
+}
+
+impl WriterGuard {
+    /// Installs the guard with `step_budget` VM instructions per entry ([`ENTRY_STEP_BUDGET`]
+    /// in production: it must be the same on every replica).
+    pub fn install(conn: &mut Connection, step_budget: u64) -> WriterGuard {
+        let internal = Arc::new(AtomicBool::new(false));
+        let steps = Arc::new(AtomicU64::new(0));
+        let flag = internal.clone();
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            if escapes_replication(&ctx) && !flag.load(Ordering::Relaxed) {
+                Authorization::Deny
+            } else {
+                Authorization::Allow
+            }
+        }));
+        let counter = steps.clone();
+        conn.progress_handler(
+            STEPS_PER_CALL as i32,
+            Some(move || {
+                let used = counter.fetch_add(STEPS_PER_CALL, Ordering::Relaxed) + STEPS_PER_CALL;
+                used > step_budget
+            }),
+        );
+        WriterGuard { internal, steps }
+    }
+
+    /// Runs `f` with the restrictions lifted (for the writer's own statements).
+    pub fn internal<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.internal.store(true, Ordering::Relaxed);
+        let result = f();
+        self.internal.store(false, Ordering::Relaxed);
+        result
+    }
+
+    /// Starts a new entry's step budget.
+    pub fn reset_budget(&self) {
+        self.steps.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Guards a read-pool connection: no transaction control (a `BEGIN` left open would pin an old
+/// snapshot and make later "consistent" reads stale), no ATTACH, no PRAGMA that sets a value.
+pub fn install_reader_guard(conn: &Connection) {
+    conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
+        AuthAction::Transaction { .. }
+        | AuthAction::Savepoint { .. }
+        | AuthAction::Attach { .. }
+        | AuthAction::Detach { .. }
+        | AuthAction::Pragma {
+            pragma_value: Some(_),
+            ..
+        } => Authorization::Deny,
+        _ => Authorization::Allow,
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guarded(budget: u64) -> (Connection, WriterGuard) {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let guard = WriterGuard::install(&mut conn, budget);
+        (conn, guard)
+    }
+
+    #[test]
+    fn writer_refuses_statements_that_escape_replication() {
+        let (conn, guard) = guarded(ENTRY_STEP_BUDGET);
+        for sql in [
+            "BEGIN",
+            "COMMIT",
+            "SAVEPOINT x",
+            "ATTACH ':memory:' AS other",
+            "PRAGMA journal_mode = DELETE",
+            "PRAGMA user_version",
+            "CREATE TEMP TABLE t (x)",
+            "CREATE TEMPORARY VIEW v AS SELECT 1",
+        ] {
+            let err = conn.execute_batch(sql).unwrap_err();
+            assert!(err.to_string().contains("not authorized"), "{sql}: {err}");
+        }
+        // The writer's own statements pass.
+        guard
+            .internal(|| conn.execute_batch("BEGIN; SAVEPOINT e; RELEASE e; COMMIT"))
+            .unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1)")
+            .unwrap();
+    }
+
+    #[test]
+    fn endless_statement_is_interrupted_by_the_step_budget() {
+        let (conn, guard) = guarded(1_000_000);
+        let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+        let err = conn
+            .query_row(endless, [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::OperationInterrupted)
+        );
+        // A fresh budget lets ordinary statements run again.
+        guard.reset_budget();
+        let n: i64 = conn
+            .query_row("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) SELECT count(*) FROM c", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 100);
+    }
+
+    #[test]
+    fn readers_refuse_transactions_and_settings_but_read_pragmas() {
+        let conn = Connection::open_in_memory().unwrap();
+        install_reader_guard(&conn);
+        for sql in [
+            "BEGIN",
+            "SAVEPOINT x",
+            "ATTACH ':memory:' AS o",
+            "PRAGMA query_only = OFF",
+        ] {
+            assert!(conn.execute_batch(sql).is_err(), "{sql} was allowed");
+        }
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 0);
+    }
+}
