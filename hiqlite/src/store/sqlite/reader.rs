@@ -2,17 +2,56 @@
 //!
 //! Reads never touch the network and never wait for the writer (WAL lets readers and the writer
 //! run at once). Each connection keeps its own prepared-statement cache.
+//!
+//! Fast path: most reads take microseconds, so they run right on the calling thread, with a small
+//! budget of SQLite VM steps. A read that exceeds the budget is interrupted (reads have no side
+//! effects) and runs again on Tokio's blocking pool without a budget, so a long query never stalls
+//! the async runtime, and with it Raft heartbeats. Handing every read to the blocking pool would
+//! cost more than the read itself.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::Error;
+
+/// VM steps a read may take on the calling thread before it moves to the blocking pool
+/// (well under a millisecond of work).
+const INLINE_STEP_BUDGET: u64 = 200_000;
+/// The progress handler runs every this many VM steps.
+const STEPS_PER_CALL: u64 = 1_000;
 
 /// Read-only connections to the node's database file.
 pub struct ReadPool {
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<PooledConnection>>,
     permits: Arc<Semaphore>,
+    /// Reads that had to move to the blocking pool (for metrics and tests).
+    moved_to_blocking: AtomicU64,
+}
+
+/// A read connection and the switch that limits it to the inline budget.
+struct PooledConnection {
+    conn: Connection,
+    limit: Arc<StepLimit>,
+}
+
+/// Counts VM steps of the current read while `enabled`; past the budget, interrupts it.
+#[derive(Default)]
+struct StepLimit {
+    enabled: AtomicBool,
+    steps: AtomicU64,
+    tripped: AtomicBool,
+}
+
+impl StepLimit {
+    fn arm(&self, enabled: bool) {
+        self.steps.store(0, Ordering::Relaxed);
+        self.tripped.store(false, Ordering::Relaxed);
+        self.enabled.store(enabled, Ordering::Relaxed);
+    }
 }
 
 impl ReadPool {
@@ -28,73 +67,185 @@ impl ReadPool {
             conn.execute_batch("PRAGMA query_only = ON;")?;
             super::guard::install_reader_guard(&conn);
             conn.set_prepared_statement_cache_capacity(256);
-            idle.push(conn);
+            let limit = Arc::new(StepLimit::default());
+            let handler_limit = limit.clone();
+            conn.progress_handler(
+                STEPS_PER_CALL as i32,
+                Some(move || {
+                    if !handler_limit.enabled.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    let steps = handler_limit
+                        .steps
+                        .fetch_add(STEPS_PER_CALL, Ordering::Relaxed);
+                    let over = steps + STEPS_PER_CALL > INLINE_STEP_BUDGET;
+                    if over {
+                        handler_limit.tripped.store(true, Ordering::Relaxed);
+                    }
+                    over
+                }),
+            );
+            idle.push(PooledConnection { conn, limit });
         }
         Ok(Arc::new(ReadPool {
             permits: Arc::new(Semaphore::new(idle.len())),
             idle: Mutex::new(idle),
+            moved_to_blocking: AtomicU64::new(0),
         }))
     }
 
-    /// Runs `f` with a connection on a blocking thread, so a long query never stalls the async
-    /// runtime (and with it Raft heartbeats).
-    pub async fn with_conn<T, F>(self: &Arc<Self>, f: F) -> Result<T, crate::Error>
+    /// Runs the read `f` with a pooled connection: on the calling thread when it is short (see
+    /// the module docs), else on the blocking pool. `f` may therefore run twice; it must only
+    /// read.
+    pub async fn with_conn<T, F>(self: &Arc<Self>, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, crate::Error> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, Error> + Send + 'static,
     {
-        // The permit travels with the blocking task: if the caller is cancelled, the connection
-        // stays accounted for until the task really gives it back.
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| crate::Error::ShuttingDown)?;
+            .map_err(|_| Error::ShuttingDown)?;
+        let f = {
+            let lease = self.lease(&permit)?;
+            lease.pooled().limit.arm(true);
+            let result = f(&lease.pooled().conn);
+            if !lease.pooled().limit.tripped.load(Ordering::Relaxed) {
+                return result;
+            }
+            // Too long for the calling thread: drop the interrupted attempt, run it again below.
+            self.moved_to_blocking.fetch_add(1, Ordering::Relaxed);
+            f
+        };
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let conn = pool.take()?;
-            // Put the connection back even if `f` panics (it may run user row-mapping code).
-            let conn = ReturnOnDrop {
-                pool: &pool,
-                conn: Some(conn),
-            };
-            f(conn.conn.as_ref().expect("present until drop"))
+            let lease = pool.lease(&permit)?;
+            lease.pooled().limit.arm(false);
+            let result = f(&lease.pooled().conn);
+            drop(permit);
+            result
         })
         .await
-        .map_err(|e| crate::Error::Storage(format!("read task failed: {e}")))?
+        .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
     }
 
-    fn take(&self) -> Result<Connection, crate::Error> {
+    /// Takes an idle connection for as long as the returned lease lives (a permit guarantees one).
+    fn lease<'a>(&'a self, _permit: &OwnedSemaphorePermit) -> Result<Lease<'a>, Error> {
         // A poisoned lock only means a reader panicked while holding it; the Vec is still fine.
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.pop().ok_or(crate::Error::ShuttingDown)
-    }
-
-    fn put_back(&self, conn: Connection) {
-        self.idle
+        let pooled = self
+            .idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
+            .pop()
+            .ok_or(Error::ShuttingDown)?;
+        Ok(Lease {
+            pool: self,
+            pooled: Some(pooled),
+        })
     }
 
-    /// Closes all connections (used before the database file is replaced or at shutdown).
+    /// How many reads exceeded the inline budget and ran on the blocking pool.
+    pub fn reads_moved_to_blocking(&self) -> u64 {
+        self.moved_to_blocking.load(Ordering::Relaxed)
+    }
+
+    /// Closes all connections (used at shutdown).
     pub fn close(&self) {
         self.permits.close();
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
-struct ReturnOnDrop<'a> {
+/// Returns its connection to the pool when dropped, even if the read panicked (it may run user
+/// row-mapping code).
+struct Lease<'a> {
     pool: &'a ReadPool,
-    conn: Option<Connection>,
+    pooled: Option<PooledConnection>,
 }
 
-impl Drop for ReturnOnDrop<'_> {
+impl Lease<'_> {
+    fn pooled(&self) -> &PooledConnection {
+        self.pooled.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.pool.put_back(conn);
+        if let Some(pooled) = self.pooled.take() {
+            pooled.limit.arm(false);
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(pooled);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_with_rows(rows: i64) -> (tempfile::TempDir, Arc<ReadPool>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        conn.execute("INSERT INTO t SELECT value FROM generate_series(1, ?)", [rows])
+            .or_else(|_| {
+                conn.execute(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) INSERT INTO t SELECT x FROM c",
+                    [rows],
+                )
+            })
+            .unwrap();
+        (dir, ReadPool::open(&path, 2).unwrap())
+    }
+
+    #[tokio::test]
+    async fn short_and_long_reads_both_complete() {
+        let (_dir, pool) = pool_with_rows(200_000);
+        let one: i64 = pool
+            .with_conn(|c| Ok(c.query_row("SELECT x FROM t WHERE rowid = 7", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(one, 7);
+        assert_eq!(
+            pool.reads_moved_to_blocking(),
+            0,
+            "a point read stays inline"
+        );
+        // Far over the inline budget: interrupted inline, completed on the blocking pool.
+        let sum: i64 = pool
+            .with_conn(|c| Ok(c.query_row("SELECT sum(x) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(sum, 200_000 * 200_001 / 2);
+        assert_eq!(
+            pool.reads_moved_to_blocking(),
+            1,
+            "the long read moved to the blocking pool"
+        );
+        // The connections went back to the pool and still have their full budget reset.
+        for _ in 0..4 {
+            let n: i64 = pool
+                .with_conn(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(n, 200_000);
+        }
+    }
+
+    #[tokio::test]
+    async fn sql_errors_are_reported_not_retried_forever() {
+        let (_dir, pool) = pool_with_rows(10);
+        let err = pool
+            .with_conn(|c| Ok(c.query_row("SELECT nope FROM t", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no such column"), "{err}");
     }
 }
