@@ -54,6 +54,8 @@ pub const DEFAULT_ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(1500);
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 /// Default for `request_timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for `snapshot_after_logs`.
+pub const DEFAULT_SNAPSHOT_AFTER_LOGS: u64 = 100_000;
 
 /// Shortest accepted `secret_raft` / `secret_api`, in characters.
 pub const MIN_SECRET_LEN: usize = 16;
@@ -86,6 +88,7 @@ const KEYS: &[(&str, &str, Option<&str>)] = &[
     ),
     ("max_frame_bytes", "HQL_MAX_FRAME_BYTES", None),
     ("request_timeout_ms", "HQL_REQUEST_TIMEOUT_MS", None),
+    ("snapshot_after_logs", "HQL_SNAPSHOT_AFTER_LOGS", None),
 ];
 
 /// A shared secret (`secret_raft` or `secret_api`). Never printed: `Debug` shows `Secret(***)`.
@@ -219,6 +222,9 @@ pub struct NodeConfig {
     pub max_frame_bytes: usize,
     /// How long a write or consistent read keeps retrying across leader changes before failing.
     pub request_timeout: Duration,
+    /// Build a snapshot after this many log entries since the last one; logs before it are then
+    /// purged. 0 never builds snapshots (logs grow without bound).
+    pub snapshot_after_logs: u64,
 }
 
 impl NodeConfig {
@@ -474,6 +480,7 @@ pub struct NodeConfigBuilder {
     election_timeout_max: Duration,
     max_frame_bytes: usize,
     request_timeout: Duration,
+    snapshot_after_logs: u64,
 }
 
 impl Default for NodeConfigBuilder {
@@ -492,6 +499,7 @@ impl Default for NodeConfigBuilder {
             election_timeout_max: DEFAULT_ELECTION_TIMEOUT_MAX,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            snapshot_after_logs: DEFAULT_SNAPSHOT_AFTER_LOGS,
         }
     }
 }
@@ -512,6 +520,7 @@ impl From<NodeConfig> for NodeConfigBuilder {
             election_timeout_max: c.election_timeout_max,
             max_frame_bytes: c.max_frame_bytes,
             request_timeout: c.request_timeout,
+            snapshot_after_logs: c.snapshot_after_logs,
         }
     }
 }
@@ -596,6 +605,11 @@ impl NodeConfigBuilder {
     /// How long a request retries across leader changes (default 10 s).
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
+        self
+    }
+    /// Log entries between snapshots (default 100 000; 0 = never snapshot).
+    pub fn snapshot_after_logs(mut self, n: u64) -> Self {
+        self.snapshot_after_logs = n;
         self
     }
 
@@ -684,6 +698,9 @@ impl NodeConfigBuilder {
         }
         if let Some(v) = file.request_timeout_ms {
             self.request_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = file.snapshot_after_logs {
+            self.snapshot_after_logs = v;
         }
         Ok(self)
     }
@@ -793,6 +810,14 @@ impl NodeConfigBuilder {
         if let Some(d) = ms("HQL_REQUEST_TIMEOUT_MS", &mut problems) {
             self.request_timeout = d;
         }
+        if let Some(v) = num(
+            "HQL_SNAPSHOT_AFTER_LOGS",
+            get("HQL_SNAPSHOT_AFTER_LOGS"),
+            UINT,
+            &mut problems,
+        ) {
+            self.snapshot_after_logs = v;
+        }
 
         if problems.is_empty() {
             Ok(self)
@@ -838,6 +863,7 @@ impl NodeConfigBuilder {
             election_timeout_max: self.election_timeout_max,
             max_frame_bytes: self.max_frame_bytes,
             request_timeout: self.request_timeout,
+            snapshot_after_logs: self.snapshot_after_logs,
         };
         config.validate()?;
         Ok(config)
@@ -861,6 +887,7 @@ struct FileConfig {
     election_timeout_max_ms: Option<u64>,
     max_frame_bytes: Option<usize>,
     request_timeout_ms: Option<u64>,
+    snapshot_after_logs: Option<u64>,
 }
 
 /// Parses one member, `"ID RAFT_ADDR API_ADDR"` separated by whitespace (the format of

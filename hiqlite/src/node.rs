@@ -18,8 +18,12 @@ use crate::error::Error;
 use crate::net::{Channel, RpcClient, Service};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{NetworkFactory, RaftService};
+use crate::raft::snapshot_transfer::SnapshotInbox;
 use crate::raft::{Member, Raft};
 use crate::store::sqlite::state_machine::StateMachine;
+
+/// Log entries kept behind a snapshot when the log is purged.
+const LOGS_KEPT_AFTER_SNAPSHOT: u64 = 1000;
 
 /// Starts a node of the cluster described by `config` and returns a client bound to it.
 ///
@@ -62,6 +66,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         .read_pool(config.read_pool_size)
         .map_err(|e| Error::Storage(e.to_string()))?;
     let applied = state_machine.applied_index();
+    let snapshot_dir = state_machine.snapshot_dir();
 
     // Bind before Raft starts, so a port conflict is a clear start-up error.
     let raft_listener = bind(&me.raft_addr, "raft").await?;
@@ -72,8 +77,14 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
         election_timeout_min: config.election_timeout_min.as_millis() as u64,
         election_timeout_max: config.election_timeout_max.as_millis() as u64,
-        // Logs are kept until snapshots can be streamed (see store::sqlite::state_machine).
-        snapshot_policy: SnapshotPolicy::Never,
+        snapshot_policy: match config.snapshot_after_logs {
+            0 => SnapshotPolicy::Never,
+            n => SnapshotPolicy::LogsSinceLast(n),
+        },
+        // A briefly lagging follower catches up from the log instead of a whole snapshot.
+        max_in_snapshot_log_to_keep: LOGS_KEPT_AFTER_SNAPSHOT.min(config.snapshot_after_logs),
+        // Per snapshot chunk (our transfer applies it to each request): "no progress" in this long.
+        install_snapshot_timeout: 30_000,
         max_payload_entries: 4096,
         ..Default::default()
     }
@@ -97,7 +108,10 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         config.secret_raft.clone(),
         Channel::Raft,
         config.max_frame_bytes,
-        Arc::new(RaftService { raft: raft.clone() }),
+        Arc::new(RaftService {
+            raft: raft.clone(),
+            inbox: SnapshotInbox::new(&snapshot_dir),
+        }),
         shutdown_rx.clone(),
     ));
     let local = Arc::new(LocalNode::new(&config, raft.clone(), reads, applied));

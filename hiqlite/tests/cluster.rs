@@ -732,3 +732,68 @@ async fn statements_that_could_break_replication_are_refused() {
     }
     cluster.shutdown().await;
 }
+
+/// A follower that missed more than the log keeps gets the leader's snapshot, streamed in many
+/// chunks (a 64 KiB frame limit), and ends with the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lagging_follower_catches_up_from_a_streamed_snapshot() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster =
+        TestCluster::start_with(3, |b| b.snapshot_after_logs(50).max_frame_bytes(64 * 1024)).await;
+    let leader = cluster.leader().await;
+    let lagging = cluster.follower().await;
+    let l = cluster.clients[leader].clone();
+    l.batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        .await
+        .unwrap();
+    cluster.stop(lagging).await;
+
+    // Far more than 50 entries + the 50 kept: the leader snapshots and purges what `lagging` needs.
+    for i in 0..300u32 {
+        l.execute(
+            "INSERT INTO blobs (data) VALUES (?)",
+            params!(vec![(i % 251) as u8; 2000]),
+        )
+        .await
+        .unwrap();
+    }
+    // Snapshots are built in the background: wait until one has purged the log.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let purged = loop {
+        let status = l.status().await.unwrap();
+        if let (Some(purged), Some(snapshot)) = (status.purged_index, status.snapshot_index) {
+            assert!(snapshot >= purged);
+            break purged;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot and purge: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    cluster.restart(lagging).await;
+    let back = &cluster.clients[lagging];
+    back.wait_until_healthy(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let rows = |c: Client| async move {
+        c.query_rows("SELECT id, data FROM blobs ORDER BY id", params!())
+            .await
+            .unwrap()
+    };
+    let expected = rows(l.clone()).await;
+    assert_eq!(expected.rows.len(), 300);
+    assert_eq!(rows(back.clone()).await, expected);
+    let back_status = back.status().await.unwrap();
+    assert!(
+        back_status.snapshot_index.is_some_and(|i| i >= purged),
+        "the follower caught up through a snapshot: {back_status:?}"
+    );
+    // And it keeps replicating normally afterwards.
+    l.execute("INSERT INTO blobs (data) VALUES (x'00')", params!())
+        .await
+        .unwrap();
+    assert_eq!(count(back, "SELECT count(*) FROM blobs").await, 301);
+    cluster.shutdown().await;
+}

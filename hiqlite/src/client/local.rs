@@ -457,6 +457,8 @@ impl LocalNode {
             last_log_index: m.last_log_index,
             voters: membership.voter_ids().collect(),
             learners: membership.learner_ids().collect(),
+            snapshot_index: m.snapshot.map(|l| l.index()),
+            purged_index: m.purged.map(|l| l.index()),
             members_fingerprint: self.members_fingerprint,
         }
     }

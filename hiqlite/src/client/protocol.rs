@@ -100,6 +100,10 @@ pub struct NodeStatus {
     pub voters: Vec<NodeId>,
     /// Non-voting members' ids.
     pub learners: Vec<NodeId>,
+    /// Last log index covered by this node's newest snapshot.
+    pub snapshot_index: Option<u64>,
+    /// Log entries up to this index were purged (they live on only in snapshots).
+    pub purged_index: Option<u64>,
     /// Fingerprint of the member list this node was configured with; nodes only form a cluster
     /// with nodes that were given the same list.
     pub members_fingerprint: u64,

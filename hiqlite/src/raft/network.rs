@@ -17,10 +17,16 @@ use openraft::raft::{
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use serde::{Deserialize, Serialize};
 
+use super::snapshot_transfer::{
+    new_transfer_id, read_chunk, SnapshotChunk, SnapshotDone, SnapshotInbox, DEFAULT_CHUNK_BYTES,
+};
 use super::{Member, NodeId, TypeConfig};
 use crate::config::Secret;
 use crate::net::{Channel, NetError, RpcClient};
 use crate::store::sqlite::state_machine::SnapshotData;
+use openraft::type_config::TypeConfigExt;
+use openraft::StorageError;
+use std::sync::Arc;
 
 /// A Raft RPC as it travels between nodes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,6 +35,8 @@ pub enum RaftRequest {
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
     TransferLeader(TransferLeaderRequest<TypeConfig>),
+    SnapshotChunk(SnapshotChunk),
+    SnapshotDone(SnapshotDone),
 }
 
 /// The answer to a [`RaftRequest`]; `Err` carries the remote node's error message.
@@ -37,6 +45,8 @@ pub enum RaftResponse {
     Append(Result<AppendEntriesResponse<TypeConfig>, String>),
     Vote(Result<VoteResponse<TypeConfig>, String>),
     TransferLeader(Result<TransferLeaderResponse<TypeConfig>, String>),
+    SnapshotChunk(Result<(), String>),
+    Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
 }
 
 /// Creates connections to peers; openraft calls it once per peer and purpose.
@@ -251,24 +261,83 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
 
     async fn full_snapshot(
         &mut self,
-        _vote: VoteOf<TypeConfig>,
-        _snapshot: SnapshotOf<TypeConfig, SnapshotData>,
-        _cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
-        _option: RPCOption,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, SnapshotData>,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        // Snapshots are never built yet (see store::sqlite::state_machine), so never sent.
-        Err(StreamingError::Unreachable(Unreachable::new(
-            &std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "snapshot transfer is not implemented yet",
-            ),
-        )))
+        let chunk_size = option
+            .snapshot_chunk_size()
+            .unwrap_or(DEFAULT_CHUNK_BYTES)
+            .clamp(1, self.max_frame_bytes / 4);
+        let timeout = option.hard_ttl();
+        let meta = snapshot.meta;
+        let data = Arc::new(snapshot.snapshot);
+        let transfer = new_transfer_id();
+        let send = async {
+            let mut offset = 0u64;
+            loop {
+                let chunk = read_chunk(&data, offset, chunk_size).await.map_err(|e| {
+                    StreamingError::StorageError(StorageError::read_snapshot(
+                        None,
+                        TypeConfig::err_from_error(&e),
+                    ))
+                })?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let len = chunk.len() as u64;
+                let req = RaftRequest::SnapshotChunk(SnapshotChunk {
+                    transfer,
+                    offset,
+                    data: chunk,
+                });
+                match self
+                    .call(req, timeout)
+                    .await
+                    .map_err(unreachable_streaming)?
+                {
+                    RaftResponse::SnapshotChunk(Ok(())) => offset += len,
+                    RaftResponse::SnapshotChunk(Err(e)) => return Err(streaming_failed(e)),
+                    other => {
+                        return Err(streaming_failed(format!("unexpected response {other:?}")))
+                    }
+                }
+            }
+            let done = RaftRequest::SnapshotDone(SnapshotDone {
+                transfer,
+                vote,
+                meta,
+            });
+            match self
+                .call(done, timeout)
+                .await
+                .map_err(unreachable_streaming)?
+            {
+                RaftResponse::Snapshot(r) => r.map_err(streaming_failed),
+                other => Err(streaming_failed(format!("unexpected response {other:?}"))),
+            }
+        };
+        tokio::select! {
+            result = send => result,
+            closed = cancel => Err(StreamingError::Closed(closed)),
+        }
     }
+}
+
+fn unreachable_streaming(e: PeerError) -> StreamingError<TypeConfig> {
+    StreamingError::Unreachable(Unreachable::new(&e))
+}
+
+fn streaming_failed(e: String) -> StreamingError<TypeConfig> {
+    StreamingError::Unreachable(Unreachable::new(&std::io::Error::other(e)))
 }
 
 /// Answers Raft RPCs from peers by handing them to the local Raft node.
 pub struct RaftService {
     pub raft: super::Raft<crate::store::sqlite::state_machine::StateMachine>,
+    /// Where incoming snapshot transfers are assembled.
+    pub inbox: SnapshotInbox,
 }
 
 impl crate::net::Service for RaftService {
@@ -291,6 +360,31 @@ impl crate::net::Service for RaftService {
                     .await
                     .map_err(|e| e.to_string()),
             ),
+            RaftRequest::SnapshotChunk(chunk) => RaftResponse::SnapshotChunk(
+                self.inbox
+                    .write_chunk(chunk)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            RaftRequest::SnapshotDone(done) => RaftResponse::Snapshot(self.install(done).await),
         }
+    }
+}
+
+impl RaftService {
+    async fn install(&self, done: SnapshotDone) -> Result<SnapshotResponse<TypeConfig>, String> {
+        let data = self
+            .inbox
+            .finish(done.transfer)
+            .await
+            .map_err(|e| e.to_string())?;
+        let snapshot = openraft::storage::Snapshot {
+            meta: done.meta,
+            snapshot: data,
+        };
+        self.raft
+            .install_full_snapshot(done.vote, snapshot)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

@@ -106,6 +106,21 @@ impl TestCluster {
         self.configs[idx].nodes[idx].api_addr.clone()
     }
 
+    /// Stops node `idx` gracefully (its client stays in place, unusable until `restart`).
+    pub async fn stop(&self, idx: usize) {
+        self.clients[idx]
+            .shutdown()
+            .await
+            .expect("graceful shutdown");
+    }
+
+    /// Starts node `idx` again with its configuration and data directory.
+    pub async fn restart(&mut self, idx: usize) {
+        self.clients[idx] = hiqlite::start_node(self.configs[idx].clone())
+            .await
+            .expect("node restarts");
+    }
+
     pub async fn shutdown(self) {
         for c in &self.clients {
             let _ = c.shutdown().await;

@@ -174,6 +174,8 @@ fn status_json(s: &NodeStatus) -> serde_json::Value {
         "term": s.term,
         "last_applied": s.last_applied,
         "last_log_index": s.last_log_index,
+        "snapshot_index": s.snapshot_index,
+        "purged_index": s.purged_index,
         "voters": s.voters,
         "learners": s.learners,
     })

@@ -1,14 +1,14 @@
 //! Snapshots of the SQLite database: a consistent copy made with `VACUUM INTO` from a read
-//! connection (writers keep going meanwhile), kept as `snapshot.db` next to the database.
+//! connection (the writer keeps going meanwhile), kept as `snapshot.db` next to the database.
 //!
-//! The copy carries its own `_hiqlite_meta`, so the snapshot's last log id and membership are
-//! read from the copy itself and always match its contents. Installing restores the copy into the
-//! writer's connection with SQLite's backup API.
-//!
-//! Current limits (lifted with streaming snapshots): the payload travels as one in-memory buffer,
-//! and openraft's snapshot policy is "never", so these are only built on request.
+//! The copy carries its own `_hiqlite_meta`, so a snapshot's last log id and membership are read
+//! from the file itself and always match its contents. A snapshot travels as an open file
+//! ([`SnapshotData`]): it is streamed to followers in chunks (`raft::snapshot_transfer`), so
+//! memory stays bounded by the chunk size. Installing restores the file into the writer's
+//! connection with SQLite's backup API, then keeps it as this node's current snapshot.
 
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -19,10 +19,42 @@ use rusqlite::{Connection, OpenFlags};
 use super::writer::read_applied_state;
 use crate::raft::TypeConfig;
 
-/// Snapshot payload: the bytes of a database file.
-pub type SnapshotData = io::Cursor<Vec<u8>>;
-
 const SNAPSHOT_FILE: &str = "snapshot.db";
+
+/// A snapshot's database file, held open: the data stays readable even when a newer snapshot
+/// replaces the file name meanwhile.
+#[derive(Debug)]
+pub struct SnapshotData {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl SnapshotData {
+    pub fn open(path: &Path) -> io::Result<SnapshotData> {
+        Ok(SnapshotData {
+            path: path.to_path_buf(),
+            file: std::fs::File::open(path)?,
+        })
+    }
+
+    /// Where the file was when it was opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at the end).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+}
 
 /// The snapshot files of one database.
 #[derive(Clone)]
@@ -37,21 +69,36 @@ fn sqlite_err(e: rusqlite::Error) -> io::Error {
     io::Error::other(format!("SQLite: {e}"))
 }
 
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("snapshot task failed: {e}")))?
+}
+
 impl SnapshotStore {
     /// Opens the snapshot directory and reads the meta of an existing snapshot.
     pub fn open(db_path: &Path, dir: &Path) -> io::Result<SnapshotStore> {
         std::fs::create_dir_all(dir)?;
-        // Leftovers of builds or installs interrupted by a crash.
+        // Leftovers of builds or transfers interrupted by a crash.
         for entry in std::fs::read_dir(dir)?.flatten() {
             if entry.file_name().to_string_lossy().ends_with(".tmp") {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
         let file = dir.join(SNAPSHOT_FILE);
-        let current = if file.exists() {
-            Some(read_meta(&file)?)
-        } else {
-            None
+        let current = match file.exists() {
+            true => match read_meta(&file) {
+                Ok(meta) => Some(meta),
+                Err(e) => {
+                    // A damaged snapshot is no snapshot: the cluster can send a new one.
+                    tracing::warn!("ignoring unreadable snapshot {}: {e}", file.display());
+                    let _ = std::fs::remove_file(&file);
+                    None
+                }
+            },
+            false => None,
         };
         Ok(SnapshotStore {
             db_path: db_path.to_path_buf(),
@@ -60,64 +107,70 @@ impl SnapshotStore {
         })
     }
 
+    /// The directory incoming snapshot transfers are written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn file(&self) -> PathBuf {
         self.dir.join(SNAPSHOT_FILE)
     }
 
-    /// A path for a file that becomes `snapshot.db` once complete.
+    /// A fresh path in the snapshot directory for a file that is not complete yet.
     pub fn temp_file(&self) -> PathBuf {
-        let mut n = [0u8; 8];
-        let _ = getrandom::getrandom(&mut n);
-        self.dir
-            .join(format!("incoming-{}.tmp", u64::from_le_bytes(n)))
+        temp_file_in(&self.dir)
     }
 
     fn build_blocking(&self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = self.temp_file();
-        let conn = Connection::open_with_flags(&self.db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(sqlite_err)?;
-        conn.execute("VACUUM INTO ?1", [tmp.display().to_string()])
-            .map_err(sqlite_err)?;
-        drop(conn);
+        let copy = || -> io::Result<()> {
+            let conn = Connection::open_with_flags(&self.db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(sqlite_err)?;
+            conn.execute("VACUUM INTO ?1", [tmp.display().to_string()])
+                .map_err(sqlite_err)?;
+            Ok(())
+        };
+        if let Err(e) = copy() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         let meta = self.adopt(&tmp)?;
         *current = Some(meta.clone());
-        let data = std::fs::read(self.file())?;
         Ok(Snapshot {
             meta,
-            snapshot: io::Cursor::new(data),
+            snapshot: SnapshotData::open(&self.file())?,
         })
     }
 
-    /// Writes an incoming snapshot to a temporary file (fsynced) and checks that its contents are
-    /// what `meta` announces. Returns the file, ready for the writer to restore from.
-    pub async fn receive(
+    /// Checks that a complete snapshot file holds what `meta` announces, and makes sure it lives
+    /// in this store's directory (copying it if it came from elsewhere, e.g. a test).
+    pub async fn verify(
         &self,
         meta: &SnapshotMetaOf<TypeConfig>,
-        data: Vec<u8>,
+        data: SnapshotData,
     ) -> io::Result<PathBuf> {
-        let path = self.temp_file();
+        let dir = self.dir.clone();
         let expected = meta.last_log_id;
-        let file = path.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            std::fs::write(&file, &data)?;
-            std::fs::File::open(&file)?.sync_all()?;
-            let found = read_meta(&file)?.last_log_id;
+        blocking(move || {
+            let path = if data.path().parent() == Some(dir.as_path()) {
+                data.path().to_path_buf()
+            } else {
+                let copy = temp_file_in(&dir);
+                std::fs::copy(data.path(), &copy)?;
+                copy
+            };
+            let found = read_meta(&path)?.last_log_id;
             if found != expected {
+                let _ = std::fs::remove_file(&path);
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("snapshot content is at {found:?} but its meta says {expected:?}"),
                 ));
             }
-            Ok(())
+            Ok(path)
         })
         .await
-        .map_err(io::Error::other)?;
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        Ok(path)
     }
 
     /// Makes a restored snapshot file the current snapshot.
@@ -127,14 +180,13 @@ impl SnapshotStore {
         meta: SnapshotMetaOf<TypeConfig>,
     ) -> io::Result<()> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let mut current = store.current.lock().unwrap_or_else(|p| p.into_inner());
             store.adopt(&file)?;
             *current = Some(meta);
             Ok(())
         })
         .await
-        .map_err(io::Error::other)?
     }
 
     /// Makes a complete file the current snapshot (fsynced, then renamed into place).
@@ -146,24 +198,28 @@ impl SnapshotStore {
         Ok(meta)
     }
 
-    /// The current snapshot, read from disk on a blocking thread.
+    /// The current snapshot, opened on a blocking thread.
     pub async fn current(&self) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.current_blocking())
-            .await
-            .map_err(io::Error::other)?
+        blocking(move || {
+            let current = store.current.lock().unwrap_or_else(|p| p.into_inner());
+            match current.as_ref() {
+                None => Ok(None),
+                Some(meta) => Ok(Some(Snapshot {
+                    meta: meta.clone(),
+                    snapshot: SnapshotData::open(&store.file())?,
+                })),
+            }
+        })
+        .await
     }
+}
 
-    fn current_blocking(&self) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
-        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        match current.as_ref() {
-            None => Ok(None),
-            Some(meta) => Ok(Some(Snapshot {
-                meta: meta.clone(),
-                snapshot: io::Cursor::new(std::fs::read(self.file())?),
-            })),
-        }
-    }
+/// A fresh `*.tmp` path in `dir` (temporary files are removed when the store opens).
+pub fn temp_file_in(dir: &Path) -> PathBuf {
+    let mut n = [0u8; 8];
+    let _ = getrandom::getrandom(&mut n);
+    dir.join(format!("incoming-{:016x}.tmp", u64::from_le_bytes(n)))
 }
 
 /// Reads the last applied log id and membership stored inside a database file.
@@ -182,8 +238,6 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotStore {
 
     async fn build_snapshot(&mut self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.build_blocking())
-            .await
-            .map_err(|e| io::Error::other(format!("snapshot task failed: {e}")))?
+        blocking(move || store.build_blocking()).await
     }
 }

@@ -47,6 +47,11 @@ impl StateMachine {
             .map_err(|e| io::Error::other(format!("SQLite: {e}")))
     }
 
+    /// The directory incoming snapshot transfers are written to.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.snapshots.dir().to_path_buf()
+    }
+
     /// The index of the last entry whose effects are committed in SQLite (visible to readers).
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.writer.applied_index()
@@ -94,7 +99,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotData,
     ) -> io::Result<()> {
-        let file = self.snapshots.receive(meta, snapshot.into_inner()).await?;
+        let file = self.snapshots.verify(meta, snapshot).await?;
         let state = self.writer.restore(file.clone()).await?;
         self.snapshots.keep_installed(file, meta.clone()).await?;
         self.last_applied = state.last_applied;
