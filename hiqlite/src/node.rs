@@ -55,13 +55,14 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
                 config.data_dir.display()
             ))
         })?;
-    let state_machine = StateMachine::open(&config.data_dir.join("db"), &config.filename_db)
+    let mut state_machine = StateMachine::open(&config.data_dir.join("db"), &config.filename_db)
         .map_err(|e| {
             Error::Storage(format!(
                 "cannot open the database in {}: {e}",
                 config.data_dir.display()
             ))
         })?;
+    reconcile_log_with_state(&log_store, &mut state_machine).await?;
     let reads = state_machine
         .read_pool(config.read_pool_size)
         .map_err(|e| Error::Storage(e.to_string()))?;
@@ -85,6 +86,11 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         max_in_snapshot_log_to_keep: LOGS_KEPT_AFTER_SNAPSHOT.min(config.snapshot_after_logs),
         // Per snapshot chunk (our transfer applies it to each request): "no progress" in this long.
         install_snapshot_timeout: 30_000,
+        // A follower that lost its disk comes back with a shorter log than the leader remembers.
+        // openraft's default is to stop the leader (to surface bugs); losing one node's disk must
+        // not take the whole cluster down, so the leader re-replicates instead (see
+        // docs/operations.md for what a lost disk means for durability).
+        allow_log_reversion: Some(true),
         max_payload_entries: 4096,
         ..Default::default()
     }
@@ -135,6 +141,56 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         }))),
     };
     Ok(Client::local(local, handle))
+}
+
+/// Self-healing at start-up, before Raft reads the storage:
+/// - the database lost entries (a deleted or damaged file) that neither the local snapshot nor
+///   the log can restore (the log was purged past them): forget the log, keep the vote. The node
+///   then looks like one that fell far behind, and the leader sends it a snapshot;
+/// - the log lost entries the database already holds (a deleted log directory): openraft treats
+///   them as purged, which requires a snapshot covering them, so build one now.
+///
+/// Otherwise openraft rebuilds locally: the newer of snapshot and database, then the log.
+async fn reconcile_log_with_state(
+    log_store: &LogStore,
+    state_machine: &mut StateMachine,
+) -> Result<(), Error> {
+    use openraft::storage::RaftLogStorage;
+    let mut store = log_store.clone();
+    let log_state = store
+        .get_log_state()
+        .await
+        .map_err(|e| Error::Storage(format!("cannot read the Raft log state: {e}")))?;
+    let applied = state_machine.last_applied();
+    let snapshot = state_machine.snapshot_last_log_id();
+    let restorable = applied.max(snapshot).map(|l| l.index());
+    if let Some(purged) = log_state.last_purged_log_id {
+        if restorable.is_none_or(|r| r < purged.index()) {
+            tracing::warn!(
+                ?restorable,
+                purged = purged.index(),
+                "the database lost entries that the local log no longer holds; forgetting the log \
+                 (keeping the vote) so that the leader sends a snapshot"
+            );
+            return log_store
+                .forget_logs()
+                .await
+                .map_err(|e| Error::Storage(format!("cannot reset the Raft log: {e}")));
+        }
+    }
+    let log_end = log_state.last_log_id.map(|l| l.index());
+    if applied.map(|l| l.index()) > log_end && snapshot < applied {
+        tracing::warn!(
+            applied = ?applied.map(|l| l.index()),
+            ?log_end,
+            "the Raft log lost entries the database holds; taking a snapshot to cover them"
+        );
+        state_machine
+            .snapshot_now()
+            .await
+            .map_err(|e| Error::Storage(format!("cannot build a snapshot: {e}")))?;
+    }
+    Ok(())
 }
 
 async fn bind(addr: &str, what: &str) -> Result<TcpListener, Error> {

@@ -162,6 +162,8 @@ struct Node {
 /// node `i` has Raft node id `i + 1`. Dropping the cluster kills every process.
 pub struct ProcessCluster {
     nodes: Vec<Node>,
+    /// Extra `HQL_*` settings every node starts with.
+    env: Vec<(String, String)>,
     /// `None` only after the directory was kept for a failed test.
     root: Option<tempfile::TempDir>,
 }
@@ -170,13 +172,23 @@ impl ProcessCluster {
     /// Starts `n` nodes that all know each other and waits until every node serves linearizable
     /// reads (a leader is elected and every node has joined).
     pub async fn start(n: usize) -> ProcessCluster {
-        let cluster = Self::spawn_all(n);
+        Self::start_with_env(n, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with extra environment (e.g. `HQL_SNAPSHOT_AFTER_LOGS`) for
+    /// every node, on every start.
+    pub async fn start_with_env(n: usize, env: &[(&str, &str)]) -> ProcessCluster {
+        let cluster = Self::spawn_all_with_env(n, env);
         cluster.wait_all_healthy(Duration::from_secs(60)).await;
         cluster
     }
 
     /// Starts `n` nodes without waiting for anything.
     pub fn spawn_all(n: usize) -> ProcessCluster {
+        Self::spawn_all_with_env(n, &[])
+    }
+
+    fn spawn_all_with_env(n: usize, env: &[(&str, &str)]) -> ProcessCluster {
         assert!(n > 0, "a cluster needs at least one node");
         let root = tempfile::Builder::new()
             .prefix("hiqlite-cluster-test-")
@@ -212,6 +224,10 @@ impl ProcessCluster {
             .collect();
         let mut cluster = ProcessCluster {
             nodes,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             root: Some(root),
         };
         for i in 0..n {
@@ -255,11 +271,17 @@ impl ProcessCluster {
             cmd.arg("--node").arg(m);
         }
         remove_hql_env(&mut cmd);
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file handle"))
             .stderr(log)
             .kill_on_drop(true);
         node.child = Some(cmd.spawn().expect("cannot start hiqlite serve"));
+    }
+
+    /// Node `i`'s data directory (`logs/` for the Raft log, `db/` for SQLite and snapshots).
+    pub fn data_dir(&self, i: usize) -> &Path {
+        &self.nodes[i].data_dir
     }
 
     /// Number of nodes (running or not).

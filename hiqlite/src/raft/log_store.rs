@@ -152,6 +152,22 @@ impl Done {
 }
 
 impl LogStore {
+    /// Forgets every log entry, the purge marker and the committed id, keeping only the vote.
+    ///
+    /// Used at start-up when the state machine lost data that the local snapshot and log cannot
+    /// rebuild (the log was purged past it): with an empty log, the leader sends a snapshot.
+    pub async fn forget_logs(&self) -> io::Result<()> {
+        let ops = vec![
+            Op::DeleteRange(Cf::Logs, log_key(0).to_vec(), log_key(u64::MAX).to_vec()),
+            Op::Delete(Cf::Logs, log_key(u64::MAX).to_vec()),
+            Op::Delete(Cf::Meta, KEY_LAST_PURGED.to_vec()),
+            Op::Delete(Cf::Meta, KEY_COMMITTED.to_vec()),
+        ];
+        self.write(ops, None).await?;
+        *lock(&self.shared.committed) = None;
+        Ok(())
+    }
+
     /// Opens (or creates) the log store in `dir`.
     ///
     /// With `sync` every append, vote, truncation and purge is fsynced before it is reported done.

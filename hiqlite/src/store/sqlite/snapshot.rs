@@ -107,6 +107,14 @@ impl SnapshotStore {
         })
     }
 
+    /// Meta of the current snapshot, if any.
+    pub fn current_meta(&self) -> Option<SnapshotMetaOf<TypeConfig>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The directory incoming snapshot transfers are written to.
     pub fn dir(&self) -> &Path {
         &self.dir

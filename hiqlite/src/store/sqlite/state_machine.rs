@@ -31,7 +31,19 @@ impl StateMachine {
     pub fn open(db_dir: &Path, filename: &str) -> io::Result<StateMachine> {
         std::fs::create_dir_all(db_dir)?;
         let path: PathBuf = db_dir.join(filename);
-        let (writer, state) = SqliteWriter::open(&path)?;
+        let (writer, state) = match SqliteWriter::open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let moved = set_aside(&path)?;
+                tracing::error!(
+                    "the database {} is damaged ({e}); moved it to {} and starting from an empty \
+                     database, rebuilt from the local snapshot and log or from the leader",
+                    path.display(),
+                    moved.display()
+                );
+                SqliteWriter::open(&path)?
+            }
+            other => other?,
+        };
         let snapshots = SnapshotStore::open(&path, &db_dir.join("snapshots"))?;
         Ok(StateMachine {
             writer: Arc::new(writer),
@@ -47,6 +59,22 @@ impl StateMachine {
             .map_err(|e| io::Error::other(format!("SQLite: {e}")))
     }
 
+    /// What SQLite holds: the last applied log id.
+    pub fn last_applied(&self) -> Option<LogId> {
+        self.last_applied
+    }
+
+    /// The last log id covered by the local snapshot.
+    pub fn snapshot_last_log_id(&self) -> Option<LogId> {
+        self.snapshots.current_meta().and_then(|m| m.last_log_id)
+    }
+
+    /// Builds a snapshot of the database as it is now.
+    pub async fn snapshot_now(&mut self) -> io::Result<()> {
+        use openraft::storage::RaftSnapshotBuilder;
+        self.snapshots.clone().build_snapshot().await.map(|_| ())
+    }
+
     /// The directory incoming snapshot transfers are written to.
     pub fn snapshot_dir(&self) -> PathBuf {
         self.snapshots.dir().to_path_buf()
@@ -56,6 +84,24 @@ impl StateMachine {
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.writer.applied_index()
     }
+}
+
+/// Renames a damaged database (and its WAL and shared-memory files) out of the way, keeping it
+/// for inspection; returns its new name.
+fn set_aside(path: &Path) -> io::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let moved = PathBuf::from(format!("{}.damaged-{stamp}", path.display()));
+    std::fs::rename(path, &moved)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::rename(&side, format!("{}{suffix}", moved.display()))?;
+        }
+    }
+    Ok(moved)
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {

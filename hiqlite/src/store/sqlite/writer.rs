@@ -62,10 +62,12 @@ pub struct AppliedState {
 }
 
 impl SqliteWriter {
-    /// Opens (or creates) the database in WAL mode and starts the writer thread.
+    /// Opens (or creates) the database in WAL mode and starts the writer thread. A database that
+    /// is not readable as SQLite or fails `PRAGMA quick_check` is an error of kind `InvalidData`.
     pub fn open(db_path: &Path) -> std::io::Result<(SqliteWriter, AppliedState)> {
-        let mut conn = open_connection(db_path).map_err(io_err)?;
-        let state = read_applied_state(&conn).map_err(io_err)?;
+        let mut conn = open_connection(db_path).map_err(open_err)?;
+        check_integrity(&conn)?;
+        let state = read_applied_state(&conn).map_err(open_err)?;
         let guard = WriterGuard::install(&mut conn, super::guard::ENTRY_STEP_BUDGET);
         let (applied_tx, applied_rx) =
             watch::channel(state.last_applied.map(|l| l.index()).unwrap_or(0));
@@ -139,6 +141,32 @@ fn writer_gone() -> std::io::Error {
 
 fn io_err(e: rusqlite::Error) -> std::io::Error {
     std::io::Error::other(format!("SQLite: {e}"))
+}
+
+/// Like `io_err`, but a damaged database file becomes `InvalidData`, so the caller can set it
+/// aside and rebuild.
+fn open_err(e: rusqlite::Error) -> std::io::Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("SQLite: {e}"))
+        }
+        _ => io_err(e),
+    }
+}
+
+/// `PRAGMA quick_check`: finds damaged pages and indexes (it reads the whole file once).
+fn check_integrity(conn: &Connection) -> std::io::Result<()> {
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if verdict == "ok" {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("SQLite integrity check failed: {verdict}"),
+        ))
+    }
 }
 
 fn open_connection(db_path: &Path) -> rusqlite::Result<Connection> {
