@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::local::LocalNode;
+use crate::client::membership::{MembershipChange, MEMBERSHIP_TIMEOUT};
 use crate::client::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::client::Client;
 use crate::config::NodeConfig;
@@ -91,6 +92,9 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         // not take the whole cluster down, so the leader re-replicates instead (see
         // docs/operations.md for what a lost disk means for durability).
         allow_log_reversion: Some(true),
+        // A node that was removed, or was cut off, must not force elections when it comes back:
+        // it first asks whether others would vote for it.
+        enable_pre_vote: Some(true),
         max_payload_entries: 4096,
         ..Default::default()
     }
@@ -208,10 +212,19 @@ async fn bootstrap(raft: Raft<StateMachine>, config: NodeConfig, shutdown: watch
     }
     match survey_peers(&config).await {
         PeerSurvey::NoCluster => {}
-        PeerSurvey::RunningCluster => {
-            tracing::info!(
-                "a running cluster was found; waiting for its leader to replicate to this node"
-            );
+        PeerSurvey::RunningCluster {
+            peer,
+            voters,
+            learners,
+        } => {
+            if voters.contains(&config.node_id) || learners.contains(&config.node_id) {
+                tracing::info!(
+                    "a running cluster was found; waiting for its leader to replicate to this node"
+                );
+            } else {
+                tracing::info!("a running cluster was found; asking to join it");
+                join(&config, &peer, &shutdown).await;
+            }
             return;
         }
         PeerSurvey::DifferentMembers(peer) => {
@@ -241,16 +254,21 @@ async fn bootstrap(raft: Raft<StateMachine>, config: NodeConfig, shutdown: watch
 enum PeerSurvey {
     /// No peer is part of an initialized cluster (or none answered).
     NoCluster,
-    /// Some peer already belongs to an initialized cluster.
-    RunningCluster,
-    /// Some peer was given a different member list: initializing could split the cluster.
+    /// A peer belongs to an initialized cluster with these members.
+    RunningCluster {
+        peer: Member,
+        voters: Vec<u64>,
+        learners: Vec<u64>,
+    },
+    /// No cluster runs, and some peer was given a different member list: initializing could
+    /// form two clusters.
     DifferentMembers(u64),
 }
 
 /// Asks each peer's API whether it is part of an initialized cluster, and with which members.
 async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
     let ours = members_fingerprint(&config.nodes);
-    let mut survey = PeerSurvey::NoCluster;
+    let mut mismatch = None;
     for peer in config.nodes.iter().filter(|m| m.id != config.node_id) {
         let probe = async {
             let client = RpcClient::connect(
@@ -273,14 +291,66 @@ async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
         let Ok(Some(status)) = tokio::time::timeout(Duration::from_secs(2), probe).await else {
             continue;
         };
-        if status.members_fingerprint != ours {
-            return PeerSurvey::DifferentMembers(peer.id);
-        }
         if !status.voters.is_empty() {
-            survey = PeerSurvey::RunningCluster;
+            return PeerSurvey::RunningCluster {
+                peer: peer.clone(),
+                voters: status.voters,
+                learners: status.learners,
+            };
+        }
+        if status.members_fingerprint != ours {
+            mismatch = Some(peer.id);
         }
     }
-    survey
+    mismatch.map_or(PeerSurvey::NoCluster, PeerSurvey::DifferentMembers)
+}
+
+/// A node that is in its own `nodes` but not a member of the running cluster asks to be added:
+/// as a learner first, promoted to voter once it has caught up.
+async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<bool>) {
+    let Some(me) = config
+        .nodes
+        .iter()
+        .find(|m| m.id == config.node_id)
+        .cloned()
+    else {
+        return;
+    };
+    let req = ApiRequest::Membership {
+        change: MembershipChange::AddNode {
+            member: me,
+            voter: true,
+        },
+        forwarded: false,
+    };
+    while !*shutdown.borrow() {
+        let attempt = async {
+            let client = RpcClient::connect(
+                &peer.api_addr,
+                &config.secret_api,
+                Channel::Api,
+                config.max_frame_bytes,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            client
+                .call::<ApiRequest, ApiResponse>(&req, MEMBERSHIP_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match attempt.await {
+            Ok(ApiResponse::Membership(Ok(members))) => {
+                tracing::info!(voters = ?members.voters, learners = ?members.learners, "joined the cluster");
+                return;
+            }
+            Ok(ApiResponse::Membership(Err(e))) => {
+                tracing::warn!("joining the cluster failed, retrying: {e}")
+            }
+            Ok(other) => tracing::warn!("unexpected answer to a join request: {other:?}"),
+            Err(e) => tracing::warn!("cannot reach node {} to join: {e}", peer.id),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// A stable fingerprint (FNV-1a) of a member list, independent of its order.
@@ -355,6 +425,11 @@ impl Service for ApiService {
             }
             ApiRequest::ReadIndex => ApiResponse::ReadIndex(self.node.read_index_on_leader().await),
             ApiRequest::Status => ApiResponse::Status(self.node.status()),
+            ApiRequest::Membership { change, forwarded } => ApiResponse::Membership(if forwarded {
+                self.node.change_membership_on_leader(change).await
+            } else {
+                self.node.change_membership(change).await.map_err(to_remote)
+            }),
             ApiRequest::Sql {
                 id,
                 sql,

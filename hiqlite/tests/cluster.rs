@@ -797,3 +797,117 @@ async fn lagging_follower_catches_up_from_a_streamed_snapshot() {
     assert_eq!(count(back, "SELECT count(*) FROM blobs").await, 301);
     cluster.shutdown().await;
 }
+
+/// Nodes join a running cluster by themselves (learner first, then voter), learner-only nodes
+/// serve reads without voting, and removed nodes leave the voters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_join_and_leave_a_running_cluster() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let l = cluster.clients[leader].clone();
+    l.batch(SCHEMA).await.unwrap();
+    for i in 0..20 {
+        l.execute(
+            "INSERT INTO users (name) VALUES (?)",
+            params!(format!("u{i}")),
+        )
+        .await
+        .unwrap();
+    }
+
+    // Node 4 is configured with the three members plus itself: it asks to join, by itself.
+    let ports = common::free_ports(4);
+    let dir = tempfile::tempdir().unwrap();
+    let mut members = cluster.configs[0].nodes.clone();
+    let node4 = hiqlite::raft::Member {
+        id: 4,
+        raft_addr: format!("127.0.0.1:{}", ports[0]),
+        api_addr: format!("127.0.0.1:{}", ports[1]),
+    };
+    members.push(node4.clone());
+    let config4 = hiqlite::NodeConfig::builder()
+        .node_id(4)
+        .nodes(members)
+        .data_dir(dir.path().join("node4"))
+        .secret_raft(common::SECRET_RAFT)
+        .secret_api(SECRET_API)
+        .build()
+        .unwrap();
+    let c4 = hiqlite::start_node(config4).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !l.status().await.unwrap().voters.contains(&4) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 4 did not become a voter"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c4.wait_until_healthy(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(count(&c4, "SELECT count(*) FROM users").await, 20);
+    c4.execute("INSERT INTO users (name) VALUES ('from-4')", params!())
+        .await
+        .unwrap();
+
+    // Node 5 is added through the API as a learner only: it gets the data, it does not vote.
+    let node5 = hiqlite::raft::Member {
+        id: 5,
+        raft_addr: format!("127.0.0.1:{}", ports[2]),
+        api_addr: format!("127.0.0.1:{}", ports[3]),
+    };
+    let mut members5 = cluster.configs[0].nodes.clone();
+    members5.push(node4.clone());
+    members5.push(node5.clone());
+    let c5 = hiqlite::start_node(
+        hiqlite::NodeConfig::builder()
+            .node_id(5)
+            .nodes(members5)
+            .data_dir(dir.path().join("node5"))
+            .secret_raft(common::SECRET_RAFT)
+            .secret_api(SECRET_API)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let follower = &cluster.clients[cluster.follower().await];
+    let members = follower.add_node(node5, false).await.unwrap();
+    assert!(members.learners.contains(&5), "{members:?}");
+    assert!(!members.voters.contains(&5), "{members:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: Vec<(i64,)> = c5
+            .query_map("SELECT count(*) FROM users", params!())
+            .await
+            .unwrap_or_default();
+        if n.first().is_some_and(|(n,)| *n == 21) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the learner did not receive the data"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!c5.is_leader().await.unwrap());
+
+    // Remove both again (one through a remote client): back to the three original voters.
+    let remote = Client::remote(vec![cluster.api_addr(leader)], SECRET_API);
+    let members = remote.remove_node(4).await.unwrap();
+    assert!(!members.voters.contains(&4), "{members:?}");
+    let members = l.remove_node(5).await.unwrap();
+    assert_eq!(members.voters, vec![1, 2, 3]);
+    assert!(members.learners.is_empty(), "{members:?}");
+    l.execute(
+        "INSERT INTO users (name) VALUES ('after-removal')",
+        params!(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&l, "SELECT count(*) FROM users").await, 22);
+    let _ = c4.shutdown().await;
+    let _ = c5.shutdown().await;
+    cluster.shutdown().await;
+}

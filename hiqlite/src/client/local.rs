@@ -205,6 +205,25 @@ impl LocalNode {
         })
     }
 
+    /// Calls a peer's API port with an explicit timeout (for long operations such as adding a
+    /// node); errors are described, for retrying.
+    pub(crate) async fn call_peer_with_timeout(
+        &self,
+        peer: NodeId,
+        req: &ApiRequest,
+        timeout: Duration,
+    ) -> Result<ApiResponse, String> {
+        let client = match self.peer_client(peer).await {
+            Ok(c) => c,
+            Err(Attempt::Retry(reason)) => return Err(reason),
+            Err(Attempt::Fatal(e)) => return Err(e.to_string()),
+        };
+        client
+            .call(req, timeout)
+            .await
+            .map_err(|e| format!("node {peer}: {e}"))
+    }
+
     async fn peer_client(&self, peer: NodeId) -> Result<RpcClient, Attempt> {
         if let Some(c) = self
             .peers

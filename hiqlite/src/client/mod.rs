@@ -10,6 +10,7 @@
 //! - consistent reads (`query_consistent_*`) are linearizable from any node.
 
 pub mod local;
+pub mod membership;
 pub mod protocol;
 pub mod remote;
 pub mod row;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use self::local::LocalNode;
+pub use self::membership::{Members, MembershipChange};
 use self::protocol::{ApiRequest, ApiResponse, RemoteError, WriteReply};
 pub use self::protocol::{NodeStatus, SqlOutput};
 use self::remote::RemoteNodes;
@@ -442,6 +444,45 @@ impl Client {
                 };
                 match remote.call(&req).await? {
                     ApiResponse::Sql(r) => r.map_err(remote_error),
+                    other => Err(unexpected(other)),
+                }
+            }
+        }
+    }
+
+    /// Adds `member` to the cluster: as a learner that receives the data without voting, then,
+    /// once it has caught up and if `voter`, as a voter. Start the new node's process (with the
+    /// new member in its `nodes`) before or after; it is added when it answers. Returns the
+    /// members after the change.
+    pub async fn add_node(
+        &self,
+        member: crate::raft::Member,
+        voter: bool,
+    ) -> Result<Members, Error> {
+        self.change_membership(MembershipChange::AddNode { member, voter })
+            .await
+    }
+
+    /// Removes node `id` (voter or learner) from the cluster. Its process keeps running until
+    /// you stop it, but it no longer receives data and cannot disturb the cluster.
+    pub async fn remove_node(&self, id: crate::raft::NodeId) -> Result<Members, Error> {
+        self.change_membership(MembershipChange::RemoveNode { id })
+            .await
+    }
+
+    async fn change_membership(&self, change: MembershipChange) -> Result<Members, Error> {
+        match &self.inner.backend {
+            Backend::Local(node, _) => node.change_membership(change).await,
+            Backend::Remote(remote) => {
+                let req = ApiRequest::Membership {
+                    change,
+                    forwarded: false,
+                };
+                match remote
+                    .call_with_timeout(&req, membership::MEMBERSHIP_TIMEOUT)
+                    .await?
+                {
+                    ApiResponse::Membership(r) => r.map_err(remote_error),
                     other => Err(unexpected(other)),
                 }
             }

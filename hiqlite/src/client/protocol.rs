@@ -27,6 +27,11 @@ pub enum ApiRequest {
     ReadIndex,
     /// The receiving node's view of the cluster.
     Status,
+    /// Change the cluster's members. `forwarded` as for writes.
+    Membership {
+        change: super::membership::MembershipChange,
+        forwarded: bool,
+    },
     /// Run any SQL (the `hiqlite sql` command): the node decides whether it reads or writes. A
     /// write goes through Raft under `id`.
     Sql {
@@ -43,6 +48,7 @@ pub enum ApiResponse {
     ReadIndex(Result<u64, RemoteError>),
     Status(NodeStatus),
     Sql(Result<SqlOutput, RemoteError>),
+    Membership(Result<super::membership::Members, RemoteError>),
 }
 
 /// What a statement of unknown kind produced (see [`ApiRequest::Sql`]).

@@ -43,6 +43,15 @@ impl RemoteNodes {
     /// Sends `req` to the current node, moving on to the next node on connection failures until
     /// `request_timeout` has passed. Authentication failures are not retried.
     pub async fn call(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+        self.call_with_timeout(req, self.request_timeout).await
+    }
+
+    /// [`call`](Self::call) for an operation that may take up to `timeout` on the node.
+    pub async fn call_with_timeout(
+        &self,
+        req: &ApiRequest,
+        timeout: Duration,
+    ) -> Result<ApiResponse, Error> {
         if self.addrs.is_empty() {
             return Err(Error::Config(
                 "a remote client needs at least one API address".into(),
@@ -54,7 +63,7 @@ impl RemoteNodes {
             let idx = self.current.load(Ordering::Relaxed) % self.addrs.len();
             let addr = &self.addrs[idx];
             let result = match self.client(idx).await {
-                Ok(client) => client.call(req, self.request_timeout).await,
+                Ok(client) => client.call(req, timeout).await,
                 Err(e) => Err(e),
             };
             let error = match result {

@@ -2,6 +2,7 @@
 //! local 3-node cluster survive losing its leader (`demo`).
 
 mod demo;
+mod members;
 mod serve;
 mod sql;
 
@@ -23,6 +24,10 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Show a node's id, role, leader, term, last applied index and membership.
     Status(sql::StatusArgs),
+    /// Add a node to a running cluster: a learner that catches up, then a voter (unless --learner).
+    AddNode(members::AddNodeArgs),
+    /// Remove a node (voter or learner) from a running cluster.
+    RemoveNode(members::RemoveNodeArgs),
     /// Start a local 3-node cluster, write and read through different nodes, kill the leader,
     /// show the fail-over and the catch-up, print a throughput figure, clean up.
     Demo(demo::DemoArgs),
@@ -51,6 +56,8 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Sql(args) => sql::run_sql(args).await,
             Command::Status(args) => sql::run_status(args).await,
+            Command::AddNode(args) => members::add(args).await,
+            Command::RemoveNode(args) => members::remove(args).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });

@@ -31,7 +31,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Args)]
-struct ConnArgs {
+pub struct ConnArgs {
     /// API address (host:port) of the node to talk to; repeat to fall back to other nodes.
     #[arg(
         long = "api",
@@ -47,7 +47,7 @@ struct ConnArgs {
 }
 
 impl ConnArgs {
-    fn client(&self) -> Client {
+    pub fn client(&self) -> Client {
         Client::remote(self.api.clone(), self.secret_api.clone())
     }
 }
