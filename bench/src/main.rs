@@ -1,0 +1,235 @@
+//! `hiqlite-bench`: Hiqlite's write throughput, write latency and read latency, each printed next
+//! to a plain-SQLite (or loopback TCP) baseline measured in the same run on the same disk.
+//!
+//! ```text
+//! cargo build --release -p hiqlite -p hiqlite-bench   # `processes` mode also needs `hiqlite`
+//! target/release/hiqlite-bench --mode all              # human table
+//! target/release/hiqlite-bench --mode cluster --json   # one JSON object on stdout
+//! target/release/hiqlite-bench --quick                 # seconds; checks the program, not speed
+//! ```
+//!
+//! Progress goes to stderr, the table or the JSON to stdout. Timings are measured and printed,
+//! never asserted. Every node, child process and file the run creates is removed when it ends,
+//! fails or is interrupted (Ctrl-C, SIGTERM).
+
+mod baseline;
+mod modes;
+mod report;
+mod stats;
+mod suite;
+mod sys;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::modes::Mode;
+use crate::report::{Meta, Report};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, BoxError>;
+
+/// Benchmark Hiqlite against plain SQLite on this machine.
+///
+/// Workload (as the original hiqlite's examples/bench): table `_bench (id, ts, name)`, R rows
+/// prepared in memory, split among C concurrent tasks.
+#[derive(Parser, Debug)]
+#[command(name = "hiqlite-bench", version)]
+struct Cli {
+    /// What to run: one embedded node, three embedded nodes on loopback TCP, three `hiqlite
+    /// serve` child processes (binary next to this one or in HIQLITE_BIN), or all three.
+    #[arg(long, value_enum, default_value = "all")]
+    mode: Mode,
+    /// R: rows per write run [default: 10000; --quick: 200].
+    #[arg(long, value_name = "R")]
+    rows: Option<usize>,
+    /// Rows in the table before measuring, filled through a fast path; point SELECTs read
+    /// random ones [default: 10000; --quick: 100].
+    #[arg(long, value_name = "N")]
+    existing: Option<u64>,
+    /// Concurrent tasks, one write run per value [default: 1,4,16,64; --quick: 1,4].
+    #[arg(long, value_name = "C,..", value_delimiter = ',')]
+    concurrency: Option<Vec<usize>>,
+    /// Point SELECTs per latency figure [default: 5000; --quick: 200].
+    #[arg(long, value_name = "K")]
+    reads: Option<usize>,
+    /// A single-row write run stops after this many seconds, counting the rows it wrote
+    /// [default: 10; --quick: 5].
+    #[arg(long, value_name = "SECS")]
+    max_secs: Option<f64>,
+    /// Where the temporary data directory (nodes and baseline, one disk) is created
+    /// [default: the system temp dir].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Tiny sizes, for a smoke test in seconds (checks the program works, never speed).
+    #[arg(long)]
+    quick: bool,
+}
+
+/// The run's parameters, defaults filled in.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    mode: Mode,
+    pub rows: usize,
+    pub existing: u64,
+    pub concurrency: Vec<usize>,
+    pub reads: usize,
+    pub max_per_run: Duration,
+    data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    fn from_cli(cli: &Cli) -> Result<Settings> {
+        let q = cli.quick;
+        let default_secs = if q { 5.0 } else { 10.0 };
+        let s = Settings {
+            mode: cli.mode,
+            rows: cli.rows.unwrap_or(if q { 200 } else { 10_000 }),
+            existing: cli.existing.unwrap_or(if q { 100 } else { 10_000 }),
+            concurrency: cli.concurrency.clone().unwrap_or(if q {
+                vec![1, 4]
+            } else {
+                vec![1, 4, 16, 64]
+            }),
+            reads: cli.reads.unwrap_or(if q { 200 } else { 5_000 }),
+            max_per_run: Duration::try_from_secs_f64(cli.max_secs.unwrap_or(default_secs))
+                .map_err(|_| "--max-secs must be a positive number of seconds")?,
+            data_dir: cli.data_dir.clone(),
+        };
+        if s.max_per_run.is_zero() {
+            return Err("--max-secs must be more than 0".into());
+        }
+        if s.rows == 0 || s.reads == 0 {
+            return Err("--rows and --reads must be at least 1".into());
+        }
+        if s.existing == 0 {
+            return Err("--existing must be at least 1: point SELECTs read existing rows".into());
+        }
+        if s.concurrency.is_empty() || s.concurrency.contains(&0) {
+            return Err("--concurrency takes a list of positive numbers, e.g. 1,4,16,64".into());
+        }
+        if s.existing > i64::MAX as u64 / 2 {
+            return Err("--existing is too large".into());
+        }
+        Ok(s)
+    }
+}
+
+/// A progress line on stderr.
+pub fn progress(tag: &str, msg: &str) {
+    eprintln!("[{tag}] {msg}");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_cli(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Dropping the run on a signal drops its nodes, children (killed) and temporary directory.
+    tokio::select! {
+        result = run(&settings) => match result {
+            Ok(report) => {
+                if cli.json {
+                    println!("{}", report.to_json());
+                } else {
+                    print!("{}", report.to_table());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        _ = interrupted() => {
+            eprintln!("interrupted; cleaning up");
+            ExitCode::from(130)
+        }
+    }
+}
+
+async fn run(s: &Settings) -> Result<Report> {
+    let modes = s.mode.expand();
+    // Fail before measuring anything when processes mode cannot run.
+    let hiqlite_bin = if modes.contains(&Mode::Processes) {
+        Some(modes::find_hiqlite_bin()?)
+    } else {
+        None
+    };
+    let mut temp = tempfile::Builder::new();
+    temp.prefix("hiqlite-bench-");
+    let root = match &s.data_dir {
+        Some(d) => temp.tempdir_in(d)?,
+        None => temp.tempdir()?,
+    };
+    progress(
+        "baseline",
+        &format!("plain rusqlite in {}", root.path().display()),
+    );
+    let baselines = baseline::measure(root.path().join("baseline"), s).await?;
+
+    let mut results = Vec::new();
+    for mode in modes {
+        progress(mode.name(), "starting");
+        let dir = root.path().join(mode.name());
+        let target = modes::start(mode, &dir, hiqlite_bin.as_deref()).await?;
+        let measured = suite::run(mode, &target, s, &baselines).await;
+        let node_rss = target.stop().await;
+        let mut section = measured?;
+        suite::add_node_rss(&mut section, &node_rss);
+        results.push(section);
+        // Each mode's files go as soon as it is done, so modes do not share a filling disk.
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    // VmHWM is updated lazily by the kernel: never report less than a mode already saw.
+    let peak_rss_kib = results
+        .iter()
+        .flat_map(|s| &s.figures)
+        .filter(|f| f.key == "peak_rss_kib")
+        .map(|f| f.value as u64)
+        .chain(sys::own_peak_rss_kib())
+        .max();
+    Ok(Report {
+        meta: Meta {
+            date: sys::utc_now(),
+            cores: sys::cores(),
+            mode: s.mode.name().into(),
+            rows: s.rows,
+            concurrency: s.concurrency.clone(),
+            existing_rows: s.existing,
+            read_samples: s.reads,
+            max_secs_per_run: s.max_per_run.as_secs_f64(),
+        },
+        baseline: baselines.section(),
+        results,
+        peak_rss_kib,
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
