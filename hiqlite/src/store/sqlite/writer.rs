@@ -78,6 +78,7 @@ impl SqliteWriter {
                 let mut writer = WriterThread {
                     conn,
                     guard,
+                    internal_tag: random_tag(),
                     applied: applied_tx,
                 };
                 writer.run(jobs_rx)
@@ -223,6 +224,8 @@ pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedS
 struct WriterThread {
     conn: Connection,
     guard: WriterGuard,
+    /// Random per writer: see `internal`.
+    internal_tag: u64,
     applied: watch::Sender<u64>,
 }
 
@@ -256,11 +259,12 @@ impl WriterThread {
         Ok(state)
     }
 
-    /// Runs one of the writer's own control statements (BEGIN, SAVEPOINT, ...).
+    /// Runs one of the writer's own control statements (BEGIN, SAVEPOINT, ...), prepared once and
+    /// cached. Its text carries a random tag of this writer, so a user statement can never hit
+    /// the cached, authorized statement (the authorizer runs at prepare time only).
     fn internal(&self, sql: &str) -> rusqlite::Result<()> {
-        // Not through the statement cache: a user statement with the same text must never reuse
-        // a statement that was authorized for the writer.
-        self.guard.internal(|| self.conn.execute_batch(sql))
+        let tagged = format!("{sql} /* hiqlite-internal-{:016x} */", self.internal_tag);
+        self.guard.internal(|| self.conn.prepare_cached(&tagged)?.execute([]).map(|_| ()))
     }
 
     fn apply_batch(&mut self, items: Vec<ApplyItem>) -> std::io::Result<()> {
@@ -431,6 +435,16 @@ impl WriterThread {
             ])?;
         Ok(())
     }
+}
+
+fn random_tag() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Without OS randomness the tag is guessable, which only matters to a client that already
+    // sends arbitrary SQL; the address of a stack value still varies per run.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return &bytes as *const _ as u64;
+    }
+    u64::from_le_bytes(bytes)
 }
 
 /// The random seed of an entry: derived from its index, so every replica uses the same one.
