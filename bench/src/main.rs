@@ -64,6 +64,9 @@ struct Cli {
     /// [default: the system temp dir].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// How consistent reads confirm leadership: read_index (default) or lease.
+    #[arg(long, value_name = "POLICY", default_value = "read_index")]
+    read_policy: String,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -82,6 +85,8 @@ pub struct Settings {
     pub reads: usize,
     pub max_per_run: Duration,
     data_dir: Option<PathBuf>,
+    pub read_policy: hiqlite::config::ReadPolicy,
+    read_policy_name: String,
 }
 
 impl Settings {
@@ -101,6 +106,8 @@ impl Settings {
             max_per_run: Duration::try_from_secs_f64(cli.max_secs.unwrap_or(default_secs))
                 .map_err(|_| "--max-secs must be a positive number of seconds")?,
             data_dir: cli.data_dir.clone(),
+            read_policy: cli.read_policy.parse().map_err(|e: String| e)?,
+            read_policy_name: cli.read_policy.clone(),
         };
         if s.max_per_run.is_zero() {
             return Err("--max-secs must be more than 0".into());
@@ -183,7 +190,7 @@ async fn run(s: &Settings) -> Result<Report> {
     for mode in modes {
         progress(mode.name(), "starting");
         let dir = root.path().join(mode.name());
-        let target = modes::start(mode, &dir, hiqlite_bin.as_deref()).await?;
+        let target = modes::start(mode, &dir, hiqlite_bin.as_deref(), s).await?;
         let measured = suite::run(mode, &target, s, &baselines).await;
         let node_rss = target.stop().await;
         let mut section = measured?;
@@ -211,6 +218,7 @@ async fn run(s: &Settings) -> Result<Report> {
             existing_rows: s.existing,
             read_samples: s.reads,
             max_secs_per_run: s.max_per_run.as_secs_f64(),
+            read_policy: s.read_policy_name.clone(),
         },
         baseline: baselines.section(),
         results,

@@ -91,13 +91,18 @@ pub struct NodeRss {
 }
 
 /// Starts `mode` (not `All`) with its data in `dir`, and waits until it is healthy.
-pub async fn start(mode: Mode, dir: &Path, hiqlite_bin: Option<&Path>) -> Result<Target> {
+pub async fn start(
+    mode: Mode,
+    dir: &Path,
+    hiqlite_bin: Option<&Path>,
+    s: &crate::Settings,
+) -> Result<Target> {
     match mode {
-        Mode::Single => start_embedded(1, dir).await,
-        Mode::Cluster => start_embedded(3, dir).await,
+        Mode::Single => start_embedded(1, dir, s.read_policy).await,
+        Mode::Cluster => start_embedded(3, dir, s.read_policy).await,
         Mode::Processes => {
             let bin = hiqlite_bin.ok_or("processes mode needs the hiqlite binary")?;
-            start_processes(bin, dir).await
+            start_processes(bin, dir, s.read_policy).await
         }
         Mode::All => Err("`all` is not a single mode".into()),
     }
@@ -162,7 +167,11 @@ fn members(n: usize) -> Result<Vec<(u64, String, String)>> {
         .collect())
 }
 
-async fn start_embedded(n: usize, dir: &Path) -> Result<Target> {
+async fn start_embedded(
+    n: usize,
+    dir: &Path,
+    read_policy: hiqlite::config::ReadPolicy,
+) -> Result<Target> {
     let members = members(n)?;
     let mut builder = NodeConfig::builder();
     for (id, raft, api) in &members {
@@ -176,6 +185,7 @@ async fn start_embedded(n: usize, dir: &Path) -> Result<Target> {
             .data_dir(dir.join(format!("node{id}")))
             .secret_raft(SECRET_RAFT)
             .secret_api(SECRET_API)
+            .read_policy(read_policy)
             .build()?;
         match hiqlite::start_node(config).await {
             Ok(c) => clients.push(c),
@@ -230,7 +240,11 @@ async fn leader_index(clients: &[Client]) -> Result<usize> {
     }
 }
 
-async fn start_processes(bin: &Path, dir: &Path) -> Result<Target> {
+async fn start_processes(
+    bin: &Path,
+    dir: &Path,
+    read_policy: hiqlite::config::ReadPolicy,
+) -> Result<Target> {
     let members = members(3)?;
     let member_args: Vec<String> = members
         .iter()
@@ -261,6 +275,9 @@ async fn start_processes(bin: &Path, dir: &Path) -> Result<Target> {
             if key.to_string_lossy().starts_with("HQL_") {
                 cmd.env_remove(key);
             }
+        }
+        if read_policy == hiqlite::config::ReadPolicy::Lease {
+            cmd.env("HQL_READ_POLICY", "lease");
         }
         let child = cmd
             .stdin(Stdio::null())

@@ -117,6 +117,7 @@ pub struct Meta {
     pub existing_rows: u64,
     pub read_samples: usize,
     pub max_secs_per_run: f64,
+    pub read_policy: String,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +146,7 @@ impl Report {
             "existing_rows": m.existing_rows,
             "read_samples": m.read_samples,
             "max_secs_per_run": m.max_secs_per_run,
+            "read_policy": m.read_policy,
             "baseline": self.baseline.to_json(),
             "results": results,
         });
@@ -160,7 +162,7 @@ impl Report {
         let cs: Vec<String> = m.concurrency.iter().map(|c| c.to_string()).collect();
         let mut out = format!(
             "hiqlite-bench {}, {} cores, mode {}, R={} rows, C={}, {} existing rows, {} read \
-             samples, at most {} s per write run\n\
+             samples, at most {} s per write run, consistent reads by {}\n\
              ratio = value / baseline (throughput: higher is better; latency: lower is better)\n",
             m.date,
             m.cores,
@@ -170,6 +172,7 @@ impl Report {
             m.existing_rows,
             m.read_samples,
             m.max_secs_per_run,
+            m.read_policy,
         );
         let mut lines = vec![Line::Row([
             "figure".into(),

@@ -57,6 +57,32 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for `snapshot_after_logs`.
 pub const DEFAULT_SNAPSHOT_AFTER_LOGS: u64 = 100_000;
 
+/// How the leader confirms it still leads before a consistent read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadPolicy {
+    /// ReadIndex: a heartbeat round to a quorum for each read (one extra round trip). Safe
+    /// whatever the clocks do. The default.
+    #[default]
+    ReadIndex,
+    /// Leader lease: no round trip while the leader heard from a quorum within the election
+    /// timeout. Faster, but correct only while clocks drift far less than the election timeout
+    /// between nodes; falls back to ReadIndex when the lease has expired.
+    Lease,
+}
+
+impl std::str::FromStr for ReadPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "read_index" => Ok(ReadPolicy::ReadIndex),
+            "lease" => Ok(ReadPolicy::Lease),
+            other => Err(format!(
+                "unknown read_policy {other:?} (expected \"read_index\" or \"lease\")"
+            )),
+        }
+    }
+}
+
 /// Shortest accepted `secret_raft` / `secret_api`, in characters.
 pub const MIN_SECRET_LEN: usize = 16;
 /// Smallest accepted `max_frame_bytes` (64 KiB).
@@ -89,6 +115,7 @@ const KEYS: &[(&str, &str, Option<&str>)] = &[
     ("max_frame_bytes", "HQL_MAX_FRAME_BYTES", None),
     ("request_timeout_ms", "HQL_REQUEST_TIMEOUT_MS", None),
     ("snapshot_after_logs", "HQL_SNAPSHOT_AFTER_LOGS", None),
+    ("read_policy", "HQL_READ_POLICY", None),
 ];
 
 /// A shared secret (`secret_raft` or `secret_api`). Never printed: `Debug` shows `Secret(***)`.
@@ -225,6 +252,8 @@ pub struct NodeConfig {
     /// Build a snapshot after this many log entries since the last one; logs before it are then
     /// purged. 0 never builds snapshots (logs grow without bound).
     pub snapshot_after_logs: u64,
+    /// How consistent reads confirm leadership ([`ReadPolicy`]).
+    pub read_policy: ReadPolicy,
 }
 
 impl NodeConfig {
@@ -481,6 +510,7 @@ pub struct NodeConfigBuilder {
     max_frame_bytes: usize,
     request_timeout: Duration,
     snapshot_after_logs: u64,
+    read_policy: ReadPolicy,
 }
 
 impl Default for NodeConfigBuilder {
@@ -500,6 +530,7 @@ impl Default for NodeConfigBuilder {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             snapshot_after_logs: DEFAULT_SNAPSHOT_AFTER_LOGS,
+            read_policy: ReadPolicy::default(),
         }
     }
 }
@@ -521,6 +552,7 @@ impl From<NodeConfig> for NodeConfigBuilder {
             max_frame_bytes: c.max_frame_bytes,
             request_timeout: c.request_timeout,
             snapshot_after_logs: c.snapshot_after_logs,
+            read_policy: c.read_policy,
         }
     }
 }
@@ -612,6 +644,11 @@ impl NodeConfigBuilder {
         self.snapshot_after_logs = n;
         self
     }
+    /// How consistent reads confirm leadership (default [`ReadPolicy::ReadIndex`]).
+    pub fn read_policy(mut self, policy: ReadPolicy) -> Self {
+        self.read_policy = policy;
+        self
+    }
 
     /// Applies the values of a TOML file over the current ones. Errors name the file, the line
     /// and the key (unknown keys are refused).
@@ -701,6 +738,9 @@ impl NodeConfigBuilder {
         }
         if let Some(v) = file.snapshot_after_logs {
             self.snapshot_after_logs = v;
+        }
+        if let Some(v) = file.read_policy {
+            self.read_policy = v.parse().map_err(Error::Config)?;
         }
         Ok(self)
     }
@@ -818,6 +858,12 @@ impl NodeConfigBuilder {
         ) {
             self.snapshot_after_logs = v;
         }
+        if let Some(v) = get("HQL_READ_POLICY") {
+            match v.parse() {
+                Ok(policy) => self.read_policy = policy,
+                Err(e) => problems.push(format!("HQL_READ_POLICY: {e}")),
+            }
+        }
 
         if problems.is_empty() {
             Ok(self)
@@ -864,6 +910,7 @@ impl NodeConfigBuilder {
             max_frame_bytes: self.max_frame_bytes,
             request_timeout: self.request_timeout,
             snapshot_after_logs: self.snapshot_after_logs,
+            read_policy: self.read_policy,
         };
         config.validate()?;
         Ok(config)
@@ -888,6 +935,7 @@ struct FileConfig {
     max_frame_bytes: Option<usize>,
     request_timeout_ms: Option<u64>,
     snapshot_after_logs: Option<u64>,
+    read_policy: Option<String>,
 }
 
 /// Parses one member, `"ID RAFT_ADDR API_ADDR"` separated by whitespace (the format of

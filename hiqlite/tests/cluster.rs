@@ -911,3 +911,26 @@ async fn nodes_join_and_leave_a_running_cluster() {
     let _ = c5.shutdown().await;
     cluster.shutdown().await;
 }
+
+/// With the lease read policy, consistent reads on every node still see every completed write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consistent_reads_with_the_lease_policy() {
+    let _serial = SERIAL.lock().await;
+    let cluster =
+        TestCluster::start_with(3, |b| b.read_policy(hiqlite::config::ReadPolicy::Lease)).await;
+    let f = &cluster.clients[cluster.follower().await];
+    f.batch(SCHEMA).await.unwrap();
+    for i in 0..20 {
+        cluster.clients[i % 3]
+            .execute(
+                "INSERT INTO users (name) VALUES (?)",
+                params!(format!("u{i}")),
+            )
+            .await
+            .unwrap();
+        for c in &cluster.clients {
+            assert_eq!(count(c, "SELECT count(*) FROM users").await, i as i64 + 1);
+        }
+    }
+    cluster.shutdown().await;
+}

@@ -38,6 +38,7 @@ pub struct LocalNode {
     pub(crate) secret_api: Secret,
     pub(crate) max_frame_bytes: usize,
     pub(crate) members_fingerprint: u64,
+    read_policy: crate::config::ReadPolicy,
     peers: Mutex<HashMap<NodeId, RpcClient>>,
 }
 
@@ -66,6 +67,7 @@ impl LocalNode {
             secret_api: config.secret_api.clone(),
             max_frame_bytes: config.max_frame_bytes,
             members_fingerprint: crate::node::members_fingerprint(&config.nodes),
+            read_policy: config.read_policy,
             peers: Mutex::new(HashMap::new()),
         }
     }
@@ -298,6 +300,12 @@ impl LocalNode {
     /// Leader only: confirms leadership with a quorum (ReadIndex) and returns the log index a
     /// linearizable read must see applied.
     pub(crate) async fn read_index_on_leader(&self) -> Result<u64, RemoteError> {
+        if self.read_policy == crate::config::ReadPolicy::Lease {
+            // A valid lease needs no round trip; an expired one falls back to ReadIndex below.
+            if let Ok(linearizer) = self.raft.get_read_linearizer(ReadPolicy::LeaseRead).await {
+                return Ok(linearizer.read_log_id().log_id().index());
+            }
+        }
         match self.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
             Ok(linearizer) => Ok(linearizer.read_log_id().log_id().index()),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {

@@ -264,7 +264,8 @@ impl WriterThread {
     /// the cached, authorized statement (the authorizer runs at prepare time only).
     fn internal(&self, sql: &str) -> rusqlite::Result<()> {
         let tagged = format!("{sql} /* hiqlite-internal-{:016x} */", self.internal_tag);
-        self.guard.internal(|| self.conn.prepare_cached(&tagged)?.execute([]).map(|_| ()))
+        self.guard
+            .internal(|| self.conn.prepare_cached(&tagged)?.execute([]).map(|_| ()))
     }
 
     fn apply_batch(&mut self, items: Vec<ApplyItem>) -> std::io::Result<()> {
