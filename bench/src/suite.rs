@@ -82,24 +82,37 @@ pub async fn run(mode: Mode, target: &Target, s: &Settings, b: &Baselines) -> Re
     }
 
     for &c in &s.concurrency {
-        let sets = workload::prepare(s.existing as i64 + 1, s.rows, c);
-        target.settle().await?;
-        let run = workload::txn_inserts(&target.leader, sets).await?;
-        workload::clean_up(&target.leader, s.existing).await?;
-        let rate = per_sec(run.rows, run.elapsed);
-        progress(
-            tag,
-            &format!("txn INSERT, C={c}: {} rows, {rate:.0} rows/s", run.rows),
-        );
-        section.figures.push(
-            Figure::new(
-                &format!("txn_insert_c{c}_rows_per_sec"),
-                &format!("txn INSERT rows/s, one txn per task, C={c}"),
-                rate,
-                Unit::PerSec,
-            )
-            .vs("bulk", b.bulk_rows_per_sec),
-        );
+        for (shape, key, label) in [
+            (
+                workload::TxnShape::StatementPerRow,
+                "txn_insert",
+                "one txn per task",
+            ),
+            (
+                workload::TxnShape::ExecuteMany,
+                "txn_many_insert",
+                "one txn per task, execute_many",
+            ),
+        ] {
+            let sets = workload::prepare(s.existing as i64 + 1, s.rows, c);
+            target.settle().await?;
+            let run = workload::txn_inserts(&target.leader, sets, shape).await?;
+            workload::clean_up(&target.leader, s.existing).await?;
+            let rate = per_sec(run.rows, run.elapsed);
+            progress(
+                tag,
+                &format!("{key}, C={c}: {} rows, {rate:.0} rows/s", run.rows),
+            );
+            section.figures.push(
+                Figure::new(
+                    &format!("{key}_c{c}_rows_per_sec"),
+                    &format!("txn INSERT rows/s, {label}, C={c}"),
+                    rate,
+                    Unit::PerSec,
+                )
+                .vs("bulk", b.bulk_rows_per_sec),
+            );
+        }
     }
 
     target.settle().await?;

@@ -190,15 +190,35 @@ pub async fn single_inserts(
     })
 }
 
+/// How a task's rows are put into its transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum TxnShape {
+    /// One `execute` statement per row.
+    StatementPerRow,
+    /// One `execute_many` statement with a parameter row per row.
+    ExecuteMany,
+}
+
 /// Each task inserts its whole set in one `txn` (one Raft entry).
-pub async fn txn_inserts(client: &Client, sets: Vec<Vec<Entity>>) -> Result<WriteRun> {
+pub async fn txn_inserts(
+    client: &Client,
+    sets: Vec<Vec<Entity>>,
+    shape: TxnShape,
+) -> Result<WriteRun> {
     let txns: Vec<(Txn, usize)> = sets
         .iter()
         .filter(|set| !set.is_empty())
         .map(|set| {
             let mut txn = Txn::new();
-            for e in set {
-                txn.execute(INSERT, e.params());
+            match shape {
+                TxnShape::StatementPerRow => {
+                    for e in set {
+                        txn.execute(INSERT, e.params());
+                    }
+                }
+                TxnShape::ExecuteMany => {
+                    txn.execute_many(INSERT, set.iter().map(|e| e.params()).collect());
+                }
             }
             (txn, set.len())
         })
@@ -213,18 +233,14 @@ pub async fn txn_inserts(client: &Client, sets: Vec<Vec<Entity>>) -> Result<Writ
             let outputs = client.txn(txn).await?;
             let mut latencies = Latencies::with_capacity(1);
             latencies.push(t.elapsed());
-            let inserted = outputs
+            let inserted: u64 = outputs
                 .iter()
-                .filter(|o| {
-                    matches!(
-                        o,
-                        StatementOutput::Executed {
-                            rows_affected: 1,
-                            ..
-                        }
-                    )
+                .map(|o| match o {
+                    StatementOutput::Executed { rows_affected, .. } => *rows_affected,
+                    StatementOutput::Rows(_) => 0,
                 })
-                .count();
+                .sum();
+            let inserted = inserted as usize;
             if inserted != n {
                 return Err(format!("txn inserted {inserted} of {n} rows").into());
             }

@@ -934,3 +934,37 @@ async fn consistent_reads_with_the_lease_policy() {
     }
     cluster.shutdown().await;
 }
+
+/// `execute_many` runs one statement per parameter row inside the transaction: all rows or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn execute_many_is_atomic() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let f = &cluster.clients[cluster.follower().await];
+    f.batch(SCHEMA).await.unwrap();
+    let mut txn = Txn::new();
+    let rows = (0..500)
+        .map(|i| params!(i + 1, format!("user-{i}")))
+        .collect();
+    txn.execute_many("INSERT INTO users (id, name) VALUES (?, ?)", rows);
+    let outputs = f.txn(txn).await.unwrap();
+    assert_eq!(
+        outputs,
+        vec![StatementOutput::Executed {
+            rows_affected: 500,
+            last_insert_rowid: 500
+        }]
+    );
+
+    // A duplicate name in the last row: nothing of the statement stays.
+    let mut txn = Txn::new();
+    let mut rows: Vec<Vec<Value>> = (0..99).map(|i| params!(format!("more-{i}"))).collect();
+    rows.push(params!("user-3"));
+    txn.execute_many("INSERT INTO users (name) VALUES (?)", rows);
+    let err = f.txn(txn).await.unwrap_err();
+    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    for c in &cluster.clients {
+        assert_eq!(count(c, "SELECT count(*) FROM users").await, 500);
+    }
+    cluster.shutdown().await;
+}

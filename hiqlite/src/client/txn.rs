@@ -68,6 +68,22 @@ impl Txn {
         self.push(sql, params, TxnStatementKind::Execute)
     }
 
+    /// Adds one statement run once per parameter row, prepared once: the fast way to insert or
+    /// update many rows atomically. Its output is the total rows affected and the last rowid.
+    ///
+    /// ```
+    /// let mut txn = hiqlite::Txn::new();
+    /// let rows = (0..1000).map(|i| hiqlite::params!(i, format!("user-{i}"))).collect();
+    /// txn.execute_many("INSERT INTO users (id, name) VALUES (?, ?)", rows);
+    /// ```
+    pub fn execute_many(&mut self, sql: impl Into<String>, rows: Vec<Vec<Value>>) -> StatementRef {
+        self.push(
+            sql,
+            Vec::<TxnParam>::new(),
+            TxnStatementKind::ExecuteMany { rows },
+        )
+    }
+
     /// Adds a statement whose rows are kept (a `SELECT` or `... RETURNING`).
     pub fn query<P: Into<TxnParam>>(
         &mut self,

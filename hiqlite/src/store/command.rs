@@ -72,10 +72,14 @@ pub struct TxnStatement {
     pub kind: TxnStatementKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TxnStatementKind {
     /// Runs the statement; its output is rows affected and last insert rowid.
     Execute,
+    /// Runs the statement once per parameter row (prepared once): a bulk insert or update. Its
+    /// output is the total rows affected and the last inserted rowid. The statement's own
+    /// `params` are unused.
+    ExecuteMany { rows: Vec<Vec<Value>> },
     /// Runs the statement and keeps its rows (a `SELECT` or `... RETURNING`).
     Query,
     /// Runs the statement; its first column of its first row must be truthy, or the whole

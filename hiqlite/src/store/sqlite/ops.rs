@@ -126,6 +126,26 @@ pub(crate) fn query(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite:
     Ok(Rows { columns, rows: out })
 }
 
+/// Runs one statement for each parameter row, prepared once.
+fn execute_many(conn: &Connection, sql: &str, rows: &[Vec<Value>]) -> rusqlite::Result<(u64, i64)> {
+    let before = conn.total_changes();
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut changed = 0;
+    for params in rows {
+        let mut result = stmt.query(rusqlite::params_from_iter(params))?;
+        while result.next()?.is_some() {}
+        drop(result);
+        changed += conn.changes();
+    }
+    // As in `execute`: only count what this statement changed.
+    let changed = if conn.total_changes() != before {
+        changed
+    } else {
+        0
+    };
+    Ok((changed, conn.last_insert_rowid()))
+}
+
 fn run_txn(
     conn: &Connection,
     statements: &[TxnStatement],
@@ -133,7 +153,14 @@ fn run_txn(
     let mut outputs: Vec<StatementOutput> = Vec::with_capacity(statements.len());
     for (index, statement) in statements.iter().enumerate() {
         let params = resolve_params(index, &statement.params, &outputs).map_err(OpError::Sql)?;
-        let output = match statement.kind {
+        let output = match &statement.kind {
+            TxnStatementKind::ExecuteMany { rows } => {
+                let (rows_affected, last_insert_rowid) = execute_many(conn, &statement.sql, rows)?;
+                StatementOutput::Executed {
+                    rows_affected,
+                    last_insert_rowid,
+                }
+            }
             TxnStatementKind::Execute => {
                 let (rows_affected, last_insert_rowid) = execute(conn, &statement.sql, &params)?;
                 StatementOutput::Executed {
