@@ -712,6 +712,13 @@ async fn statements_that_could_break_replication_are_refused() {
     txn.execute("INSERT INTO parent (id) VALUES (7)", Vec::<Value>::new());
     f.txn(txn).await.unwrap();
 
+    for sql in [
+        "DROP TABLE _hiqlite_requests",
+        "UPDATE _hiqlite_meta SET value = x'ff'",
+    ] {
+        let err = f.execute(sql, params!()).await.unwrap_err();
+        assert!(err.to_string().contains("not authorized"), "{sql}: {err}");
+    }
     let err = f
         .execute("CREATE TEMP TABLE scratch (x)", params!())
         .await

@@ -301,9 +301,11 @@ impl LocalNode {
     /// linearizable read must see applied.
     pub(crate) async fn read_index_on_leader(&self) -> Result<u64, RemoteError> {
         if self.read_policy == crate::config::ReadPolicy::Lease {
-            // A valid lease needs no round trip; an expired one falls back to ReadIndex below.
-            if let Some(index) = self.lease_read_index() {
-                return Ok(index);
+            // A valid lease needs no quorum round trip; an expired one (or one given up for a
+            // leadership transfer) falls back to ReadIndex below. openraft checks the lease in its
+            // core, which knows about transfers and joint configurations.
+            if let Ok(linearizer) = self.raft.get_read_linearizer(ReadPolicy::LeaseRead).await {
+                return Ok(linearizer.read_log_id().log_id().index());
             }
         }
         match self.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
@@ -316,43 +318,6 @@ impl LocalNode {
             Err(RaftError::APIError(e)) => Err(RemoteError::Other(e.to_string())),
             Err(RaftError::Fatal(e)) => Err(RemoteError::Other(e.to_string())),
         }
-    }
-
-    /// Leader lease, checked from this node's own metrics without asking Raft's core: while a
-    /// quorum acknowledged a heartbeat within most of the election timeout, no other node can
-    /// have become leader (followers refuse to vote during that time), so every acknowledged
-    /// write is already applied here once this leader applied an entry of its own term. Returns
-    /// the index to read at, or `None` when the lease cannot be confirmed.
-    fn lease_read_index(&self) -> Option<u64> {
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow_watched();
-        if m.current_leader != Some(self.node_id) || m.state != openraft::ServerState::Leader {
-            return None;
-        }
-        // Entries of earlier leaders are applied once this leader's first entry is.
-        if m.last_applied?.committed_leader_id().term != m.current_term {
-            return None;
-        }
-        // Lagging metrics only make acknowledgements look older: the check errs on the safe side.
-        let lease = Duration::from_millis(self.raft.config().election_timeout_min * 4 / 5);
-        use openraft::Instant as _;
-        let now = openraft::TokioInstant::now();
-        let heartbeats = m.heartbeat.as_ref()?;
-        let fresh = |id: &NodeId| {
-            *id == self.node_id
-                || heartbeats
-                    .get(id)
-                    .cloned()
-                    .flatten()
-                    .is_some_and(|acked| now.saturating_duration_since(*acked) < lease)
-        };
-        let quorum_everywhere = m
-            .membership_config
-            .membership()
-            .get_joint_config()
-            .iter()
-            .all(|voters| voters.iter().filter(|id| fresh(id)).count() * 2 > voters.len());
-        quorum_everywhere.then(|| *self.applied.borrow())
     }
 
     /// Makes the next local read linearizable: gets the read index from the leader (itself or a

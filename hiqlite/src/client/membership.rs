@@ -92,11 +92,33 @@ impl LocalNode {
         match change {
             MembershipChange::AddNode { member, voter } => {
                 let id = member.id;
-                // Blocking: returns once the learner has caught up with the leader's log.
-                self.raft
-                    .add_learner(id, member, true)
+                // Not openraft's blocking mode: it waits without a deadline for a node that may
+                // never answer. Wait here, bounded, until the learner has caught up.
+                let added = self
+                    .raft
+                    .add_learner(id, member, false)
                     .await
                     .map_err(membership_error)?;
+                let target = added.log_id.index();
+                let caught_up = self
+                    .raft
+                    .wait(Some(MEMBERSHIP_TIMEOUT))
+                    .metrics(
+                        |m| {
+                            m.replication
+                                .as_ref()
+                                .and_then(|r| r.get(&id).cloned().flatten())
+                                .is_some_and(|matched| matched.index() >= target)
+                        },
+                        "the new learner caught up",
+                    )
+                    .await;
+                if caught_up.is_err() {
+                    return Err(RemoteError::Other(format!(
+                        "node {id} was added as a learner but did not catch up within {MEMBERSHIP_TIMEOUT:?}; \
+                         is it running and reachable?"
+                    )));
+                }
                 if voter {
                     let promote = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
                     self.raft
@@ -141,6 +163,10 @@ fn membership_error(
             "membership entry discarded (leader: {:?})",
             f.leader_id
         )),
+        // Another change is still committing: try again shortly.
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            openraft::error::ChangeMembershipError::InProgress(e),
+        )) => RemoteError::Retry(e.to_string()),
         RaftError::APIError(e) => RemoteError::Other(e.to_string()),
         RaftError::Fatal(e) => RemoteError::Other(e.to_string()),
     }

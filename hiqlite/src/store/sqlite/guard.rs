@@ -14,10 +14,35 @@ pub const ENTRY_STEP_BUDGET: u64 = 2_000_000_000;
 /// The progress handler runs every this many VM instructions.
 const STEPS_PER_CALL: u64 = 10_000;
 
+/// Hiqlite's own tables (`_hiqlite_meta`, `_hiqlite_requests`): users may read them, but a change
+/// would break every replica at once (a dropped table, a garbled `last_applied`).
+const INTERNAL_TABLE_PREFIX: &str = "_hiqlite_";
+
+fn changes_internal_tables(ctx: &AuthContext<'_>) -> bool {
+    let internal = |name: &str| name.to_ascii_lowercase().starts_with(INTERNAL_TABLE_PREFIX);
+    match ctx.action {
+        AuthAction::Insert { table_name }
+        | AuthAction::Delete { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::CreateTable { table_name }
+        | AuthAction::DropTable { table_name }
+        | AuthAction::AlterTable { table_name, .. }
+        | AuthAction::CreateIndex { table_name, .. }
+        | AuthAction::DropIndex { table_name, .. }
+        | AuthAction::CreateTrigger { table_name, .. }
+        | AuthAction::DropTrigger { table_name, .. } => internal(table_name),
+        _ => false,
+    }
+}
+
 /// Statements that would escape the writer's transaction handling or leave state outside the
-/// replicated database: transaction control, savepoints, ATTACH/DETACH, PRAGMA, and anything on
-/// the connection-local `temp` schema (not in snapshots, lost on restart).
+/// replicated database: transaction control, savepoints, ATTACH/DETACH, PRAGMA, anything on
+/// the connection-local `temp` schema (not in snapshots, lost on restart), and changes to
+/// Hiqlite's own tables.
 fn escapes_replication(ctx: &AuthContext<'_>) -> bool {
+    if changes_internal_tables(ctx) {
+        return true;
+    }
     matches!(
         ctx.action,
         AuthAction::Transaction { .. }
@@ -112,6 +137,13 @@ mod tests {
     #[test]
     fn writer_refuses_statements_that_escape_replication() {
         let (conn, guard) = guarded(ENTRY_STEP_BUDGET);
+        guard
+            .internal(|| {
+                conn.execute_batch(
+                    "CREATE TABLE _hiqlite_meta (key, value); CREATE TABLE _hiqlite_requests (x)",
+                )
+            })
+            .unwrap();
         for sql in [
             "BEGIN",
             "COMMIT",
@@ -121,6 +153,10 @@ mod tests {
             "PRAGMA user_version",
             "CREATE TEMP TABLE t (x)",
             "CREATE TEMPORARY VIEW v AS SELECT 1",
+            "DROP TABLE _hiqlite_requests",
+            "DELETE FROM _hiqlite_meta",
+            "UPDATE _HIQLITE_META SET value = x'ff'",
+            "CREATE TABLE _hiqlite_mine (x)",
         ] {
             let err = conn.execute_batch(sql).unwrap_err();
             assert!(err.to_string().contains("not authorized"), "{sql}: {err}");
@@ -129,6 +165,11 @@ mod tests {
         guard
             .internal(|| conn.execute_batch("BEGIN; SAVEPOINT e; RELEASE e; COMMIT"))
             .unwrap();
+        // Users may read Hiqlite's tables.
+        conn.query_row("SELECT count(*) FROM _hiqlite_meta", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap();
         conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1)")
             .unwrap();
     }

@@ -263,9 +263,20 @@ impl WriterThread {
     /// cached. Its text carries a random tag of this writer, so a user statement can never hit
     /// the cached, authorized statement (the authorizer runs at prepare time only).
     fn internal(&self, sql: &str) -> rusqlite::Result<()> {
+        self.with_internal(sql, |stmt| stmt.execute([]).map(|_| ()))
+    }
+
+    /// Prepares (once, tagged as in `internal`) and runs one of the writer's own statements, with
+    /// the guard lifted for the whole run: SQLite may re-prepare a cached statement after a
+    /// schema change, and consults the authorizer again then.
+    fn with_internal<T>(
+        &self,
+        sql: &str,
+        run: impl FnOnce(&mut rusqlite::CachedStatement<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
         let tagged = format!("{sql} /* hiqlite-internal-{:016x} */", self.internal_tag);
         self.guard
-            .internal(|| self.conn.prepare_cached(&tagged)?.execute([]).map(|_| ()))
+            .internal(|| run(&mut self.conn.prepare_cached(&tagged)?))
     }
 
     fn apply_batch(&mut self, items: Vec<ApplyItem>) -> std::io::Result<()> {
@@ -329,10 +340,10 @@ impl WriterThread {
     fn write_meta<T: serde::Serialize>(&self, key: &str, value: &T) -> rusqlite::Result<()> {
         let bytes = postcard::to_stdvec(value)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        self.conn
-            .prepare_cached("INSERT OR REPLACE INTO _hiqlite_meta (key, value) VALUES (?, ?)")?
-            .execute(rusqlite::params![key, bytes])?;
-        Ok(())
+        self.with_internal(
+            "INSERT OR REPLACE INTO _hiqlite_meta (key, value) VALUES (?, ?)",
+            |s| s.execute(rusqlite::params![key, bytes]).map(|_| ()),
+        )
     }
 
     fn apply_command(&mut self, log_id: &LogId, cmd: &Command) -> std::io::Result<CommandResult> {
@@ -389,23 +400,26 @@ impl WriterThread {
         log_id: &LogId,
         leader_time_ms: i64,
     ) -> rusqlite::Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM _hiqlite_requests WHERE client = ? AND seq < ?")?
-            .execute([id.client as i64, id.answered_below as i64])?;
+        self.with_internal(
+            "DELETE FROM _hiqlite_requests WHERE client = ? AND seq < ?",
+            |s| s.execute([id.client as i64, id.answered_below as i64]),
+        )?;
         if log_id.index().is_multiple_of(DEDUP_PRUNE_EVERY) {
-            self.conn
-                .prepare_cached("DELETE FROM _hiqlite_requests WHERE time_ms < ?")?
-                .execute([leader_time_ms - DEDUP_ABANDONED_MS])?;
+            self.with_internal("DELETE FROM _hiqlite_requests WHERE time_ms < ?", |s| {
+                s.execute([leader_time_ms - DEDUP_ABANDONED_MS])
+            })?;
         }
         Ok(())
     }
 
     fn remembered_result(&self, id: &RequestId) -> rusqlite::Result<Option<CommandResult>> {
-        let bytes: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT result FROM _hiqlite_requests WHERE client = ? AND seq = ?")?
-            .query_row([id.client as i64, id.seq as i64], |r| r.get(0))
-            .optional()?;
+        let bytes: Option<Vec<u8>> = self.with_internal(
+            "SELECT result FROM _hiqlite_requests WHERE client = ? AND seq = ?",
+            |s| {
+                s.query_row([id.client as i64, id.seq as i64], |r| r.get(0))
+                    .optional()
+            },
+        )?;
         // Undecodable bytes are the same on every replica: answer with a deterministic error.
         Ok(bytes.map(|b| {
             postcard::from_bytes(&b).unwrap_or_else(|e| {
@@ -424,17 +438,18 @@ impl WriterThread {
     ) -> rusqlite::Result<()> {
         let bytes = postcard::to_stdvec(result)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO _hiqlite_requests (client, seq, time_ms, result) VALUES (?, ?, ?, ?)",
-            )?
-            .execute(rusqlite::params![
-                id.client as i64,
-                id.seq as i64,
-                time_ms,
-                bytes
-            ])?;
-        Ok(())
+        self.with_internal(
+            "INSERT INTO _hiqlite_requests (client, seq, time_ms, result) VALUES (?, ?, ?, ?)",
+            |s| {
+                s.execute(rusqlite::params![
+                    id.client as i64,
+                    id.seq as i64,
+                    time_ms,
+                    bytes
+                ])
+                .map(|_| ())
+            },
+        )
     }
 }
 
