@@ -343,8 +343,12 @@ async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<boo
                 tracing::info!(voters = ?members.voters, learners = ?members.learners, "joined the cluster");
                 return;
             }
+            // The cluster answered: don't insist (it may have removed this node on purpose).
             Ok(ApiResponse::Membership(Err(e))) => {
-                tracing::warn!("joining the cluster failed, retrying: {e}")
+                tracing::error!(
+                    "the cluster refused to add this node: {e}; add it with `hiqlite add-node`"
+                );
+                return;
             }
             Ok(other) => tracing::warn!("unexpected answer to a join request: {other:?}"),
             Err(e) => tracing::warn!("cannot reach node {} to join: {e}", peer.id),

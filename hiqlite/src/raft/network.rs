@@ -24,6 +24,7 @@ use super::{Member, NodeId, TypeConfig};
 use crate::config::Secret;
 use crate::net::{Channel, NetError, RpcClient};
 use crate::store::sqlite::state_machine::SnapshotData;
+use openraft::async_runtime::WatchReceiver;
 use openraft::type_config::TypeConfigExt;
 use openraft::StorageError;
 use std::sync::Arc;
@@ -274,6 +275,12 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         let meta = snapshot.meta;
         let data = Arc::new(snapshot.snapshot);
         let transfer = new_transfer_id();
+        let len = data.len().map_err(|e| {
+            StreamingError::StorageError(StorageError::read_snapshot(
+                None,
+                TypeConfig::err_from_error(&e),
+            ))
+        })?;
         let send = async {
             let mut offset = 0u64;
             loop {
@@ -289,6 +296,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
                 let len = chunk.len() as u64;
                 let req = RaftRequest::SnapshotChunk(SnapshotChunk {
                     transfer,
+                    vote,
                     offset,
                     data: chunk,
                 });
@@ -308,6 +316,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
                 transfer,
                 vote,
                 meta,
+                len,
             });
             match self
                 .call(done, timeout)
@@ -373,18 +382,46 @@ impl crate::net::Service for RaftService {
 
 impl RaftService {
     async fn install(&self, done: SnapshotDone) -> Result<SnapshotResponse<TypeConfig>, String> {
-        let data = self
-            .inbox
-            .finish(done.transfer)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.check_installable(&done)?;
+        let data = self.inbox.finish(&done).await.map_err(|e| e.to_string())?;
+        let path = data.path().to_path_buf();
         let snapshot = openraft::storage::Snapshot {
             meta: done.meta,
             snapshot: data,
         };
-        self.raft
+        let result = self
+            .raft
             .install_full_snapshot(done.vote, snapshot)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        // An installed file was moved into place; anything left (refused, not needed) goes.
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+
+    /// openraft panics on a snapshot inconsistent with the vote or with committed logs (only a
+    /// broken or foreign sender produces one); refuse such input before it gets there.
+    fn check_installable(&self, done: &SnapshotDone) -> Result<(), String> {
+        if !done.vote.is_committed() {
+            return Err("snapshot sent under a vote that is not committed".into());
+        }
+        let Some(last) = done.meta.last_log_id else {
+            return Err("snapshot without a last log id".into());
+        };
+        if last.committed_leader_id() > done.vote.leader_id() {
+            return Err(format!(
+                "snapshot at {last} is beyond its sender's leadership"
+            ));
+        }
+        let committed = self.raft.metrics().borrow_watched().local_committed;
+        if let Some(committed) = committed {
+            if last > committed && last.index() <= committed.index() {
+                return Err(format!(
+                    "snapshot at {last} contradicts this node's committed log at {committed}: \
+                     is the sender from another cluster?"
+                ));
+            }
+        }
+        Ok(())
     }
 }

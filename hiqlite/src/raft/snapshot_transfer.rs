@@ -16,7 +16,7 @@ use openraft::type_config::alias::SnapshotMetaOf;
 use serde::{Deserialize, Serialize};
 
 use super::{TypeConfig, Vote};
-use crate::store::sqlite::snapshot::{temp_file_in, SnapshotData};
+use crate::store::sqlite::snapshot::{read_file_meta, temp_file_in, SnapshotData};
 
 /// Largest chunk sent when openraft does not ask for a size.
 pub const DEFAULT_CHUNK_BYTES: usize = 1024 * 1024;
@@ -26,6 +26,9 @@ pub const DEFAULT_CHUNK_BYTES: usize = 1024 * 1024;
 pub struct SnapshotChunk {
     /// Identifies one transfer (random per transfer).
     pub transfer: u64,
+    /// The sending leader's vote: a transfer from an older leader never displaces a newer one.
+    pub vote: Vote,
+    /// Chunks arrive in order; any other offset is refused.
     pub offset: u64,
     pub data: Vec<u8>,
 }
@@ -36,6 +39,8 @@ pub struct SnapshotDone {
     pub transfer: u64,
     pub vote: Vote,
     pub meta: SnapshotMetaOf<TypeConfig>,
+    /// Size of the whole file: a transfer that lost a chunk is refused.
+    pub len: u64,
 }
 
 /// Reads the chunk at `offset` of `snapshot` on a blocking thread; empty at the end of the file.
@@ -72,7 +77,19 @@ pub fn new_transfer_id() -> u64 {
 /// The receiving side: transfers in progress, each a temporary file in the snapshot directory.
 pub struct SnapshotInbox {
     dir: PathBuf,
-    transfers: Mutex<HashMap<u64, PathBuf>>,
+    transfers: Mutex<HashMap<u64, Incoming>>,
+}
+
+/// A transfer in progress.
+struct Incoming {
+    vote: Vote,
+    path: PathBuf,
+    /// Bytes received so far; the next chunk must start here.
+    received: u64,
+}
+
+fn refused(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, why)
 }
 
 impl SnapshotInbox {
@@ -83,18 +100,51 @@ impl SnapshotInbox {
         }
     }
 
-    /// Writes one chunk. A new transfer abandons older ones (a leader sends one snapshot at a
-    /// time; a new one means the old one was given up).
+    /// Writes one chunk. Chunks of a transfer must come in order. A new transfer (offset 0)
+    /// replaces older ones unless one of them comes from a newer leader; a leader sends one
+    /// snapshot at a time, so a new one means the old one was given up.
     pub async fn write_chunk(&self, chunk: SnapshotChunk) -> io::Result<()> {
+        let len = chunk.data.len() as u64;
         let path = {
             let mut transfers = self.transfers.lock().unwrap_or_else(|p| p.into_inner());
-            if !transfers.contains_key(&chunk.transfer) {
-                for (_, old) in transfers.drain() {
-                    let _ = std::fs::remove_file(old);
+            match transfers.get_mut(&chunk.transfer) {
+                Some(incoming) => {
+                    if chunk.offset != incoming.received {
+                        return Err(refused(format!(
+                            "snapshot chunk at offset {} but {} bytes were received",
+                            chunk.offset, incoming.received
+                        )));
+                    }
+                    incoming.received += len;
+                    incoming.path.clone()
                 }
-                transfers.insert(chunk.transfer, temp_file_in(&self.dir));
+                None => {
+                    if chunk.offset != 0 {
+                        return Err(refused(format!(
+                            "unknown snapshot transfer {:x}",
+                            chunk.transfer
+                        )));
+                    }
+                    if transfers.values().any(|t| t.vote > chunk.vote) {
+                        return Err(refused(
+                            "a snapshot from a newer leader is being received".into(),
+                        ));
+                    }
+                    for (_, old) in transfers.drain() {
+                        let _ = std::fs::remove_file(old.path);
+                    }
+                    let path = temp_file_in(&self.dir);
+                    transfers.insert(
+                        chunk.transfer,
+                        Incoming {
+                            vote: chunk.vote,
+                            path: path.clone(),
+                            received: len,
+                        },
+                    );
+                    path
+                }
             }
-            transfers[&chunk.transfer].clone()
         };
         tokio::task::spawn_blocking(move || {
             let file = std::fs::OpenOptions::new()
@@ -108,24 +158,102 @@ impl SnapshotInbox {
         .map_err(io::Error::other)?
     }
 
-    /// Completes a transfer: fsyncs the file and opens it for installing.
-    pub async fn finish(&self, transfer: u64) -> io::Result<SnapshotData> {
-        let path = self
+    /// Completes a transfer: checks it is whole and holds what `meta` announces, fsyncs it, and
+    /// opens it for installing. A refused file is deleted; the leader sends the snapshot again.
+    pub async fn finish(&self, done: &SnapshotDone) -> io::Result<SnapshotData> {
+        let incoming = self
             .transfers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&transfer)
+            .remove(&done.transfer)
             .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("no snapshot transfer {transfer:x} in progress"),
-                )
+                refused(format!(
+                    "no snapshot transfer {:x} in progress",
+                    done.transfer
+                ))
             })?;
+        if incoming.received != done.len || incoming.vote != done.vote {
+            let _ = std::fs::remove_file(&incoming.path);
+            return Err(refused(format!(
+                "snapshot transfer incomplete: {} of {} bytes",
+                incoming.received, done.len
+            )));
+        }
+        let expected = done.meta.clone();
+        let path = incoming.path;
         tokio::task::spawn_blocking(move || {
-            std::fs::File::open(&path)?.sync_all()?;
-            SnapshotData::open(&path)
+            let checked = (|| {
+                std::fs::File::open(&path)?.sync_all()?;
+                let found = read_file_meta(&path)?;
+                if found != expected {
+                    return Err(refused(format!(
+                        "snapshot holds {found:?}, its sender announced {expected:?}"
+                    )));
+                }
+                SnapshotData::open(&path)
+            })();
+            if checked.is_err() {
+                let _ = std::fs::remove_file(&path);
+            }
+            checked
         })
         .await
         .map_err(io::Error::other)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(transfer: u64, term: u64, offset: u64, data: &[u8]) -> SnapshotChunk {
+        SnapshotChunk {
+            transfer,
+            vote: Vote::new_committed(term, 1),
+            offset,
+            data: data.to_vec(),
+        }
+    }
+
+    fn done(transfer: u64, term: u64, len: u64) -> SnapshotDone {
+        SnapshotDone {
+            transfer,
+            vote: Vote::new_committed(term, 1),
+            meta: Default::default(),
+            len,
+        }
+    }
+
+    #[tokio::test]
+    async fn chunks_must_arrive_in_order_and_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = SnapshotInbox::new(dir.path());
+        inbox.write_chunk(chunk(1, 2, 0, b"abcd")).await.unwrap();
+        // A gap or a repeat is refused.
+        assert!(inbox.write_chunk(chunk(1, 2, 8, b"ijkl")).await.is_err());
+        assert!(inbox.write_chunk(chunk(1, 2, 0, b"abcd")).await.is_err());
+        // A chunk of a transfer that never started is refused.
+        assert!(inbox.write_chunk(chunk(9, 2, 4, b"efgh")).await.is_err());
+        inbox.write_chunk(chunk(1, 2, 4, b"efgh")).await.unwrap();
+        // Announcing more bytes than arrived: refused, and the file is gone.
+        let err = inbox.finish(&done(1, 2, 12)).await.unwrap_err();
+        assert!(err.to_string().contains("incomplete"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_older_leader_cannot_displace_a_newer_transfer() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = SnapshotInbox::new(dir.path());
+        inbox.write_chunk(chunk(1, 5, 0, b"new")).await.unwrap();
+        assert!(inbox.write_chunk(chunk(2, 4, 0, b"old")).await.is_err());
+        // The newer transfer goes on undisturbed.
+        inbox.write_chunk(chunk(1, 5, 3, b"er")).await.unwrap();
+        // A still newer leader replaces it.
+        inbox.write_chunk(chunk(3, 6, 0, b"newest")).await.unwrap();
+        assert!(inbox.write_chunk(chunk(1, 5, 5, b"x")).await.is_err());
+        // Not a database: refused at the end, file removed.
+        assert!(inbox.finish(&done(3, 6, 6)).await.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -231,6 +231,10 @@ pub fn temp_file_in(dir: &Path) -> PathBuf {
 }
 
 /// Reads the last applied log id and membership stored inside a database file.
+pub fn read_file_meta(file: &Path) -> io::Result<SnapshotMetaOf<TypeConfig>> {
+    read_meta(file)
+}
+
 fn read_meta(file: &Path) -> io::Result<SnapshotMetaOf<TypeConfig>> {
     let conn =
         Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sqlite_err)?;
