@@ -5,6 +5,8 @@
 //! synchronisation). When a test panics while a [`ProcessCluster`] is alive, the cluster prints
 //! the tail of every node's log and keeps the data directory for inspection.
 
+pub mod faults;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
@@ -371,6 +373,49 @@ impl ProcessCluster {
             .expect("node log file");
         use std::io::Write;
         let _ = writeln!(log, "===== test harness: SIGKILL =====");
+    }
+
+    /// Operating-system process id of node `i`, if the harness started it and did not kill it.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].child.as_ref().and_then(Child::id)
+    }
+
+    /// Freezes node `i` with SIGSTOP: the process keeps its sockets open but answers nothing,
+    /// like a long GC pause or a VM migration. Undo with [`resume`](Self::resume).
+    pub fn pause(&self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// Lets a node frozen by [`pause`](Self::pause) run again (SIGCONT).
+    pub fn resume(&self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let node = &self.nodes[i];
+        let pid = self
+            .pid(i)
+            .unwrap_or_else(|| panic!("node {} is not running", node.id));
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill {signal} {pid} failed");
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&node.log_path)
+            .expect("node log file");
+        use std::io::Write;
+        let _ = writeln!(log, "===== test harness: kill {signal} =====");
+    }
+
+    /// Deletes everything in node `i`'s data directory (the node must not be running): a wiped
+    /// volume. The empty directory stays, as a freshly mounted disk would.
+    pub fn wipe_data_dir(&self, i: usize) {
+        let node = &self.nodes[i];
+        assert!(node.child.is_none(), "node {} is still running", node.id);
+        std::fs::remove_dir_all(&node.data_dir).expect("remove the data directory");
+        std::fs::create_dir_all(&node.data_dir).expect("recreate the data directory");
     }
 
     /// Starts node `i` again with the same id, addresses and data directory.

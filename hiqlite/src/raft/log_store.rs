@@ -384,6 +384,22 @@ impl RaftLogReader<TypeConfig> for LogStore {
         self.read_range(start, end)
     }
 
+    /// Replication reads through here. When a purge removed the start of the range after openraft
+    /// chose to send logs (a race with snapshotting), entries from later on would not follow
+    /// `start - 1`; return none instead, which openraft treats as a heartbeat and then re-plans,
+    /// sending a snapshot.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let entries = self.read_range(start, Some(end))?;
+        match entries.first() {
+            Some(first) if first.log_id.index != start => Ok(Vec::new()),
+            _ => Ok(entries),
+        }
+    }
+
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
         read_meta(&self.shared.db, KEY_VOTE)
     }

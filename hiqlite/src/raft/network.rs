@@ -384,19 +384,16 @@ impl RaftService {
     async fn install(&self, done: SnapshotDone) -> Result<SnapshotResponse<TypeConfig>, String> {
         self.check_installable(&done)?;
         let data = self.inbox.finish(&done).await.map_err(|e| e.to_string())?;
-        let path = data.path().to_path_buf();
         let snapshot = openraft::storage::Snapshot {
             meta: done.meta,
             snapshot: data,
         };
-        let result = self
-            .raft
+        // The state machine may still be restoring from the file when this returns, so the file
+        // is not removed here; one openraft did not need stays until the next start.
+        self.raft
             .install_full_snapshot(done.vote, snapshot)
             .await
-            .map_err(|e| e.to_string());
-        // An installed file was moved into place; anything left (refused, not needed) goes.
-        let _ = std::fs::remove_file(&path);
-        result
+            .map_err(|e| e.to_string())
     }
 
     /// openraft panics on a snapshot inconsistent with the vote or with committed logs (only a
