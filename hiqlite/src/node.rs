@@ -265,22 +265,25 @@ enum PeerSurvey {
     DifferentMembers(u64),
 }
 
+/// One request to `peer`'s API port on a fresh connection (start-up only; the client keeps
+/// long-lived connections for everything else).
+async fn call_api(
+    config: &NodeConfig,
+    peer: &Member,
+    req: &ApiRequest,
+    timeout: Duration,
+) -> Result<ApiResponse, crate::net::NetError> {
+    let client = RpcClient::connect(&peer.api_addr, &config.secret_api, Channel::Api, config.max_frame_bytes).await?;
+    client.call(req, timeout).await
+}
+
 /// Asks each peer's API whether it is part of an initialized cluster, and with which members.
 async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
     let ours = members_fingerprint(&config.nodes);
     let mut mismatch = None;
     for peer in config.nodes.iter().filter(|m| m.id != config.node_id) {
         let probe = async {
-            let client = RpcClient::connect(
-                &peer.api_addr,
-                &config.secret_api,
-                Channel::Api,
-                config.max_frame_bytes,
-            )
-            .await
-            .ok()?;
-            match client
-                .call::<ApiRequest, ApiResponse>(&ApiRequest::Status, Duration::from_secs(1))
+            match call_api(config, peer, &ApiRequest::Status, Duration::from_secs(1))
                 .await
                 .ok()?
             {
@@ -324,21 +327,7 @@ async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<boo
         forwarded: false,
     };
     while !*shutdown.borrow() {
-        let attempt = async {
-            let client = RpcClient::connect(
-                &peer.api_addr,
-                &config.secret_api,
-                Channel::Api,
-                config.max_frame_bytes,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            client
-                .call::<ApiRequest, ApiResponse>(&req, MEMBERSHIP_TIMEOUT)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        match attempt.await {
+        match call_api(config, peer, &req, MEMBERSHIP_TIMEOUT).await {
             Ok(ApiResponse::Membership(Ok(members))) => {
                 tracing::info!(voters = ?members.voters, learners = ?members.learners, "joined the cluster");
                 return;
