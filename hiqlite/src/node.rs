@@ -273,7 +273,13 @@ async fn call_api(
     req: &ApiRequest,
     timeout: Duration,
 ) -> Result<ApiResponse, crate::net::NetError> {
-    let client = RpcClient::connect(&peer.api_addr, &config.secret_api, Channel::Api, config.max_frame_bytes).await?;
+    let client = RpcClient::connect(
+        &peer.api_addr,
+        &config.secret_api,
+        Channel::Api,
+        config.max_frame_bytes,
+    )
+    .await?;
     client.call(req, timeout).await
 }
 
