@@ -116,6 +116,8 @@ const KEYS: &[(&str, &str, Option<&str>)] = &[
     ("request_timeout_ms", "HQL_REQUEST_TIMEOUT_MS", None),
     ("snapshot_after_logs", "HQL_SNAPSHOT_AFTER_LOGS", None),
     ("read_policy", "HQL_READ_POLICY", None),
+    ("listen_raft_addr", "HQL_LISTEN_RAFT_ADDR", None),
+    ("listen_api_addr", "HQL_LISTEN_API_ADDR", None),
 ];
 
 /// A shared secret (`secret_raft` or `secret_api`). Never printed: `Debug` shows `Secret(***)`.
@@ -254,6 +256,11 @@ pub struct NodeConfig {
     pub snapshot_after_logs: u64,
     /// How consistent reads confirm leadership ([`ReadPolicy`]).
     pub read_policy: ReadPolicy,
+    /// Where the Raft listener binds, when not at this node's `raft_addr` from `nodes` (e.g.
+    /// `0.0.0.0:8100` behind NAT, or a proxy in front of the node). Peers still dial `raft_addr`.
+    pub listen_raft_addr: Option<String>,
+    /// Where the API listener binds, when not at this node's `api_addr`.
+    pub listen_api_addr: Option<String>,
 }
 
 impl NodeConfig {
@@ -352,6 +359,17 @@ impl NodeConfig {
     /// Every check except the data directory (which touches the file system).
     fn check_values(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        for (key, addr) in [
+            ("listen_raft_addr", &self.listen_raft_addr),
+            ("listen_api_addr", &self.listen_api_addr),
+        ] {
+            if let Some(Err(e)) = addr.as_deref().map(check_addr) {
+                problems.push(format!(
+                    "{key} {:?}: {e}",
+                    addr.as_deref().unwrap_or_default()
+                ));
+            }
+        }
 
         // nodes and node_id
         if self.nodes.is_empty() {
@@ -511,6 +529,8 @@ pub struct NodeConfigBuilder {
     request_timeout: Duration,
     snapshot_after_logs: u64,
     read_policy: ReadPolicy,
+    listen_raft_addr: Option<String>,
+    listen_api_addr: Option<String>,
 }
 
 impl Default for NodeConfigBuilder {
@@ -531,6 +551,8 @@ impl Default for NodeConfigBuilder {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             snapshot_after_logs: DEFAULT_SNAPSHOT_AFTER_LOGS,
             read_policy: ReadPolicy::default(),
+            listen_raft_addr: None,
+            listen_api_addr: None,
         }
     }
 }
@@ -553,6 +575,8 @@ impl From<NodeConfig> for NodeConfigBuilder {
             request_timeout: c.request_timeout,
             snapshot_after_logs: c.snapshot_after_logs,
             read_policy: c.read_policy,
+            listen_raft_addr: c.listen_raft_addr,
+            listen_api_addr: c.listen_api_addr,
         }
     }
 }
@@ -649,6 +673,16 @@ impl NodeConfigBuilder {
         self.read_policy = policy;
         self
     }
+    /// Bind the Raft listener here instead of at this node's `raft_addr`.
+    pub fn listen_raft_addr(mut self, addr: impl Into<String>) -> Self {
+        self.listen_raft_addr = Some(addr.into());
+        self
+    }
+    /// Bind the API listener here instead of at this node's `api_addr`.
+    pub fn listen_api_addr(mut self, addr: impl Into<String>) -> Self {
+        self.listen_api_addr = Some(addr.into());
+        self
+    }
 
     /// Applies the values of a TOML file over the current ones. Errors name the file, the line
     /// and the key (unknown keys are refused).
@@ -741,6 +775,12 @@ impl NodeConfigBuilder {
         }
         if let Some(v) = file.read_policy {
             self.read_policy = v.parse().map_err(Error::Config)?;
+        }
+        if let Some(v) = file.listen_raft_addr {
+            self.listen_raft_addr = Some(v);
+        }
+        if let Some(v) = file.listen_api_addr {
+            self.listen_api_addr = Some(v);
         }
         Ok(self)
     }
@@ -858,6 +898,12 @@ impl NodeConfigBuilder {
         ) {
             self.snapshot_after_logs = v;
         }
+        if let Some(v) = get("HQL_LISTEN_RAFT_ADDR") {
+            self.listen_raft_addr = Some(v.trim().to_string());
+        }
+        if let Some(v) = get("HQL_LISTEN_API_ADDR") {
+            self.listen_api_addr = Some(v.trim().to_string());
+        }
         if let Some(v) = get("HQL_READ_POLICY") {
             match v.parse() {
                 Ok(policy) => self.read_policy = policy,
@@ -911,6 +957,8 @@ impl NodeConfigBuilder {
             request_timeout: self.request_timeout,
             snapshot_after_logs: self.snapshot_after_logs,
             read_policy: self.read_policy,
+            listen_raft_addr: self.listen_raft_addr,
+            listen_api_addr: self.listen_api_addr,
         };
         config.validate()?;
         Ok(config)
@@ -936,6 +984,8 @@ struct FileConfig {
     request_timeout_ms: Option<u64>,
     snapshot_after_logs: Option<u64>,
     read_policy: Option<String>,
+    listen_raft_addr: Option<String>,
+    listen_api_addr: Option<String>,
 }
 
 /// Parses one member, `"ID RAFT_ADDR API_ADDR"` separated by whitespace (the format of

@@ -71,8 +71,16 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     let snapshot_dir = state_machine.snapshot_dir();
 
     // Bind before Raft starts, so a port conflict is a clear start-up error.
-    let raft_listener = bind(&me.raft_addr, "raft").await?;
-    let api_listener = bind(&me.api_addr, "api").await?;
+    let raft_listener = bind(
+        config.listen_raft_addr.as_deref().unwrap_or(&me.raft_addr),
+        "raft",
+    )
+    .await?;
+    let api_listener = bind(
+        config.listen_api_addr.as_deref().unwrap_or(&me.api_addr),
+        "api",
+    )
+    .await?;
 
     let raft_config = openraft::Config {
         cluster_name: "hiqlite".into(),

@@ -975,3 +975,36 @@ async fn execute_many_is_atomic() {
     }
     cluster.shutdown().await;
 }
+
+/// `listen_*_addr` bind the listeners apart from the advertised member addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn listeners_bind_to_listen_addresses() {
+    let _serial = SERIAL.lock().await;
+    let ports = common::free_ports(4);
+    let dir = tempfile::tempdir().unwrap();
+    let config = hiqlite::NodeConfig::builder()
+        .node_id(1)
+        .node(
+            1,
+            format!("127.0.0.1:{}", ports[0]),
+            format!("127.0.0.1:{}", ports[1]),
+        )
+        .listen_raft_addr(format!("127.0.0.1:{}", ports[2]))
+        .listen_api_addr(format!("127.0.0.1:{}", ports[3]))
+        .data_dir(dir.path())
+        .secret_raft(common::SECRET_RAFT)
+        .secret_api(SECRET_API)
+        .build()
+        .unwrap();
+    let node = hiqlite::start_node(config).await.unwrap();
+    node.wait_until_healthy(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let remote = Client::remote(vec![format!("127.0.0.1:{}", ports[3])], SECRET_API);
+    assert!(remote.is_leader().await.unwrap());
+    assert!(
+        std::net::TcpStream::connect(format!("127.0.0.1:{}", ports[1])).is_err(),
+        "nothing binds the advertised address"
+    );
+    node.shutdown().await.unwrap();
+}
