@@ -386,8 +386,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
 
     /// Replication reads through here. When a purge removed the start of the range after openraft
     /// chose to send logs (a race with snapshotting), entries from later on would not follow
-    /// `start - 1`; return none instead, which openraft treats as a heartbeat and then re-plans,
-    /// sending a snapshot.
+    /// `start - 1`, and sending them would leave a hole in the follower's log; return none
+    /// instead (openraft sends an empty append and tries again). Known gap: openraft 0.10.0-alpha.37
+    /// does not re-plan such a stale replication session by itself, so after a follower's log
+    /// reverts the session can stay stuck here (see tests/tests/faults_regressions.rs).
     async fn limited_get_log_entries(
         &mut self,
         start: u64,
