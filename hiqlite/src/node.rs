@@ -109,7 +109,11 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     .validate()
     .map_err(|e| Error::Config(format!("Raft timing: {e}")))?;
 
-    let network = NetworkFactory::new(config.secret_raft.clone(), config.max_frame_bytes);
+    let network = NetworkFactory::new(
+        config.secret_raft.clone(),
+        config.max_frame_bytes,
+        log_store.purged_watermark(),
+    );
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),

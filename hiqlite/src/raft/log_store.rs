@@ -81,6 +81,9 @@ struct Shared {
     /// `None` once closed.
     writer: Mutex<Option<Writer>>,
     stats: Arc<Stats>,
+    /// Highest purged index + 1 (0: nothing purged); read by the network layer, see
+    /// [`LogStore::purged_watermark`].
+    purged_below: Arc<AtomicU64>,
 }
 
 struct Writer {
@@ -165,6 +168,7 @@ impl LogStore {
         ];
         self.write(ops, None).await?;
         *lock(&self.shared.committed) = None;
+        self.shared.purged_below.store(0, Ordering::Relaxed);
         Ok(())
     }
 
@@ -197,6 +201,8 @@ impl LogStore {
         cf(&db, CF_META)?;
 
         let committed = read_meta(&db, KEY_COMMITTED)?;
+        let purged_below =
+            read_meta::<LogId>(&db, KEY_LAST_PURGED)?.map_or(0, |l| l.index.saturating_add(1));
         let overlay = Arc::new(Mutex::new(Overlay::default()));
         let stats = Arc::new(Stats::default());
 
@@ -217,8 +223,15 @@ impl LogStore {
                 committed: Mutex::new(committed),
                 writer: Mutex::new(Some(Writer { tx, thread })),
                 stats,
+                purged_below: Arc::new(AtomicU64::new(purged_below)),
             }),
         })
+    }
+
+    /// Entries below this index are purged (0: none). Shared, so the replication connections
+    /// can tell a stale replication session from a live one (see `raft::network`).
+    pub fn purged_watermark(&self) -> Arc<AtomicU64> {
+        self.shared.purged_below.clone()
     }
 
     /// Stops the writer thread after it has finished the requests already queued; later writes
@@ -544,7 +557,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 ops.push(Op::Delete(Cf::Logs, log_key(u64::MAX).to_vec()));
             }
         }
-        self.write(ops, Some(log_id.index)).await
+        self.write(ops, Some(log_id.index)).await?;
+        self.shared
+            .purged_below
+            .fetch_max(log_id.index.saturating_add(1), Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -27,6 +27,7 @@ use crate::store::sqlite::state_machine::SnapshotData;
 use openraft::async_runtime::WatchReceiver;
 use openraft::type_config::TypeConfigExt;
 use openraft::StorageError;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// A Raft RPC as it travels between nodes.
@@ -54,23 +55,27 @@ pub enum RaftResponse {
 pub struct NetworkFactory {
     secret: Secret,
     max_frame_bytes: usize,
+    /// The local log's purge watermark (see `PeerConnection::is_stale_session`).
+    purged_below: Arc<AtomicU64>,
 }
 
 impl NetworkFactory {
-    pub fn new(secret: Secret, max_frame_bytes: usize) -> Self {
+    pub fn new(secret: Secret, max_frame_bytes: usize, purged_below: Arc<AtomicU64>) -> Self {
         NetworkFactory {
             secret,
             max_frame_bytes,
+            purged_below,
         }
     }
 
-    fn peer(&self, target: NodeId, node: &Member) -> PeerConnection {
+    fn peer(&self, target: NodeId, node: &Member, replication: bool) -> PeerConnection {
         PeerConnection {
             target,
             addr: node.raft_addr.clone(),
             secret: self.secret.clone(),
             max_frame_bytes: self.max_frame_bytes,
             client: None,
+            purged_below: replication.then(|| self.purged_below.clone()),
         }
     }
 }
@@ -79,15 +84,15 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
-        self.peer(target, node)
+        self.peer(target, node, true)
     }
 
     async fn new_heartbeat_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
-        self.peer(target, node)
+        self.peer(target, node, false)
     }
 
     async fn new_snapshot_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
-        self.peer(target, node)
+        self.peer(target, node, false)
     }
 }
 
@@ -98,6 +103,8 @@ pub struct PeerConnection {
     secret: Secret,
     max_frame_bytes: usize,
     client: Option<RpcClient>,
+    /// Set on the replication connection only: the local log's purge watermark.
+    purged_below: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +116,18 @@ struct PeerError {
 }
 
 impl PeerConnection {
+    /// An empty append on the replication connection whose `prev` lies before the purged part of
+    /// the log: the leader's log store returned nothing because the entries it should send are
+    /// gone. openraft 0.10.0-alpha.37 keeps such a session alive when its core has already
+    /// re-planned (after a follower's log reverted), and it would retry forever.
+    fn is_stale_session(&self, rpc: &AppendEntriesRequest<TypeConfig>) -> bool {
+        let Some(purged_below) = &self.purged_below else {
+            return false;
+        };
+        let next = rpc.prev_log_id.map_or(0, |l| l.index() + 1);
+        rpc.entries.is_empty() && next < purged_below.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn call(
         &mut self,
         req: RaftRequest,
@@ -188,6 +207,14 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        if self.is_stale_session(&rpc) {
+            // Failing the request ends openraft's replication session; the next one starts from
+            // the core's current plan (a snapshot). See `is_stale_session`.
+            return Err(remote_failed(format!(
+                "stale replication session to node {}: entries after {:?} were purged",
+                self.target, rpc.prev_log_id
+            )));
+        }
         // Send no more entries than fit in one frame; the rest follow in the next request.
         let fitting = entries_within(&rpc.entries, self.max_frame_bytes / 2);
         if fitting < rpc.entries.len() {
