@@ -16,16 +16,15 @@ use hiqlite_cluster_tests::faults::{run_round, RoundConfig};
 ///    openraft (`stream_state.rs:103`) when a purge removed the start of a log range it was
 ///    reading; `LogStore::limited_get_log_entries` now returns nothing instead of entries that
 ///    would leave a hole in the follower's log;
-/// 2. open (about 1 run in 4 without tracing): after a second wipe, the leader's replication
-///    session to the follower keeps the plan openraft's core already dropped (the core resets
-///    its progress on the log reversion but does not end the session); the core then lets the
-///    log be purged past that session's position, and the session reads nothing forever
-///    (`limited_get_log_entries(..) returned empty` repeating in the leader's log). openraft
-///    re-plans only between sessions or when idle (`stream_state.rs:144-160`). Fix candidates:
-///    end the session from the network layer (refuse an empty append whose `prev` is below the
-///    leader's last purged index on the replication connection), or patch openraft.
+/// 2. worked around, under observation: after a second wipe, the leader's replication session
+///    to the follower kept the plan openraft's core had already dropped (the core resets its
+///    progress on the log reversion but does not end the session); the core then let the log be
+///    purged past that session's position, and the session read nothing forever. The
+///    replication connection now fails such an empty append (`raft::network`,
+///    `is_stale_session`), which ends the session. 8 of 8 runs passed afterwards (about 1 in 4
+///    failed before); ignored until it has held up longer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: a follower wiped twice sometimes does not catch up within the settle time"]
+#[ignore = "under observation: a follower wiped twice did not always catch up (worked around, see above)"]
 async fn seed_16710566996216834273_wiped_follower_catches_up() {
     let report = run_round(&RoundConfig::new(
         16710566996216834273,
