@@ -33,7 +33,7 @@ pub use self::txn::{StatementRef, Txn};
 use crate::config::Secret;
 use crate::error::Error;
 use crate::store::command::{RequestId, Rows, SqlError, StatementOutput, WriteOp, WriteOutput};
-use crate::value::{Params, Value};
+use crate::value::Params;
 
 /// Rows affected and last inserted rowid of an `execute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,9 +550,4 @@ fn remote_error(e: RemoteError) -> Error {
 
 fn unexpected(resp: ApiResponse) -> Error {
     Error::Network(format!("unexpected answer from the node: {resp:?}"))
-}
-
-/// Converts a value list for APIs that take owned parameters.
-pub fn values<I: IntoIterator<Item = V>, V: Into<Value>>(items: I) -> Params {
-    items.into_iter().map(Into::into).collect()
 }

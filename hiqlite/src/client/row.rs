@@ -113,7 +113,7 @@ fn from_value<T: FromSql>(value: &Value) -> Result<T, rusqlite::types::FromSqlEr
     T::column_result(value.as_ref())
 }
 
-/// Builds a value from a result row. Implement it for your row structs (issue: a derive is coming)
+/// Builds a value from a result row. Implement it for your row structs (a derive comes with the typed API)
 /// or use tuples, `Value` and `Vec<Value>`, which implement it already.
 ///
 /// ```

@@ -177,6 +177,11 @@ impl PeerConnection {
 /// How many leading entries fit in `budget` encoded bytes (at least one: a single entry is
 /// bounded when it is proposed, see `client::local`).
 fn entries_within(entries: &[crate::raft::Entry], budget: usize) -> usize {
+    // Heartbeats and single entries need no measuring: one entry always fits (checked when it
+    // was proposed), and this runs on every append.
+    if entries.len() <= 1 {
+        return entries.len();
+    }
     let mut used = 0;
     for (i, entry) in entries.iter().enumerate() {
         used += postcard::experimental::serialized_size(entry).unwrap_or(usize::MAX / 2);

@@ -125,7 +125,7 @@ impl SnapshotStore {
     }
 
     /// A fresh path in the snapshot directory for a file that is not complete yet.
-    pub fn temp_file(&self) -> PathBuf {
+    fn temp_file(&self) -> PathBuf {
         temp_file_in(&self.dir)
     }
 

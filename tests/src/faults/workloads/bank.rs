@@ -10,7 +10,7 @@ use hiqlite::client::Txn;
 use hiqlite::{params, Client};
 
 use super::{pace, timed, Worker};
-use crate::faults::history::{write_outcome, Entry, History, Outcome};
+use crate::faults::history::{Entry, History, Outcome};
 use crate::faults::rng::Rng;
 
 pub const ACCOUNTS: i64 = 5;
@@ -87,18 +87,12 @@ pub async fn transfer_client(
         );
         let invoke = history.now();
         let result = timed(worker.client().txn(txn)).await;
-        let outcome = write_outcome(&result);
-        history.push(Entry {
-            process: worker.process,
-            op: BankEvent::Transfer { from, to, amount },
+        worker.record_write(
+            &history,
+            BankEvent::Transfer { from, to, amount },
             invoke,
-            complete: history.now(),
-            outcome,
-            error: result.err().map(|e| e.to_string()),
-        });
-        if outcome == Outcome::Unknown {
-            worker.crash();
-        }
+            result,
+        );
     }
 }
 

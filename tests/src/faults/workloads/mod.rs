@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use hiqlite::{Client, Error};
 
+use super::history::{write_outcome, Entry, History, Outcome};
 use super::rng::Rng;
 use crate::SECRET_API;
 
@@ -45,6 +46,28 @@ impl Worker {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Records a write's outcome in `history`; after an unknown outcome, becomes a new process.
+    pub fn record_write<O: std::fmt::Debug + Clone, T>(
+        &mut self,
+        history: &History<O>,
+        op: O,
+        invoke: Duration,
+        result: Result<T, Error>,
+    ) {
+        let outcome = write_outcome(&result);
+        history.push(Entry {
+            process: self.process,
+            op,
+            invoke,
+            complete: history.now(),
+            outcome,
+            error: result.err().map(|e| e.to_string()),
+        });
+        if outcome == Outcome::Unknown {
+            self.crash();
+        }
     }
 
     /// Becomes a new process on a new connection to the next node.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use hiqlite::{params, Client};
 
 use super::{pace, timed, Worker};
-use crate::faults::history::{write_outcome, Entry, History, Outcome};
+use crate::faults::history::{History, Outcome};
 use crate::faults::rng::Rng;
 
 pub const SCHEMA: &str = "CREATE TABLE set_items (v INTEGER NOT NULL);";
@@ -33,18 +33,7 @@ pub async fn client(
                 .execute("INSERT INTO set_items (v) VALUES (?)", params!(next)),
         )
         .await;
-        let outcome = write_outcome(&result);
-        history.push(Entry {
-            process: worker.process,
-            op: next,
-            invoke,
-            complete: history.now(),
-            outcome,
-            error: result.err().map(|e| e.to_string()),
-        });
-        if outcome == Outcome::Unknown {
-            worker.crash();
-        }
+        worker.record_write(&history, next, invoke, result);
     }
 }
 
