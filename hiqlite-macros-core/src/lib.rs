@@ -1,0 +1,9 @@
+//! The logic behind `hiqlite-macros`, kept in an ordinary library so it can be unit-tested without
+//! invoking the compiler (the proc-macro crate only parses input and turns errors into
+//! `compile_error!`).
+//!
+//! [`migrations`] is also used by `hiqlite` at runtime: one resolver serves `migrate!()` and
+//! `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
+//! migration is or what its checksum is.
+
+pub mod migrations;
