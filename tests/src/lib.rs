@@ -6,6 +6,7 @@
 //! the tail of every node's log and keeps the data directory for inspection.
 
 pub mod faults;
+pub mod netns;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 use hiqlite::client::NodeStatus;
 use hiqlite::Client;
 use tokio::process::{Child, Command};
+
+use crate::netns::NodeNetwork;
 
 /// Raft secret of every test cluster.
 pub const SECRET_RAFT: &str = "cluster-tests-raft-secret-0123456789";
@@ -148,6 +151,18 @@ where
     }
 }
 
+/// `count` distinct free loopback addresses. Every listener is held until all are picked, so no
+/// port is handed out twice; the children bind them right after.
+fn free_loopback_ports(count: usize) -> Vec<String> {
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address").to_string())
+        .collect()
+}
+
 /// One `hiqlite serve` process and everything needed to start it again.
 struct Node {
     id: u64,
@@ -168,6 +183,9 @@ pub struct ProcessCluster {
     env: Vec<(String, String)>,
     /// `None` only after the directory was kept for a failed test.
     root: Option<tempfile::TempDir>,
+    /// Set when the nodes run in network namespaces of their own (network faults possible).
+    /// Declared after `nodes`: the namespaces go after the processes.
+    network: Option<NodeNetwork>,
 }
 
 impl ProcessCluster {
@@ -190,22 +208,41 @@ impl ProcessCluster {
         Self::spawn_all_with_env(n, &[])
     }
 
+    /// Like [`start_with_env`](Self::start_with_env), with every node in a network namespace of
+    /// its own so that links between nodes can be cut ([`cut`](Self::cut),
+    /// [`isolate`](Self::isolate)). `Err` when namespaces cannot be created here (not root, no
+    /// `ip`); the test decides whether to skip.
+    pub async fn start_in_namespaces(
+        n: usize,
+        env: &[(&str, &str)],
+    ) -> Result<ProcessCluster, String> {
+        let network = NodeNetwork::create(n)?;
+        let cluster = Self::spawn_all_inner(n, env, Some(network));
+        cluster.wait_all_healthy(Duration::from_secs(60)).await;
+        Ok(cluster)
+    }
+
     fn spawn_all_with_env(n: usize, env: &[(&str, &str)]) -> ProcessCluster {
+        Self::spawn_all_inner(n, env, None)
+    }
+
+    fn spawn_all_inner(
+        n: usize,
+        env: &[(&str, &str)],
+        network: Option<NodeNetwork>,
+    ) -> ProcessCluster {
         assert!(n > 0, "a cluster needs at least one node");
         let root = tempfile::Builder::new()
             .prefix("hiqlite-cluster-test-")
             .tempdir()
             .expect("temporary directory");
-        // Hold every listener until all ports are picked, so no port is handed out twice; the
-        // children bind them right after.
-        let listeners: Vec<TcpListener> = (0..2 * n)
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
-            .collect();
-        let addrs: Vec<String> = listeners
-            .iter()
-            .map(|l| l.local_addr().expect("local address").to_string())
-            .collect();
-        drop(listeners);
+        let addrs: Vec<String> = match &network {
+            // Each node has an address of its own: fixed ports cannot collide.
+            Some(net) => (0..n)
+                .flat_map(|i| [format!("{}:7001", net.ip(i)), format!("{}:7002", net.ip(i))])
+                .collect(),
+            None => free_loopback_ports(2 * n),
+        };
         let nodes = (0..n)
             .map(|i| {
                 let id = i as u64 + 1;
@@ -231,6 +268,7 @@ impl ProcessCluster {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             root: Some(root),
+            network,
         };
         for i in 0..n {
             cluster.spawn(i);
@@ -259,7 +297,10 @@ impl ProcessCluster {
             .expect("node log file");
         use std::io::Write;
         let _ = writeln!(log, "===== test harness: start #{} =====", node.starts);
-        let mut cmd = Command::new(bin);
+        let mut cmd = match &self.network {
+            Some(net) => net.command(i, bin),
+            None => Command::new(bin),
+        };
         cmd.arg("serve")
             .arg("--node-id")
             .arg(node.id.to_string())
@@ -279,6 +320,53 @@ impl ProcessCluster {
             .stderr(log)
             .kill_on_drop(true);
         node.child = Some(cmd.spawn().expect("cannot start hiqlite serve"));
+    }
+
+    /// The namespaces the nodes run in; panics if the cluster was not started with
+    /// [`start_in_namespaces`](Self::start_in_namespaces).
+    fn network(&self) -> &NodeNetwork {
+        self.network
+            .as_ref()
+            .expect("network faults need a cluster started with start_in_namespaces")
+    }
+
+    /// Whether links between nodes can be cut.
+    pub fn has_network(&self) -> bool {
+        self.network.is_some()
+    }
+
+    /// Cuts the link between nodes `a` and `b`, both directions.
+    pub fn cut(&self, a: usize, b: usize) {
+        self.network().cut(a, b);
+        self.note_in_logs(&[a, b], &format!("cut link {} <-> {}", self.nodes[a].id, self.nodes[b].id));
+    }
+
+    /// Cuts node `i` off from every other node; clients (the test) still reach it.
+    pub fn isolate(&self, i: usize) {
+        self.network().isolate(i);
+        self.note_in_logs(&[i], "isolated from every other node");
+    }
+
+    /// Removes every cut.
+    pub fn heal_network(&self) {
+        if self.network().cuts().is_empty() {
+            return;
+        }
+        self.network().heal_all();
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.note_in_logs(&all, "network healed");
+    }
+
+    fn note_in_logs(&self, nodes: &[usize], what: &str) {
+        use std::io::Write;
+        for &i in nodes {
+            if let Ok(mut log) = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.nodes[i].log_path)
+            {
+                let _ = writeln!(log, "===== test harness: {what} =====");
+            }
+        }
     }
 
     /// Node `i`'s data directory (`logs/` for the Raft log, `db/` for SQLite and snapshots).

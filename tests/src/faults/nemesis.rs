@@ -27,10 +27,26 @@ pub enum FaultKind {
     Pause,
     /// SIGKILL a follower, delete its data directory, restart it empty.
     WipeFollower,
+    /// Cut a node off from every other node (clients still reach it), then heal.
+    Isolate,
+    /// Cut the link between the leader and one follower, both ways; the follower still reaches
+    /// the other nodes (a non-transitive partition), then heal.
+    CutLink,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Pause, FaultKind::WipeFollower];
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::WipeFollower,
+        FaultKind::Isolate,
+        FaultKind::CutLink,
+    ];
+
+    /// Whether the fault needs nodes in network namespaces.
+    pub fn is_network(self) -> bool {
+        matches!(self, FaultKind::Isolate | FaultKind::CutLink)
+    }
 }
 
 impl fmt::Display for FaultKind {
@@ -39,6 +55,8 @@ impl fmt::Display for FaultKind {
             FaultKind::Kill => "kill -9 + restart",
             FaultKind::Pause => "SIGSTOP/SIGCONT pause",
             FaultKind::WipeFollower => "follower volume wipe",
+            FaultKind::Isolate => "network isolation of a node",
+            FaultKind::CutLink => "cut leader-follower link",
         })
     }
 }
@@ -119,6 +137,17 @@ impl Schedule {
                 r.millis(300, 6000),
             ),
             FaultKind::WipeFollower => (Target::Follower, r.millis(100, 2000)),
+            // An isolated leader keeps believing it leads until its lease runs out: reads and
+            // writes sent to it must not succeed on its word alone.
+            FaultKind::Isolate => (
+                if r.percent(60) {
+                    Target::Leader
+                } else {
+                    Target::Follower
+                },
+                r.millis(500, 8000),
+            ),
+            FaultKind::CutLink => (Target::Follower, r.millis(500, 8000)),
         };
         Fault {
             kind,
@@ -250,6 +279,27 @@ impl<'a> Nemesis<'a> {
                     self.log.problems.push(problem);
                 }
             }
+            FaultKind::Isolate => {
+                self.note(format!("isolate node {id} ({target}) from its peers"));
+                self.cluster.isolate(node);
+                tokio::time::sleep(fault.hold).await;
+                self.cluster.heal_network();
+                self.note("heal the network".to_string());
+            }
+            FaultKind::CutLink => {
+                // `node` is a follower; the other end is the leader (any other node if none).
+                let other = self
+                    .current_leader()
+                    .await
+                    .filter(|&l| l != node)
+                    .unwrap_or((node + 1) % self.cluster.len());
+                let other_id = self.cluster.node_id(other);
+                self.note(format!("cut the link node {id} <-> node {other_id}"));
+                self.cluster.cut(node, other);
+                tokio::time::sleep(fault.hold).await;
+                self.cluster.heal_network();
+                self.note("heal the network".to_string());
+            }
         }
         *self.log.injected.entry(fault.kind).or_default() += 1;
     }
@@ -297,7 +347,7 @@ mod tests {
     fn the_schedule_follows_from_the_seed_and_deals_every_kind() {
         let plan = |seed| {
             let mut s = Schedule::new(Rng::new(seed));
-            (0..9)
+            (0..2 * FaultKind::ALL.len())
                 .map(|_| {
                     let f = s.next_fault();
                     (f.kind, f.target, f.hold, f.calm_before, f.pick)
@@ -306,7 +356,7 @@ mod tests {
         };
         assert_eq!(plan(1), plan(1));
         assert_ne!(plan(1), plan(2));
-        for chunk in plan(3).chunks(3) {
+        for chunk in plan(3).chunks(FaultKind::ALL.len()) {
             let mut kinds: Vec<FaultKind> = chunk.iter().map(|f| f.0).collect();
             kinds.sort();
             assert_eq!(kinds, FaultKind::ALL.to_vec());

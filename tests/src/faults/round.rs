@@ -8,7 +8,7 @@ use hiqlite::Client;
 use tokio::task::JoinHandle;
 
 use super::history::{History, OpCounts, Outcome};
-use super::nemesis::{caught_up, Nemesis};
+use super::nemesis::{caught_up, FaultKind, Nemesis};
 use super::report::RoundReport;
 use super::rng::Rng;
 use super::workloads::bank::{self, Anomalies, BankEvent};
@@ -60,11 +60,8 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
     );
     let wall = Instant::now();
     let snapshot_after = config.snapshot_after_logs.to_string();
-    let mut cluster = ProcessCluster::start_with_env(
-        config.nodes,
-        &[("HQL_SNAPSHOT_AFTER_LOGS", snapshot_after.as_str())],
-    )
-    .await;
+    let env = [("HQL_SNAPSHOT_AFTER_LOGS", snapshot_after.as_str())];
+    let (mut cluster, kinds, network_note) = start_cluster(config, &env).await;
     let leader = cluster.leader().await;
     let schema = format!("{}\n{}\n{}", register::SCHEMA, bank::schema(), set::SCHEMA);
     cluster
@@ -87,7 +84,7 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
     let bank_anomalies = Anomalies::default();
     let tasks = spawn_workloads(&rng, &addrs, &histories, &bank_anomalies, deadline);
 
-    let mut nemesis = Nemesis::new(&mut cluster, rng.fork(0), start, config.kinds.clone());
+    let mut nemesis = Nemesis::new(&mut cluster, rng.fork(0), start, kinds);
     nemesis.run(deadline).await;
     let nemesis_log = nemesis.log;
     for task in tasks {
@@ -102,6 +99,7 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
         ..RoundReport::default()
     };
     report.ops = histories.counts();
+    report.notes.extend(network_note);
     report.anomalies.extend(
         nemesis_log
             .problems
@@ -141,6 +139,32 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
     report.wall_time = wall.elapsed();
     eprintln!("{report}");
     report
+}
+
+/// Starts the round's cluster: in network namespaces when the round has network faults and this
+/// machine can create namespaces; otherwise on loopback without the network faults, saying so.
+async fn start_cluster(
+    config: &RoundConfig,
+    env: &[(&str, &str)],
+) -> (ProcessCluster, Vec<FaultKind>, Option<String>) {
+    let wants_network = config.kinds.iter().any(|k| k.is_network());
+    if wants_network {
+        match ProcessCluster::start_in_namespaces(config.nodes, env).await {
+            Ok(cluster) => return (cluster, config.kinds.clone(), None),
+            Err(e) => eprintln!("network faults skipped: cannot create network namespaces: {e}"),
+        }
+    }
+    let kinds: Vec<FaultKind> = config
+        .kinds
+        .iter()
+        .copied()
+        .filter(|k| !k.is_network())
+        .collect();
+    let note = wants_network.then(|| {
+        "network faults skipped: network namespaces need root and iproute2".to_string()
+    });
+    let cluster = ProcessCluster::start_with_env(config.nodes, env).await;
+    (cluster, kinds, note)
 }
 
 /// The histories of one round.
