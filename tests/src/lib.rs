@@ -7,6 +7,7 @@
 
 pub mod faults;
 pub mod netns;
+pub mod slow_disk;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -170,6 +171,8 @@ struct Node {
     api_addr: String,
     data_dir: PathBuf,
     log_path: PathBuf,
+    /// The slow-disk shim's control file (outside the data directory: a wipe keeps it).
+    slow_disk_control: PathBuf,
     client: Client,
     child: Option<Child>,
     starts: usize,
@@ -255,6 +258,7 @@ impl ProcessCluster {
                     client: Client::remote(vec![api_addr.clone()], SECRET_API),
                     api_addr,
                     log_path: root.path().join(format!("node{id}.log")),
+                    slow_disk_control: root.path().join(format!("node{id}.slow-disk")),
                     data_dir,
                     child: None,
                     starts: 0,
@@ -315,6 +319,10 @@ impl ProcessCluster {
         }
         remove_hql_env(&mut cmd);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(shim) = slow_disk::shim() {
+            cmd.env("LD_PRELOAD", shim)
+                .env(slow_disk::CONTROL_ENV, &node.slow_disk_control);
+        }
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file handle"))
             .stderr(log)
@@ -338,7 +346,10 @@ impl ProcessCluster {
     /// Cuts the link between nodes `a` and `b`, both directions.
     pub fn cut(&self, a: usize, b: usize) {
         self.network().cut(a, b);
-        self.note_in_logs(&[a, b], &format!("cut link {} <-> {}", self.nodes[a].id, self.nodes[b].id));
+        self.note_in_logs(
+            &[a, b],
+            &format!("cut link {} <-> {}", self.nodes[a].id, self.nodes[b].id),
+        );
     }
 
     /// Cuts node `i` off from every other node; clients (the test) still reach it.
@@ -367,6 +378,29 @@ impl ProcessCluster {
                 let _ = writeln!(log, "===== test harness: {what} =====");
             }
         }
+    }
+
+    /// Whether the slow-disk fault is available (a C compiler built the shim).
+    pub fn has_slow_disk(&self) -> bool {
+        slow_disk::shim().is_some()
+    }
+
+    /// Makes every fsync/fdatasync of node `i` wait `delay` until [`fast_disk`](Self::fast_disk).
+    pub fn slow_disk(&self, i: usize, delay: Duration) {
+        assert!(self.has_slow_disk(), "the slow-disk shim is not available");
+        slow_disk::set_delay(&self.nodes[i].slow_disk_control, Some(delay));
+        self.note_in_logs(&[i], &format!("slow disk: every sync waits {delay:?}"));
+    }
+
+    /// Ends a [`slow_disk`](Self::slow_disk) fault on node `i`.
+    pub fn fast_disk(&self, i: usize) {
+        slow_disk::set_delay(&self.nodes[i].slow_disk_control, None);
+        self.note_in_logs(&[i], "disk back to normal speed");
+    }
+
+    /// How many syncs of node `i` the slow-disk shim has delayed so far.
+    pub fn delayed_syncs(&self, i: usize) -> u64 {
+        slow_disk::delayed_syncs(&self.nodes[i].slow_disk_control)
     }
 
     /// Node `i`'s data directory (`logs/` for the Raft log, `db/` for SQLite and snapshots).

@@ -76,14 +76,22 @@ impl NodeNetwork {
     fn build(&self) -> Result<(), String> {
         let bridge = self.bridge();
         ip(&["link", "add", &bridge, "type", "bridge"])?;
-        ip(&["addr", "add", &format!("{}.1/24", self.subnet), "dev", &bridge])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}.1/24", self.subnet),
+            "dev",
+            &bridge,
+        ])?;
         ip(&["link", "set", &bridge, "up"])?;
         for i in 0..self.nodes {
             let ns = self.namespace(i);
             let host_end = format!("{PREFIX}{}h{i}", self.tag);
             let node_end = format!("{PREFIX}{}p{i}", self.tag);
             ip(&["netns", "add", &ns])?;
-            ip(&["link", "add", &host_end, "type", "veth", "peer", "name", &node_end])?;
+            ip(&[
+                "link", "add", &host_end, "type", "veth", "peer", "name", &node_end,
+            ])?;
             ip(&["link", "set", &host_end, "master", &bridge, "up"])?;
             ip(&["link", "set", &node_end, "netns", &ns])?;
             let addr = format!("{}/24", self.ip(i));
@@ -108,8 +116,15 @@ impl NodeNetwork {
         let mut cuts = self.cuts.lock().unwrap_or_else(|p| p.into_inner());
         if cuts.insert((from, to)) {
             let target = format!("{}/32", self.ip(to));
-            ip(&["-n", &self.namespace(from), "route", "add", "blackhole", &target])
-                .expect("add a blackhole route");
+            ip(&[
+                "-n",
+                &self.namespace(from),
+                "route",
+                "add",
+                "blackhole",
+                &target,
+            ])
+            .expect("add a blackhole route");
         }
     }
 
@@ -131,8 +146,15 @@ impl NodeNetwork {
         let mut cuts = self.cuts.lock().unwrap_or_else(|p| p.into_inner());
         for (from, to) in std::mem::take(&mut *cuts) {
             let target = format!("{}/32", self.ip(to));
-            ip(&["-n", &self.namespace(from), "route", "del", "blackhole", &target])
-                .expect("remove a blackhole route");
+            ip(&[
+                "-n",
+                &self.namespace(from),
+                "route",
+                "del",
+                "blackhole",
+                &target,
+            ])
+            .expect("remove a blackhole route");
         }
     }
 
@@ -181,7 +203,9 @@ fn sweep_stale() {
         let rest = name.strip_prefix(PREFIX)?;
         let rest = rest.strip_prefix('b').unwrap_or(rest);
         let (pid, _) = rest.split_once('x')?;
-        pid.bytes().all(|b| b.is_ascii_digit()).then(|| pid.to_string())
+        pid.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| pid.to_string())
     };
     if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
         for line in String::from_utf8_lossy(&out.stdout).lines() {

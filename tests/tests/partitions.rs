@@ -65,18 +65,24 @@ async fn an_isolated_leader_is_replaced_and_serves_nothing_stale() {
         return;
     };
     let old = cluster.leader().await;
-    put(&cluster.client(old), "x", 1).await.expect("first write");
+    put(&cluster.client(old), "x", 1)
+        .await
+        .expect("first write");
     cluster.wait_converged(FAILOVER).await;
 
     cluster.isolate(old);
     let majority: Vec<usize> = (0..3).filter(|&i| i != old).collect();
-    let new = poll_until("a new leader among the connected nodes", FAILOVER, || async {
-        let statuses = cluster.statuses().await;
-        majority
-            .iter()
-            .copied()
-            .find(|i| statuses.get(i).is_some_and(|s| s.role == "Leader"))
-    })
+    let new = poll_until(
+        "a new leader among the connected nodes",
+        FAILOVER,
+        || async {
+            let statuses = cluster.statuses().await;
+            majority
+                .iter()
+                .copied()
+                .find(|i| statuses.get(i).is_some_and(|s| s.role == "Leader"))
+        },
+    )
     .await;
     put(&cluster.client(new), "x", 2)
         .await

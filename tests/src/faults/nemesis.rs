@@ -32,15 +32,18 @@ pub enum FaultKind {
     /// Cut the link between the leader and one follower, both ways; the follower still reaches
     /// the other nodes (a non-transitive partition), then heal.
     CutLink,
+    /// Make every fsync of a node slow (a preloaded shim delays each one), then fast again.
+    SlowDisk,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::WipeFollower,
         FaultKind::Isolate,
         FaultKind::CutLink,
+        FaultKind::SlowDisk,
     ];
 
     /// Whether the fault needs nodes in network namespaces.
@@ -57,6 +60,7 @@ impl fmt::Display for FaultKind {
             FaultKind::WipeFollower => "follower volume wipe",
             FaultKind::Isolate => "network isolation of a node",
             FaultKind::CutLink => "cut leader-follower link",
+            FaultKind::SlowDisk => "slow disk (delayed fsync)",
         })
     }
 }
@@ -79,6 +83,8 @@ pub struct Fault {
     pub calm_before: Duration,
     /// Tie-breaker when several followers (or no known leader) qualify.
     pub pick: u64,
+    /// For [`FaultKind::SlowDisk`]: how long every fsync waits.
+    pub sync_delay: Duration,
 }
 
 /// The seeded plan: an endless sequence of faults.
@@ -148,6 +154,20 @@ impl Schedule {
                 r.millis(500, 8000),
             ),
             FaultKind::CutLink => (Target::Follower, r.millis(500, 8000)),
+            FaultKind::SlowDisk => (
+                if r.percent(60) {
+                    Target::Leader
+                } else {
+                    Target::Follower
+                },
+                r.millis(1000, 8000),
+            ),
+        };
+        // Drawn only for slow disks, so the schedules of seeds recorded before that kind existed
+        // stay the same.
+        let sync_delay = match kind {
+            FaultKind::SlowDisk => r.millis(20, 400),
+            _ => Duration::ZERO,
         };
         Fault {
             kind,
@@ -155,6 +175,7 @@ impl Schedule {
             hold,
             calm_before: r.millis(300, 2500),
             pick: r.next_u64(),
+            sync_delay,
         }
     }
 }
@@ -300,6 +321,16 @@ impl<'a> Nemesis<'a> {
                 self.cluster.heal_network();
                 self.note("heal the network".to_string());
             }
+            FaultKind::SlowDisk => {
+                let delay = fault.sync_delay;
+                self.note(format!(
+                    "slow disk on node {id} ({target}): {delay:?} per fsync"
+                ));
+                self.cluster.slow_disk(node, delay);
+                tokio::time::sleep(fault.hold).await;
+                self.cluster.fast_disk(node);
+                self.note(format!("disk of node {id} back to normal"));
+            }
         }
         *self.log.injected.entry(fault.kind).or_default() += 1;
     }
@@ -350,7 +381,14 @@ mod tests {
             (0..2 * FaultKind::ALL.len())
                 .map(|_| {
                     let f = s.next_fault();
-                    (f.kind, f.target, f.hold, f.calm_before, f.pick)
+                    (
+                        f.kind,
+                        f.target,
+                        f.hold,
+                        f.calm_before,
+                        f.pick,
+                        f.sync_delay,
+                    )
                 })
                 .collect::<Vec<_>>()
         };

@@ -42,12 +42,12 @@ fn write_faults(f: &mut fmt::Formatter<'_>, faults: &BTreeMap<FaultKind, u64>) -
     for kind in FaultKind::ALL {
         writeln!(
             f,
-            "  {:<24}{:>5}",
+            "  {:<30}{:>5}",
             kind.to_string(),
             faults.get(&kind).copied().unwrap_or(0)
         )?;
     }
-    writeln!(f, "  {:<24}  not implemented", "network partition")
+    Ok(())
 }
 
 impl fmt::Display for RoundReport {

@@ -61,7 +61,7 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
     let wall = Instant::now();
     let snapshot_after = config.snapshot_after_logs.to_string();
     let env = [("HQL_SNAPSHOT_AFTER_LOGS", snapshot_after.as_str())];
-    let (mut cluster, kinds, network_note) = start_cluster(config, &env).await;
+    let (mut cluster, kinds, start_notes) = start_cluster(config, &env).await;
     let leader = cluster.leader().await;
     let schema = format!("{}\n{}\n{}", register::SCHEMA, bank::schema(), set::SCHEMA);
     cluster
@@ -99,7 +99,7 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
         ..RoundReport::default()
     };
     report.ops = histories.counts();
-    report.notes.extend(network_note);
+    report.notes.extend(start_notes);
     report.anomalies.extend(
         nemesis_log
             .problems
@@ -146,25 +146,36 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
 async fn start_cluster(
     config: &RoundConfig,
     env: &[(&str, &str)],
-) -> (ProcessCluster, Vec<FaultKind>, Option<String>) {
+) -> (ProcessCluster, Vec<FaultKind>, Vec<String>) {
+    let mut notes = Vec::new();
     let wants_network = config.kinds.iter().any(|k| k.is_network());
+    let mut cluster = None;
     if wants_network {
         match ProcessCluster::start_in_namespaces(config.nodes, env).await {
-            Ok(cluster) => return (cluster, config.kinds.clone(), None),
-            Err(e) => eprintln!("network faults skipped: cannot create network namespaces: {e}"),
+            Ok(c) => cluster = Some(c),
+            Err(e) => notes.push(format!(
+                "network faults skipped: cannot create network namespaces ({e})"
+            )),
         }
+    }
+    let cluster = match cluster {
+        Some(c) => c,
+        None => ProcessCluster::start_with_env(config.nodes, env).await,
+    };
+    if config.kinds.contains(&FaultKind::SlowDisk) && !cluster.has_slow_disk() {
+        notes.push("slow-disk faults skipped: the shim could not be built (no C compiler)".into());
     }
     let kinds: Vec<FaultKind> = config
         .kinds
         .iter()
         .copied()
-        .filter(|k| !k.is_network())
+        .filter(|k| !k.is_network() || cluster.has_network())
+        .filter(|k| *k != FaultKind::SlowDisk || cluster.has_slow_disk())
         .collect();
-    let note = wants_network.then(|| {
-        "network faults skipped: network namespaces need root and iproute2".to_string()
-    });
-    let cluster = ProcessCluster::start_with_env(config.nodes, env).await;
-    (cluster, kinds, note)
+    for note in &notes {
+        eprintln!("{note}");
+    }
+    (cluster, kinds, notes)
 }
 
 /// The histories of one round.

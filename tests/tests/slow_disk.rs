@@ -1,0 +1,63 @@
+//! A node whose disk flushes slowly (every fsync/fdatasync delayed by a preloaded shim): the
+//! cluster keeps acknowledging writes, none is lost, and the slow node catches up when its disk
+//! is fast again. The test checks that the shim really delayed the node's syncs, so it cannot
+//! pass with a fault that never bit.
+
+use std::time::Duration;
+
+use hiqlite::params;
+use hiqlite_cluster_tests::ProcessCluster;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_survive_a_slow_leader_disk_and_a_slow_follower_disk() {
+    let cluster = ProcessCluster::start(3).await;
+    if !cluster.has_slow_disk() {
+        eprintln!("skipped: the slow-disk shim could not be built (no C compiler)");
+        return;
+    }
+    let leader = cluster.leader().await;
+    let client = cluster.failover_client(leader);
+    client
+        .batch("CREATE TABLE w (n INTEGER PRIMARY KEY)")
+        .await
+        .expect("create the table");
+
+    let follower = (leader + 1) % 3;
+    let mut expected = 0;
+    for slow in [leader, follower] {
+        cluster.slow_disk(slow, Duration::from_millis(150));
+        let before = cluster.delayed_syncs(slow);
+        // Concurrent writes: they share the slow fsyncs (group commit) and must all succeed.
+        let writes = (0..20).map(|k| {
+            let client = client.clone();
+            let n = expected + k;
+            async move {
+                client
+                    .execute("INSERT INTO w (n) VALUES (?)", params!(n))
+                    .await
+            }
+        });
+        for result in futures::future::join_all(writes).await {
+            result.expect("a write while a disk is slow");
+        }
+        expected += 20;
+        assert!(
+            cluster.delayed_syncs(slow) > before,
+            "the shim delayed no sync of node {}: the fault did not bite",
+            cluster.node_id(slow)
+        );
+        cluster.fast_disk(slow);
+    }
+
+    cluster.wait_converged(CONVERGE).await;
+    for i in 0..3 {
+        let (count,): (i64,) = cluster
+            .client(i)
+            .query_map_one("SELECT count(*) FROM w", params!())
+            .await
+            .expect("count");
+        assert_eq!(count, expected, "rows on node {}", cluster.node_id(i));
+    }
+}
