@@ -125,11 +125,18 @@ pub async fn final_check(
         views.push(present);
     }
     if let Some(i) = views.iter().position(|v| *v != views[0]) {
+        // Name the values, so a divergence that persists can be traced in the histories.
+        let only = |a: &BTreeMap<i64, i64>, b: &BTreeMap<i64, i64>| -> Vec<i64> {
+            a.keys().filter(|v| !b.contains_key(v)).take(10).copied().collect()
+        };
         return Err(format!(
-            "node {} holds {} values, node 1 holds {}",
+            "node {} holds {} values, node 1 holds {}; only on node 1: {:?}, only on node {}: {:?}",
             i + 1,
             views[i].len(),
-            views[0].len()
+            views[0].len(),
+            only(&views[0], &views[i]),
+            i + 1,
+            only(&views[i], &views[0]),
         ));
     }
     let unknown: BTreeSet<i64> = entries
