@@ -364,6 +364,17 @@ pub enum MigrationError {
         newest: u64,
         newest_file: String,
     },
+    /// The migration does not fit in one Raft entry.
+    #[error(
+        "migration {path} (version {version}) is {size} bytes, more than the {max} bytes one \
+         write may have (half of max_frame_bytes); split it into several migrations"
+    )]
+    TooLarge {
+        path: String,
+        version: u64,
+        size: usize,
+        max: usize,
+    },
     /// The migration's SQL failed; its transaction was rolled back, earlier migrations stay.
     #[error("migration {path} (version {version}) failed and was rolled back: {source}")]
     Failed {
@@ -438,6 +449,14 @@ impl Client {
                         path: m.path.clone(),
                         version: m.version,
                         source,
+                    })
+                }
+                Err(Error::TooLarge { size, max }) => {
+                    return refused(MigrationError::TooLarge {
+                        path: m.path.clone(),
+                        version: m.version,
+                        size,
+                        max,
                     })
                 }
                 Err(e) => return Err(e),

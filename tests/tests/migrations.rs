@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hiqlite::migrate::{MigrateReport, MigrationError};
 use hiqlite::{migrate, params, Client, Error, Migrations};
-use hiqlite_cluster_tests::ProcessCluster;
+use hiqlite_cluster_tests::{run_cli, ProcessCluster, SECRET_API};
 
 /// Generous bound for catch-up on a loaded 2-core machine.
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -57,6 +57,20 @@ async fn recorded(client: &Client) -> Vec<(u64, String)> {
         .into_iter()
         .map(|a| (a.version, a.file))
         .collect()
+}
+
+/// Runs `hiqlite migrate --api API ... DIR`; returns whether it succeeded, stdout and stderr.
+async fn hiqlite_migrate(api: &str, dir: &Path, extra: &[&str]) -> (bool, String, String) {
+    let dir = dir.to_str().expect("UTF-8 temporary path");
+    let mut args = vec!["migrate", "--api", api, "--secret-api", SECRET_API];
+    args.extend_from_slice(extra);
+    args.push(dir);
+    let out = run_cli(&args).await;
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn refusal(result: Result<MigrateReport, Error>) -> MigrationError {
@@ -258,4 +272,24 @@ async fn migrations_apply_once_cluster_wide_and_refuse_what_does_not_fit() {
         on_every_node(&cluster, "SELECT count(*) FROM _hiqlite_migrations").await,
         vec![4, 4, 4]
     );
+
+    // 8. The same from the command line: `hiqlite migrate [--dry-run] DIR`.
+    write(dir, "0005_cli.sql", "CREATE TABLE from_cli (x);\n");
+    let (ok, stdout, stderr) = hiqlite_migrate(cluster.api_addr(1), dir, &["--dry-run"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("pending  ") && stdout.contains("0005_cli.sql"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 applied, 1 pending"), "{stdout}");
+    let (ok, stdout, stderr) = hiqlite_migrate(cluster.api_addr(1), dir, &[]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1 applied now, 4 applied already"),
+        "{stdout}"
+    );
+    std::fs::remove_file(dir.join("0003_nicknames.sql")).expect("remove 0003");
+    let (ok, stdout, stderr) = hiqlite_migrate(cluster.api_addr(1), dir, &[]).await;
+    assert!(!ok, "{stdout}");
+    assert!(stderr.contains("0003_nicknames.sql"), "{stderr}");
 }
