@@ -6,4 +6,5 @@
 //! `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
 //! migration is or what its checksum is.
 
+pub mod migrate_macro;
 pub mod migrations;

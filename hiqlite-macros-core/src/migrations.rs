@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// The largest version a migration may have: SQLite stores it as a signed 64-bit integer.
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+
 /// One migration file, read and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationFile {
@@ -119,6 +122,10 @@ fn parse_file_name(path: &Path) -> Result<(u64, String), ResolveError> {
     let version = version
         .parse::<u64>()
         .map_err(|_| bad("the version does not fit in 64 bits"))?;
+    // Versions are stored as SQLite integers, which are signed.
+    if version > MAX_VERSION {
+        return Err(bad("the version must be at most 9223372036854775807"));
+    }
     if name.is_empty() {
         return Err(bad("the name is empty"));
     }
@@ -161,6 +168,10 @@ mod tests {
         let dir = dir_with(&[("init.sql", "")]);
         let err = resolve_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("init.sql"), "{err}");
+
+        let dir = dir_with(&[("9223372036854775808_big.sql", "")]);
+        let err = resolve_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("9223372036854775808_big.sql"), "{err}");
 
         let dir = dir_with(&[("01_a.sql", ""), ("1_b.sql", "")]);
         let err = resolve_dir(dir.path()).unwrap_err().to_string();

@@ -3,3 +3,24 @@
 //! This crate only lists the entry points: each parses its input, calls into
 //! `hiqlite_macros_core` (where all the logic lives, unit-tested) and turns an error into
 //! `compile_error!`. Use them through the `hiqlite` crate, which re-exports them.
+
+/// Embeds the migrations of `migrations/` (the crate's own, or the nearest ancestor's) or of the
+/// directory given, relative to the crate: `migrate!()`, `migrate!("db/migrations")`. Expands to a
+/// `hiqlite::migrate::Migrations` to pass to `Client::migrate`.
+///
+/// ```ignore
+/// client.migrate(hiqlite::migrate!()).await?;
+/// ```
+///
+/// Files are `<version>_<name>.sql`; each is embedded with its normalized text and checksum, and
+/// a changed file rebuilds the crate. Cargo does not watch for *new* files: add a build script
+/// with `println!("cargo:rerun-if-changed=migrations");` (the directory's path from the crate).
+/// A bad file name, a version used twice or a missing directory is a compile error naming it.
+#[proc_macro]
+pub fn migrate(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    use hiqlite_macros_core::migrate_macro;
+    migrate_macro::parse(input.into())
+        .and_then(|input| migrate_macro::expand(&input, &migrate_macro::manifest_dir()?))
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
+}

@@ -27,6 +27,8 @@ pub enum Error {
     ShuttingDown,
     #[error("timed out: {0}")]
     Timeout(String),
+    #[error(transparent)]
+    Migration(#[from] crate::migrate::MigrationError),
 }
 
 /// A local SQLite failure (a read with bad SQL, a type mismatch) reads the same as the error a

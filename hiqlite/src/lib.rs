@@ -6,6 +6,7 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod migrate;
 pub mod net;
 pub mod node;
 pub mod raft;
@@ -15,6 +16,8 @@ pub mod value;
 pub use client::{Client, ExecuteResult, FromRow, Row, Txn};
 pub use config::NodeConfig;
 pub use error::Error;
+pub use hiqlite_macros::migrate;
+pub use migrate::Migrations;
 pub use node::start_node;
 pub use store::command::{Rows, SqlError, StatementOutput};
 pub use value::{Params, Value};

@@ -411,7 +411,9 @@ impl LocalNode {
                 last_insert_rowid,
             },
             WriteOutput::Batch { statements } => SqlOutput::Batch { statements },
-            WriteOutput::Txn(_) => return Err(Error::Raft("unexpected transaction output".into())),
+            WriteOutput::Txn(_) | WriteOutput::Migrated { .. } => {
+                return Err(Error::Raft(format!("unexpected write output {output:?}")))
+            }
         })
     }
 

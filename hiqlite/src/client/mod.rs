@@ -144,7 +144,7 @@ impl Client {
     }
 
     /// Replicates one write; returns its output or the statement's (deterministic) SQL error.
-    async fn write(&self, op: WriteOp) -> Result<WriteOutput, Error> {
+    pub(crate) async fn write(&self, op: WriteOp) -> Result<WriteOutput, Error> {
         let (id, _pending) = self.next_request_id();
         let reply: WriteReply = match &self.inner.backend {
             Backend::Local(node, _) => node.write(id, op).await?,

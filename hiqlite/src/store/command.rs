@@ -51,6 +51,9 @@ pub enum WriteOp {
     Txn { statements: Vec<TxnStatement> },
     /// A string of `;`-separated statements without parameters, in one transaction.
     Batch { sql: String },
+    /// One schema migration (see `crate::migrate`): applied once, in version order, and recorded
+    /// in `_hiqlite_migrations`, all in the entry's savepoint.
+    Migrate(MigrateOp),
 }
 
 impl WriteOp {
@@ -60,8 +63,24 @@ impl WriteOp {
             WriteOp::ExecuteReturning { .. } => "execute_returning",
             WriteOp::Txn { .. } => "txn",
             WriteOp::Batch { .. } => "batch",
+            WriteOp::Migrate(_) => "migrate",
         }
     }
+}
+
+/// The payload of [`WriteOp::Migrate`]: one migration file, as read by the migrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrateOp {
+    /// At most `i64::MAX` (stored as an SQLite integer).
+    pub version: u64,
+    /// The name part of the file name (`0001_init.sql` → `init`).
+    pub name: String,
+    /// The file name (`0001_init.sql`), recorded so later errors can name it.
+    pub file: String,
+    /// SHA-256 of the normalized SQL, as 64 hex digits.
+    pub checksum: String,
+    /// `;`-separated statements without parameters, line endings normalized.
+    pub sql: String,
 }
 
 /// One statement inside a [`WriteOp::Txn`].
@@ -138,6 +157,12 @@ pub enum WriteOutput {
     Batch {
         statements: usize,
     },
+    /// A migration: `applied` is false when the same version with the same checksum was already
+    /// recorded (another node applied it first); `statements` is how many ran.
+    Migrated {
+        applied: bool,
+        statements: usize,
+    },
 }
 
 /// A deterministic statement failure: every replica computes the same one.
@@ -149,6 +174,25 @@ pub enum SqlError {
     GuardFailed { statement: usize },
     #[error("transaction statement {statement}: {message}")]
     InvalidReference { statement: usize, message: String },
+    /// A migration's version is recorded with another checksum: the file changed after it was
+    /// applied.
+    #[error(
+        "migration {version} was applied from {applied_file} with checksum {applied_checksum}; \
+         this one has checksum {checksum}"
+    )]
+    MigrationChanged {
+        version: u64,
+        applied_file: String,
+        applied_checksum: String,
+        checksum: String,
+    },
+    /// A migration older than the newest applied one, which was never applied itself.
+    #[error("migration {version} is older than migration {newest} ({newest_file}), which is already applied")]
+    MigrationOutOfOrder {
+        version: u64,
+        newest: u64,
+        newest_file: String,
+    },
 }
 
 /// The result of applying one command, as every replica computes it.

@@ -1,6 +1,6 @@
 //! `hiqlite demo`: a 3-node cluster on loopback, as three `hiqlite serve` child processes.
 //!
-//! It applies `migrations/`, writes and reads through different nodes, kills the leader with
+//! It applies `migrations/` (from two nodes at once: each migration still applies once), writes and reads through different nodes, kills the leader with
 //! SIGKILL, shows the new leader and that no acknowledged write was lost, restarts the old leader
 //! and shows it caught up, measures concurrent single-row inserts, and removes everything it made.
 
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hiqlite::{params, Client, Error};
+use hiqlite::{params, Client, Error, Migrations};
 use tokio::process::{Child, Command};
 
 #[derive(Args)]
@@ -160,11 +160,29 @@ async fn run_steps(nodes: &mut [DemoNode], args: &DemoArgs) -> Result<(), Error>
         started.elapsed()
     );
 
-    println!("== applying migrations/");
-    for (name, sql) in migrations()? {
-        clients[0].batch(sql).await?;
-        println!("   applied {name}");
+    let migrations = migrations()?;
+    println!(
+        "== applying migrations/ ({} file(s)) from node 1 and node 2 at once: each applies once",
+        migrations.len()
+    );
+    let (first, second) = tokio::join!(
+        clients[0].migrate(migrations.clone()),
+        clients[1].migrate(migrations.clone())
+    );
+    for (node, report) in [(1, first?), (2, second?)] {
+        for m in &report.applied {
+            println!("   node {node} applied {m}");
+        }
+        for m in &report.already_applied {
+            println!("   node {node} found {m} applied already");
+        }
     }
+    let again = clients[2].migrate(migrations).await?;
+    println!(
+        "   node 3: {} to apply, {} applied already (calling migrate on every start is safe)",
+        again.applied.len(),
+        again.already_applied.len()
+    );
 
     println!("== writing through every node (followers forward to the leader)");
     for (i, c) in clients.iter().enumerate() {
@@ -306,29 +324,12 @@ async fn count_users(client: &Client) -> Result<i64, Error> {
         .0)
 }
 
-/// `migrations/*.sql` in version order, from the current directory or the workspace root.
-fn migrations() -> Result<Vec<(String, String)>, Error> {
-    let candidates = [
-        PathBuf::from("migrations"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations"),
-    ];
-    let dir = candidates
-        .iter()
-        .find(|d| d.is_dir())
-        .ok_or_else(|| Error::Config("no migrations/ directory found".into()))?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok((name, std::fs::read_to_string(&p)?))
-        })
-        .collect()
+/// `migrations/` of the current directory, or else of the workspace this program was built in.
+fn migrations() -> Result<Migrations, Error> {
+    let here = PathBuf::from("migrations");
+    if here.is_dir() {
+        return Migrations::from_dir(here);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    Migrations::from_dir(std::fs::canonicalize(&workspace).unwrap_or(workspace))
 }

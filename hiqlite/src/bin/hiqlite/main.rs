@@ -1,8 +1,9 @@
-//! The `hiqlite` program: run a node (`serve`), talk to a cluster (`sql`, `status`), or watch a
-//! local 3-node cluster survive losing its leader (`demo`).
+//! The `hiqlite` program: run a node (`serve`), talk to a cluster (`sql`, `status`, `migrate`),
+//! or watch a local 3-node cluster survive losing its leader (`demo`).
 
 mod demo;
 mod members;
+mod migrate;
 mod serve;
 mod sql;
 
@@ -28,6 +29,8 @@ enum Command {
     AddNode(members::AddNodeArgs),
     /// Remove a node (voter or learner) from a running cluster.
     RemoveNode(members::RemoveNodeArgs),
+    /// Apply a directory of migrations (`<version>_<name>.sql`) to a running cluster, once each.
+    Migrate(migrate::MigrateArgs),
     /// Start a local 3-node cluster, write and read through different nodes, kill the leader,
     /// show the fail-over and the catch-up, print a throughput figure, clean up.
     Demo(demo::DemoArgs),
@@ -58,6 +61,7 @@ fn main() -> std::process::ExitCode {
             Command::Status(args) => sql::run_status(args).await,
             Command::AddNode(args) => members::add(args).await,
             Command::RemoveNode(args) => members::remove(args).await,
+            Command::Migrate(args) => migrate::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });

@@ -4,6 +4,7 @@
 pub mod determinism;
 mod ffi;
 pub mod guard;
+mod migrate;
 pub(crate) mod ops;
 pub mod reader;
 pub mod snapshot;

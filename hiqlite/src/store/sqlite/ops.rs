@@ -48,7 +48,8 @@ pub(crate) fn to_sql_error(e: OpError) -> std::io::Result<SqlError> {
     }
 }
 
-fn is_environmental(e: &rusqlite::Error) -> bool {
+/// Whether a failure came from this machine (disk, memory, locks) rather than from the statement.
+pub(crate) fn is_environmental(e: &rusqlite::Error) -> bool {
     match e {
         rusqlite::Error::SqliteFailure(f, _) => matches!(
             f.code,
@@ -82,15 +83,29 @@ pub(crate) fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpE
         }
         WriteOp::Txn { statements } => run_txn(conn, statements).map(WriteOutput::Txn),
         WriteOp::Batch { sql } => {
-            let mut statements = 0;
-            let mut batch = rusqlite::Batch::new(conn, sql);
-            while let Some(mut stmt) = batch.next()? {
-                let mut rows = stmt.raw_query();
-                while rows.next()?.is_some() {}
-                statements += 1;
-            }
+            let statements = run_batch(conn, sql).map_err(|(_, e)| e)?;
             Ok(WriteOutput::Batch { statements })
         }
+        // Needs the writer's internal statements: `WriterThread::apply_migration` runs it.
+        WriteOp::Migrate(_) => Err(OpError::Sql(SqlError::Sqlite {
+            message: "a migration cannot run as an ordinary operation".into(),
+        })),
+    }
+}
+
+/// Runs `;`-separated statements without parameters; returns how many ran, or the failure and
+/// the 1-based number of the statement that failed.
+pub(crate) fn run_batch(conn: &Connection, sql: &str) -> Result<usize, (usize, rusqlite::Error)> {
+    let mut statements = 0;
+    let mut batch = rusqlite::Batch::new(conn, sql);
+    loop {
+        let failed = |e| (statements + 1, e);
+        let Some(mut stmt) = batch.next().map_err(failed)? else {
+            return Ok(statements);
+        };
+        let mut rows = stmt.raw_query();
+        while rows.next().map_err(failed)?.is_some() {}
+        statements += 1;
     }
 }
 

@@ -20,7 +20,7 @@ use super::ops::{run_op, to_sql_error};
 use super::{determinism, ffi};
 use crate::raft::{Entry, LogId, StoredMembership, TypeConfig};
 use crate::store::command::{
-    ApplyResult, Command, CommandResult, RequestId, SqlError, WriteOutput,
+    ApplyResult, Command, CommandResult, RequestId, SqlError, WriteOp, WriteOutput,
 };
 
 /// Results of clients that went away (never sent a newer `answered_below`) are forgotten after
@@ -221,8 +221,8 @@ pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedS
     })
 }
 
-struct WriterThread {
-    conn: Connection,
+pub(super) struct WriterThread {
+    pub(super) conn: Connection,
     guard: WriterGuard,
     /// Random per writer: see `internal`.
     internal_tag: u64,
@@ -269,7 +269,7 @@ impl WriterThread {
     /// Prepares (once, tagged as in `internal`) and runs one of the writer's own statements, with
     /// the guard lifted for the whole run: SQLite may re-prepare a cached statement after a
     /// schema change, and consults the authorizer again then.
-    fn with_internal<T>(
+    pub(super) fn with_internal<T>(
         &self,
         sql: &str,
         run: impl FnOnce(&mut rusqlite::CachedStatement<'_>) -> rusqlite::Result<T>,
@@ -358,7 +358,11 @@ impl WriterThread {
         ffi::reset_last_insert_rowid(&self.conn);
         self.guard.reset_budget();
         self.internal("SAVEPOINT entry").map_err(io_err)?;
-        let result = match run_op(&self.conn, &cmd.op) {
+        let outcome = match &cmd.op {
+            WriteOp::Migrate(migration) => self.apply_migration(migration, cmd.leader_time_ms),
+            op => run_op(&self.conn, op),
+        };
+        let result = match outcome {
             Ok(output) => self.check_output(output),
             Err(e) => Err(to_sql_error(e)?),
         };

@@ -1,0 +1,275 @@
+//! `migrate!()`: parse the input, resolve the directory, expand to an embedded
+//! `hiqlite::migrate::Migrations`.
+//!
+//! `migrate!()` embeds the `migrations/` directory of the crate (or of its nearest ancestor that
+//! has one); `migrate!("dir")` embeds exactly `dir`, relative to the crate's directory. Files are
+//! read by the shared resolver ([`crate::migrations`]), so the versions, normalized SQL and
+//! checksums baked into the binary are exactly what `Migrations::from_dir` computes at runtime.
+
+use std::path::{Path, PathBuf};
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::parse::{ParseStream, Parser};
+use syn::LitStr;
+
+use crate::migrations::{self, MigrationFile, ResolveError};
+
+/// What was written between the parentheses of `migrate!(...)`.
+pub struct MigrateInput {
+    /// `migrate!("dir")`: the directory, relative to the crate's manifest directory.
+    pub dir: Option<LitStr>,
+}
+
+// By hand: syn's `Debug` impls need its `extra-traits` feature.
+impl std::fmt::Debug for MigrateInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrateInput")
+            .field("dir", &self.dir.as_ref().map(LitStr::value))
+            .finish()
+    }
+}
+
+impl MigrateInput {
+    /// Where errors about the input point: the literal, or the macro call.
+    fn span(&self) -> Span {
+        self.dir.as_ref().map_or_else(Span::call_site, LitStr::span)
+    }
+}
+
+/// Parses `()`, `("dir")` or `("dir",)`.
+pub fn parse(input: TokenStream) -> syn::Result<MigrateInput> {
+    let parser = |stream: ParseStream<'_>| {
+        if stream.is_empty() {
+            return Ok(MigrateInput { dir: None });
+        }
+        let dir: LitStr = stream.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected `migrate!()` or `migrate!(\"path/to/migrations\")`",
+            )
+        })?;
+        let _: Option<syn::Token![,]> = stream.parse()?;
+        if !stream.is_empty() {
+            return Err(stream.error("`migrate!` takes at most one argument: the directory"));
+        }
+        Ok(MigrateInput { dir: Some(dir) })
+    };
+    parser.parse2(input)
+}
+
+/// The crate directory of the crate being compiled (cargo sets `CARGO_MANIFEST_DIR`).
+pub fn manifest_dir() -> syn::Result<PathBuf> {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                "migrate!(): CARGO_MANIFEST_DIR is not set; build with cargo",
+            )
+        })
+}
+
+/// The directory `input` designates, from the crate directory `manifest_dir`.
+pub fn resolve(input: &MigrateInput, manifest_dir: &Path) -> Result<PathBuf, ResolveError> {
+    match &input.dir {
+        None => migrations::find_dir(manifest_dir),
+        Some(dir) => Ok(manifest_dir.join(dir.value())),
+    }
+}
+
+/// Reads the migrations and generates the expression. A resolution error (no directory, a file
+/// that cannot be read, a bad file name, a version used twice) becomes an error that names the
+/// directory or the file.
+pub fn expand(input: &MigrateInput, manifest_dir: &Path) -> syn::Result<TokenStream> {
+    let error = |e: ResolveError| syn::Error::new(input.span(), format!("migrate!(): {e}"));
+    let dir = resolve(input, manifest_dir).map_err(error)?;
+    let files = migrations::resolve_dir(&dir).map_err(error)?;
+    generate(&files, manifest_dir, input.span())
+}
+
+/// The `hiqlite::migrate::Migrations` expression embedding `files`.
+///
+/// Each file is also `include_bytes!`-ed by its absolute path, so cargo rebuilds the crate when
+/// one changes. A *new* file in the directory is not seen by cargo: see the `migrate!` docs
+/// (`cargo:rerun-if-changed` in a build script).
+pub fn generate(
+    files: &[MigrationFile],
+    manifest_dir: &Path,
+    span: Span,
+) -> syn::Result<TokenStream> {
+    let mut tracked = Vec::with_capacity(files.len());
+    let mut entries = Vec::with_capacity(files.len());
+    for file in files {
+        let absolute = file.path.to_str().ok_or_else(|| {
+            syn::Error::new(
+                span,
+                format!(
+                    "migrate!(): the path of {} is not valid UTF-8",
+                    file.path.display()
+                ),
+            )
+        })?;
+        tracked.push(quote! { const _: &[u8] = ::core::include_bytes!(#absolute); });
+        let version = file.version;
+        let name = &file.name;
+        let path = display_path(&file.path, manifest_dir);
+        let sql = &file.sql;
+        let checksum = &file.checksum;
+        entries.push(quote! {
+            ::hiqlite::migrate::EmbeddedMigration {
+                version: #version,
+                name: #name,
+                path: #path,
+                sql: #sql,
+                checksum: #checksum,
+            }
+        });
+    }
+    Ok(quote! {
+        {
+            #(#tracked)*
+            ::hiqlite::migrate::Migrations::__embedded(&[#(#entries),*])
+        }
+    })
+}
+
+/// `path` relative to the crate directory (`migrations/0001_init.sql`,
+/// `../migrations/0001_init.sql` for a workspace's shared directory), for error messages that
+/// name the file the way the developer sees it, without the build machine's absolute paths.
+pub fn display_path(path: &Path, manifest_dir: &Path) -> String {
+    for (ups, ancestor) in manifest_dir.ancestors().enumerate() {
+        if let Ok(rest) = path.strip_prefix(ancestor) {
+            // The root is a common ancestor of everything: stop climbing before it.
+            if ancestor.parent().is_none() {
+                break;
+            }
+            let mut shown = PathBuf::new();
+            for _ in 0..ups {
+                shown.push("..");
+            }
+            shown.push(rest);
+            return shown.to_string_lossy().replace('\\', "/");
+        }
+    }
+    path.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crate_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("migrations")).unwrap();
+        for (name, content) in files {
+            std::fs::write(root.path().join("migrations").join(name), content).unwrap();
+        }
+        root
+    }
+
+    fn expand_str(input: &str, manifest_dir: &Path) -> syn::Result<String> {
+        let input = parse(input.parse().unwrap())?;
+        expand(&input, manifest_dir).map(|tokens| tokens.to_string())
+    }
+
+    #[test]
+    fn parses_nothing_or_one_directory() {
+        assert!(parse(quote!()).unwrap().dir.is_none());
+        let input = parse(quote!("db/migrations")).unwrap();
+        assert_eq!(input.dir.unwrap().value(), "db/migrations");
+        assert!(parse(quote!("db/migrations",)).unwrap().dir.is_some());
+        let err = parse(quote!(db)).unwrap_err().to_string();
+        assert!(err.contains("expected `migrate!()`"), "{err}");
+        let err = parse(quote!("a", "b")).unwrap_err().to_string();
+        assert!(err.contains("at most one argument"), "{err}");
+    }
+
+    #[test]
+    fn embeds_every_file_in_order_with_its_checksum() {
+        let root = crate_with(&[
+            ("0002_more.sql", "CREATE TABLE b (x);\r\n"),
+            ("0001_init.sql", "CREATE TABLE a (x);\n"),
+        ]);
+        let out = expand_str("", root.path()).unwrap();
+        let first = out.find("\"init\"").expect("init embedded");
+        let second = out.find("\"more\"").expect("more embedded");
+        assert!(first < second, "in version order: {out}");
+        assert!(out.contains("version : 1u64"), "{out}");
+        assert!(out.contains("version : 2u64"), "{out}");
+        assert!(out.contains("path : \"migrations/0001_init.sql\""), "{out}");
+        // Normalized text and its checksum, as the runtime resolver computes them.
+        assert!(out.contains(r#"sql : "CREATE TABLE b (x);\n""#), "{out}");
+        let checksum = migrations::checksum("CREATE TABLE b (x);\n");
+        assert!(out.contains(&format!("checksum : \"{checksum}\"")), "{out}");
+        // Each file is tracked by its absolute path.
+        let tracked = root.path().join("migrations").join("0002_more.sql");
+        assert!(
+            out.contains(&format!("include_bytes ! (\"{}\")", tracked.display())),
+            "{out}"
+        );
+        assert!(out.contains(":: hiqlite :: migrate :: Migrations :: __embedded"));
+    }
+
+    #[test]
+    fn finds_the_directory_of_an_ancestor_and_shows_it_relative() {
+        let root = crate_with(&[("1_init.sql", "SELECT 1;")]);
+        let member = root.path().join("crates/app");
+        std::fs::create_dir_all(&member).unwrap();
+        let out = expand_str("", &member).unwrap();
+        assert!(
+            out.contains("path : \"../../migrations/1_init.sql\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn an_explicit_directory_is_relative_to_the_crate() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("db/schema")).unwrap();
+        std::fs::write(root.path().join("db/schema/7_seven.sql"), "SELECT 7;").unwrap();
+        let out = expand_str("\"db/schema\"", root.path()).unwrap();
+        assert!(out.contains("version : 7u64"), "{out}");
+        assert!(out.contains("path : \"db/schema/7_seven.sql\""), "{out}");
+
+        let err = expand_str("\"nowhere\"", root.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("migrate!(): cannot read"), "{err}");
+        assert!(err.contains("nowhere"), "{err}");
+    }
+
+    #[test]
+    fn resolution_errors_name_the_file() {
+        let root = crate_with(&[("0001_init.sql", ""), ("init2.sql", "")]);
+        let err = expand_str("", root.path()).unwrap_err().to_string();
+        assert!(err.contains("init2.sql"), "{err}");
+        assert!(err.contains("<version>_<name>.sql"), "{err}");
+
+        let root = crate_with(&[("1_a.sql", ""), ("001_b.sql", "")]);
+        let err = expand_str("", root.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("1_a.sql") && err.contains("001_b.sql"),
+            "{err}"
+        );
+
+        let lonely = tempfile::tempdir().unwrap();
+        let err = expand_str("", lonely.path()).unwrap_err().to_string();
+        assert!(err.contains("no `migrations/` directory"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_directory_embeds_no_migration() {
+        let root = crate_with(&[]);
+        let out = expand_str("", root.path()).unwrap();
+        assert!(out.contains("__embedded (& [])"), "{out}");
+    }
+
+    #[test]
+    fn display_paths_fall_back_to_the_absolute_path() {
+        let shown = display_path(Path::new("/elsewhere/m/1_a.sql"), Path::new("/work/app"));
+        assert_eq!(shown, "/elsewhere/m/1_a.sql");
+        let shown = display_path(Path::new("/work/app/m/1_a.sql"), Path::new("/work/app"));
+        assert_eq!(shown, "m/1_a.sql");
+    }
+}
