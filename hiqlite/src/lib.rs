@@ -10,11 +10,13 @@ pub mod net;
 pub mod node;
 pub mod raft;
 pub mod store;
+pub mod typed;
 pub mod value;
 
 pub use client::{Client, ExecuteResult, FromRow, Row, Txn};
 pub use config::NodeConfig;
 pub use error::Error;
+pub use hiqlite_macros::{query, query_as, HiqliteRow};
 pub use node::start_node;
 pub use store::command::{Rows, SqlError, StatementOutput};
 pub use value::{Params, Value};
