@@ -235,7 +235,8 @@ pub mod __private {
         read, read_column, read_from_str, read_from_str_opt, read_try_from, read_try_from_opt,
         read_with, Field,
     };
+    pub use rusqlite::types::FromSql;
     pub use super::shape::{
-        check_query_as, kind, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape,
+        check_query_as, kind, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape, Verdict,
     };
 }

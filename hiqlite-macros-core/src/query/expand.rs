@@ -180,10 +180,14 @@ fn check_row_type(ty: &syn::Type, columns: &[OutputColumn], sql_span: Span) -> T
         const _: () = {
             #[allow(unused_imports)]
             use ::hiqlite::typed::__private::ProbeFallback as _;
-            ::hiqlite::typed::__private::check_query_as(
+            if let ::core::option::Option::Some(message) = ::hiqlite::typed::__private::check_query_as(
                 ::hiqlite::typed::__private::Probe::<#ty>::SHAPE,
                 &[#(#cols),*],
             )
+            .message()
+            {
+                ::core::panic!("{}", message)
+            }
         };
     }
 }

@@ -10,7 +10,8 @@ use super::ast::{option_inner, RowField, RowStruct};
 /// The impls for a validated struct.
 pub fn expand(row: &RowStruct<'_>) -> TokenStream {
     let ident = row.ident;
-    let (impl_generics, ty_generics, where_clause) = row.generics.split_for_impl();
+    let generics = with_bounds(row);
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let name = ident.to_string();
     let inits = row.fields.iter().map(|f| {
         let field = f.ident;
@@ -51,6 +52,52 @@ pub fn expand(row: &RowStruct<'_>) -> TokenStream {
             };
         }
     }
+}
+
+/// The struct's generics plus, for each field whose type uses a type parameter, the bound its
+/// read needs (`T: FromSql`, `Inner<T>: FromRow`, `T: Default`), so `struct Page<T> { item: T }`
+/// derives without the user spelling out bounds.
+fn with_bounds(row: &RowStruct<'_>) -> syn::Generics {
+    let mut generics = row.generics.clone();
+    let params: Vec<String> = row
+        .generics
+        .type_params()
+        .map(|p| p.ident.to_string())
+        .collect();
+    if params.is_empty() {
+        return generics;
+    }
+    let uses_param = |ty: &syn::Type| {
+        fn walk(tokens: proc_macro2::TokenStream, params: &[String]) -> bool {
+            tokens.into_iter().any(|t| match t {
+                proc_macro2::TokenTree::Ident(i) => params.iter().any(|p| i == p),
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), params),
+                _ => false,
+            })
+        }
+        walk(quote!(#ty), &params)
+    };
+    let predicates = row.fields.iter().filter(|f| uses_param(f.ty)).filter_map(|f| {
+        let ty = f.ty;
+        let a = &f.attrs;
+        if a.skip.is_some() {
+            Some(quote!(#ty: ::core::default::Default))
+        } else if a.flatten.is_some() {
+            Some(quote!(#ty: ::hiqlite::FromRow))
+        } else if a.from_str.is_some() || a.try_from.is_some() || a.with.is_some() {
+            // Conversions state their own requirements; the user bounds the parameter.
+            None
+        } else {
+            Some(quote!(#ty: ::hiqlite::typed::__private::FromSql))
+        }
+    });
+    let where_clause = generics.make_where_clause();
+    for p in predicates {
+        if let Ok(pred) = syn::parse2::<syn::WherePredicate>(p) {
+            where_clause.predicates.push(pred);
+        }
+    }
+    generics
 }
 
 /// A `FromRow` impl that is never called, emitted next to a `compile_error!` so the struct's

@@ -128,18 +128,23 @@ pub trait ProbeFallback {
 
 impl<T: ?Sized> ProbeFallback for Probe<T> {}
 
-/// Compares a `query_as!`'s result columns with the row type's shape; panics (a compile error,
-/// as this runs in a `const`) with a message naming the column and the field.
-pub const fn check_query_as(shape: Option<&'static Shape>, columns: &[ResultColumn]) {
+/// Compares a `query_as!`'s result columns with the row type's shape. Runs in a `const` the
+/// macro emits; a mismatch comes back as a message (naming the column and the field) that the
+/// generated code turns into a compile error.
+pub const fn check_query_as(shape: Option<&'static Shape>, columns: &[ResultColumn]) -> Verdict {
     let Some(shape) = shape else {
-        return;
+        return Verdict(None);
     };
     let complete = is_complete(shape);
     let mut i = 0;
     while i < columns.len() {
         let col = &columns[i];
         match find(shape, col.name) {
-            Some((owner, field)) => check_fit(owner, field, col),
+            Some((owner, field)) => {
+                if let Some(m) = check_fit(owner, field, col) {
+                    return Verdict(Some(m));
+                }
+            }
             None if complete => {
                 let mut m = Msg::new();
                 m.push("query_as!: the query returns column \"");
@@ -151,17 +156,30 @@ pub const fn check_query_as(shape: Option<&'static Shape>, columns: &[ResultColu
                 m.push("` (or `#[row(rename = \"");
                 m.push(col.name);
                 m.push("\")]` on a field), or drop the column from the query");
-                m.panic()
+                return Verdict(Some(m));
             }
             None => {}
         }
         i += 1;
     }
-    check_fields_returned(shape, columns);
+    Verdict(check_fields_returned(shape, columns))
+}
+
+/// The outcome of [`check_query_as`].
+pub struct Verdict(Option<Msg>);
+
+impl Verdict {
+    /// The reason the row type does not fit, if it does not.
+    pub const fn message(&self) -> Option<&str> {
+        match &self.0 {
+            Some(m) => Some(m.as_str()),
+            None => None,
+        }
+    }
 }
 
 /// Every field of `shape` (nested ones included) must be among `columns`.
-const fn check_fields_returned(shape: &'static Shape, columns: &[ResultColumn]) {
+const fn check_fields_returned(shape: &'static Shape, columns: &[ResultColumn]) -> Option<Msg> {
     let mut i = 0;
     while i < shape.fields.len() {
         let field = &shape.fields[i];
@@ -184,23 +202,30 @@ const fn check_fields_returned(shape: &'static Shape, columns: &[ResultColumn]) 
             m.push("\", which this query does not return: select it (or alias a column `AS ");
             m.push(field.column);
             m.push("`), or mark the field `#[row(skip)]`");
-            m.panic()
+            return Some(m);
         }
         i += 1;
     }
     let mut n = 0;
     while n < shape.nested.len() {
         if let Some(nested) = shape.nested[n] {
-            check_fields_returned(nested, columns);
+            if let Some(m) = check_fields_returned(nested, columns) {
+                return Some(m);
+            }
         }
         n += 1;
     }
+    None
 }
 
-const fn check_fit(owner: &'static Shape, field: &'static FieldShape, col: &ResultColumn) {
+const fn check_fit(
+    owner: &'static Shape,
+    field: &'static FieldShape,
+    col: &ResultColumn,
+) -> Option<Msg> {
     if col.kind == kind::UNKNOWN || field.accepts == kind::UNKNOWN || col.kind & field.accepts != 0
     {
-        return;
+        return None;
     }
     let nullable = col.kind >> kind::NULLABLE_SHIFT;
     let mut m = Msg::new();
@@ -233,7 +258,7 @@ const fn check_fit(owner: &'static Shape, field: &'static FieldShape, col: &Resu
         m.push(col.name);
         m.push(": Type\"`");
     }
-    m.panic()
+    Some(m)
 }
 
 /// The field reading `column`, searched in `shape` then in its flattened fields.
@@ -345,11 +370,11 @@ impl Msg {
         self.len += bytes.len();
     }
 
-    const fn panic(&self) -> ! {
+    const fn as_str(&self) -> &str {
         let (text, _) = self.buf.split_at(self.len);
         match std::str::from_utf8(text) {
-            Ok(message) => panic!("{}", message),
-            Err(_) => panic!("query_as!: the result columns do not fit the row type"),
+            Ok(message) => message,
+            Err(_) => "query_as!: the result columns do not fit the row type",
         }
     }
 }
