@@ -2,9 +2,9 @@
 //! invoking the compiler (the proc-macro crate only parses input and turns errors into
 //! `compile_error!`).
 //!
-//! - [`row`]: `#[derive(HiqliteRow)]`,
-//! - [`query`]: `query!` and `query_as!` (build-time checked SQL),
-//! - [`migrations`]: also used by `hiqlite` at runtime: one resolver serves `migrate!()` and
+//! - [`row`] implements `#[derive(HiqliteRow)]`,
+//! - [`query`] implements `query!` and `query_as!` (build-time checked SQL),
+//! - [`migrations`] is also used by `hiqlite` at runtime: one resolver serves `migrate!()` and
 //!   `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
 //!   migration is or what its checksum is.
 

@@ -20,8 +20,7 @@ pub fn derive_hiqlite_row(input: TokenStream) -> TokenStream {
 /// anonymous record with one typed field per column. Reads run locally, writes through Raft.
 #[proc_macro]
 pub fn query(input: TokenStream) -> TokenStream {
-    hiqlite_macros_core::query::expand(input.into(), hiqlite_macros_core::query::Mode::Query)
-        .into()
+    hiqlite_macros_core::query::expand(input.into(), hiqlite_macros_core::query::Mode::Query).into()
 }
 
 /// `query_as!(Type, "SQL", args..)`: like `query!`, reading rows into `Type` (`FromRow`); with

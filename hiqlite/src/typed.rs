@@ -154,7 +154,9 @@ impl<T: FromRow + Send + 'static> Query<Read, T> {
 
     /// [`fetch_all_consistent`](Self::fetch_all_consistent) of at most one row.
     pub async fn fetch_optional_consistent(self, client: &Client) -> Result<Option<T>, Error> {
-        client.query_consistent_optional(self.sql, self.params).await
+        client
+            .query_consistent_optional(self.sql, self.params)
+            .await
     }
 }
 
@@ -235,8 +237,9 @@ pub mod __private {
         read, read_column, read_from_str, read_from_str_opt, read_try_from, read_try_from_opt,
         read_with, Field,
     };
-    pub use rusqlite::types::FromSql;
     pub use super::shape::{
-        check_query_as, kind, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape, Verdict,
+        check_query_as, kind, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape,
+        Verdict,
     };
+    pub use rusqlite::types::FromSql;
 }

@@ -81,12 +81,19 @@ async fn typed_reads_writes_and_conversions_on_one_node() {
     client.batch(SCHEMA).await.unwrap();
 
     // A write with RETURNING goes through Raft and returns a typed record.
-    let bob = query!("INSERT INTO users (name, email) VALUES (?, ?) RETURNING id, name, email", "bob", "bob@example.com")
-        .fetch_one(client)
-        .await
-        .unwrap();
+    let bob = query!(
+        "INSERT INTO users (name, email) VALUES (?, ?) RETURNING id, name, email",
+        "bob",
+        "bob@example.com"
+    )
+    .fetch_one(client)
+    .await
+    .unwrap();
     let (id, name, email): (i64, String, Option<String>) = (bob.id, bob.name, bob.email);
-    assert_eq!((name.as_str(), email.as_deref()), ("bob", Some("bob@example.com")));
+    assert_eq!(
+        (name.as_str(), email.as_deref()),
+        ("bob", Some("bob@example.com"))
+    );
 
     // Named parameters bind by name.
     let res = query!("INSERT INTO users (name) VALUES (:name)", name = "alice")
@@ -95,10 +102,14 @@ async fn typed_reads_writes_and_conversions_on_one_node() {
         .unwrap();
     assert_eq!(res.rows_affected, 1);
 
-    let users: Vec<User> = query_as!(User, "SELECT id, name, email FROM users WHERE id >= ? ORDER BY id", id)
-        .fetch_all(client)
-        .await
-        .unwrap();
+    let users: Vec<User> = query_as!(
+        User,
+        "SELECT id, name, email FROM users WHERE id >= ? ORDER BY id",
+        id
+    )
+    .fetch_all(client)
+    .await
+    .unwrap();
     assert_eq!(users.len(), 2);
     assert_eq!(users[0].mail.as_deref(), Some("bob@example.com"));
     assert_eq!(users[1].mail, None);
@@ -108,17 +119,28 @@ async fn typed_reads_writes_and_conversions_on_one_node() {
         .fetch_one_consistent(client)
         .await
         .unwrap();
-    assert_eq!((stats.n, stats.top, stats.first_mail.as_deref()), (2, res.last_insert_rowid, Some("bob@example.com")));
+    assert_eq!(
+        (stats.n, stats.top, stats.first_mail.as_deref()),
+        (2, res.last_insert_rowid, Some("bob@example.com"))
+    );
 
-    let none = query_as!(User, "SELECT id, name, email FROM users WHERE name = ?", "nobody")
-        .fetch_optional(client)
-        .await
-        .unwrap();
+    let none = query_as!(
+        User,
+        "SELECT id, name, email FROM users WHERE name = ?",
+        "nobody"
+    )
+    .fetch_optional(client)
+    .await
+    .unwrap();
     assert!(none.is_none());
     assert!(matches!(
-        query_as!(User, "SELECT id, name, email FROM users WHERE name = ?", "nobody")
-            .fetch_one(client)
-            .await,
+        query_as!(
+            User,
+            "SELECT id, name, email FROM users WHERE name = ?",
+            "nobody"
+        )
+        .fetch_one(client)
+        .await,
         Err(Error::NoRows)
     ));
 
@@ -143,10 +165,14 @@ async fn typed_reads_writes_and_conversions_on_one_node() {
     );
 
     // A RETURNING write read into a derived struct.
-    let deleted: Vec<Event> = query_as!(Event, "DELETE FROM events WHERE kind = ? RETURNING id, kind, payload, created_at", "login")
-        .fetch_all(client)
-        .await
-        .unwrap();
+    let deleted: Vec<Event> = query_as!(
+        Event,
+        "DELETE FROM events WHERE kind = ? RETURNING id, kind, payload, created_at",
+        "login"
+    )
+    .fetch_all(client)
+    .await
+    .unwrap();
     assert_eq!(deleted.len(), 1);
 
     // A conversion that fails at runtime names the column and the field.
@@ -159,7 +185,10 @@ async fn typed_reads_writes_and_conversions_on_one_node() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("field `Event.kind` (column \"kind\")"), "{err}");
+    assert!(
+        err.contains("field `Event.kind` (column \"kind\")"),
+        "{err}"
+    );
     assert!(err.contains("unknown event kind \"party\""), "{err}");
 }
 
@@ -170,14 +199,35 @@ async fn typed_queries_in_a_transaction() {
     client.batch(SCHEMA).await.unwrap();
 
     let mut txn = Txn::new();
-    let inserted = query!("INSERT INTO users (name) VALUES (?) RETURNING id, name", "carol").add_to(&mut txn);
-    query!("UPDATE users SET email = ? WHERE name = ?", "c@example.com", "carol").add_to(&mut txn);
-    let read = query_as!(User, "SELECT id, name, email FROM users WHERE name = ?", "carol").add_to(&mut txn);
+    let inserted = query!(
+        "INSERT INTO users (name) VALUES (?) RETURNING id, name",
+        "carol"
+    )
+    .add_to(&mut txn);
+    query!(
+        "UPDATE users SET email = ? WHERE name = ?",
+        "c@example.com",
+        "carol"
+    )
+    .add_to(&mut txn);
+    let read = query_as!(
+        User,
+        "SELECT id, name, email FROM users WHERE name = ?",
+        "carol"
+    )
+    .add_to(&mut txn);
     let outputs = client.txn(txn).await.unwrap();
     let row = &inserted.rows(&outputs).unwrap()[0];
     assert_eq!(row.name, "carol");
     let users = read.rows(&outputs).unwrap();
-    assert_eq!(users, vec![User { id: row.id, name: "carol".into(), mail: Some("c@example.com".into()) }]);
+    assert_eq!(
+        users,
+        vec![User {
+            id: row.id,
+            name: "carol".into(),
+            mail: Some("c@example.com".into())
+        }]
+    );
 }
 
 /// The access marker is in the type: these annotations only compile because SQLite reported

@@ -102,10 +102,14 @@ async fn typed_api_on_a_three_process_cluster() {
 
     // A write on the leader, then a consistent read on the follower sees it; after that the
     // follower has applied it, so a local read there sees it too.
-    let grace = query!("INSERT INTO users (name, email) VALUES (?, ?)", "grace", "grace@example.com")
-        .execute(&on_leader)
-        .await
-        .unwrap();
+    let grace = query!(
+        "INSERT INTO users (name, email) VALUES (?, ?)",
+        "grace",
+        "grace@example.com"
+    )
+    .execute(&on_leader)
+    .await
+    .unwrap();
     let consistent: Vec<User> = query_as!(
         User,
         "SELECT id, name, email FROM users WHERE name = ?",
@@ -190,5 +194,8 @@ async fn typed_api_on_a_three_process_cluster() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("field `Event.what` (column \"kind\")"), "{err}");
+    assert!(
+        err.contains("field `Event.what` (column \"kind\")"),
+        "{err}"
+    );
 }

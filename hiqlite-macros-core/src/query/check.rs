@@ -61,7 +61,15 @@ pub fn describe(schema: &Schema, sql: &str) -> Result<Described, String> {
         return Err("the SQL string is empty".into());
     };
     const CONTROL: &[&str] = &[
-        "BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "ATTACH", "DETACH", "VACUUM",
+        "BEGIN",
+        "COMMIT",
+        "END",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "RELEASE",
+        "ATTACH",
+        "DETACH",
+        "VACUUM",
     ];
     if let Some(k) = CONTROL.iter().find(|k| first.is(k)) {
         return Err(format!(
@@ -143,9 +151,15 @@ fn sqlite_message(sql: &str, e: rusqlite::Error) -> String {
 /// The line of `sql` around byte `offset`, with a caret below it.
 fn excerpt(sql: &str, offset: usize) -> String {
     let offset = offset.min(sql.len());
-    let offset = (0..=offset).rev().find(|o| sql.is_char_boundary(*o)).unwrap_or(0);
+    let offset = (0..=offset)
+        .rev()
+        .find(|o| sql.is_char_boundary(*o))
+        .unwrap_or(0);
     let line_start = sql[..offset].rfind('\n').map(|p| p + 1).unwrap_or(0);
-    let line_end = sql[offset..].find('\n').map(|p| offset + p).unwrap_or(sql.len());
+    let line_end = sql[offset..]
+        .find('\n')
+        .map(|p| offset + p)
+        .unwrap_or(sql.len());
     let line = &sql[line_start..line_end];
     let col = sql[line_start..offset].chars().count();
     format!("\n  {line}\n  {}^", " ".repeat(col))
@@ -208,7 +222,10 @@ fn describe_columns(
             .map_err(|e| format!("cannot read the name of result column {i}: {e}"))?
             .to_string();
         let ov = parse_override(&column)?;
-        let name = ov.as_ref().map(|o| o.name.clone()).unwrap_or(column.clone());
+        let name = ov
+            .as_ref()
+            .map(|o| o.name.clone())
+            .unwrap_or(column.clone());
         if let Some(dup) = seen.iter().find(|s| s.eq_ignore_ascii_case(&name)) {
             return Err(format!(
                 "two result columns are named \"{dup}\"; give one an alias (`... AS other_name`) \
@@ -292,7 +309,10 @@ fn infer_all(
         .enumerate()
         .map(|(i, m)| {
             if let (Some(table), Some(column)) = (m.table_name(), m.origin_name()) {
-                return match schema.table(table).and_then(|t| Some((t, t.column(column)?))) {
+                return match schema
+                    .table(table)
+                    .and_then(|t| Some((t, t.column(column)?)))
+                {
                     Some((t, c)) => Inferred {
                         kind: Some(SqlKind::from_declared(&c.decl_type, t.strict)),
                         nullable: Some(!c.not_null || outer.nullable(&t.name)),
@@ -324,7 +344,14 @@ fn infer_expression(item: &[Token]) -> Inferred {
     match expr {
         [t] if t.kind == Kind::Number => {
             let real = t.text.contains(['.', 'e', 'E']) && !t.text.starts_with("0x");
-            known(if real { SqlKind::Real } else { SqlKind::Integer }, false)
+            known(
+                if real {
+                    SqlKind::Real
+                } else {
+                    SqlKind::Integer
+                },
+                false,
+            )
         }
         [minus, t] if minus.is_punct('-') && t.kind == Kind::Number => {
             infer_expression(std::slice::from_ref(t))
@@ -333,7 +360,9 @@ fn infer_expression(item: &[Token]) -> Inferred {
             let blob = t.text.starts_with(['x', 'X']);
             known(if blob { SqlKind::Blob } else { SqlKind::Text }, false)
         }
-        [f, open, .., close] if f.kind == Kind::Word && open.is_punct('(') && close.is_punct(')') => {
+        [f, open, .., close]
+            if f.kind == Kind::Word && open.is_punct('(') && close.is_punct(')') =>
+        {
             // The parenthesis after the function name must close at the end of the item.
             if matching_close(expr, 1) != Some(expr.len() - 1) {
                 return UNKNOWN;
@@ -389,9 +418,12 @@ fn strip_alias(item: &[Token]) -> &[Token] {
 }
 
 fn is_operator_word(t: &Token) -> bool {
-    ["NOT", "AND", "OR", "IS", "IN", "LIKE", "GLOB", "BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "DISTINCT"]
-        .iter()
-        .any(|k| t.is(k))
+    [
+        "NOT", "AND", "OR", "IS", "IN", "LIKE", "GLOB", "BETWEEN", "CASE", "WHEN", "THEN", "ELSE",
+        "DISTINCT",
+    ]
+    .iter()
+    .any(|k| t.is(k))
 }
 
 /// Index of the `)` matching the `(` at `open`.
@@ -417,15 +449,28 @@ fn select_items(tokens: &[Token], depths: &[usize]) -> Option<Vec<Range<usize>>>
         return None;
     }
     let mut i = start + 1;
-    if tokens.get(i).is_some_and(|t| t.is("DISTINCT") || t.is("ALL")) {
+    if tokens
+        .get(i)
+        .is_some_and(|t| t.is("DISTINCT") || t.is("ALL"))
+    {
         i += 1;
     }
     const END: &[&str] = &[
-        "FROM", "WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT", "UNION", "INTERSECT",
+        "FROM",
+        "WHERE",
+        "GROUP",
+        "HAVING",
+        "WINDOW",
+        "ORDER",
+        "LIMIT",
+        "UNION",
+        "INTERSECT",
         "EXCEPT",
     ];
     let end = (i..tokens.len())
-        .find(|&j| depths[j] == 0 && (tokens[j].is_punct(';') || END.iter().any(|k| tokens[j].is(k))))
+        .find(|&j| {
+            depths[j] == 0 && (tokens[j].is_punct(';') || END.iter().any(|k| tokens[j].is(k)))
+        })
         .unwrap_or(tokens.len());
     Some(split_commas(tokens, depths, i, end))
 }
@@ -481,7 +526,13 @@ fn returning_columns(
     let sel_tokens = lex::tokenize(&select);
     let sel_depths = lex::depths(&sel_tokens);
     let items = select_items(&sel_tokens, &sel_depths);
-    infer_all(schema, &stmt, items.as_deref(), &sel_tokens, &OuterJoins::default())
+    infer_all(
+        schema,
+        &stmt,
+        items.as_deref(),
+        &sel_tokens,
+        &OuterJoins::default(),
+    )
 }
 
 /// The table an `INSERT`/`REPLACE`/`UPDATE`/`DELETE` writes to.
@@ -547,7 +598,10 @@ impl OuterJoins {
             if tokens.get(j + 2).is_some_and(|t| t.is_punct('.')) {
                 name = tokens.get(j + 3);
             }
-            match name.filter(|n| n.is_name()).and_then(|n| schema.table(&n.text)) {
+            match name
+                .filter(|n| n.is_name())
+                .and_then(|n| schema.table(&n.text))
+            {
                 Some(table) => out.tables.push(table.name.clone()),
                 None => out.all = true,
             }
@@ -588,12 +642,18 @@ mod tests {
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn select_types_and_nullability_from_the_schema() {
-        let d = describe(&schema(), "SELECT id, name, email, score, active, data FROM users WHERE id > ?").unwrap();
+        let d = describe(
+            &schema(),
+            "SELECT id, name, email, score, active, data FROM users WHERE id > ?",
+        )
+        .unwrap();
         assert!(d.readonly);
         assert_eq!(d.params, vec![ParamSlot::Positional]);
         assert_eq!(
@@ -635,13 +695,20 @@ mod tests {
     #[test]
     fn expressions_without_a_type_are_refused() {
         let err = describe(&schema(), "SELECT max(id) AS top FROM users").unwrap_err();
-        assert!(err.contains("cannot infer the type of result column \"top\""), "{err}");
+        assert!(
+            err.contains("cannot infer the type of result column \"top\""),
+            "{err}"
+        );
         assert!(err.contains("AS \"top: i64\""), "{err}");
     }
 
     #[test]
     fn literals_and_casts() {
-        let d = describe(&schema(), "SELECT 1 AS a, 2.5 b, 'x' c, CAST(id AS TEXT) d, exists(SELECT 1) e FROM users").unwrap();
+        let d = describe(
+            &schema(),
+            "SELECT 1 AS a, 2.5 b, 'x' c, CAST(id AS TEXT) d, exists(SELECT 1) e FROM users",
+        )
+        .unwrap();
         assert_eq!(
             types(&d),
             pairs(&[
@@ -686,7 +753,10 @@ mod tests {
         let d = describe(&schema(), "DELETE FROM events WHERE id = :id RETURNING *").unwrap();
         assert_eq!(d.params, vec![ParamSlot::Named(":id".into())]);
         assert_eq!(d.columns.len(), 4);
-        assert_eq!(d.columns[3].rust_type.to_string().replace(' ', ""), "::core::option::Option<i64>");
+        assert_eq!(
+            d.columns[3].rust_type.to_string().replace(' ', ""),
+            "::core::option::Option<i64>"
+        );
         let d = describe(&schema(), "UPDATE users SET name = ?1 WHERE id = ?2").unwrap();
         assert!(!d.readonly && d.columns.is_empty());
         assert_eq!(d.params.len(), 2);

@@ -34,9 +34,11 @@ pub fn expand(plan: &Plan<'_>) -> syn::Result<TokenStream> {
     let (row_items, row_type) = match plan.mode {
         Mode::Query => record(&plan.described.columns, sql_span)?,
         Mode::QueryAs => {
-            let ty = plan.input.record.as_ref().ok_or_else(|| {
-                syn::Error::new(sql_span, "query_as! needs a row type")
-            })?;
+            let ty = plan
+                .input
+                .record
+                .as_ref()
+                .ok_or_else(|| syn::Error::new(sql_span, "query_as! needs a row type"))?;
             if plan.described.columns.is_empty() {
                 return Err(syn::Error::new(
                     sql_span,
@@ -44,7 +46,10 @@ pub fn expand(plan: &Plan<'_>) -> syn::Result<TokenStream> {
                      use query! for a write without RETURNING",
                 ));
             }
-            (check_row_type(ty, &plan.described.columns, sql_span), quote!(#ty))
+            (
+                check_row_type(ty, &plan.described.columns, sql_span),
+                quote!(#ty),
+            )
         }
     };
     let tracking = tracking(plan.files);

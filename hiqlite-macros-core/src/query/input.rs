@@ -68,7 +68,10 @@ fn parse_input(input: ParseStream<'_>, mode: Mode) -> syn::Result<QueryInput> {
             input.parse::<Ident>()?;
             input.parse::<Token![=]>()?;
             let dir: LitStr = input.parse().map_err(|e| {
-                syn::Error::new(e.span(), "expected a path string: `migrations = \"path/to/migrations\"`")
+                syn::Error::new(
+                    e.span(),
+                    "expected a path string: `migrations = \"path/to/migrations\"`",
+                )
             })?;
             migrations = Some(dir);
             input.parse::<Token![,]>()?;
@@ -78,9 +81,7 @@ fn parse_input(input: ParseStream<'_>, mode: Mode) -> syn::Result<QueryInput> {
         Mode::Query => None,
         Mode::QueryAs => {
             if input.peek(LitStr) {
-                return Err(input.error(format!(
-                    "query_as! needs the row type first: {usage}"
-                )));
+                return Err(input.error(format!("query_as! needs the row type first: {usage}")));
             }
             let ty: Type = input.parse()?;
             input.parse::<Token![,]>()?;

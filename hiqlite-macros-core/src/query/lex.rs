@@ -213,7 +213,10 @@ mod tests {
     use super::*;
 
     fn kinds(sql: &str) -> Vec<(Kind, String)> {
-        tokenize(sql).into_iter().map(|t| (t.kind, t.text)).collect()
+        tokenize(sql)
+            .into_iter()
+            .map(|t| (t.kind, t.text))
+            .collect()
     }
 
     #[test]

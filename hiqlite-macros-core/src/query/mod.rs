@@ -21,8 +21,8 @@ use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 
 use self::check::ParamSlot;
-use self::input::{Arg, QueryInput};
 pub use self::input::Mode;
+use self::input::{Arg, QueryInput};
 
 /// The environment variable that points `query!` at a migrations directory (absolute, or
 /// relative to the crate's `Cargo.toml`). A `migrations = "dir"` argument wins over it.
@@ -69,7 +69,12 @@ pub fn try_expand(input: &QueryInput, mode: Mode, env: &Env) -> syn::Result<Toke
     let (described, files) = schema::with_schema(&dir, |schema| {
         (check::describe(schema, &sql), schema.files.clone())
     })
-    .map_err(|e| syn::Error::new(sql_span, format!("{e} (migrations directory: {})", dir.display())))?;
+    .map_err(|e| {
+        syn::Error::new(
+            sql_span,
+            format!("{e} (migrations directory: {})", dir.display()),
+        )
+    })?;
     let described = described.map_err(|message| syn::Error::new(sql_span, message))?;
     let binding = bind(&described.params, input)?;
     let files: Vec<PathBuf> = files
@@ -129,7 +134,10 @@ pub fn bind(slots: &[ParamSlot], input: &QueryInput) -> syn::Result<Vec<usize>> 
         .filter(|(_, a)| matches!(a, Arg::Positional(_)))
         .map(|(i, _)| i)
         .collect();
-    let wanted = slots.iter().filter(|s| **s == ParamSlot::Positional).count();
+    let wanted = slots
+        .iter()
+        .filter(|s| **s == ParamSlot::Positional)
+        .count();
     let mut errors: Vec<syn::Error> = Vec::new();
     if wanted != positional.len() {
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
@@ -183,7 +191,10 @@ pub fn bind(slots: &[ParamSlot], input: &QueryInput) -> syn::Result<Vec<usize>> 
         }
     }
     for (name, _) in &named {
-        if !slots.iter().any(|s| s.arg_name() == Some(&name.to_string())) {
+        if !slots
+            .iter()
+            .any(|s| s.arg_name() == Some(&name.to_string()))
+        {
             let hint = if *name == "migrations" {
                 "; `migrations = \"dir\"` goes before the SQL"
             } else {

@@ -105,7 +105,8 @@ fn read_tables(conn: &Connection) -> rusqlite::Result<Vec<Table>> {
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut info = conn.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1)")?;
+    let mut info =
+        conn.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1)")?;
     let mut tables = Vec::with_capacity(entries.len());
     for (name, strict, without_rowid) in entries {
         let cols = info
@@ -122,8 +123,10 @@ fn read_tables(conn: &Connection) -> rusqlite::Result<Vec<Table>> {
         let columns = cols
             .into_iter()
             .map(|(col, decl, not_null, pk)| {
-                let rowid_alias =
-                    !without_rowid && pk > 0 && pk_count == 1 && decl.eq_ignore_ascii_case("INTEGER");
+                let rowid_alias = !without_rowid
+                    && pk > 0
+                    && pk_count == 1
+                    && decl.eq_ignore_ascii_case("INTEGER");
                 let pk_not_null = pk > 0 && (strict || without_rowid);
                 TableColumn {
                     name: col,
@@ -144,8 +147,11 @@ fn read_tables(conn: &Connection) -> rusqlite::Result<Vec<Table>> {
 /// The checksums that identify one state of a migrations directory.
 type Key = Vec<(PathBuf, String)>;
 
-fn cache() -> &'static Mutex<HashMap<PathBuf, (Key, Arc<Mutex<Schema>>)>> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, (Key, Arc<Mutex<Schema>>)>>> = OnceLock::new();
+/// Per migrations directory: the files it was built from and the schema.
+type Cache = Mutex<HashMap<PathBuf, (Key, Arc<Mutex<Schema>>)>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
@@ -202,7 +208,10 @@ mod tests {
         assert!(nn("c", "k"));
         // A non-INTEGER primary key of an ordinary table may hold NULL (an SQLite quirk).
         assert!(!nn("d", "k"));
-        assert!(s.table("va").is_none(), "views are resolved through their base tables");
+        assert!(
+            s.table("va").is_none(),
+            "views are resolved through their base tables"
+        );
     }
 
     #[test]

@@ -151,13 +151,18 @@ pub fn parse_override(column: &str) -> Result<Option<Override>, String> {
     if !ident_like {
         return Ok(None);
     }
-    let ty = match ty {
-        None => None,
-        Some("") => return Err(format!("the type override of \"{column}\" is empty; write e.g. \"{name}: i64\"")),
-        Some(t) => Some(syn::parse_str::<syn::Type>(t).map_err(|e| {
-            format!("the type override of \"{column}\" is not a Rust type ({e})")
-        })?),
-    };
+    let ty =
+        match ty {
+            None => None,
+            Some("") => {
+                return Err(format!(
+                    "the type override of \"{column}\" is empty; write e.g. \"{name}: i64\""
+                ))
+            }
+            Some(t) => Some(syn::parse_str::<syn::Type>(t).map_err(|e| {
+                format!("the type override of \"{column}\" is not a Rust type ({e})")
+            })?),
+        };
     Ok(Some(Override {
         name: name.to_string(),
         force,
@@ -234,7 +239,9 @@ mod tests {
         assert_eq!((o.name.as_str(), o.force), ("x", Some(Force::NonNull)));
         let o = parse_override("x?: Option<String>").unwrap().unwrap();
         assert_eq!((o.name.as_str(), o.force), ("x", Some(Force::Nullable)));
-        assert!(parse_override("x: not a type").unwrap_err().contains("not a Rust type"));
+        assert!(parse_override("x: not a type")
+            .unwrap_err()
+            .contains("not a Rust type"));
         assert!(parse_override("x:").unwrap_err().contains("empty"));
     }
 

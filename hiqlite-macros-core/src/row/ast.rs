@@ -37,30 +37,27 @@ impl<'a> RowStruct<'a> {
                      enum; implement `hiqlite::FromRow` by hand to pick a variant from a row",
                 ))
             }
-            syn::Data::Union(u) => {
-                return Err(syn::Error::new(
-                    u.union_token.span,
-                    "HiqliteRow can only be derived for a struct with named fields, not for a union",
-                ))
-            }
+            syn::Data::Union(u) => return Err(syn::Error::new(
+                u.union_token.span,
+                "HiqliteRow can only be derived for a struct with named fields, not for a union",
+            )),
         };
-        let named = match &data.fields {
-            syn::Fields::Named(named) => named,
-            syn::Fields::Unnamed(fields) => {
-                return Err(syn::Error::new(
-                    fields.span(),
-                    "HiqliteRow maps columns by name and needs named fields; for columns by \
+        let named =
+            match &data.fields {
+                syn::Fields::Named(named) => named,
+                syn::Fields::Unnamed(fields) => {
+                    return Err(syn::Error::new(
+                        fields.span(),
+                        "HiqliteRow maps columns by name and needs named fields; for columns by \
                      position use a tuple such as `(i64, String)`, which implements FromRow",
-                ))
-            }
-            syn::Fields::Unit => {
-                return Err(syn::Error::new(
+                    ))
+                }
+                syn::Fields::Unit => return Err(syn::Error::new(
                     input.ident.span(),
                     "HiqliteRow needs a struct with named fields; a unit struct has no field to \
                      read a column into",
-                ))
-            }
-        };
+                )),
+            };
         let mut fields = Vec::new();
         let mut errors = Vec::new();
         for field in &named.named {

@@ -4,7 +4,8 @@
 use proc_macro2::Span;
 
 /// The attribute names a field accepts, for error messages.
-pub const KNOWN: &str = "rename = \"column\", skip, flatten, from_str, try_from = \"Type\", with = \"path::to::fn\"";
+pub const KNOWN: &str =
+    "rename = \"column\", skip, flatten, from_str, try_from = \"Type\", with = \"path::to::fn\"";
 
 /// A value given to an attribute, with the span of the attribute for error messages.
 pub struct Spanned<T> {

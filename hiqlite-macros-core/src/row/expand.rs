@@ -77,20 +77,24 @@ fn with_bounds(row: &RowStruct<'_>) -> syn::Generics {
         }
         walk(quote!(#ty), &params)
     };
-    let predicates = row.fields.iter().filter(|f| uses_param(f.ty)).filter_map(|f| {
-        let ty = f.ty;
-        let a = &f.attrs;
-        if a.skip.is_some() {
-            Some(quote!(#ty: ::core::default::Default))
-        } else if a.flatten.is_some() {
-            Some(quote!(#ty: ::hiqlite::FromRow))
-        } else if a.from_str.is_some() || a.try_from.is_some() || a.with.is_some() {
-            // Conversions state their own requirements; the user bounds the parameter.
-            None
-        } else {
-            Some(quote!(#ty: ::hiqlite::typed::__private::FromSql))
-        }
-    });
+    let predicates = row
+        .fields
+        .iter()
+        .filter(|f| uses_param(f.ty))
+        .filter_map(|f| {
+            let ty = f.ty;
+            let a = &f.attrs;
+            if a.skip.is_some() {
+                Some(quote!(#ty: ::core::default::Default))
+            } else if a.flatten.is_some() {
+                Some(quote!(#ty: ::hiqlite::FromRow))
+            } else if a.from_str.is_some() || a.try_from.is_some() || a.with.is_some() {
+                // Conversions state their own requirements; the user bounds the parameter.
+                None
+            } else {
+                Some(quote!(#ty: ::hiqlite::typed::__private::FromSql))
+            }
+        });
     let where_clause = generics.make_where_clause();
     for p in predicates {
         if let Ok(pred) = syn::parse2::<syn::WherePredicate>(p) {

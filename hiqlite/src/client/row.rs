@@ -102,7 +102,9 @@ impl<'r> Row<'r> {
 
     /// The column names, for error messages.
     pub(crate) fn column_names(&self) -> Vec<&str> {
-        (0..self.len()).filter_map(|i| self.column_name(i)).collect()
+        (0..self.len())
+            .filter_map(|i| self.column_name(i))
+            .collect()
     }
 
     /// The value of the column at `idx`, borrowed (no copy of text or blobs).

@@ -156,7 +156,11 @@ where
 }
 
 /// A `query!` record field: the column at `idx`, whose name is `column`.
-pub fn read_column<T: FromSql>(row: &Row<'_>, idx: usize, column: &'static str) -> Result<T, Error> {
+pub fn read_column<T: FromSql>(
+    row: &Row<'_>,
+    idx: usize,
+    column: &'static str,
+) -> Result<T, Error> {
     let value = row.value_ref(idx).ok_or_else(|| {
         Error::Conversion(format!(
             "column \"{column}\": the row has no column at position {idx}"

@@ -262,7 +262,10 @@ const fn check_fit(
 }
 
 /// The field reading `column`, searched in `shape` then in its flattened fields.
-const fn find(shape: &'static Shape, column: &str) -> Option<(&'static Shape, &'static FieldShape)> {
+const fn find(
+    shape: &'static Shape,
+    column: &str,
+) -> Option<(&'static Shape, &'static FieldShape)> {
     let mut i = 0;
     while i < shape.fields.len() {
         if eq_ignore_case(shape.fields[i].column, column) {
@@ -302,7 +305,7 @@ const fn eq_ignore_case(a: &str, b: &str) -> bool {
     }
     let mut i = 0;
     while i < a.len() {
-        if a[i].to_ascii_lowercase() != b[i].to_ascii_lowercase() {
+        if !a[i].eq_ignore_ascii_case(&b[i]) {
             return false;
         }
         i += 1;
@@ -310,7 +313,15 @@ const fn eq_ignore_case(a: &str, b: &str) -> bool {
     true
 }
 
-const KIND_NAMES: [&str; 7] = ["INTEGER", "REAL", "TEXT", "BLOB", "NUMERIC", "BOOL", "ANY (untyped)"];
+const KIND_NAMES: [&str; 7] = [
+    "INTEGER",
+    "REAL",
+    "TEXT",
+    "BLOB",
+    "NUMERIC",
+    "BOOL",
+    "ANY (untyped)",
+];
 
 const fn push_kind(m: &mut Msg, bits: u32) {
     let (nullable, bits) = if bits >= 1 << kind::NULLABLE_SHIFT {
