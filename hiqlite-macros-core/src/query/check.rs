@@ -86,13 +86,14 @@ pub fn describe(schema: &Schema, sql: &str) -> Result<Described, String> {
         })
         .collect();
     let columns = describe_columns(schema, &stmt, sql, &tokens, readonly)?;
+    let original_names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     drop(stmt);
 
     // Aliases with an override are written quoted; send them without the override so the row's
     // column names are the plain names the record and FromRow read.
     let renamed: Vec<(String, &str)> = columns
         .iter()
-        .zip(column_names(schema, sql)?)
+        .zip(original_names)
         .filter(|(c, original)| c.name != *original)
         .map(|(c, original)| (original, c.name.as_str()))
         .collect();

@@ -56,12 +56,17 @@ pub fn expand(plan: &Plan<'_>) -> syn::Result<TokenStream> {
     let args = arguments(plan);
     let sql = &plan.described.sql;
     let returns_rows = !plan.described.columns.is_empty();
+    let params = params_ident();
+    // The arguments are evaluated outside the block that defines the record, so a user type
+    // called `Record` in an argument still means the user's type.
     Ok(quote! {
         {
-            #tracking
-            #row_items
             #args
-            ::hiqlite::typed::Query::<#access, #row_type>::__new(#sql, __hiqlite_params, #returns_rows)
+            {
+                #tracking
+                #row_items
+                ::hiqlite::typed::Query::<#access, #row_type>::__new(#sql, #params, #returns_rows)
+            }
         }
     })
 }
@@ -84,25 +89,36 @@ fn tracking(files: &[PathBuf]) -> TokenStream {
 fn arguments(plan: &Plan<'_>) -> TokenStream {
     let lets = plan.input.args.iter().enumerate().map(|(i, arg)| {
         let expr = arg.expr();
-        let var = format_ident!("__hiqlite_arg{}", i);
-        quote_spanned! {expr.span()=> let #var = ::hiqlite::Value::from(#expr); }
+        let var = arg_ident(i);
+        let value = quote_spanned! {expr.span()=> ::hiqlite::Value::from(#expr) };
+        quote! { let #var = #value; }
     });
     // The last use of an argument moves it; earlier uses (one name bound twice) clone.
     let last_use: Vec<Option<usize>> = (0..plan.input.args.len())
         .map(|a| plan.binding.iter().rposition(|b| *b == a))
         .collect();
     let values = plan.binding.iter().enumerate().map(|(slot, &a)| {
-        let var = format_ident!("__hiqlite_arg{}", a);
+        let var = arg_ident(a);
         if last_use[a] == Some(slot) {
             quote!(#var)
         } else {
             quote!(::core::clone::Clone::clone(&#var))
         }
     });
+    let params = params_ident();
     quote! {
         #(#lets)*
-        let __hiqlite_params: ::std::vec::Vec<::hiqlite::Value> = ::std::vec![#(#values),*];
+        let #params: ::std::vec::Vec<::hiqlite::Value> = ::std::vec![#(#values),*];
     }
+}
+
+/// Locals of the expansion are hygienic (mixed-site): user expressions cannot see or shadow them.
+fn arg_ident(i: usize) -> syn::Ident {
+    format_ident!("__hiqlite_arg{}", i, span = Span::mixed_site())
+}
+
+fn params_ident() -> syn::Ident {
+    syn::Ident::new("__hiqlite_params", Span::mixed_site())
 }
 
 /// The anonymous record of `query!`: one public field per result column, typed from the

@@ -8,7 +8,22 @@ fn row<A: Access, T>(_: &Query<A, T>) -> T {
     unreachable!()
 }
 
+/// A user type named like the generated record: arguments still see this one.
+struct Record(i64);
+
+impl From<Record> for Value {
+    fn from(r: Record) -> Value {
+        Value::Integer(r.0)
+    }
+}
+
 fn main() {
+    let q = query!("SELECT name FROM users WHERE id = ?", Record(7));
+    assert_eq!(q.params(), &[Value::Integer(7)]);
+    if false {
+        let _: String = row(&q).name;
+    }
+
     let q: Query<Read, _> = query!(
         "SELECT id, name, email, score, active, balance, avatar, extra FROM users WHERE id > ?",
         10
