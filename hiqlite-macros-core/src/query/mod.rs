@@ -215,3 +215,168 @@ pub fn bind(slots: &[ParamSlot], input: &QueryInput) -> syn::Result<Vec<usize>> 
 pub fn arg_span(arg: &Arg) -> proc_macro2::Span {
     arg.expr().span()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn env_with(sql: &str) -> (tempfile::TempDir, Env) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("migrations")).unwrap();
+        std::fs::write(dir.path().join("migrations/0001_init.sql"), sql).unwrap();
+        let env = Env {
+            manifest_dir: dir.path().join("crate"),
+            migrations_dir: None,
+        };
+        std::fs::create_dir(&env.manifest_dir).unwrap();
+        (dir, env)
+    }
+
+    fn expand_str(tokens: TokenStream, mode: Mode, env: &Env) -> Result<String, String> {
+        let input = QueryInput::parse(tokens, mode).map_err(|e| e.to_string())?;
+        try_expand(&input, mode, env)
+            .map(|t| t.to_string())
+            .map_err(|e| {
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+    }
+
+    const SCHEMA: &str =
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT);";
+
+    #[test]
+    fn reads_and_writes_get_their_access_in_the_type() {
+        let (_dir, env) = env_with(SCHEMA);
+        let read = expand_str(
+            quote!("SELECT id, name AS \"name?\" FROM users WHERE id > ?", 1),
+            Mode::Query,
+            &env,
+        )
+        .unwrap();
+        assert!(
+            read.contains("Query :: < :: hiqlite :: typed :: Read , Record >"),
+            "{read}"
+        );
+        assert!(read.contains("pub id : i64"), "{read}");
+        assert!(
+            read.contains("pub name : :: core :: option :: Option < :: std :: string :: String >"),
+            "{read}"
+        );
+        // The override is gone from the SQL sent at runtime.
+        assert!(
+            read.contains(r#""SELECT id, name AS \"name\" FROM users WHERE id > ?""#),
+            "{read}"
+        );
+        assert!(read.contains("include_bytes !"), "{read}");
+        assert!(read.contains("0001_init.sql"), "{read}");
+
+        let write = expand_str(
+            quote!("DELETE FROM users WHERE id = :id", id = 1),
+            Mode::Query,
+            &env,
+        )
+        .unwrap();
+        assert!(
+            write.contains("Query :: < :: hiqlite :: typed :: Write , () >"),
+            "{write}"
+        );
+    }
+
+    #[test]
+    fn query_as_emits_the_shape_check() {
+        let (_dir, env) = env_with(SCHEMA);
+        let out = expand_str(
+            quote!(User, "SELECT id, email FROM users"),
+            Mode::QueryAs,
+            &env,
+        )
+        .unwrap();
+        assert!(out.contains("check_query_as"), "{out}");
+        assert!(out.contains("Probe :: < User > :: SHAPE"), "{out}");
+        assert!(
+            out.contains(
+                "name : \"email\" , kind : :: hiqlite :: typed :: __private :: kind :: TEXT_NULL"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("kind :: INTEGER }"), "{out}");
+    }
+
+    #[test]
+    fn arguments_bind_in_parameter_order() {
+        let (_dir, env) = env_with(SCHEMA);
+        // `:b` is parameter 1, `?2`... SQLite numbers `:a` after it.
+        let out = expand_str(
+            quote!(
+                "SELECT id FROM users WHERE name = :b OR email = :a OR name = :b",
+                a = x,
+                b = y
+            ),
+            Mode::Query,
+            &env,
+        )
+        .unwrap();
+        let b = out.find("vec ! [").unwrap();
+        let tail = &out[b..];
+        assert!(
+            tail.find("__hiqlite_arg1").unwrap() < tail.find("__hiqlite_arg0").unwrap(),
+            "{tail}"
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_problem() {
+        let (_dir, env) = env_with(SCHEMA);
+        let err = expand_str(
+            quote!("SELECT id FROM users WHERE id = ?"),
+            Mode::Query,
+            &env,
+        )
+        .unwrap_err();
+        assert!(err.contains("1 positional parameter"), "{err}");
+        let err = expand_str(
+            quote!("SELECT id FROM users WHERE id = :id"),
+            Mode::Query,
+            &env,
+        )
+        .unwrap_err();
+        assert!(err.contains("add `id = <value>`"), "{err}");
+        let err = expand_str(quote!("SELECT nope FROM users"), Mode::Query, &env).unwrap_err();
+        assert!(err.contains("no such column: nope"), "{err}");
+
+        let (_dir, bad) = env_with("CREATE TABL x;");
+        let err = expand_str(quote!("SELECT 1 AS one"), Mode::Query, &bad).unwrap_err();
+        assert!(err.contains("0001_init.sql does not apply"), "{err}");
+    }
+
+    #[test]
+    fn migrations_dir_precedence() {
+        let (dir, mut env) = env_with(SCHEMA);
+        let input = QueryInput::parse(quote!("SELECT 1"), Mode::Query).unwrap();
+        assert_eq!(
+            migrations_dir(&input, &env).unwrap(),
+            dir.path().join("migrations")
+        );
+        std::fs::create_dir(dir.path().join("other")).unwrap();
+        env.migrations_dir = Some("../other".into());
+        assert!(migrations_dir(&input, &env)
+            .unwrap()
+            .ends_with("crate/../other"));
+        let input = QueryInput::parse(
+            quote!(migrations = "../migrations", "SELECT 1"),
+            Mode::Query,
+        )
+        .unwrap();
+        assert!(migrations_dir(&input, &env)
+            .unwrap()
+            .ends_with("crate/../migrations"));
+        let input =
+            QueryInput::parse(quote!(migrations = "missing", "SELECT 1"), Mode::Query).unwrap();
+        let err = migrations_dir(&input, &env).unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+}

@@ -9,6 +9,8 @@ pub struct RowStruct<'a> {
     pub ident: &'a syn::Ident,
     pub generics: &'a syn::Generics,
     pub fields: Vec<RowField<'a>>,
+    /// Attribute errors of fields that could not be read; reported together with validation.
+    pub errors: Vec<syn::Error>,
 }
 
 /// One named field and what its `#[row(...)]` attributes say.
@@ -20,7 +22,7 @@ pub struct RowField<'a> {
 
 impl<'a> RowStruct<'a> {
     /// Parses the derive input. Refuses enums, unions, tuple and unit structs and container-level
-    /// `#[row(...)]` attributes, and reports every bad field attribute at once.
+    /// `#[row(...)]` attributes; bad field attributes are collected in `errors`.
     pub fn from_input(input: &'a syn::DeriveInput) -> syn::Result<Self> {
         if let Some(attr) = input.attrs.iter().find(|a| a.path().is_ident("row")) {
             return Err(syn::Error::new(
@@ -74,11 +76,11 @@ impl<'a> RowStruct<'a> {
                 Err(e) => errors.push(e),
             }
         }
-        super::combine(errors)?;
         Ok(RowStruct {
             ident: &input.ident,
             generics: &input.generics,
             fields,
+            errors,
         })
     }
 }

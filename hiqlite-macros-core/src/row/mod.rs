@@ -49,3 +49,98 @@ pub(crate) fn combine(errors: Vec<syn::Error>) -> syn::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn derive_str(input: proc_macro2::TokenStream) -> Result<String, String> {
+        let input: syn::DeriveInput = syn::parse2(input).unwrap();
+        try_derive(&input).map(|t| t.to_string()).map_err(|e| {
+            e.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    #[test]
+    fn expands_every_attribute() {
+        let out = derive_str(quote::quote! {
+            struct User<T> {
+                id: i64,
+                #[row(rename = "mail")] email: Option<String>,
+                #[row(skip)] cached: bool,
+                #[row(flatten)] inner: Inner,
+                #[row(from_str)] ip: Option<std::net::IpAddr>,
+                #[row(try_from = "i64")] small: u8,
+                #[row(with = "conv::f")] v: usize,
+                r#type: T,
+            }
+        })
+        .unwrap();
+        for needle in [
+            "impl < T > :: hiqlite :: FromRow for User < T > where T : :: hiqlite :: typed :: __private :: FromSql",
+            "read :: < i64 >",
+            "column : \"mail\"",
+            "read_from_str_opt",
+            "read_try_from :: < i64 , _ >",
+            "read_with (row ,",
+            "conv :: f",
+            "< Inner as :: hiqlite :: FromRow > :: from_row (row) ?",
+            ":: core :: default :: Default :: default ()",
+            "field : \"type\"",
+            "ty : \"Option<String>\"",
+            "Probe :: < Inner > :: SHAPE",
+        ] {
+            assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+        }
+    }
+
+    #[test]
+    fn reports_every_bad_field_at_once() {
+        let err = derive_str(quote::quote! {
+            struct S {
+                #[row(nope)] a: i64,
+                #[row(skip, flatten)] b: i64,
+                #[row(from_str, with = "f")] c: i64,
+            }
+        })
+        .unwrap_err();
+        assert!(err.contains("unknown row attribute `nope`"), "{err}");
+        assert!(
+            err.contains("`flatten` cannot be combined with `skip`"),
+            "{err}"
+        );
+        assert!(err.contains("`with` conflicts with `from_str`"), "{err}");
+    }
+
+    #[test]
+    fn refuses_what_has_no_named_fields() {
+        for input in [
+            quote::quote!(
+                enum E {
+                    A,
+                }
+            ),
+            quote::quote!(
+                struct T(i64);
+            ),
+            quote::quote!(
+                struct U;
+            ),
+        ] {
+            let err = derive_str(input).unwrap_err();
+            assert!(err.contains("named fields"), "{err}");
+        }
+    }
+
+    #[test]
+    fn type_strings_read_like_source() {
+        let t = |s: &str| expand::type_string(&syn::parse_str(s).unwrap());
+        assert_eq!(t("Option < Vec < u8 > >"), "Option<Vec<u8>>");
+        assert_eq!(t("std :: string :: String"), "std::string::String");
+        assert_eq!(t("(i64 , String)"), "(i64, String)");
+        assert_eq!(t("[u8 ; 4]"), "[u8; 4]");
+    }
+}

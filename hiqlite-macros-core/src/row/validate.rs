@@ -4,9 +4,9 @@ use proc_macro2::Span;
 
 use super::ast::RowStruct;
 
-/// Checks every field; reports all problems at once.
+/// Checks every field; reports all problems at once, unreadable attributes included.
 pub fn validate(row: &RowStruct<'_>) -> syn::Result<()> {
-    let mut errors = Vec::new();
+    let mut errors: Vec<syn::Error> = row.errors.clone();
     for field in &row.fields {
         let a = &field.attrs;
         // Every attribute that is set, in the order a reader sees them.
