@@ -2,9 +2,13 @@
 //! invoking the compiler (the proc-macro crate only parses input and turns errors into
 //! `compile_error!`).
 //!
-//! [`migrations`] is also used by `hiqlite` at runtime: one resolver serves `migrate!()` and
-//! `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
-//! migration is or what its checksum is.
+//! - [`row`] implements `#[derive(HiqliteRow)]`,
+//! - [`query`] implements `query!` and `query_as!` (build-time checked SQL),
+//! - [`migrations`] is also used by `hiqlite` at runtime: one resolver serves `migrate!()` and
+//!   `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
+//!   migration is or what its checksum is.
 
 pub mod migrate_macro;
 pub mod migrations;
+pub mod query;
+pub mod row;

@@ -2,7 +2,34 @@
 //!
 //! This crate only lists the entry points: each parses its input, calls into
 //! `hiqlite_macros_core` (where all the logic lives, unit-tested) and turns an error into
-//! `compile_error!`. Use them through the `hiqlite` crate, which re-exports them.
+//! `compile_error!`. Use them through the `hiqlite` crate, which re-exports them; the
+//! documentation is in `hiqlite::typed` and docs/typed-api.md.
+
+use proc_macro::TokenStream;
+
+/// Implements `hiqlite::FromRow` by column name. Field attributes: `#[row(rename = "col")]`,
+/// `#[row(skip)]`, `#[row(flatten)]`, `#[row(from_str)]`, `#[row(try_from = "i64")]`,
+/// `#[row(with = "path::to::fn")]`.
+#[proc_macro_derive(HiqliteRow, attributes(row))]
+pub fn derive_hiqlite_row(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    hiqlite_macros_core::row::derive(&input).into()
+}
+
+/// `query!("SQL", args..)`: SQL checked at build time against the migrations; rows are an
+/// anonymous record with one typed field per column. Reads run locally, writes through Raft.
+#[proc_macro]
+pub fn query(input: TokenStream) -> TokenStream {
+    hiqlite_macros_core::query::expand(input.into(), hiqlite_macros_core::query::Mode::Query).into()
+}
+
+/// `query_as!(Type, "SQL", args..)`: like `query!`, reading rows into `Type` (`FromRow`); with
+/// `#[derive(HiqliteRow)]` the columns are checked against the fields at compile time.
+#[proc_macro]
+pub fn query_as(input: TokenStream) -> TokenStream {
+    hiqlite_macros_core::query::expand(input.into(), hiqlite_macros_core::query::Mode::QueryAs)
+        .into()
+}
 
 /// Embeds the migrations of `migrations/` (the crate's own, or the nearest ancestor's) or of the
 /// directory given, relative to the crate: `migrate!()`, `migrate!("db/migrations")`. Expands to a
@@ -17,7 +44,7 @@
 /// with `println!("cargo:rerun-if-changed=migrations");` (the directory's path from the crate).
 /// A bad file name, a version used twice or a missing directory is a compile error naming it.
 #[proc_macro]
-pub fn migrate(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+pub fn migrate(input: TokenStream) -> TokenStream {
     use hiqlite_macros_core::migrate_macro;
     migrate_macro::parse(input.into())
         .and_then(|input| migrate_macro::expand(&input, &migrate_macro::manifest_dir()?))

@@ -11,12 +11,13 @@ pub mod net;
 pub mod node;
 pub mod raft;
 pub mod store;
+pub mod typed;
 pub mod value;
 
 pub use client::{Client, ExecuteResult, FromRow, Row, Txn};
 pub use config::NodeConfig;
 pub use error::Error;
-pub use hiqlite_macros::migrate;
+pub use hiqlite_macros::{migrate, query, query_as, HiqliteRow};
 pub use migrate::Migrations;
 pub use node::start_node;
 pub use store::command::{Rows, SqlError, StatementOutput};

@@ -77,6 +77,13 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// Any column reads as a `Value` (NULL included), e.g. a column without a declared type.
+impl rusqlite::types::FromSql for Value {
+    fn column_result(value: ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Ok(Value::from_ref(value))
+    }
+}
+
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(self.as_ref()))

@@ -92,6 +92,29 @@ impl<'r> Row<'r> {
         }
     }
 
+    /// The position of column `name` (SQLite compares column names case-insensitively).
+    pub(crate) fn column_index(&self, name: &str) -> Option<usize> {
+        (0..self.len()).find(|&i| {
+            self.column_name(i)
+                .is_some_and(|c| c.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// The column names, for error messages.
+    pub(crate) fn column_names(&self) -> Vec<&str> {
+        (0..self.len())
+            .filter_map(|i| self.column_name(i))
+            .collect()
+    }
+
+    /// The value of the column at `idx`, borrowed (no copy of text or blobs).
+    pub(crate) fn value_ref(&self, idx: usize) -> Option<rusqlite::types::ValueRef<'_>> {
+        match &self.inner {
+            RowInner::Sqlite(row) => row.get_ref(idx).ok(),
+            RowInner::Owned { values, .. } => values.get(idx).map(Value::as_ref),
+        }
+    }
+
     /// Deserializes the row as a map from column name to value (for `query_as`).
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
         let mut map = serde_json::Map::with_capacity(self.len());

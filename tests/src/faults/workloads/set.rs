@@ -127,7 +127,11 @@ pub async fn final_check(
     if let Some(i) = views.iter().position(|v| *v != views[0]) {
         // Name the values, so a divergence that persists can be traced in the histories.
         let only = |a: &BTreeMap<i64, i64>, b: &BTreeMap<i64, i64>| -> Vec<i64> {
-            a.keys().filter(|v| !b.contains_key(v)).take(10).copied().collect()
+            a.keys()
+                .filter(|v| !b.contains_key(v))
+                .take(10)
+                .copied()
+                .collect()
         };
         return Err(format!(
             "node {} holds {} values, node 1 holds {}; only on node 1: {:?}, only on node {}: {:?}",

@@ -1,0 +1,214 @@
+//! Writes the code of `query!` / `query_as!`: the record type (for `query!`), the compile-time
+//! check of the row type (for `query_as!`), the arguments in parameter order, and a
+//! `hiqlite::typed::Query` whose access marker (`Read` or `Write`) is decided by SQLite's
+//! `sqlite3_stmt_readonly`. Generated code refers to `::hiqlite::...` paths only.
+
+use std::path::PathBuf;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::check::{Described, OutputColumn};
+use super::input::{Mode, QueryInput};
+
+/// Everything the expansion needs besides the parsed input.
+pub struct Plan<'a> {
+    pub mode: Mode,
+    pub input: &'a QueryInput,
+    pub described: &'a Described,
+    /// For each SQLite parameter index (in order), the index of the macro argument bound to it.
+    pub binding: Vec<usize>,
+    /// Migration files whose content the expansion depends on (absolute paths).
+    pub files: &'a [PathBuf],
+}
+
+/// The expansion of a checked query.
+pub fn expand(plan: &Plan<'_>) -> syn::Result<TokenStream> {
+    let sql_span = plan.input.sql.span();
+    let access = if plan.described.readonly {
+        quote!(::hiqlite::typed::Read)
+    } else {
+        quote!(::hiqlite::typed::Write)
+    };
+    let (row_items, row_type) = match plan.mode {
+        Mode::Query => record(&plan.described.columns, sql_span)?,
+        Mode::QueryAs => {
+            let ty = plan
+                .input
+                .record
+                .as_ref()
+                .ok_or_else(|| syn::Error::new(sql_span, "query_as! needs a row type"))?;
+            if plan.described.columns.is_empty() {
+                return Err(syn::Error::new(
+                    sql_span,
+                    "query_as! needs a statement that returns rows (a SELECT or `... RETURNING`); \
+                     use query! for a write without RETURNING",
+                ));
+            }
+            (
+                check_row_type(ty, &plan.described.columns, sql_span),
+                quote!(#ty),
+            )
+        }
+    };
+    let tracking = tracking(plan.files);
+    let args = arguments(plan);
+    let sql = &plan.described.sql;
+    let returns_rows = !plan.described.columns.is_empty();
+    let params = params_ident();
+    // The arguments are evaluated outside the block that defines the record, so a user type
+    // called `Record` in an argument still means the user's type.
+    Ok(quote! {
+        {
+            #args
+            {
+                #tracking
+                #row_items
+                ::hiqlite::typed::Query::<#access, #row_type>::__new(#sql, #params, #returns_rows)
+            }
+        }
+    })
+}
+
+/// Makes the crate recompile when a migration file or `HIQLITE_MIGRATIONS_DIR` changes: rustc
+/// records files read by `include_bytes!` and variables read by `option_env!` as dependencies.
+fn tracking(files: &[PathBuf]) -> TokenStream {
+    let includes = files.iter().map(|f| {
+        let path = f.to_string_lossy().into_owned();
+        quote! { const _: &[u8] = ::core::include_bytes!(#path); }
+    });
+    quote! {
+        #(#includes)*
+        const _: ::core::option::Option<&str> = ::core::option_env!("HIQLITE_MIGRATIONS_DIR");
+    }
+}
+
+/// `let __hiqlite_params = vec![..]`: every argument converted to a `hiqlite::Value` once, in
+/// the order written, then placed in parameter order.
+fn arguments(plan: &Plan<'_>) -> TokenStream {
+    let lets = plan.input.args.iter().enumerate().map(|(i, arg)| {
+        let expr = arg.expr();
+        let var = arg_ident(i);
+        let value = quote_spanned! {expr.span()=> ::hiqlite::Value::from(#expr) };
+        quote! { let #var = #value; }
+    });
+    // The last use of an argument moves it; earlier uses (one name bound twice) clone.
+    let last_use: Vec<Option<usize>> = (0..plan.input.args.len())
+        .map(|a| plan.binding.iter().rposition(|b| *b == a))
+        .collect();
+    let values = plan.binding.iter().enumerate().map(|(slot, &a)| {
+        let var = arg_ident(a);
+        if last_use[a] == Some(slot) {
+            quote!(#var)
+        } else {
+            quote!(::core::clone::Clone::clone(&#var))
+        }
+    });
+    let params = params_ident();
+    quote! {
+        #(#lets)*
+        let #params: ::std::vec::Vec<::hiqlite::Value> = ::std::vec![#(#values),*];
+    }
+}
+
+/// Locals of the expansion are hygienic (mixed-site): user expressions cannot see or shadow them.
+fn arg_ident(i: usize) -> syn::Ident {
+    format_ident!("__hiqlite_arg{}", i, span = Span::mixed_site())
+}
+
+fn params_ident() -> syn::Ident {
+    syn::Ident::new("__hiqlite_params", Span::mixed_site())
+}
+
+/// The anonymous record of `query!`: one public field per result column, typed from the
+/// schema, read by position. `()` when the statement returns no rows.
+fn record(columns: &[OutputColumn], sql_span: Span) -> syn::Result<(TokenStream, TokenStream)> {
+    if columns.is_empty() {
+        return Ok((TokenStream::new(), quote!(())));
+    }
+    let mut fields = Vec::new();
+    let mut reads = Vec::new();
+    for (idx, c) in columns.iter().enumerate() {
+        let ident = field_ident(&c.name, sql_span)?;
+        let ty = &c.rust_type;
+        let name = &c.name;
+        fields.push(quote! { pub #ident: #ty });
+        reads.push(quote! {
+            #ident: ::hiqlite::typed::__private::read_column::<#ty>(row, #idx, #name)?
+        });
+    }
+    // Custom override types may not implement these; the built-in ones all do.
+    let derives = if columns.iter().all(|c| c.check.is_some()) {
+        quote!(#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)])
+    } else {
+        TokenStream::new()
+    };
+    let items = quote! {
+        #derives
+        #[allow(non_snake_case)]
+        struct Record { #(#fields,)* }
+
+        impl ::hiqlite::FromRow for Record {
+            fn from_row(
+                row: &::hiqlite::Row<'_>,
+            ) -> ::core::result::Result<Self, ::hiqlite::Error> {
+                ::core::result::Result::Ok(Record { #(#reads,)* })
+            }
+        }
+    };
+    Ok((items, quote!(Record)))
+}
+
+/// A record field named after the column; keywords become raw identifiers.
+fn field_ident(name: &str, span: Span) -> syn::Result<syn::Ident> {
+    if syn::parse_str::<syn::Ident>(name).is_ok() {
+        return Ok(syn::Ident::new(name, span));
+    }
+    let valid_raw = !name.is_empty()
+        && !matches!(name, "self" | "Self" | "super" | "crate" | "_")
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if valid_raw {
+        return Ok(syn::Ident::new_raw(name, span));
+    }
+    Err(syn::Error::new(
+        span,
+        format!(
+            "result column \"{name}\" cannot be a field name: give it an alias, e.g. \
+             `{name} AS value`"
+        ),
+    ))
+}
+
+/// `query_as!`: a constant evaluated at compile time that compares the result columns with the
+/// fields `#[derive(HiqliteRow)]` recorded for `ty` (names and what each field can hold). Types
+/// with a hand-written `FromRow` have no recorded shape and are not checked.
+fn check_row_type(ty: &syn::Type, columns: &[OutputColumn], sql_span: Span) -> TokenStream {
+    let p = quote!(::hiqlite::typed::__private);
+    let cols = columns.iter().map(|c| {
+        let name = &c.name;
+        let kind = match c.check {
+            Some((kind, nullable)) => kind.constant(nullable),
+            None => quote!(#p::kind::UNKNOWN),
+        };
+        quote!(#p::ResultColumn { name: #name, kind: #kind })
+    });
+    quote_spanned! {sql_span=>
+        const _: () = {
+            #[allow(unused_imports)]
+            use ::hiqlite::typed::__private::ProbeFallback as _;
+            if let ::core::option::Option::Some(message) = ::hiqlite::typed::__private::check_query_as(
+                ::hiqlite::typed::__private::Probe::<#ty>::SHAPE,
+                &[#(#cols),*],
+            )
+            .message()
+            {
+                ::core::panic!("{}", message)
+            }
+        };
+    }
+}

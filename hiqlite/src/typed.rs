@@ -1,0 +1,245 @@
+//! The typed API: rows read into structs, and SQL checked at build time.
+//!
+//! - [`#[derive(HiqliteRow)]`](crate::HiqliteRow) implements [`FromRow`] by column name.
+//! - [`query!`](crate::query) and [`query_as!`](crate::query_as) check a statement against the
+//!   crate's migrations when the crate compiles, and return a [`Query`]: a [`Query<Read, T>`]
+//!   for a statement SQLite reports as read-only, a [`Query<Write, T>`] for anything that
+//!   writes. The access is part of the type, so a write can never be run as a local read: a
+//!   `Query<Write, _>` has no local-read methods and always goes through Raft.
+//!
+//! ```no_run
+//! use hiqlite::{query, query_as, HiqliteRow};
+//!
+//! #[derive(HiqliteRow, Debug)]
+//! struct User {
+//!     id: i64,
+//!     name: String,
+//!     #[row(rename = "email")]
+//!     mail: Option<String>,
+//! }
+//!
+//! # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
+//! // A read: runs on the contacted node's own database.
+//! let users: Vec<User> = query_as!(User, "SELECT id, name, email FROM users WHERE id > ?", 10)
+//!     .fetch_all(&client)
+//!     .await?;
+//! // A write with RETURNING: goes through Raft and returns the typed row.
+//! let id: i64 = query!("INSERT INTO users (name) VALUES (?) RETURNING id", "bob")
+//!     .fetch_one(&client)
+//!     .await?
+//!     .id;
+//! # Ok(()) }
+//! ```
+//!
+//! See docs/typed-api.md for the type rules, overrides and what is and is not checked.
+
+mod column;
+mod shape;
+
+use std::marker::PhantomData;
+
+pub use self::shape::{kind, ColumnFit};
+use crate::client::{row, Client, ExecuteResult, FromRow, StatementRef, Txn};
+use crate::error::Error;
+use crate::store::command::StatementOutput;
+use crate::value::{Params, Value};
+
+/// Access marker of a [`Query`] that only reads (SQLite's `sqlite3_stmt_readonly`).
+#[derive(Debug, Clone, Copy)]
+pub enum Read {}
+
+/// Access marker of a [`Query`] that writes: it always goes through Raft.
+#[derive(Debug, Clone, Copy)]
+pub enum Write {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Read {}
+    impl Sealed for super::Write {}
+}
+
+/// [`Read`] or [`Write`]; sealed: only the macros decide which a statement is.
+pub trait Access: sealed::Sealed {}
+impl Access for Read {}
+impl Access for Write {}
+
+/// A statement checked at build time with its arguments bound, built by
+/// [`query!`](crate::query) or [`query_as!`](crate::query_as). `A` says whether it reads or
+/// writes, `T` is the row type (`()` for a write without `RETURNING`).
+#[must_use = "a query does nothing until it is run with a client"]
+pub struct Query<A: Access, T> {
+    sql: &'static str,
+    params: Params,
+    returns_rows: bool,
+    _marker: PhantomData<fn() -> (A, T)>,
+}
+
+impl<A: Access, T> std::fmt::Debug for Query<A, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("sql", &self.sql)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl<A: Access, T> Query<A, T> {
+    /// Used by the macros only: the access marker must come from SQLite's verdict.
+    #[doc(hidden)]
+    pub fn __new(sql: &'static str, params: Params, returns_rows: bool) -> Self {
+        Query {
+            sql,
+            params,
+            returns_rows,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The SQL sent to the database (type overrides removed from the aliases).
+    pub fn sql(&self) -> &'static str {
+        self.sql
+    }
+
+    /// The bound arguments, in parameter order.
+    pub fn params(&self) -> &[Value] {
+        &self.params
+    }
+
+    /// Adds the statement to a transaction, which runs through Raft as a whole. A statement
+    /// that returns rows keeps them; read them with [`TxnRows::rows`] from the transaction's
+    /// outputs.
+    pub fn add_to(self, txn: &mut Txn) -> TxnRows<T> {
+        let statement = if self.returns_rows {
+            txn.query(self.sql, self.params)
+        } else {
+            txn.execute(self.sql, self.params)
+        };
+        TxnRows {
+            statement,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T: FromRow + Send + 'static> Query<Read, T> {
+    /// Local read: runs on the contacted node's own database (no network for an embedded node).
+    /// Sees every write made through the same node; another node's newest writes may not have
+    /// arrived yet. Use [`fetch_all_consistent`](Self::fetch_all_consistent) when they must.
+    pub async fn fetch_all(self, client: &Client) -> Result<Vec<T>, Error> {
+        client.query_map(self.sql, self.params).await
+    }
+
+    /// Local read of exactly one row: [`Error::NoRows`] when there is none; further rows are
+    /// ignored.
+    pub async fn fetch_one(self, client: &Client) -> Result<T, Error> {
+        client.query_map_one(self.sql, self.params).await
+    }
+
+    /// Local read of at most one row: `None` when there is none; further rows are ignored.
+    pub async fn fetch_optional(self, client: &Client) -> Result<Option<T>, Error> {
+        client.query_map_optional(self.sql, self.params).await
+    }
+
+    /// Linearizable read from any node: sees every write that completed before the call,
+    /// whichever node took it (a round trip to the leader, then a local read).
+    pub async fn fetch_all_consistent(self, client: &Client) -> Result<Vec<T>, Error> {
+        client.query_consistent_map(self.sql, self.params).await
+    }
+
+    /// [`fetch_all_consistent`](Self::fetch_all_consistent) of exactly one row
+    /// ([`Error::NoRows`] when there is none).
+    pub async fn fetch_one_consistent(self, client: &Client) -> Result<T, Error> {
+        client.query_consistent_one(self.sql, self.params).await
+    }
+
+    /// [`fetch_all_consistent`](Self::fetch_all_consistent) of at most one row.
+    pub async fn fetch_optional_consistent(self, client: &Client) -> Result<Option<T>, Error> {
+        client
+            .query_consistent_optional(self.sql, self.params)
+            .await
+    }
+}
+
+impl<T> Query<Write, T> {
+    /// Runs the statement through Raft: returns once it is durable on a majority and applied,
+    /// with the rows it changed and the last inserted rowid. A retried write applies once.
+    /// Rows of a `RETURNING` clause are discarded; use [`fetch_all`](Self::fetch_all) for them.
+    pub async fn execute(self, client: &Client) -> Result<ExecuteResult, Error> {
+        client.execute(self.sql, self.params).await
+    }
+}
+
+impl<T: FromRow> Query<Write, T> {
+    /// Runs the statement through Raft (as [`execute`](Self::execute)) and returns the rows of
+    /// its `RETURNING` clause.
+    pub async fn fetch_all(self, client: &Client) -> Result<Vec<T>, Error> {
+        client.execute_returning(self.sql, self.params).await
+    }
+
+    /// [`fetch_all`](Self::fetch_all) expecting one row: [`Error::NoRows`] when the statement
+    /// returned none (it was still applied). Further rows are ignored.
+    pub async fn fetch_one(self, client: &Client) -> Result<T, Error> {
+        self.fetch_all(client)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(Error::NoRows)
+    }
+
+    /// [`fetch_all`](Self::fetch_all) expecting at most one row. Further rows are ignored.
+    pub async fn fetch_optional(self, client: &Client) -> Result<Option<T>, Error> {
+        Ok(self.fetch_all(client).await?.into_iter().next())
+    }
+}
+
+/// A typed statement inside a [`Txn`], returned by [`Query::add_to`].
+#[derive(Debug)]
+pub struct TxnRows<T> {
+    statement: StatementRef,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for TxnRows<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for TxnRows<T> {}
+
+impl<T> TxnRows<T> {
+    /// The statement, to use its output as a later statement's parameter.
+    pub fn statement(&self) -> StatementRef {
+        self.statement
+    }
+}
+
+impl<T: FromRow> TxnRows<T> {
+    /// This statement's rows, from the outputs [`Client::txn`] returned.
+    pub fn rows(&self, outputs: &[StatementOutput]) -> Result<Vec<T>, Error> {
+        match outputs.get(self.statement.index()) {
+            Some(StatementOutput::Rows(rows)) => row::map_rows(rows, T::from_row),
+            Some(StatementOutput::Executed { .. }) => Err(Error::Conversion(format!(
+                "transaction statement {} returned no rows",
+                self.statement.index()
+            ))),
+            None => Err(Error::Conversion(format!(
+                "the transaction has no output for statement {}",
+                self.statement.index()
+            ))),
+        }
+    }
+}
+
+/// Used by the generated code; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::column::{
+        read, read_column, read_from_str, read_from_str_opt, read_try_from, read_try_from_opt,
+        read_with, Field,
+    };
+    pub use super::shape::{
+        check_query_as, kind, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape,
+        Verdict,
+    };
+    pub use rusqlite::types::FromSql;
+}
