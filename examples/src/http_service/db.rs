@@ -73,7 +73,7 @@ impl fmt::Display for Status {
 }
 
 /// How many open todos one user may have; enforced by a guard inside the insert's transaction.
-pub const MAX_OPEN_TODOS: i64 = 100;
+pub const MAX_OPEN_TODOS: i64 = 20;
 
 pub fn insert_user(name: &str, email: Option<&str>) -> Query<Write, User> {
     query_as!(
@@ -146,5 +146,9 @@ pub async fn create_todo(
     )
     .add_to(&mut txn);
     let outputs = client.txn(txn).await?;
-    inserted.rows(&outputs)?.into_iter().next().ok_or(Error::NoRows)
+    inserted
+        .rows(&outputs)?
+        .into_iter()
+        .next()
+        .ok_or(Error::NoRows)
 }

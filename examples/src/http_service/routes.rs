@@ -121,7 +121,10 @@ async fn create_todo(
         .map_err(|e| match e {
             Error::Sql(hiqlite::SqlError::GuardFailed { .. }) => ApiError::new(
                 StatusCode::CONFLICT,
-                format!("user {user_id} already has {} open todos", db::MAX_OPEN_TODOS),
+                format!(
+                    "user {user_id} already has {} open todos",
+                    db::MAX_OPEN_TODOS
+                ),
             ),
             other => other.into(),
         })?;
