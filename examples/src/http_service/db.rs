@@ -5,7 +5,6 @@
 //! run it (a local or a consistent read); a write always goes through Raft, whichever node runs
 //! it. Change a column here or in a migration so they disagree and `cargo build` fails.
 
-use std::fmt;
 use std::str::FromStr;
 
 use hiqlite::typed::{Query, Read, Write};
@@ -63,12 +62,6 @@ impl FromStr for Status {
             "done" => Ok(Status::Done),
             other => Err(format!("unknown todo status {other:?}")),
         }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
