@@ -14,8 +14,10 @@ use hiqlite_cluster_tests::{run_cli, ProcessCluster, SECRET_API};
 /// Generous bound for catch-up on a loaded 2-core machine.
 const CONVERGE: Duration = Duration::from_secs(60);
 
-/// The workspace's example schema, copied into the temporary directory as version 1.
-const INIT: &str = include_str!("../../migrations/0001_init.sql");
+/// Version 1: a one-file directory that `migrate!` embeds below, copied into the temporary
+/// directory as the same version. (A fixture rather than the workspace's `migrations/`, which
+/// grows as the examples need tables; its version numbers would collide with the ones here.)
+const INIT: &str = include_str!("../fixtures/migrations/0001_init.sql");
 
 /// Version 2 inserts a row: a migration applied twice would show two.
 const MORE: &str = "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);\n\
@@ -85,12 +87,12 @@ async fn migrations_apply_once_cluster_wide_and_refuse_what_does_not_fit() {
     let mut cluster = ProcessCluster::start(3).await;
     let (a, b, c) = (cluster.client(0), cluster.client(1), cluster.client(2));
 
-    // 1. The workspace's migrations, embedded at build time, from two nodes at once.
-    let embedded = migrate!();
+    // 1. Migrations embedded at build time, from two nodes at once.
+    let embedded = migrate!("fixtures/migrations");
     assert_eq!(embedded.len(), 1);
     assert_eq!(
         embedded.iter().next().map(|m| m.path()),
-        Some("../migrations/0001_init.sql")
+        Some("fixtures/migrations/0001_init.sql")
     );
     let (ra, rb) = tokio::join!(a.migrate(embedded.clone()), b.migrate(embedded.clone()));
     let (ra, rb) = (
@@ -204,13 +206,13 @@ async fn migrations_apply_once_cluster_wide_and_refuse_what_does_not_fit() {
     );
     assert!(msg.contains("0003_nicknames.sql"), "{msg}");
     // The embedded migrations (only 0001) are refused the same way, unless told otherwise.
-    let err = refusal(a.migrate(migrate!()).await);
+    let err = refusal(a.migrate(migrate!("fixtures/migrations")).await);
     assert!(
         matches!(err, MigrationError::Missing { version: 2, .. }),
         "{err}"
     );
     let older = a
-        .migrate(migrate!().ignore_missing(true))
+        .migrate(migrate!("fixtures/migrations").ignore_missing(true))
         .await
         .expect("an older program accepts a newer database when asked");
     assert_eq!(versions(&older), (vec![], vec![1]));

@@ -35,13 +35,26 @@ fn changes_internal_tables(ctx: &AuthContext<'_>) -> bool {
     }
 }
 
+/// `ALTER TABLE ... ADD COLUMN` on a STRICT table makes SQLite check the table with
+/// `pragma_quick_check` (a nested statement the authorizer sees). That pragma only reads, so it
+/// is let through; without it a migration could never add a column to a STRICT table.
+fn is_read_only_check(ctx: &AuthContext<'_>) -> bool {
+    matches!(
+        ctx.action,
+        AuthAction::Pragma { pragma_name, .. } if pragma_name.eq_ignore_ascii_case("quick_check")
+    )
+}
+
 /// Statements that would escape the writer's transaction handling or leave state outside the
-/// replicated database: transaction control, savepoints, ATTACH/DETACH, PRAGMA, anything on
-/// the connection-local `temp` schema (not in snapshots, lost on restart), and changes to
-/// Hiqlite's own tables.
+/// replicated database: transaction control, savepoints, ATTACH/DETACH, PRAGMA (except the
+/// read-only check above), anything on the connection-local `temp` schema (not in snapshots,
+/// lost on restart), and changes to Hiqlite's own tables.
 fn escapes_replication(ctx: &AuthContext<'_>) -> bool {
     if changes_internal_tables(ctx) {
         return true;
+    }
+    if is_read_only_check(ctx) {
+        return false;
     }
     matches!(
         ctx.action,
@@ -172,6 +185,26 @@ mod tests {
         .unwrap();
         conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1)")
             .unwrap();
+    }
+
+    #[test]
+    fn writer_lets_alter_table_add_column_check_a_strict_table() {
+        let (conn, _guard) = guarded(ENTRY_STEP_BUDGET);
+        conn.execute_batch(
+            "CREATE TABLE s (id INTEGER PRIMARY KEY, a TEXT NOT NULL) STRICT;
+             INSERT INTO s (a) VALUES ('x');
+             ALTER TABLE s ADD COLUMN b TEXT;
+             ALTER TABLE s ADD COLUMN c INTEGER NOT NULL DEFAULT 0 CHECK (c >= 0);",
+        )
+        .unwrap();
+        // The check still refuses what does not fit.
+        let err = conn
+            .execute_batch("ALTER TABLE s ADD COLUMN d TEXT DEFAULT 'd' CHECK (d <> 'd')")
+            .unwrap_err();
+        assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+        // Other pragmas stay refused.
+        let err = conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap_err();
+        assert!(err.to_string().contains("not authorized"), "{err}");
     }
 
     #[test]
