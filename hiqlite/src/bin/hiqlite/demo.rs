@@ -211,6 +211,10 @@ async fn run_steps(nodes: &mut [DemoNode], args: &DemoArgs) -> Result<(), Error>
             consistent[0].0
         );
     }
+    println!(
+        "   (a local read answers from the node's own copy at once, and may not have the newest\n    \
+         writes of other nodes yet; a consistent read waits until it has them)"
+    );
 
     println!("== killing the leader (node {leader}) with SIGKILL");
     let before_kill: i64 = count_users(&clients[0]).await?;
