@@ -118,6 +118,7 @@ const KEYS: &[(&str, &str, Option<&str>)] = &[
     ("read_policy", "HQL_READ_POLICY", None),
     ("listen_raft_addr", "HQL_LISTEN_RAFT_ADDR", None),
     ("listen_api_addr", "HQL_LISTEN_API_ADDR", None),
+    ("learner", "HQL_LEARNER", None),
 ];
 
 /// A shared secret (`secret_raft` or `secret_api`). Never printed: `Debug` shows `Secret(***)`.
@@ -261,6 +262,9 @@ pub struct NodeConfig {
     pub listen_raft_addr: Option<String>,
     /// Where the API listener binds, when not at this node's `api_addr`.
     pub listen_api_addr: Option<String>,
+    /// When this node finds a running cluster it is not a member of, it asks to join as a
+    /// learner (a read replica that never votes) instead of as a voter.
+    pub learner: bool,
 }
 
 impl NodeConfig {
@@ -531,6 +535,7 @@ pub struct NodeConfigBuilder {
     read_policy: ReadPolicy,
     listen_raft_addr: Option<String>,
     listen_api_addr: Option<String>,
+    learner: bool,
 }
 
 impl Default for NodeConfigBuilder {
@@ -553,6 +558,7 @@ impl Default for NodeConfigBuilder {
             read_policy: ReadPolicy::default(),
             listen_raft_addr: None,
             listen_api_addr: None,
+            learner: false,
         }
     }
 }
@@ -577,6 +583,7 @@ impl From<NodeConfig> for NodeConfigBuilder {
             read_policy: c.read_policy,
             listen_raft_addr: c.listen_raft_addr,
             listen_api_addr: c.listen_api_addr,
+            learner: c.learner,
         }
     }
 }
@@ -683,6 +690,12 @@ impl NodeConfigBuilder {
         self.listen_api_addr = Some(addr.into());
         self
     }
+    /// Join a running cluster as a learner (TOML `learner`, env `HQL_LEARNER`): a read replica
+    /// that receives every write but never votes. Only affects a node that is not a member yet.
+    pub fn learner(mut self, learner: bool) -> Self {
+        self.learner = learner;
+        self
+    }
 
     /// Applies the values of a TOML file over the current ones. Errors name the file, the line
     /// and the key (unknown keys are refused).
@@ -781,6 +794,9 @@ impl NodeConfigBuilder {
         }
         if let Some(v) = file.listen_api_addr {
             self.listen_api_addr = Some(v);
+        }
+        if let Some(v) = file.learner {
+            self.learner = v;
         }
         Ok(self)
     }
@@ -904,6 +920,14 @@ impl NodeConfigBuilder {
         if let Some(v) = get("HQL_LISTEN_API_ADDR") {
             self.listen_api_addr = Some(v.trim().to_string());
         }
+        if let Some(v) = get("HQL_LEARNER") {
+            match parse_bool(&v) {
+                Some(b) => self.learner = b,
+                None => problems.push(format!(
+                    "HQL_LEARNER={v:?} is not a boolean (true/false, 1/0, yes/no, on/off)"
+                )),
+            }
+        }
         if let Some(v) = get("HQL_READ_POLICY") {
             match v.parse() {
                 Ok(policy) => self.read_policy = policy,
@@ -959,6 +983,7 @@ impl NodeConfigBuilder {
             read_policy: self.read_policy,
             listen_raft_addr: self.listen_raft_addr,
             listen_api_addr: self.listen_api_addr,
+            learner: self.learner,
         };
         config.validate()?;
         Ok(config)
@@ -986,6 +1011,7 @@ struct FileConfig {
     read_policy: Option<String>,
     listen_raft_addr: Option<String>,
     listen_api_addr: Option<String>,
+    learner: Option<bool>,
 }
 
 /// Parses one member, `"ID RAFT_ADDR API_ADDR"` separated by whitespace (the format of

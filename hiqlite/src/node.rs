@@ -327,7 +327,8 @@ async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
 }
 
 /// A node that is in its own `nodes` but not a member of the running cluster asks to be added:
-/// as a learner first, promoted to voter once it has caught up.
+/// as a learner first, promoted to voter once it has caught up (or a learner for good with
+/// `learner = true`).
 async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<bool>) {
     let Some(me) = config
         .nodes
@@ -340,7 +341,7 @@ async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<boo
     let req = ApiRequest::Membership {
         change: MembershipChange::AddNode {
             member: me,
-            voter: true,
+            voter: !config.learner,
         },
         forwarded: false,
     };
