@@ -14,11 +14,18 @@ pub mod store;
 pub mod typed;
 pub mod value;
 
-pub use client::{Client, ExecuteResult, FromRow, Row, Txn};
-pub use config::NodeConfig;
+// The types a user meets in the signatures of `Client`, `Txn`, `NodeConfig` and the typed API,
+// so that `use hiqlite::...` is enough; each also stays at its module path.
+pub use client::{
+    Client, ExecuteResult, FromRow, Members, MembershipChange, NodeStatus, Row, SqlOutput,
+    StatementRef, Txn,
+};
+pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use error::Error;
 pub use hiqlite_macros::{migrate, query, query_as, HiqliteRow};
-pub use migrate::Migrations;
+pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, Migrations};
 pub use node::start_node;
+pub use raft::{Member, NodeId};
 pub use store::command::{Rows, SqlError, StatementOutput};
+pub use typed::{Query, TxnRows};
 pub use value::{Params, Value};
