@@ -230,6 +230,28 @@ async fn typed_queries_in_a_transaction() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_row_of_a_transaction_statement() {
+    let cluster = TestCluster::start(1).await;
+    let client = &cluster.clients[0];
+    client.batch(SCHEMA).await.unwrap();
+
+    let mut txn = Txn::new();
+    let inserted =
+        query!("INSERT INTO users (name) VALUES (?) RETURNING id", "dave").add_to(&mut txn);
+    let found = query!("SELECT name FROM users WHERE name = ?", "dave").add_to(&mut txn);
+    let absent = query!("SELECT name FROM users WHERE name = ?", "nobody").add_to(&mut txn);
+    let outputs = client.txn(txn).await.unwrap();
+
+    assert!(inserted.one(&outputs).unwrap().id > 0);
+    assert_eq!(found.one(&outputs).unwrap().name, "dave");
+    assert_eq!(found.optional(&outputs).unwrap().unwrap().name, "dave");
+    assert!(matches!(absent.one(&outputs), Err(Error::NoRows)));
+    assert!(absent.optional(&outputs).unwrap().is_none());
+    // Outputs of another transaction do not have this statement.
+    assert!(matches!(absent.one(&[]), Err(Error::Conversion(_))));
+}
+
 /// The access marker is in the type: these annotations only compile because SQLite reported
 /// the first statement read-only and the second not.
 #[test]

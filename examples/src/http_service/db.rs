@@ -139,9 +139,5 @@ pub async fn create_todo(
     )
     .add_to(&mut txn);
     let outputs = client.txn(txn).await?;
-    inserted
-        .rows(&outputs)?
-        .into_iter()
-        .next()
-        .ok_or(Error::NoRows)
+    inserted.one(&outputs)
 }
