@@ -121,6 +121,27 @@ impl<A: Access, T> Query<A, T> {
     }
 }
 
+impl<T> Query<Read, T> {
+    /// Adds the query to a transaction as a guard: the first column of its first row must be
+    /// truthy (non-zero, non-NULL) when the transaction reaches it, or the whole transaction
+    /// rolls back and [`Client::txn`] returns
+    /// [`SqlError::GuardFailed`](crate::SqlError::GuardFailed). The checked form of
+    /// [`Txn::guard`]; only a read can be a guard.
+    ///
+    /// ```no_run
+    /// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
+    /// let mut txn = hiqlite::Txn::new();
+    /// // Rust never reads the column, but `query!` needs a type for an expression.
+    /// hiqlite::query!(r#"SELECT count(*) < 100 AS "ok: bool" FROM users"#).add_guard_to(&mut txn);
+    /// hiqlite::query!("INSERT INTO users (name) VALUES (?)", "bob").add_to(&mut txn);
+    /// client.txn(txn).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn add_guard_to(self, txn: &mut Txn) -> StatementRef {
+        txn.guard(self.sql, self.params)
+    }
+}
+
 impl<T: FromRow + Send + 'static> Query<Read, T> {
     /// Local read: runs on the contacted node's own database (no network for an embedded node).
     /// Sees every write made through the same node; another node's newest writes may not have
