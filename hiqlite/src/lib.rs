@@ -26,6 +26,6 @@ pub use hiqlite_macros::{migrate, query, query_as, HiqliteRow};
 pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, Migrations};
 pub use node::start_node;
 pub use raft::{Member, NodeId};
-pub use store::command::{Rows, SqlError, StatementOutput};
+pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
 pub use typed::{Query, TxnRows};
 pub use value::{Params, Value};
