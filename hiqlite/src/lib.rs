@@ -14,8 +14,9 @@ pub mod store;
 pub mod typed;
 pub mod value;
 
-// The types a user meets in the signatures of `Client`, `Txn`, `NodeConfig` and the typed API,
-// so that `use hiqlite::...` is enough; each also stays at its module path.
+// The types a user meets in the signatures of `Client`, `Txn` and `NodeConfig`, so that
+// `use hiqlite::...` is enough; each also stays at its module path. `Query`, `TxnRows` and the
+// access markers stay together in `hiqlite::typed` (rustc names them by that path in errors).
 pub use client::{
     Client, ExecuteResult, FromRow, Members, MembershipChange, NodeStatus, Row, SqlOutput,
     StatementRef, Txn,
@@ -27,5 +28,4 @@ pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, 
 pub use node::start_node;
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
-pub use typed::{Query, TxnRows};
 pub use value::{Params, Value};
