@@ -1,2 +1,0 @@
--- Not `<version>_<name>.sql`: migrate!() refuses the directory at build time.
-CREATE TABLE b (x);
