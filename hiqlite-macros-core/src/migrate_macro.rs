@@ -85,7 +85,7 @@ pub fn expand(input: &MigrateInput, manifest_dir: &Path) -> syn::Result<TokenStr
     let error = |e: ResolveError| syn::Error::new(input.span(), format!("migrate!(): {e}"));
     let dir = resolve(input, manifest_dir).map_err(error)?;
     let files = migrations::resolve_dir(&dir).map_err(error)?;
-    generate(&files, manifest_dir, input.span())
+    generate(&files, input.span())
 }
 
 /// The `hiqlite::migrate::Migrations` expression embedding `files`.
@@ -93,11 +93,7 @@ pub fn expand(input: &MigrateInput, manifest_dir: &Path) -> syn::Result<TokenStr
 /// Each file is also `include_bytes!`-ed by its absolute path, so cargo rebuilds the crate when
 /// one changes. A *new* file in the directory is not seen by cargo: see the `migrate!` docs
 /// (`cargo:rerun-if-changed` in a build script).
-pub fn generate(
-    files: &[MigrationFile],
-    manifest_dir: &Path,
-    span: Span,
-) -> syn::Result<TokenStream> {
+pub fn generate(files: &[MigrationFile], span: Span) -> syn::Result<TokenStream> {
     let mut tracked = Vec::with_capacity(files.len());
     let mut entries = Vec::with_capacity(files.len());
     for file in files {
@@ -113,7 +109,7 @@ pub fn generate(
         tracked.push(quote! { const _: &[u8] = ::core::include_bytes!(#absolute); });
         let version = file.version;
         let name = &file.name;
-        let path = display_path(&file.path, manifest_dir);
+        let path = embedded_path(&file.path);
         let sql = &file.sql;
         let checksum = &file.checksum;
         entries.push(quote! {
@@ -134,9 +130,26 @@ pub fn generate(
     })
 }
 
+/// How an embedded migration names its file in reports and errors: the directory's name and the
+/// file name (`migrations/0001_init.sql`). A path relative to the crate (`../migrations/...`)
+/// would depend on which crate of a workspace was built, an absolute one on the build machine.
+pub fn embedded_path(path: &Path) -> String {
+    let dir = path.parent().and_then(Path::file_name);
+    match (
+        dir.map(|d| d.to_string_lossy()),
+        path.file_name().map(|f| f.to_string_lossy()),
+    ) {
+        (Some(dir), Some(file)) => format!("{dir}/{file}"),
+        // `migrate!("..")`: the directory has no name of its own.
+        (None, Some(file)) => file.into_owned(),
+        _ => path.to_string_lossy().replace('\\', "/"),
+    }
+}
+
 /// `path` relative to the crate directory (`migrations/0001_init.sql`,
-/// `../migrations/0001_init.sql` for a workspace's shared directory), for error messages that
-/// name the file the way the developer sees it, without the build machine's absolute paths.
+/// `../migrations/0001_init.sql` for a workspace's shared directory), without the build
+/// machine's absolute paths. `migrate!()` embeds [`embedded_path`] instead, which does not
+/// depend on the crate that was built.
 pub fn display_path(path: &Path, manifest_dir: &Path) -> String {
     for (ups, ancestor) in manifest_dir.ancestors().enumerate() {
         if let Ok(rest) = path.strip_prefix(ancestor) {
@@ -212,15 +225,13 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_directory_of_an_ancestor_and_shows_it_relative() {
+    fn finds_the_directory_of_an_ancestor_and_shows_its_name() {
         let root = crate_with(&[("1_init.sql", "SELECT 1;")]);
         let member = root.path().join("crates/app");
         std::fs::create_dir_all(&member).unwrap();
         let out = expand_str("", &member).unwrap();
-        assert!(
-            out.contains("path : \"../../migrations/1_init.sql\""),
-            "{out}"
-        );
+        // Shown by the directory's name, not relative to the member crate.
+        assert!(out.contains("path : \"migrations/1_init.sql\""), "{out}");
     }
 
     #[test]
@@ -230,7 +241,7 @@ mod tests {
         std::fs::write(root.path().join("db/schema/7_seven.sql"), "SELECT 7;").unwrap();
         let out = expand_str("\"db/schema\"", root.path()).unwrap();
         assert!(out.contains("version : 7u64"), "{out}");
-        assert!(out.contains("path : \"db/schema/7_seven.sql\""), "{out}");
+        assert!(out.contains("path : \"schema/7_seven.sql\""), "{out}");
 
         let err = expand_str("\"nowhere\"", root.path())
             .unwrap_err()
@@ -263,6 +274,18 @@ mod tests {
         let root = crate_with(&[]);
         let out = expand_str("", root.path()).unwrap();
         assert!(out.contains("__embedded (& [])"), "{out}");
+    }
+
+    #[test]
+    fn embedded_paths_are_the_directory_and_file_name() {
+        let shown = |p: &str| embedded_path(Path::new(p));
+        assert_eq!(
+            shown("/work/app/../migrations/1_a.sql"),
+            "migrations/1_a.sql"
+        );
+        assert_eq!(shown("/work/app/db/schema/1_a.sql"), "schema/1_a.sql");
+        assert_eq!(shown("1_a.sql"), "1_a.sql");
+        assert_eq!(shown("/work/app/../1_a.sql"), "1_a.sql");
     }
 
     #[test]

@@ -33,10 +33,12 @@ pub enum Error {
 
 /// A local SQLite failure (a read with bad SQL, a type mismatch) reads the same as the error a
 /// replicated statement returns, so callers handle one variant whichever path failed.
+/// A broken constraint becomes [`SqlError::Constraint`](crate::SqlError::Constraint) here too.
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Sql(crate::store::command::SqlError::Sqlite {
-            message: e.to_string(),
-        })
+        Error::Sql(crate::store::sqlite::ops::statement_error(
+            &e,
+            e.to_string(),
+        ))
     }
 }

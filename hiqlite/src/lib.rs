@@ -14,11 +14,18 @@ pub mod store;
 pub mod typed;
 pub mod value;
 
-pub use client::{Client, ExecuteResult, FromRow, Row, Txn};
-pub use config::NodeConfig;
+// The types a user meets in the signatures of `Client`, `Txn` and `NodeConfig`, so that
+// `use hiqlite::...` is enough; each also stays at its module path. `Query`, `TxnRows` and the
+// access markers stay together in `hiqlite::typed` (rustc names them by that path in errors).
+pub use client::{
+    Client, ExecuteResult, FromRow, Members, MembershipChange, NodeStatus, Row, SqlOutput,
+    StatementRef, Txn,
+};
+pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use error::Error;
 pub use hiqlite_macros::{migrate, query, query_as, HiqliteRow};
-pub use migrate::Migrations;
+pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, Migrations};
 pub use node::start_node;
-pub use store::command::{Rows, SqlError, StatementOutput};
+pub use raft::{Member, NodeId};
+pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
 pub use value::{Params, Value};

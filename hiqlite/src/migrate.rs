@@ -51,8 +51,9 @@ impl Migration {
         &self.name
     }
 
-    /// Where the file is, as errors show it: relative to the crate for [`migrate!()`](crate::migrate!),
-    /// as given for [`Migrations::from_dir`].
+    /// The file, as reports and errors name it: its directory's name and file name
+    /// (`migrations/0001_init.sql`) for [`migrate!()`](crate::migrate!), however the directory
+    /// was found; the path as given for [`Migrations::from_dir`].
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -292,7 +293,8 @@ impl FromRow for AppliedMigration {
     }
 }
 
-/// A migration named by its version and the path errors show.
+/// A migration named by its version and its [`Migration::path`]; shown as the path
+/// (`migrations/0001_init.sql` for an embedded one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationId {
     pub version: u64,

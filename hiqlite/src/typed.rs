@@ -41,7 +41,7 @@ use std::marker::PhantomData;
 pub use self::shape::{kind, ColumnFit};
 use crate::client::{row, Client, ExecuteResult, FromRow, StatementRef, Txn};
 use crate::error::Error;
-use crate::store::command::StatementOutput;
+use crate::store::command::{Rows, StatementOutput};
 use crate::value::{Params, Value};
 
 /// Access marker of a [`Query`] that only reads (SQLite's `sqlite3_stmt_readonly`).
@@ -118,6 +118,27 @@ impl<A: Access, T> Query<A, T> {
             statement,
             _marker: PhantomData,
         }
+    }
+}
+
+impl<T> Query<Read, T> {
+    /// Adds the query to a transaction as a guard: the first column of its first row must be
+    /// truthy (non-zero, non-NULL) when the transaction reaches it, or the whole transaction
+    /// rolls back and [`Client::txn`] returns
+    /// [`SqlError::GuardFailed`](crate::SqlError::GuardFailed). The checked form of
+    /// [`Txn::guard`]; only a read can be a guard.
+    ///
+    /// ```no_run
+    /// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
+    /// let mut txn = hiqlite::Txn::new();
+    /// // Rust never reads the column, but `query!` needs a type for an expression.
+    /// hiqlite::query!(r#"SELECT count(*) < 100 AS "ok: bool" FROM users"#).add_guard_to(&mut txn);
+    /// hiqlite::query!("INSERT INTO users (name) VALUES (?)", "bob").add_to(&mut txn);
+    /// client.txn(txn).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn add_guard_to(self, txn: &mut Txn) -> StatementRef {
+        txn.guard(self.sql, self.params)
     }
 }
 
@@ -216,8 +237,37 @@ impl<T> TxnRows<T> {
 impl<T: FromRow> TxnRows<T> {
     /// This statement's rows, from the outputs [`Client::txn`] returned.
     pub fn rows(&self, outputs: &[StatementOutput]) -> Result<Vec<T>, Error> {
+        row::map_rows(self.output(outputs)?, T::from_row)
+    }
+
+    /// This statement's first row: [`Error::NoRows`] when it returned none. Further rows are
+    /// ignored, as in [`Query::fetch_one`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
+    /// let mut txn = hiqlite::Txn::new();
+    /// let user = hiqlite::query!("INSERT INTO users (name) VALUES (?) RETURNING id", "bob")
+    ///     .add_to(&mut txn);
+    /// let outputs = client.txn(txn).await?;
+    /// let id: i64 = user.one(&outputs)?.id;
+    /// # Ok(()) }
+    /// ```
+    pub fn one(&self, outputs: &[StatementOutput]) -> Result<T, Error> {
+        self.optional(outputs)?.ok_or(Error::NoRows)
+    }
+
+    /// This statement's first row, or `None` when it returned none. Further rows are ignored.
+    pub fn optional(&self, outputs: &[StatementOutput]) -> Result<Option<T>, Error> {
+        let rows = self.output(outputs)?;
+        rows.rows
+            .first()
+            .map(|values| T::from_row(&row::Row::owned(&rows.columns, values)))
+            .transpose()
+    }
+
+    fn output<'o>(&self, outputs: &'o [StatementOutput]) -> Result<&'o Rows, Error> {
         match outputs.get(self.statement.index()) {
-            Some(StatementOutput::Rows(rows)) => row::map_rows(rows, T::from_row),
+            Some(StatementOutput::Rows(rows)) => Ok(rows),
             Some(StatementOutput::Executed { .. }) => Err(Error::Conversion(format!(
                 "transaction statement {} returned no rows",
                 self.statement.index()

@@ -230,6 +230,61 @@ async fn typed_queries_in_a_transaction() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_row_of_a_transaction_statement() {
+    let cluster = TestCluster::start(1).await;
+    let client = &cluster.clients[0];
+    client.batch(SCHEMA).await.unwrap();
+
+    let mut txn = Txn::new();
+    let inserted =
+        query!("INSERT INTO users (name) VALUES (?) RETURNING id", "dave").add_to(&mut txn);
+    let found = query!("SELECT name FROM users WHERE name = ?", "dave").add_to(&mut txn);
+    let absent = query!("SELECT name FROM users WHERE name = ?", "nobody").add_to(&mut txn);
+    let outputs = client.txn(txn).await.unwrap();
+
+    assert!(inserted.one(&outputs).unwrap().id > 0);
+    assert_eq!(found.one(&outputs).unwrap().name, "dave");
+    assert_eq!(found.optional(&outputs).unwrap().unwrap().name, "dave");
+    assert!(matches!(absent.one(&outputs), Err(Error::NoRows)));
+    assert!(absent.optional(&outputs).unwrap().is_none());
+    // Outputs of another transaction do not have this statement.
+    assert!(matches!(absent.one(&[]), Err(Error::Conversion(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checked_read_guards_a_transaction() {
+    let cluster = TestCluster::start(1).await;
+    let client = &cluster.clients[0];
+    client.batch(SCHEMA).await.unwrap();
+
+    let insert_unless_taken = |name: &'static str| {
+        let mut txn = Txn::new();
+        query!(
+            r#"SELECT NOT exists(SELECT 1 FROM users WHERE name = ?) AS "free: bool""#,
+            name
+        )
+        .add_guard_to(&mut txn);
+        query!("INSERT INTO users (name) VALUES (?)", name).add_to(&mut txn);
+        txn
+    };
+    client.txn(insert_unless_taken("erin")).await.unwrap();
+    let err = client.txn(insert_unless_taken("erin")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Sql(hiqlite::SqlError::GuardFailed { statement: 0 })
+        ),
+        "{err}"
+    );
+    let count = query!(r#"SELECT count(*) AS n FROM users WHERE name = 'erin'"#)
+        .fetch_one(client)
+        .await
+        .unwrap()
+        .n;
+    assert_eq!(count, 1, "the second transaction rolled back");
+}
+
 /// The access marker is in the type: these annotations only compile because SQLite reported
 /// the first statement read-only and the second not.
 #[test]

@@ -92,7 +92,8 @@ async fn migrations_apply_once_cluster_wide_and_refuse_what_does_not_fit() {
     assert_eq!(embedded.len(), 1);
     assert_eq!(
         embedded.iter().next().map(|m| m.path()),
-        Some("fixtures/migrations/0001_init.sql")
+        Some("migrations/0001_init.sql"),
+        "the directory's name and the file name, not the path from the crate"
     );
     let (ra, rb) = tokio::join!(a.migrate(embedded.clone()), b.migrate(embedded.clone()));
     let (ra, rb) = (

@@ -121,14 +121,15 @@ pub async fn create_todo(
     notes: Option<&str>,
 ) -> Result<Todo, Error> {
     let mut txn = Txn::new();
-    let below_limit = query!(
+    // The guard's one column is never read in Rust, but `query!` wants a type for an
+    // expression; `bool` says what it means.
+    query!(
         r#"SELECT count(*) < ? AS "below_limit: bool"
            FROM todos WHERE user_id = ? AND status = 'open'"#,
         MAX_OPEN_TODOS,
         user_id
-    );
-    // `Txn::guard` takes SQL and parameters; these come from a checked query.
-    txn.guard(below_limit.sql(), below_limit.params().to_vec());
+    )
+    .add_guard_to(&mut txn);
     let inserted = query_as!(
         Todo,
         "INSERT INTO todos (user_id, title, notes) VALUES (?, ?, ?)
@@ -139,9 +140,5 @@ pub async fn create_todo(
     )
     .add_to(&mut txn);
     let outputs = client.txn(txn).await?;
-    inserted
-        .rows(&outputs)?
-        .into_iter()
-        .next()
-        .ok_or(Error::NoRows)
+    inserted.one(&outputs)
 }

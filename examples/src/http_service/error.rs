@@ -8,7 +8,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hiqlite::{Error, SqlError};
+use hiqlite::{ConstraintKind, Error, SqlError};
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -49,14 +49,12 @@ impl From<Error> for ApiError {
         let status = match &e {
             Error::NoRows => StatusCode::NOT_FOUND,
             Error::Sql(SqlError::GuardFailed { .. }) => StatusCode::CONFLICT,
-            // Statement errors carry SQLite's message only, so the kind of constraint is read
-            // from it ("UNIQUE constraint failed: todos.user_id, todos.title").
-            Error::Sql(SqlError::Sqlite { message }) if message.contains("UNIQUE constraint") => {
-                StatusCode::CONFLICT
-            }
-            Error::Sql(SqlError::Sqlite { message }) if message.contains("constraint failed") => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            // The kind comes from SQLite's result code, not from the message text.
+            Error::Sql(SqlError::Constraint {
+                kind: ConstraintKind::Unique | ConstraintKind::PrimaryKey,
+                ..
+            }) => StatusCode::CONFLICT,
+            Error::Sql(SqlError::Constraint { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NoLeader(_)
             | Error::ShuttingDown
             | Error::Timeout(_)

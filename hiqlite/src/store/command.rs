@@ -193,6 +193,61 @@ pub enum SqlError {
         newest: u64,
         newest_file: String,
     },
+    // New variants go last: results are stored with postcard, which numbers variants in order.
+    /// The statement broke a constraint (SQLite's `SQLITE_CONSTRAINT`). `kind` comes from
+    /// SQLite's extended result code, so every replica reports the same kind; `message` is
+    /// SQLite's text, as in [`SqlError::Sqlite`] (the Display is the same).
+    ///
+    /// ```
+    /// use hiqlite::{ConstraintKind, Error, SqlError};
+    /// fn status(e: &Error) -> u16 {
+    ///     match e {
+    ///         Error::Sql(SqlError::Constraint { kind: ConstraintKind::Unique | ConstraintKind::PrimaryKey, .. }) => 409,
+    ///         Error::Sql(SqlError::Constraint { .. }) => 422,
+    ///         _ => 500,
+    ///     }
+    /// }
+    /// ```
+    #[error("SQL error: {message}")]
+    Constraint {
+        kind: ConstraintKind,
+        message: String,
+    },
+}
+
+impl SqlError {
+    /// The kind of constraint the statement broke, if it broke one.
+    pub fn constraint_kind(&self) -> Option<ConstraintKind> {
+        match self {
+            SqlError::Constraint { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+}
+
+/// Which constraint a statement broke: [`SqlError::Constraint`]. Read from SQLite's extended
+/// result code (`SQLITE_CONSTRAINT_*`), never from the message text.
+// Stored with postcard inside results: new kinds go last, never reorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ConstraintKind {
+    /// A `UNIQUE` constraint or unique index (`SQLITE_CONSTRAINT_UNIQUE`).
+    Unique,
+    /// A `PRIMARY KEY` that is not the rowid (`SQLITE_CONSTRAINT_PRIMARYKEY`), or a duplicate
+    /// rowid (`SQLITE_CONSTRAINT_ROWID`).
+    PrimaryKey,
+    /// A `FOREIGN KEY`, immediate or deferred (`SQLITE_CONSTRAINT_FOREIGNKEY`).
+    ForeignKey,
+    /// A `CHECK` constraint (`SQLITE_CONSTRAINT_CHECK`).
+    Check,
+    /// A `NOT NULL` column got NULL (`SQLITE_CONSTRAINT_NOTNULL`).
+    NotNull,
+    /// `RAISE(ABORT | FAIL | ROLLBACK, ...)` in a trigger (`SQLITE_CONSTRAINT_TRIGGER`).
+    Trigger,
+    /// A value of the wrong type for a column of a `STRICT` table (`SQLITE_CONSTRAINT_DATATYPE`).
+    Datatype,
+    /// Any other `SQLITE_CONSTRAINT_*` code.
+    Other,
 }
 
 /// The result of applying one command, as every replica computes it.

@@ -40,7 +40,9 @@ impl fmt::Display for Outcome {
 pub fn write_outcome<T>(result: &Result<T, Error>) -> Outcome {
     match result {
         Ok(_) => Outcome::Ok,
-        Err(Error::Sql(SqlError::GuardFailed { .. } | SqlError::Sqlite { .. })) => Outcome::Fail,
+        Err(Error::Sql(
+            SqlError::GuardFailed { .. } | SqlError::Sqlite { .. } | SqlError::Constraint { .. },
+        )) => Outcome::Fail,
         Err(_) => Outcome::Unknown,
     }
 }

@@ -5,7 +5,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::ops::{is_environmental, run_batch, OpError};
+use super::ops::{is_environmental, run_batch, statement_error, OpError};
 use super::writer::WriterThread;
 use crate::store::command::{MigrateOp, SqlError, WriteOutput};
 
@@ -76,9 +76,7 @@ impl WriterThread {
             {
                 OpError::Sqlite(e)
             } else {
-                OpError::Sql(SqlError::Sqlite {
-                    message: format!("statement {n}: {e}"),
-                })
+                OpError::Sql(statement_error(&e, format!("statement {n}: {e}")))
             }
         })?;
         self.with_internal(
@@ -103,17 +101,8 @@ impl WriterThread {
 
 #[cfg(test)]
 mod tests {
-    use openraft::entry::RaftEntry;
-    use openraft::impls::leader_id_adv::LeaderId;
-    use rusqlite::Connection;
-
-    use crate::raft::{Entry, LogId};
-    use crate::store::command::{
-        Command, CommandResult, MigrateOp, RequestId, SqlError, WriteOp, WriteOutput,
-    };
-    use crate::store::sqlite::writer::{ApplyItem, SqliteWriter};
-
-    const LEADER_TIME_MS: i64 = 1_700_000_000_123;
+    use crate::store::command::{CommandResult, MigrateOp, SqlError, WriteOp, WriteOutput};
+    use crate::store::sqlite::test_db::Db;
 
     fn migrate(version: u64, sql: &str) -> WriteOp {
         WriteOp::Migrate(MigrateOp {
@@ -123,106 +112,6 @@ mod tests {
             checksum: hiqlite_macros_core::migrations::checksum(sql),
             sql: sql.to_string(),
         })
-    }
-
-    /// Entries at consecutive indexes from `first`; the request id's seq is the index.
-    fn entries(first: u64, ops: Vec<WriteOp>) -> Vec<ApplyItem> {
-        ops.into_iter()
-            .enumerate()
-            .map(|(i, op)| {
-                let index = first + i as u64;
-                let cmd = Command {
-                    request_id: RequestId {
-                        client: 1,
-                        seq: index,
-                        answered_below: 0,
-                    },
-                    leader_time_ms: LEADER_TIME_MS,
-                    op,
-                };
-                let log_id = LogId::new(
-                    LeaderId {
-                        term: 1,
-                        node_id: 1,
-                    },
-                    index,
-                );
-                (Entry::new_normal(log_id, cmd), None)
-            })
-            .collect()
-    }
-
-    struct Db {
-        _dir: tempfile::TempDir,
-        writer: SqliteWriter,
-        next: u64,
-    }
-
-    impl Db {
-        fn open() -> Db {
-            let dir = tempfile::tempdir().unwrap();
-            let (writer, _) = SqliteWriter::open(&dir.path().join("db.sqlite")).unwrap();
-            Db {
-                _dir: dir,
-                writer,
-                next: 1,
-            }
-        }
-
-        /// Applies `ops` as one batch (one SQLite transaction) and returns their results.
-        async fn apply(&mut self, ops: Vec<WriteOp>) -> Vec<CommandResult> {
-            let first = self.next;
-            self.next += ops.len() as u64;
-            self.writer.apply(entries(first, ops)).await.unwrap();
-            (first..self.next).map(|seq| self.result(seq)).collect()
-        }
-
-        /// The result the state machine remembered for request `seq`.
-        fn result(&self, seq: u64) -> CommandResult {
-            let bytes: Vec<u8> = self
-                .read()
-                .query_row(
-                    "SELECT result FROM _hiqlite_requests WHERE client = 1 AND seq = ?",
-                    [seq as i64],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            postcard::from_bytes(&bytes).unwrap()
-        }
-
-        fn read(&self) -> Connection {
-            Connection::open(self.writer.db_path()).unwrap()
-        }
-
-        fn rows(&self, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
-            let conn = self.read();
-            let mut stmt = conn.prepare(sql).unwrap();
-            let width = stmt.column_count();
-            stmt.query_map([], |r| (0..width).map(|i| r.get(i)).collect())
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        }
-
-        fn has_table(&self, name: &str) -> bool {
-            !self
-                .rows(&format!(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
-                ))
-                .is_empty()
-        }
-
-        fn recorded(&self) -> Vec<(i64, String)> {
-            self.rows("SELECT version, file FROM _hiqlite_migrations ORDER BY version")
-                .into_iter()
-                .map(|r| match (&r[0], &r[1]) {
-                    (rusqlite::types::Value::Integer(v), rusqlite::types::Value::Text(f)) => {
-                        (*v, f.clone())
-                    }
-                    other => panic!("unexpected row {other:?}"),
-                })
-                .collect()
-        }
     }
 
     const APPLIED: CommandResult = Ok(WriteOutput::Migrated {

@@ -9,4 +9,6 @@ pub(crate) mod ops;
 pub mod reader;
 pub mod snapshot;
 pub mod state_machine;
+#[cfg(test)]
+pub(crate) mod test_db;
 pub mod writer;

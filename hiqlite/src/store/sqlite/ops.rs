@@ -5,8 +5,8 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Connection, ErrorCode};
 
 use crate::store::command::{
-    OutputRef, Rows, SqlError, StatementOutput, TxnParam, TxnStatement, TxnStatementKind, WriteOp,
-    WriteOutput,
+    ConstraintKind, OutputRef, Rows, SqlError, StatementOutput, TxnParam, TxnStatement,
+    TxnStatementKind, WriteOp, WriteOutput,
 };
 use crate::value::Value;
 
@@ -40,11 +40,40 @@ pub(crate) fn to_sql_error(e: OpError) -> std::io::Result<SqlError> {
             if is_environmental(&e) {
                 Err(std::io::Error::other(format!("SQLite: {e}")))
             } else {
-                Ok(SqlError::Sqlite {
-                    message: e.to_string(),
-                })
+                Ok(statement_error(&e, e.to_string()))
             }
         }
+    }
+}
+
+/// The [`SqlError`] a failed statement returns, with `message` as its text: a
+/// [`SqlError::Constraint`] when SQLite reports a constraint, else [`SqlError::Sqlite`]. The kind
+/// comes from SQLite's extended result code, which is the same on every replica.
+pub(crate) fn statement_error(e: &rusqlite::Error, message: String) -> SqlError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            SqlError::Constraint {
+                kind: constraint_kind(f.extended_code),
+                message,
+            }
+        }
+        _ => SqlError::Sqlite { message },
+    }
+}
+
+fn constraint_kind(extended_code: std::ffi::c_int) -> ConstraintKind {
+    use rusqlite::ffi;
+    match extended_code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE => ConstraintKind::Unique,
+        ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_ROWID => {
+            ConstraintKind::PrimaryKey
+        }
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ConstraintKind::ForeignKey,
+        ffi::SQLITE_CONSTRAINT_CHECK => ConstraintKind::Check,
+        ffi::SQLITE_CONSTRAINT_NOTNULL => ConstraintKind::NotNull,
+        ffi::SQLITE_CONSTRAINT_TRIGGER => ConstraintKind::Trigger,
+        ffi::SQLITE_CONSTRAINT_DATATYPE => ConstraintKind::Datatype,
+        _ => ConstraintKind::Other,
     }
 }
 
@@ -246,4 +275,137 @@ fn resolve_params(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::command::{ConstraintKind, SqlError, TxnParam, WriteOp};
+    use crate::store::sqlite::test_db::Db;
+    use crate::value::Value;
+
+    const SCHEMA: &str = "
+        CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+        CREATE TABLE tags (label TEXT PRIMARY KEY, uses INTEGER CHECK (uses >= 0)) WITHOUT ROWID;
+        CREATE TABLE todos (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (id),
+            due INTEGER
+        ) STRICT;
+        CREATE TABLE audit (user_id INTEGER REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TRIGGER no_root BEFORE INSERT ON users WHEN new.name = 'root'
+            BEGIN SELECT RAISE(ABORT, 'root is reserved'); END;
+        INSERT INTO users (id, name) VALUES (1, 'alice');
+        INSERT INTO tags VALUES ('home', 1);";
+
+    fn execute(sql: &str) -> WriteOp {
+        WriteOp::Execute {
+            sql: sql.into(),
+            params: vec![],
+        }
+    }
+
+    /// Applies `sql` after the schema through the real writer and returns its error.
+    async fn error_of(sql: &str) -> SqlError {
+        let mut db = Db::open();
+        let results = db
+            .apply(vec![WriteOp::Batch { sql: SCHEMA.into() }, execute(sql)])
+            .await;
+        assert!(results[0].is_ok(), "schema: {:?}", results[0]);
+        results[1].clone().expect_err(sql)
+    }
+
+    #[tokio::test]
+    async fn constraint_failures_carry_their_kind() {
+        let cases = [
+            (
+                "INSERT INTO users (name) VALUES ('alice')",
+                ConstraintKind::Unique,
+                "UNIQUE constraint failed: users.name",
+            ),
+            (
+                "INSERT INTO users (id, name) VALUES (1, 'bob')",
+                ConstraintKind::PrimaryKey,
+                "UNIQUE constraint failed: users.id",
+            ),
+            (
+                "INSERT INTO tags VALUES ('home', 2)",
+                ConstraintKind::PrimaryKey,
+                "UNIQUE constraint failed: tags.label",
+            ),
+            (
+                "INSERT INTO todos (user_id) VALUES (42)",
+                ConstraintKind::ForeignKey,
+                "FOREIGN KEY constraint failed",
+            ),
+            (
+                "INSERT INTO tags VALUES ('work', -1)",
+                ConstraintKind::Check,
+                "CHECK constraint failed: uses >= 0",
+            ),
+            (
+                "INSERT INTO users (name) VALUES (NULL)",
+                ConstraintKind::NotNull,
+                "NOT NULL constraint failed: users.name",
+            ),
+            (
+                "INSERT INTO todos (user_id, due) VALUES (1, 'soon')",
+                ConstraintKind::Datatype,
+                "cannot store TEXT value in INTEGER column todos.due",
+            ),
+            (
+                "INSERT INTO users (name) VALUES ('root')",
+                ConstraintKind::Trigger,
+                "root is reserved",
+            ),
+            (
+                "INSERT INTO audit VALUES (42)",
+                ConstraintKind::ForeignKey,
+                "FOREIGN KEY constraint failed (deferred constraint)",
+            ),
+        ];
+        for (sql, kind, text) in cases {
+            let err = error_of(sql).await;
+            assert_eq!(err.constraint_kind(), Some(kind), "{sql}: {err:?}");
+            // The text users saw before the kind existed.
+            assert_eq!(err.to_string(), format!("SQL error: {text}"), "{sql}");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_failures_and_transactions_keep_their_variant() {
+        let err = error_of("INSERT INTO nowhere VALUES (1)").await;
+        assert!(
+            matches!(&err, SqlError::Sqlite { message } if message.contains("no such table")),
+            "{err:?}"
+        );
+        assert_eq!(err.constraint_kind(), None);
+
+        // A constraint inside a transaction fails the whole entry with its kind.
+        let mut db = Db::open();
+        let statement = |sql: &str| crate::store::command::TxnStatement {
+            sql: sql.into(),
+            params: vec![TxnParam::Value(Value::Text("carol".into()))],
+            kind: crate::store::command::TxnStatementKind::Execute,
+        };
+        let results = db
+            .apply(vec![
+                WriteOp::Batch { sql: SCHEMA.into() },
+                WriteOp::Txn {
+                    statements: vec![
+                        statement("INSERT INTO users (name) VALUES (?)"),
+                        statement("INSERT INTO users (name) VALUES (?)"),
+                    ],
+                },
+            ])
+            .await;
+        let err = results[1].clone().unwrap_err();
+        assert_eq!(
+            err.constraint_kind(),
+            Some(ConstraintKind::Unique),
+            "{err:?}"
+        );
+        assert!(db
+            .rows("SELECT 1 FROM users WHERE name = 'carol'")
+            .is_empty());
+    }
 }

@@ -20,7 +20,7 @@ use super::ops::{run_op, to_sql_error};
 use super::{determinism, ffi};
 use crate::raft::{Entry, LogId, StoredMembership, TypeConfig};
 use crate::store::command::{
-    ApplyResult, Command, CommandResult, RequestId, SqlError, WriteOp, WriteOutput,
+    ApplyResult, Command, CommandResult, ConstraintKind, RequestId, SqlError, WriteOp, WriteOutput,
 };
 
 /// Results of clients that went away (never sent a newer `answered_below`) are forgotten after
@@ -381,7 +381,8 @@ impl WriterThread {
     /// them at COMMIT and fail the whole batch) and results too large to keep.
     fn check_output(&self, output: WriteOutput) -> CommandResult {
         if ffi::deferred_foreign_key_violations(&self.conn) > 0 {
-            return Err(SqlError::Sqlite {
+            return Err(SqlError::Constraint {
+                kind: ConstraintKind::ForeignKey,
                 message: "FOREIGN KEY constraint failed (deferred constraint)".into(),
             });
         }
