@@ -73,25 +73,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     eprintln!("listening on http://{http_addr}");
     let served = axum::serve(listener, http_service::router(client.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(hiqlite::shutdown_signal())
         .await;
     // Leave the cluster cleanly even if the HTTP server failed.
     client.shutdown().await?;
     Ok(served?)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -159,7 +159,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        _ = interrupted() => {
+        _ = hiqlite::shutdown_signal() => {
             eprintln!("interrupted; cleaning up");
             ExitCode::from(130)
         }
@@ -224,20 +224,4 @@ async fn run(s: &Settings) -> Result<Report> {
         results,
         peak_rss_kib,
     })
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -25,7 +25,7 @@ pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use error::Error;
 pub use hiqlite_macros::{migrate, query, query_as, HiqliteRow};
 pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, Migrations};
-pub use node::start_node;
+pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
 pub use value::{Params, Value};

@@ -463,3 +463,28 @@ fn to_remote(e: Error) -> RemoteError {
         other => RemoteError::Other(other.to_string()),
     }
 }
+
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM. For a program that
+/// embeds a node, await it and then call [`Client::shutdown`] so a leader hands over first.
+///
+/// ```no_run
+/// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
+/// hiqlite::shutdown_signal().await;
+/// client.shutdown().await
+/// # }
+/// ```
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        // No SIGTERM handler could be installed: Ctrl-C alone still works.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -122,46 +122,16 @@ impl Schedule {
         let kind = self.deck.pop().expect("a refilled deck");
         let r = &mut self.rng;
         let (target, hold) = match kind {
-            // Leader-biased: the leader is where fail-over, dedup of retried writes and
-            // read-index bugs live.
-            FaultKind::Kill => (
-                if r.percent(60) {
-                    Target::Leader
-                } else {
-                    Target::Follower
-                },
-                r.millis(100, 6000),
-            ),
+            FaultKind::Kill => (leader_biased(r), r.millis(100, 6000)),
             // Pauses shorter and longer than the election timeout: a short one is a hiccup, a long
             // one deposes a paused leader that wakes up believing it still leads.
-            FaultKind::Pause => (
-                if r.percent(60) {
-                    Target::Leader
-                } else {
-                    Target::Follower
-                },
-                r.millis(300, 6000),
-            ),
+            FaultKind::Pause => (leader_biased(r), r.millis(300, 6000)),
             FaultKind::WipeFollower => (Target::Follower, r.millis(100, 2000)),
             // An isolated leader keeps believing it leads until its lease runs out: reads and
             // writes sent to it must not succeed on its word alone.
-            FaultKind::Isolate => (
-                if r.percent(60) {
-                    Target::Leader
-                } else {
-                    Target::Follower
-                },
-                r.millis(500, 8000),
-            ),
+            FaultKind::Isolate => (leader_biased(r), r.millis(500, 8000)),
             FaultKind::CutLink => (Target::Follower, r.millis(500, 8000)),
-            FaultKind::SlowDisk => (
-                if r.percent(60) {
-                    Target::Leader
-                } else {
-                    Target::Follower
-                },
-                r.millis(1000, 8000),
-            ),
+            FaultKind::SlowDisk => (leader_biased(r), r.millis(1000, 8000)),
         };
         // Drawn only for slow disks, so the schedules of seeds recorded before that kind existed
         // stay the same.
@@ -177,6 +147,16 @@ impl Schedule {
             pick: r.next_u64(),
             sync_delay,
         }
+    }
+}
+
+/// The leader 60% of the time: fail-over, dedup of retried writes and read-index bugs live there.
+/// Draws exactly one number from `r`: recorded seeds depend on the order of the draws.
+fn leader_biased(r: &mut Rng) -> Target {
+    if r.percent(60) {
+        Target::Leader
+    } else {
+        Target::Follower
     }
 }
 

@@ -79,22 +79,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Error> {
         NodeConfig::from_env()?
     };
     let client = hiqlite::start_node(config).await?;
-    wait_for_signal().await;
+    hiqlite::shutdown_signal().await;
     eprintln!("shutting down");
     client.shutdown().await
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
