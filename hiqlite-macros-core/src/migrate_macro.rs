@@ -13,7 +13,7 @@ use quote::quote;
 use syn::parse::{ParseStream, Parser};
 use syn::LitStr;
 
-use crate::migrations::{self, MigrationFile, ResolveError};
+use crate::migrations::{self, MigrationFile, ResolveError, MIGRATIONS_ENV};
 
 /// What was written between the parentheses of `migrate!(...)`.
 pub struct MigrateInput {
@@ -70,11 +70,18 @@ pub fn manifest_dir() -> syn::Result<PathBuf> {
         })
 }
 
-/// The directory `input` designates, from the crate directory `manifest_dir`.
-pub fn resolve(input: &MigrateInput, manifest_dir: &Path) -> Result<PathBuf, ResolveError> {
-    match &input.dir {
-        None => migrations::find_dir(manifest_dir),
-        Some(dir) => Ok(manifest_dir.join(dir.value())),
+/// The directory `input` designates, from the crate directory `manifest_dir`: the argument,
+/// else `env_dir` (the value of [`MIGRATIONS_ENV`], as `query!` uses it), else the crate's
+/// `migrations/` or the nearest ancestor's.
+pub fn resolve(
+    input: &MigrateInput,
+    manifest_dir: &Path,
+    env_dir: Option<&str>,
+) -> Result<PathBuf, ResolveError> {
+    match (&input.dir, env_dir) {
+        (Some(dir), _) => Ok(manifest_dir.join(dir.value())),
+        (None, Some(dir)) => Ok(manifest_dir.join(dir)),
+        (None, None) => migrations::find_dir(manifest_dir),
     }
 }
 
@@ -83,7 +90,8 @@ pub fn resolve(input: &MigrateInput, manifest_dir: &Path) -> Result<PathBuf, Res
 /// directory or the file.
 pub fn expand(input: &MigrateInput, manifest_dir: &Path) -> syn::Result<TokenStream> {
     let error = |e: ResolveError| syn::Error::new(input.span(), format!("migrate!(): {e}"));
-    let dir = resolve(input, manifest_dir).map_err(error)?;
+    let env_dir = std::env::var(MIGRATIONS_ENV).ok().filter(|v| !v.is_empty());
+    let dir = resolve(input, manifest_dir, env_dir.as_deref()).map_err(error)?;
     let files = migrations::resolve_dir(&dir).map_err(error)?;
     generate(&files, input.span())
 }
@@ -122,9 +130,12 @@ pub fn generate(files: &[MigrationFile], span: Span) -> syn::Result<TokenStream>
             }
         });
     }
+    let env_name = MIGRATIONS_ENV;
     Ok(quote! {
         {
             #(#tracked)*
+            // Read by rustc, so changing the variable rebuilds the crate.
+            const _: ::core::option::Option<&str> = ::core::option_env!(#env_name);
             ::hiqlite::migrate::Migrations::__embedded(&[#(#entries),*])
         }
     })
@@ -144,28 +155,6 @@ pub fn embedded_path(path: &Path) -> String {
         (None, Some(file)) => file.into_owned(),
         _ => path.to_string_lossy().replace('\\', "/"),
     }
-}
-
-/// `path` relative to the crate directory (`migrations/0001_init.sql`,
-/// `../migrations/0001_init.sql` for a workspace's shared directory), without the build
-/// machine's absolute paths. `migrate!()` embeds [`embedded_path`] instead, which does not
-/// depend on the crate that was built.
-pub fn display_path(path: &Path, manifest_dir: &Path) -> String {
-    for (ups, ancestor) in manifest_dir.ancestors().enumerate() {
-        if let Ok(rest) = path.strip_prefix(ancestor) {
-            // The root is a common ancestor of everything: stop climbing before it.
-            if ancestor.parent().is_none() {
-                break;
-            }
-            let mut shown = PathBuf::new();
-            for _ in 0..ups {
-                shown.push("..");
-            }
-            shown.push(rest);
-            return shown.to_string_lossy().replace('\\', "/");
-        }
-    }
-    path.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -251,6 +240,28 @@ mod tests {
     }
 
     #[test]
+    fn the_directory_comes_from_the_argument_then_the_variable_then_the_ancestors() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("migrations")).unwrap();
+        let crate_dir = root.path();
+        let none = parse(quote!()).unwrap();
+        let given = parse(quote!("db")).unwrap();
+        assert_eq!(
+            resolve(&none, crate_dir, None).unwrap(),
+            crate_dir.join("migrations")
+        );
+        // The same variable query! reads: both then check and embed the same schema.
+        assert_eq!(
+            resolve(&none, crate_dir, Some("schema")).unwrap(),
+            crate_dir.join("schema")
+        );
+        assert_eq!(
+            resolve(&given, crate_dir, Some("schema")).unwrap(),
+            crate_dir.join("db")
+        );
+    }
+
+    #[test]
     fn resolution_errors_name_the_file() {
         let root = crate_with(&[("0001_init.sql", ""), ("init2.sql", "")]);
         let err = expand_str("", root.path()).unwrap_err().to_string();
@@ -286,13 +297,5 @@ mod tests {
         assert_eq!(shown("/work/app/db/schema/1_a.sql"), "schema/1_a.sql");
         assert_eq!(shown("1_a.sql"), "1_a.sql");
         assert_eq!(shown("/work/app/../1_a.sql"), "1_a.sql");
-    }
-
-    #[test]
-    fn display_paths_fall_back_to_the_absolute_path() {
-        let shown = display_path(Path::new("/elsewhere/m/1_a.sql"), Path::new("/work/app"));
-        assert_eq!(shown, "/elsewhere/m/1_a.sql");
-        let shown = display_path(Path::new("/work/app/m/1_a.sql"), Path::new("/work/app"));
-        assert_eq!(shown, "m/1_a.sql");
     }
 }

@@ -10,6 +10,11 @@ use sha2::{Digest, Sha256};
 /// The largest version a migration may have: SQLite stores it as a signed 64-bit integer.
 pub const MAX_VERSION: u64 = i64::MAX as u64;
 
+/// Environment variable naming the migrations directory (relative to the crate's `Cargo.toml`,
+/// or absolute) for `query!`, `query_as!` and an argument-less `migrate!()`, so the SQL checks and
+/// the embedded migrations always use the same schema.
+pub const MIGRATIONS_ENV: &str = "HIQLITE_MIGRATIONS_DIR";
+
 /// One migration file, read and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationFile {

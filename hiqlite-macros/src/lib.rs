@@ -31,9 +31,10 @@ pub fn query_as(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Embeds the migrations of `migrations/` (the crate's own, or the nearest ancestor's) or of the
-/// directory given, relative to the crate: `migrate!()`, `migrate!("db/migrations")`. Expands to a
-/// `hiqlite::migrate::Migrations` to pass to `Client::migrate`.
+/// Embeds the migrations of the directory given, relative to the crate (`migrate!("db/migrations")`),
+/// else of `HIQLITE_MIGRATIONS_DIR` if set (as `query!` does), else of `migrations/` (the crate's
+/// own, or the nearest ancestor's): `migrate!()`. Expands to a `hiqlite::migrate::Migrations` to
+/// pass to `Client::migrate`.
 ///
 /// ```ignore
 /// client.migrate(hiqlite::migrate!()).await?;

@@ -26,7 +26,7 @@ use self::input::{Arg, QueryInput};
 
 /// The environment variable that points `query!` at a migrations directory (absolute, or
 /// relative to the crate's `Cargo.toml`). A `migrations = "dir"` argument wins over it.
-pub const MIGRATIONS_ENV: &str = "HIQLITE_MIGRATIONS_DIR";
+pub use crate::migrations::MIGRATIONS_ENV;
 
 /// Where the macro runs: the crate's manifest directory and the override variable.
 #[derive(Debug, Clone, Default)]
