@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::net::{Channel, NetError, RpcClient};
 use crate::raft::{NodeId, Raft};
 use crate::store::command::{Command, RequestId, Rows, WriteOp, WriteOutput};
+use crate::store::sqlite::classify::{classify, is_refusal, is_syntax_error, SqlKind};
 use crate::store::sqlite::reader::ReadPool;
 use crate::store::sqlite::state_machine::StateMachine;
 use crate::value::Value;
@@ -372,17 +373,19 @@ impl LocalNode {
         sql: String,
         consistent: bool,
     ) -> Result<SqlOutput, Error> {
-        let probe = sql.clone();
-        let kind = self
-            .reads
-            .with_conn(move |conn| match conn.prepare(&probe) {
-                Ok(stmt) if stmt.readonly() => Ok(SqlKind::Read),
-                Ok(stmt) if stmt.column_count() > 0 => Ok(SqlKind::WriteReturning),
-                Ok(_) => Ok(SqlKind::Write),
-                Err(rusqlite::Error::MultipleStatement) => Ok(SqlKind::Batch),
-                Err(e) => Err(Error::from(e)),
-            })
-            .await?;
+        let kind = match self.classify(&sql).await {
+            // This node's schema may be behind the leader's (a table created through another
+            // node a moment ago): catch up, as a consistent read would, and ask again. A text
+            // that does not parse, or a cluster without a leader, keeps the first answer.
+            Err(ClassifyError::Schema(first)) => match self.linearize().await {
+                Ok(()) => self
+                    .classify(&sql)
+                    .await
+                    .map_err(ClassifyError::into_error)?,
+                Err(_) => return Err(first),
+            },
+            other => other.map_err(ClassifyError::into_error)?,
+        };
         let op = match kind {
             SqlKind::Read => {
                 if consistent {
@@ -415,6 +418,21 @@ impl LocalNode {
                 return Err(Error::Raft(format!("unexpected write output {output:?}")))
             }
         })
+    }
+
+    /// Classifies `sql` on one of this node's read connections (see [`classify`]).
+    async fn classify(&self, sql: &str) -> Result<SqlKind, ClassifyError> {
+        let probe = sql.to_string();
+        let outcome = self
+            .reads
+            .with_conn(move |conn| match classify(conn, &probe) {
+                // Refused by the guard (explained by the pool), or unparsable: final.
+                Err(e) if is_refusal(&e) || is_syntax_error(&e) => Err(Error::from(e)),
+                other => Ok(other),
+            })
+            .await
+            .map_err(ClassifyError::Other)?;
+        outcome.map_err(|e| ClassifyError::Schema(Error::from(e)))
     }
 
     /// If this node leads, hands leadership to the most caught-up voter and waits (briefly) for
@@ -495,11 +513,20 @@ impl LocalNode {
     }
 }
 
-enum SqlKind {
-    Read,
-    Write,
-    WriteReturning,
-    Batch,
+/// Why a statement could not be classified.
+enum ClassifyError {
+    /// It does not prepare against this node's schema, which may be behind the leader's.
+    Schema(Error),
+    /// Anything else (a syntax error, a closed pool).
+    Other(Error),
+}
+
+impl ClassifyError {
+    fn into_error(self) -> Error {
+        match self {
+            ClassifyError::Schema(e) | ClassifyError::Other(e) => e,
+        }
+    }
 }
 
 fn now_ms() -> i64 {

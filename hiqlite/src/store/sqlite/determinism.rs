@@ -102,6 +102,8 @@ pub fn open_writer(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection
     register_vfs()?;
     let conn = Connection::open_with_flags_and_vfs(path, flags, VFS_NAME_C)?;
     register_random_functions(&conn)?;
+    super::history::register(&conn)?;
+    super::math::register(&conn)?;
     Ok(conn)
 }
 

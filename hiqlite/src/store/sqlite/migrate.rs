@@ -71,6 +71,7 @@ impl WriterThread {
         }
         // User SQL: the guard applies (no `_hiqlite_*` writes, no PRAGMA, no BEGIN/COMMIT).
         let statements = run_batch(&self.conn, &m.sql).map_err(|(n, e)| {
+            let e = self.explain_refusal(e);
             if is_environmental(&e)
                 || e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
             {

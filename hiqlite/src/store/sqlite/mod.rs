@@ -1,9 +1,12 @@
 //! SQLite state machine: one writer thread that applies committed entries, a pool of read-only
 //! connections for local reads, and deterministic clock/random functions.
 
+pub mod classify;
 pub mod determinism;
 mod ffi;
 pub mod guard;
+pub mod history;
+pub mod math;
 mod migrate;
 pub(crate) mod ops;
 pub mod reader;
@@ -11,4 +14,5 @@ pub mod snapshot;
 pub mod state_machine;
 #[cfg(test)]
 pub(crate) mod test_db;
+mod vacuum;
 pub mod writer;

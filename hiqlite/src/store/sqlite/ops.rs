@@ -154,19 +154,25 @@ fn execute(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<(
 }
 
 /// Runs a statement and collects its rows.
+///
+/// The column list is read only after the statement has run: a cached statement prepared
+/// before a schema change (`ALTER TABLE ... ADD COLUMN`, a dropped and re-created table) is
+/// re-prepared by SQLite on its first step, and only then do `SELECT *` and `RETURNING *` name
+/// the columns of the current schema.
 pub(crate) fn query(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Rows> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
-    let width = columns.len();
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
+        let width = row.as_ref().column_count();
         let mut values = Vec::with_capacity(width);
         for i in 0..width {
             values.push(Value::from_ref(row.get_ref(i)?));
         }
         out.push(values);
     }
+    drop(rows);
+    let columns = stmt.column_names().iter().map(|c| c.to_string()).collect();
     Ok(Rows { columns, rows: out })
 }
 

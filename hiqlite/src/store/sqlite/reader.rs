@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::guard::Refusals;
+use crate::store::command::SqlError;
 use crate::Error;
 
 /// VM steps a read may take on the calling thread before it moves to the blocking pool
@@ -32,10 +34,12 @@ pub struct ReadPool {
     moved_to_blocking: AtomicU64,
 }
 
-/// A read connection and the switch that limits it to the inline budget.
+/// A read connection, the switch that limits it to the inline budget, and why its guard last
+/// refused a statement.
 struct PooledConnection {
     conn: Connection,
     limit: Arc<StepLimit>,
+    refusals: Refusals,
 }
 
 /// Counts VM steps of the current read while `enabled`; past the budget, interrupts it.
@@ -65,7 +69,9 @@ impl ReadPool {
             )?;
             // Belt and braces: even a statement that slips past read-only mode cannot write.
             conn.execute_batch("PRAGMA query_only = ON;")?;
-            super::guard::install_reader_guard(&conn);
+            // A read computes what a write would store.
+            super::math::register(&conn)?;
+            let refusals = super::guard::install_reader_guard(&conn);
             conn.set_prepared_statement_cache_capacity(256);
             let limit = Arc::new(StepLimit::default());
             let handler_limit = limit.clone();
@@ -85,7 +91,11 @@ impl ReadPool {
                     over
                 }),
             );
-            idle.push(PooledConnection { conn, limit });
+            idle.push(PooledConnection {
+                conn,
+                limit,
+                refusals,
+            });
         }
         Ok(Arc::new(ReadPool {
             permits: Arc::new(Semaphore::new(idle.len())),
@@ -111,7 +121,7 @@ impl ReadPool {
         let f = {
             let lease = self.lease(&permit)?;
             lease.pooled().limit.arm(true);
-            let result = f(&lease.pooled().conn);
+            let result = lease.pooled().run(&f);
             if !lease.pooled().limit.tripped.load(Ordering::Relaxed) {
                 return result;
             }
@@ -123,7 +133,7 @@ impl ReadPool {
         tokio::task::spawn_blocking(move || {
             let lease = pool.lease(&permit)?;
             lease.pooled().limit.arm(false);
-            let result = f(&lease.pooled().conn);
+            let result = lease.pooled().run(&f);
             drop(permit);
             result
         })
@@ -156,6 +166,30 @@ impl ReadPool {
         self.permits.close();
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+}
+
+impl PooledConnection {
+    /// Runs the read `f`; a statement the guard refused fails with the guard's reason rather
+    /// than SQLite's bare "not authorized".
+    fn run<T>(&self, f: impl Fn(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        self.refusals.clear();
+        f(&self.conn).map_err(|e| match e {
+            Error::Sql(SqlError::Sqlite { message }) if is_refusal(&message) => {
+                let refused = rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
+                    Some(message),
+                );
+                Error::from(self.refusals.explain(refused))
+            }
+            other => other,
+        })
+    }
+}
+
+/// SQLite's messages for a statement its authorizer refused.
+fn is_refusal(message: &str) -> bool {
+    message == "not authorized"
+        || (message.starts_with("access to ") && message.ends_with(" is prohibited"))
 }
 
 /// Returns its connection to the pool when dropped, even if the read panicked (it may run user

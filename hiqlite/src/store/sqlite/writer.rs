@@ -16,8 +16,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, watch};
 
 use super::guard::WriterGuard;
-use super::ops::{run_op, to_sql_error};
-use super::{determinism, ffi};
+use super::ops::{run_op, to_sql_error, OpError};
+use super::vacuum::{self, Vacuum};
+use super::{determinism, ffi, history};
 use crate::raft::{Entry, LogId, StoredMembership, TypeConfig};
 use crate::store::command::{
     ApplyResult, Command, CommandResult, ConstraintKind, RequestId, SqlError, WriteOp, WriteOutput,
@@ -279,6 +280,11 @@ impl WriterThread {
             .internal(|| run(&mut self.conn.prepare_cached(&tagged)?))
     }
 
+    /// `e` with the write guard's reason when the guard refused the statement.
+    pub(super) fn explain_refusal(&self, e: rusqlite::Error) -> rusqlite::Error {
+        self.guard.explain(e)
+    }
+
     fn apply_batch(&mut self, items: Vec<ApplyItem>) -> std::io::Result<()> {
         if items.is_empty() {
             return Ok(());
@@ -319,7 +325,13 @@ impl WriterThread {
             let log_id = entry.log_id();
             let result = match &entry.payload {
                 EntryPayload::Blank => ApplyResult(None),
-                EntryPayload::Normal(cmd) => ApplyResult(Some(self.apply_command(&log_id, cmd)?)),
+                EntryPayload::Normal(cmd) => match vacuum::classify(&self.conn, &cmd.op) {
+                    Vacuum::Run(sql) => {
+                        let done_before = last.map(|l| (l, membership.take()));
+                        ApplyResult(Some(self.apply_vacuum(&log_id, cmd, &sql, done_before)?))
+                    }
+                    _ => ApplyResult(Some(self.apply_command(&log_id, cmd)?)),
+                },
                 EntryPayload::Membership(m) => {
                     membership = Some(StoredMembership::new(Some(log_id), m.clone()));
                     ApplyResult(None)
@@ -346,6 +358,47 @@ impl WriterThread {
         )
     }
 
+    /// Applies a VACUUM entry (see `vacuum.rs`): commits the entries before it in this batch
+    /// (`done_before`: the last one's log id and a membership change among them), runs VACUUM
+    /// outside any transaction, and opens the transaction the rest of the batch continues in.
+    fn apply_vacuum(
+        &mut self,
+        log_id: &LogId,
+        cmd: &Command,
+        sql: &str,
+        done_before: Option<(LogId, Option<StoredMembership>)>,
+    ) -> std::io::Result<CommandResult> {
+        let id = &cmd.request_id;
+        self.forget_results(id, log_id, cmd.leader_time_ms)
+            .map_err(io_err)?;
+        if let Some(previous) = self.remembered_result(id).map_err(io_err)? {
+            return Ok(previous);
+        }
+        if let Some((last, membership)) = done_before {
+            self.write_meta("last_applied", &Some(last))
+                .map_err(io_err)?;
+            if let Some(m) = membership {
+                self.write_meta("membership", &m).map_err(io_err)?;
+            }
+        }
+        self.internal("COMMIT").map_err(io_err)?;
+        self.guard.reset_budget();
+        // The guard is lifted: VACUUM copies every table, Hiqlite's own included, into a new
+        // file (`vacuum::classify` made sure the text is this one statement).
+        let outcome = self.guard.internal(|| self.conn.execute_batch(sql));
+        self.internal("BEGIN IMMEDIATE").map_err(io_err)?;
+        let result = match outcome {
+            Ok(()) => Ok(WriteOutput::Executed {
+                rows_affected: 0,
+                last_insert_rowid: 0,
+            }),
+            Err(e) => Err(to_sql_error(OpError::Sqlite(e))?),
+        };
+        self.remember_result(id, cmd.leader_time_ms, &result)
+            .map_err(io_err)?;
+        Ok(result)
+    }
+
     fn apply_command(&mut self, log_id: &LogId, cmd: &Command) -> std::io::Result<CommandResult> {
         let id = &cmd.request_id;
         self.forget_results(id, log_id, cmd.leader_time_ms)
@@ -354,16 +407,20 @@ impl WriterThread {
             return Ok(previous);
         }
         determinism::set_entry_context(cmd.leader_time_ms, seed_for(log_id));
-        // Every entry starts from rowid 0, not from whatever an earlier batch left behind.
+        // Every entry starts from rowid 0 and no changes, not from what an earlier batch or
+        // the writer's own bookkeeping left behind.
         ffi::reset_last_insert_rowid(&self.conn);
+        history::mark_entry_start(&self.conn);
         self.guard.reset_budget();
         self.internal("SAVEPOINT entry").map_err(io_err)?;
-        let outcome = match &cmd.op {
-            WriteOp::Migrate(migration) => self.apply_migration(migration, cmd.leader_time_ms),
-            op => run_op(&self.conn, op),
+        let outcome = match (&cmd.op, vacuum::classify(&self.conn, &cmd.op)) {
+            (_, Vacuum::Refuse(e)) => Err(OpError::Sql(e)),
+            (WriteOp::Migrate(migration), _) => self.apply_migration(migration, cmd.leader_time_ms),
+            (op, _) => run_op(&self.conn, op),
         };
         let result = match outcome {
             Ok(output) => self.check_output(output),
+            Err(OpError::Sqlite(e)) => Err(to_sql_error(OpError::Sqlite(self.explain_refusal(e)))?),
             Err(e) => Err(to_sql_error(e)?),
         };
         if result.is_ok() {
