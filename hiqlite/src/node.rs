@@ -68,6 +68,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         .read_pool(config.read_pool_size)
         .map_err(|e| Error::Storage(e.to_string()))?;
     let applied = state_machine.applied_index();
+    let clock_offset = state_machine.clock_offset();
     let snapshot_dir = state_machine.snapshot_dir();
 
     // Bind before Raft starts, so a port conflict is a clear start-up error.
@@ -136,7 +137,13 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         }),
         shutdown_rx.clone(),
     ));
-    let local = Arc::new(LocalNode::new(&config, raft.clone(), reads, applied));
+    let local = Arc::new(LocalNode::new(
+        &config,
+        raft.clone(),
+        reads,
+        applied,
+        clock_offset,
+    ));
     let api_server = tokio::spawn(crate::net::serve(
         api_listener,
         config.secret_api.clone(),

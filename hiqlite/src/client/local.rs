@@ -20,6 +20,7 @@ use crate::net::{Channel, NetError, RpcClient};
 use crate::raft::{NodeId, Raft};
 use crate::store::command::{Command, RequestId, Rows, WriteOp, WriteOutput};
 use crate::store::sqlite::classify::{classify, is_refusal, is_syntax_error, SqlKind};
+use crate::store::sqlite::clock::ClockOffset;
 use crate::store::sqlite::reader::ReadPool;
 use crate::store::sqlite::state_machine::StateMachine;
 use crate::value::Value;
@@ -35,6 +36,7 @@ pub struct LocalNode {
     pub(crate) raft: Raft<StateMachine>,
     pub(crate) reads: Arc<ReadPool>,
     pub(crate) applied: watch::Receiver<u64>,
+    clock_offset: ClockOffset,
     pub(crate) request_timeout: Duration,
     pub(crate) secret_api: Secret,
     pub(crate) max_frame_bytes: usize,
@@ -58,12 +60,14 @@ impl LocalNode {
         raft: Raft<StateMachine>,
         reads: Arc<ReadPool>,
         applied: watch::Receiver<u64>,
+        clock_offset: ClockOffset,
     ) -> Self {
         LocalNode {
             node_id: config.node_id,
             raft,
             reads,
             applied,
+            clock_offset,
             request_timeout: config.request_timeout,
             secret_api: config.secret_api.clone(),
             max_frame_bytes: config.max_frame_bytes,
@@ -509,6 +513,7 @@ impl LocalNode {
             snapshot_index: m.snapshot.map(|l| l.index()),
             purged_index: m.purged.map(|l| l.index()),
             members_fingerprint: self.members_fingerprint,
+            clock_offset_ms: self.clock_offset.get(),
         }
     }
 }

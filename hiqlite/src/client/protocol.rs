@@ -113,4 +113,8 @@ pub struct NodeStatus {
     /// Fingerprint of the member list this node was configured with; nodes only form a cluster
     /// with nodes that were given the same list.
     pub members_fingerprint: u64,
+    /// How many milliseconds this node's clock is ahead of (positive) or behind (negative) the
+    /// time of the entries it applies, from the last 10 s with writes; `None` before. Beyond
+    /// ±1000 ms the node also logs a warning (see `store/sqlite/clock.rs`).
+    pub clock_offset_ms: Option<i64>,
 }

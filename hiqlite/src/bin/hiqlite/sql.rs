@@ -162,6 +162,14 @@ pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
         println!("last_applied: {}", status.last_applied);
         println!("voters:       {:?}", status.voters);
         println!("learners:     {:?}", status.learners);
+        match status.clock_offset_ms {
+            Some(ms) if ms.abs() > hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS => println!(
+                "clock offset: {ms} ms (WARNING: more than {} ms off the log's time; check NTP)",
+                hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS
+            ),
+            Some(ms) => println!("clock offset: {ms} ms"),
+            None => println!("clock offset: unknown (measured over 10 s of applied writes)"),
+        }
     }
     Ok(())
 }
@@ -178,5 +186,6 @@ fn status_json(s: &NodeStatus) -> serde_json::Value {
         "purged_index": s.purged_index,
         "voters": s.voters,
         "learners": s.learners,
+        "clock_offset_ms": s.clock_offset_ms,
     })
 }

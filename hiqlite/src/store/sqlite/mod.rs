@@ -2,6 +2,7 @@
 //! connections for local reads, and deterministic clock/random functions.
 
 pub mod classify;
+pub mod clock;
 pub mod determinism;
 mod ffi;
 pub mod guard;
@@ -16,3 +17,5 @@ pub mod state_machine;
 pub(crate) mod test_db;
 mod vacuum;
 pub mod writer;
+#[cfg(test)]
+mod writer_tests;

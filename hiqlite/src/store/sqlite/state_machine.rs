@@ -81,6 +81,11 @@ impl StateMachine {
     }
 
     /// The index of the last entry whose effects are committed in SQLite (visible to readers).
+    /// How far this node's clock is from the time of the entries it applies.
+    pub fn clock_offset(&self) -> super::clock::ClockOffset {
+        self.writer.clock_offset()
+    }
+
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.writer.applied_index()
     }

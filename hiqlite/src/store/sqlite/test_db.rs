@@ -13,9 +13,17 @@ pub(crate) const LEADER_TIME_MS: i64 = 1_700_000_000_123;
 
 /// Entries at consecutive indexes from `first`; the request id's seq is the index.
 pub(crate) fn entries(first: u64, ops: Vec<WriteOp>) -> Vec<ApplyItem> {
+    timed_entries(
+        first,
+        ops.into_iter().map(|op| (LEADER_TIME_MS, op)).collect(),
+    )
+}
+
+/// As [`entries`], each with its leader's clock.
+pub(crate) fn timed_entries(first: u64, ops: Vec<(i64, WriteOp)>) -> Vec<ApplyItem> {
     ops.into_iter()
         .enumerate()
-        .map(|(i, op)| {
+        .map(|(i, (leader_time_ms, op))| {
             let index = first + i as u64;
             let cmd = Command {
                 request_id: RequestId {
@@ -23,7 +31,7 @@ pub(crate) fn entries(first: u64, ops: Vec<WriteOp>) -> Vec<ApplyItem> {
                     seq: index,
                     answered_below: 0,
                 },
-                leader_time_ms: LEADER_TIME_MS,
+                leader_time_ms,
                 op,
             };
             let log_id = LogId::new(
@@ -40,7 +48,7 @@ pub(crate) fn entries(first: u64, ops: Vec<WriteOp>) -> Vec<ApplyItem> {
 
 pub(crate) struct Db {
     _dir: tempfile::TempDir,
-    writer: SqliteWriter,
+    writer: Option<SqliteWriter>,
     next: u64,
 }
 
@@ -50,17 +58,38 @@ impl Db {
         let (writer, _) = SqliteWriter::open(&dir.path().join("db.sqlite")).unwrap();
         Db {
             _dir: dir,
-            writer,
+            writer: Some(writer),
             next: 1,
         }
     }
 
     /// Applies `ops` as one batch (one SQLite transaction) and returns their results.
     pub(crate) async fn apply(&mut self, ops: Vec<WriteOp>) -> Vec<CommandResult> {
+        self.apply_timed(ops.into_iter().map(|op| (LEADER_TIME_MS, op)).collect())
+            .await
+    }
+
+    /// As [`Db::apply`], each operation with its leader's clock.
+    pub(crate) async fn apply_timed(&mut self, ops: Vec<(i64, WriteOp)>) -> Vec<CommandResult> {
         let first = self.next;
         self.next += ops.len() as u64;
-        self.writer.apply(entries(first, ops)).await.unwrap();
+        self.writer()
+            .apply(timed_entries(first, ops))
+            .await
+            .unwrap();
         (first..self.next).map(|seq| self.result(seq)).collect()
+    }
+
+    /// Stops the writer and opens the database again, as a restarted node does.
+    pub(crate) fn reopen(&mut self) {
+        let path = self.writer().db_path().to_path_buf();
+        // The old writer thread must be gone before another one opens the file.
+        drop(self.writer.take());
+        self.writer = Some(SqliteWriter::open(&path).unwrap().0);
+    }
+
+    pub(crate) fn writer(&self) -> &SqliteWriter {
+        self.writer.as_ref().expect("open")
     }
 
     /// The result the state machine remembered for request `seq`.
@@ -77,7 +106,7 @@ impl Db {
     }
 
     pub(crate) fn read(&self) -> Connection {
-        Connection::open(self.writer.db_path()).unwrap()
+        Connection::open(self.writer().db_path()).unwrap()
     }
 
     pub(crate) fn rows(&self, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {

@@ -4,8 +4,10 @@
 //! A VACUUM entry therefore commits the batch so far (with `last_applied` = the entry before it),
 //! runs `VACUUM` on its own, and opens a new transaction for the entry's result and the rest of
 //! the batch. A crash between the two leaves `last_applied` before the VACUUM entry, so the log
-//! replays it: VACUUM changes no row (rowids included), only the file's layout, so running it
-//! twice is harmless. `VACUUM INTO` is refused in writes: it would write a file on every node.
+//! replays it. VACUUM changes no value; like SQLite it renumbers the rowids of tables without an
+//! INTEGER PRIMARY KEY (in rowid order, so the same on every node, and the same again when a
+//! replay runs it twice). `VACUUM INTO` is refused in writes: it would write a file on every
+//! node.
 
 use std::borrow::Cow;
 

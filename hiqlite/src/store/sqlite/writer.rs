@@ -15,6 +15,7 @@ use openraft::EntryPayload;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, watch};
 
+use super::clock::{ClockOffset, EntryClock};
 use super::guard::WriterGuard;
 use super::ops::{run_op, to_sql_error, OpError};
 use super::vacuum::{self, Vacuum};
@@ -53,6 +54,7 @@ pub struct SqliteWriter {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     applied: watch::Receiver<u64>,
+    clock_offset: ClockOffset,
     db_path: PathBuf,
 }
 
@@ -60,6 +62,8 @@ pub struct SqliteWriter {
 pub struct AppliedState {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
+    /// The entry time of the last applied entry, ms since the Unix epoch (see `clock.rs`).
+    pub entry_time_ms: i64,
 }
 
 impl SqliteWriter {
@@ -73,6 +77,8 @@ impl SqliteWriter {
         let (applied_tx, applied_rx) =
             watch::channel(state.last_applied.map(|l| l.index()).unwrap_or(0));
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        let clock_offset = ClockOffset::default();
+        let clock = EntryClock::new(state.entry_time_ms, clock_offset.clone());
         let thread = std::thread::Builder::new()
             .name("hiqlite-sqlite-writer".into())
             .spawn(move || {
@@ -81,6 +87,7 @@ impl SqliteWriter {
                     guard,
                     internal_tag: random_tag(),
                     applied: applied_tx,
+                    clock,
                 };
                 writer.run(jobs_rx)
             })?;
@@ -89,6 +96,7 @@ impl SqliteWriter {
                 jobs: Some(jobs_tx),
                 thread: Some(thread),
                 applied: applied_rx,
+                clock_offset,
                 db_path: db_path.to_path_buf(),
             },
             state,
@@ -113,6 +121,11 @@ impl SqliteWriter {
     /// The index of the last applied entry, updated after each SQLite commit.
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.applied.clone()
+    }
+
+    /// How far this node's clock is from the time of the entries it applies (see `clock.rs`).
+    pub fn clock_offset(&self) -> ClockOffset {
+        self.clock_offset.clone()
     }
 
     pub fn db_path(&self) -> &Path {
@@ -216,9 +229,16 @@ pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedS
         Some(b) => postcard::from_bytes(&b).map_err(|e| decode_err("membership", e))?,
         None => StoredMembership::default(),
     };
+    // Missing in databases written before entry times were stored: the log's clock starts over
+    // from the next entry's leader time, the same on every node.
+    let entry_time_ms = match read("entry_time_ms")? {
+        Some(b) => postcard::from_bytes(&b).map_err(|e| decode_err("entry_time_ms", e))?,
+        None => 0,
+    };
     Ok(AppliedState {
         last_applied,
         membership,
+        entry_time_ms,
     })
 }
 
@@ -228,6 +248,7 @@ pub(super) struct WriterThread {
     /// Random per writer: see `internal`.
     internal_tag: u64,
     applied: watch::Sender<u64>,
+    clock: EntryClock,
 }
 
 impl WriterThread {
@@ -257,6 +278,7 @@ impl WriterThread {
         let state = read_applied_state(&self.conn).map_err(io_err)?;
         self.applied
             .send_replace(state.last_applied.map(|l| l.index()).unwrap_or(0));
+        self.clock.reset(state.entry_time_ms);
         Ok(state)
     }
 
@@ -289,14 +311,24 @@ impl WriterThread {
         if items.is_empty() {
             return Ok(());
         }
-        self.internal("BEGIN IMMEDIATE").map_err(io_err)?;
-        match self.apply_in_transaction(&items) {
+        let entry_time_before = self.clock.last();
+        let committed = self
+            .internal("BEGIN IMMEDIATE")
+            .map_err(io_err)
+            .and_then(|()| self.apply_in_transaction(&items))
+            .and_then(|applied| match self.internal("COMMIT") {
+                Ok(()) => Ok(applied),
+                Err(e) => Err(io_err(e)),
+            });
+        match committed {
             Ok((results, last_index)) => {
-                if let Err(e) = self.internal("COMMIT") {
-                    let _ = self.internal("ROLLBACK");
-                    return Err(io_err(e));
-                }
                 self.applied.send_replace(last_index);
+                if items
+                    .iter()
+                    .any(|(e, _)| matches!(e.payload, EntryPayload::Normal(_)))
+                {
+                    self.clock.observe();
+                }
                 for ((_, responder), result) in items.into_iter().zip(results) {
                     if let Some(responder) = responder {
                         responder.send(result);
@@ -306,6 +338,8 @@ impl WriterThread {
             }
             Err(e) => {
                 let _ = self.internal("ROLLBACK");
+                // What was rolled back must not move the log's clock.
+                self.clock.reset(entry_time_before);
                 // Responders are dropped: their callers see an error; the entries replay later.
                 Err(e)
             }
@@ -341,12 +375,23 @@ impl WriterThread {
             last = Some(log_id);
         }
         let last = last.expect("items is not empty");
-        self.write_meta("last_applied", &Some(last))
+        self.write_applied(last, membership.as_ref())
             .map_err(io_err)?;
-        if let Some(m) = membership {
-            self.write_meta("membership", &m).map_err(io_err)?;
-        }
         Ok((results, last.index()))
+    }
+
+    /// Records what the transaction applied: the last log id, a membership change among its
+    /// entries, and the log's clock.
+    fn write_applied(
+        &self,
+        last: LogId,
+        membership: Option<&StoredMembership>,
+    ) -> rusqlite::Result<()> {
+        self.write_meta("last_applied", &Some(last))?;
+        if let Some(m) = membership {
+            self.write_meta("membership", m)?;
+        }
+        self.write_meta("entry_time_ms", &self.clock.last())
     }
 
     fn write_meta<T: serde::Serialize>(&self, key: &str, value: &T) -> rusqlite::Result<()> {
@@ -368,18 +413,16 @@ impl WriterThread {
         sql: &str,
         done_before: Option<(LogId, Option<StoredMembership>)>,
     ) -> std::io::Result<CommandResult> {
+        if let Some((last, membership)) = done_before {
+            self.write_applied(last, membership.as_ref())
+                .map_err(io_err)?;
+        }
         let id = &cmd.request_id;
-        self.forget_results(id, log_id, cmd.leader_time_ms)
+        let entry_time_ms = self.clock.next(cmd.leader_time_ms);
+        self.forget_results(id, log_id, entry_time_ms)
             .map_err(io_err)?;
         if let Some(previous) = self.remembered_result(id).map_err(io_err)? {
             return Ok(previous);
-        }
-        if let Some((last, membership)) = done_before {
-            self.write_meta("last_applied", &Some(last))
-                .map_err(io_err)?;
-            if let Some(m) = membership {
-                self.write_meta("membership", &m).map_err(io_err)?;
-            }
         }
         self.internal("COMMIT").map_err(io_err)?;
         self.guard.reset_budget();
@@ -394,19 +437,20 @@ impl WriterThread {
             }),
             Err(e) => Err(to_sql_error(OpError::Sqlite(e))?),
         };
-        self.remember_result(id, cmd.leader_time_ms, &result)
+        self.remember_result(id, entry_time_ms, &result)
             .map_err(io_err)?;
         Ok(result)
     }
 
     fn apply_command(&mut self, log_id: &LogId, cmd: &Command) -> std::io::Result<CommandResult> {
         let id = &cmd.request_id;
-        self.forget_results(id, log_id, cmd.leader_time_ms)
+        let entry_time_ms = self.clock.next(cmd.leader_time_ms);
+        self.forget_results(id, log_id, entry_time_ms)
             .map_err(io_err)?;
         if let Some(previous) = self.remembered_result(id).map_err(io_err)? {
             return Ok(previous);
         }
-        determinism::set_entry_context(cmd.leader_time_ms, seed_for(log_id));
+        determinism::set_entry_context(entry_time_ms, seed_for(log_id));
         // Every entry starts from rowid 0 and no changes, not from what an earlier batch or
         // the writer's own bookkeeping left behind.
         ffi::reset_last_insert_rowid(&self.conn);
@@ -415,7 +459,7 @@ impl WriterThread {
         self.internal("SAVEPOINT entry").map_err(io_err)?;
         let outcome = match (&cmd.op, vacuum::classify(&self.conn, &cmd.op)) {
             (_, Vacuum::Refuse(e)) => Err(OpError::Sql(e)),
-            (WriteOp::Migrate(migration), _) => self.apply_migration(migration, cmd.leader_time_ms),
+            (WriteOp::Migrate(migration), _) => self.apply_migration(migration, entry_time_ms),
             (op, _) => run_op(&self.conn, op),
         };
         let result = match outcome {
@@ -429,7 +473,7 @@ impl WriterThread {
             self.internal("ROLLBACK TO entry").map_err(io_err)?;
             self.internal("RELEASE entry").map_err(io_err)?;
         }
-        self.remember_result(id, cmd.leader_time_ms, &result)
+        self.remember_result(id, entry_time_ms, &result)
             .map_err(io_err)?;
         Ok(result)
     }
