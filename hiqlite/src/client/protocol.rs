@@ -114,7 +114,7 @@ pub struct NodeStatus {
     /// with nodes that were given the same list.
     pub members_fingerprint: u64,
     /// How many milliseconds this node's clock is ahead of (positive) or behind (negative) the
-    /// time of the entries it applies, from the last 10 s with writes; `None` before. Beyond
+    /// leader's clock, estimated from the entries it applied over 10 s; `None` before. Beyond
     /// ±1000 ms the node also logs a warning (see `store/sqlite/clock.rs`).
     pub clock_offset_ms: Option<i64>,
 }

@@ -164,7 +164,7 @@ pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
         println!("learners:     {:?}", status.learners);
         match status.clock_offset_ms {
             Some(ms) if ms.abs() > hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS => println!(
-                "clock offset: {ms} ms (WARNING: more than {} ms off the log's time; check NTP)",
+                "clock offset: {ms} ms (WARNING: more than {} ms off the leader's clock; check NTP)",
                 hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS
             ),
             Some(ms) => println!("clock offset: {ms} ms"),

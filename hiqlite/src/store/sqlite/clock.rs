@@ -8,17 +8,20 @@
 //! the new leader's clock has caught up). The last entry time is stored in `_hiqlite_meta` in
 //! the same transaction as `last_applied`, so restarts and snapshots carry it on.
 //!
-//! The writer also compares this node's clock with the entry time of the entries it applies:
-//! the smallest difference over a window ([`OFFSET_WINDOW`]) is the clock offset plus the least
-//! replication delay, a close estimate of how far this node's clock is from the log's time. A
-//! node more than [`MAX_CLOCK_OFFSET_MS`] off logs a warning (once a minute while it stays off)
-//! and reports the estimate in its status (`clock_offset_ms`).
+//! The writer also compares this node's clock with the leader's clock as carried by the entries it
+//! applies: the smallest difference over a window ([`OFFSET_WINDOW`]) is the clock offset plus the
+//! least replication delay, a close estimate of how far this node's clock is from the leader's
+//! (about 0 on the leader itself). A node more than [`MAX_CLOCK_OFFSET_MS`] off logs a warning
+//! (once a minute while it stays off) and reports the estimate in its status
+//! (`clock_offset_ms`). When an entry's time is held back by an earlier leader's clock by more
+//! than that bound, every node logs that too (time in the log stands still until the leader's
+//! clock catches up).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How far (ms, either way) this node's clock may be from the log's time before it warns.
+/// How far (ms, either way) this node's clock may be from the leader's before it warns.
 /// Writes stay correct beyond it (entry times never go backwards); what suffers is what users
 /// read from `CURRENT_TIMESTAMP` & co. and, with `read_policy = "lease"`, the lease's safety
 /// margin.
@@ -41,9 +44,9 @@ impl Default for ClockOffset {
 }
 
 impl ClockOffset {
-    /// Milliseconds this node's clock is ahead of (positive) or behind (negative) the entry time
-    /// of the entries it applies, plus the least replication delay; `None` until this node has
-    /// applied entries for one [`OFFSET_WINDOW`].
+    /// Milliseconds this node's clock is ahead of (positive) or behind (negative) the clock of the
+    /// leader of the entries it applies, plus the least replication delay; `None` until this node
+    /// has applied entries for one [`OFFSET_WINDOW`].
     pub fn get(&self) -> Option<i64> {
         Some(self.0.load(Ordering::Relaxed)).filter(|o| *o != UNKNOWN)
     }
@@ -55,6 +58,7 @@ pub struct EntryClock {
     window_start: Option<Instant>,
     window_min: i64,
     last_warning: Option<Instant>,
+    last_held_back_warning: Option<Instant>,
     offset: ClockOffset,
 }
 
@@ -66,6 +70,7 @@ impl EntryClock {
             window_start: None,
             window_min: i64::MAX,
             last_warning: None,
+            last_held_back_warning: None,
             offset,
         }
     }
@@ -83,14 +88,31 @@ impl EntryClock {
 
     /// The entry time of the next entry, whose leader's clock read `leader_time_ms`.
     pub fn next(&mut self, leader_time_ms: i64) -> i64 {
+        let held_back = self.last_entry_time_ms - leader_time_ms;
+        if held_back > MAX_CLOCK_OFFSET_MS {
+            let now = Instant::now();
+            if self
+                .last_held_back_warning
+                .is_none_or(|at| now.duration_since(at) >= WARN_EVERY)
+            {
+                self.last_held_back_warning = Some(now);
+                tracing::warn!(
+                    held_back_ms = held_back,
+                    "an entry's leader clock is {held_back} ms behind the time of earlier entries \
+                     (an earlier leader's clock was ahead): entries keep that earlier time, so \
+                     time in the log stands still until the leader's clock catches up"
+                );
+            }
+        }
         self.last_entry_time_ms = self.last_entry_time_ms.max(leader_time_ms);
         self.last_entry_time_ms
     }
 
-    /// Compares this node's clock with the entry time of the entry just applied.
-    pub fn observe(&mut self) {
+    /// Compares this node's clock with `leader_time_ms`, the leader's clock of an entry just
+    /// applied.
+    pub fn observe(&mut self, leader_time_ms: i64) {
         let now = Instant::now();
-        let offset = now_ms() - self.last_entry_time_ms;
+        let offset = now_ms() - leader_time_ms;
         let start = *self.window_start.get_or_insert(now);
         self.window_min = self.window_min.min(offset);
         if now.duration_since(start) < OFFSET_WINDOW {
@@ -109,10 +131,10 @@ impl EntryClock {
                 self.last_warning = Some(now);
                 tracing::warn!(
                     offset_ms = estimate,
-                    "this node's clock is {} ms {} the time of the entries it applies (the \
-                     leader's clock, or this one, is off by more than {MAX_CLOCK_OFFSET_MS} ms); \
-                     entry times never go backwards, but CURRENT_TIMESTAMP & co. follow the \
-                     fastest leader's clock: synchronise the clocks (NTP)",
+                    "this node's clock is {} ms {} the leader's (more than \
+                     {MAX_CLOCK_OFFSET_MS} ms): entry times never go backwards, but \
+                     CURRENT_TIMESTAMP & co. follow the fastest leader's clock; synchronise the \
+                     clocks (NTP)",
                     estimate.abs(),
                     if estimate > 0 { "ahead of" } else { "behind" },
                 );
@@ -121,7 +143,7 @@ impl EntryClock {
             self.last_warning = None;
             tracing::info!(
                 offset_ms = estimate,
-                "this node's clock agrees with the log's time again"
+                "this node's clock agrees with the leader's again"
             );
         }
     }
@@ -174,13 +196,11 @@ mod tests {
     fn offset_is_unknown_until_a_window_has_passed() {
         let offset = ClockOffset::default();
         let mut clock = EntryClock::new(0, offset.clone());
-        clock.next(now_ms() - 5);
-        clock.observe();
+        clock.observe(now_ms() - 5);
         assert_eq!(offset.get(), None);
         // A window that started long ago closes at the next observation.
         clock.window_start = Some(Instant::now() - OFFSET_WINDOW);
-        clock.next(now_ms() + 3_600_000);
-        clock.observe();
+        clock.observe(now_ms() + 3_600_000);
         let estimate = offset.get().expect("an estimate");
         assert!(estimate < -3_599_000, "{estimate}");
     }

@@ -323,11 +323,12 @@ impl WriterThread {
         match committed {
             Ok((results, last_index)) => {
                 self.applied.send_replace(last_index);
-                if items
-                    .iter()
-                    .any(|(e, _)| matches!(e.payload, EntryPayload::Normal(_)))
-                {
-                    self.clock.observe();
+                let newest_command = items.iter().rev().find_map(|(e, _)| match &e.payload {
+                    EntryPayload::Normal(cmd) => Some(cmd.leader_time_ms),
+                    _ => None,
+                });
+                if let Some(leader_time_ms) = newest_command {
+                    self.clock.observe(leader_time_ms);
                 }
                 for ((_, responder), result) in items.into_iter().zip(results) {
                     if let Some(responder) = responder {
