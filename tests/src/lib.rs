@@ -176,6 +176,8 @@ struct Node {
     client: Client,
     child: Option<Child>,
     starts: usize,
+    /// Environment of this node only, on top of the cluster's (e.g. a faked clock).
+    env: Vec<(String, String)>,
 }
 
 /// A cluster of `hiqlite serve` processes on loopback. Nodes are addressed by index `0..len()`;
@@ -206,6 +208,14 @@ impl ProcessCluster {
         cluster
     }
 
+    /// Like [`start`](Self::start), with extra environment for single nodes: `(index, name,
+    /// value)`, on every start of that node. An `LD_PRELOAD` is combined with the slow-disk shim.
+    pub async fn start_with_node_env(n: usize, node_env: &[(usize, &str, &str)]) -> ProcessCluster {
+        let cluster = Self::spawn_all_inner(n, &[], None, node_env);
+        cluster.wait_all_healthy(Duration::from_secs(60)).await;
+        cluster
+    }
+
     /// Starts `n` nodes without waiting for anything.
     pub fn spawn_all(n: usize) -> ProcessCluster {
         Self::spawn_all_with_env(n, &[])
@@ -220,19 +230,20 @@ impl ProcessCluster {
         env: &[(&str, &str)],
     ) -> Result<ProcessCluster, String> {
         let network = NodeNetwork::create(n)?;
-        let cluster = Self::spawn_all_inner(n, env, Some(network));
+        let cluster = Self::spawn_all_inner(n, env, Some(network), &[]);
         cluster.wait_all_healthy(Duration::from_secs(60)).await;
         Ok(cluster)
     }
 
     fn spawn_all_with_env(n: usize, env: &[(&str, &str)]) -> ProcessCluster {
-        Self::spawn_all_inner(n, env, None)
+        Self::spawn_all_inner(n, env, None, &[])
     }
 
     fn spawn_all_inner(
         n: usize,
         env: &[(&str, &str)],
         network: Option<NodeNetwork>,
+        node_env: &[(usize, &str, &str)],
     ) -> ProcessCluster {
         assert!(n > 0, "a cluster needs at least one node");
         let root = tempfile::Builder::new()
@@ -262,6 +273,11 @@ impl ProcessCluster {
                     data_dir,
                     child: None,
                     starts: 0,
+                    env: node_env
+                        .iter()
+                        .filter(|(node, _, _)| *node == i)
+                        .map(|(_, k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
                 }
             })
             .collect();
@@ -319,8 +335,14 @@ impl ProcessCluster {
         }
         remove_hql_env(&mut cmd);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.envs(node.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if let Some(shim) = slow_disk::shim() {
-            cmd.env("LD_PRELOAD", shim)
+            let node_preload = node.env.iter().find(|(k, _)| k == "LD_PRELOAD");
+            let preload = match node_preload {
+                Some((_, other)) => format!("{} {other}", shim.display()),
+                None => shim.display().to_string(),
+            };
+            cmd.env("LD_PRELOAD", preload)
                 .env(slow_disk::CONTROL_ENV, &node.slow_disk_control);
         }
         cmd.stdin(Stdio::null())
