@@ -47,11 +47,14 @@
 //! # Already deterministic
 //!
 //! Everything computed from the database content and the statement: rowid allocation for
-//! normal inserts (max + 1, or AUTOINCREMENT), `changes()` and `last_insert_rowid()` *when read
-//! right after the DML statement of the same entry they describe*, `RETURNING`, date
-//! arithmetic on explicit values, `printf`/`format` of floats (SQLite's own formatter). The
-//! build (`sqlite_version()`, `sqlite_source_id()`, `sqlite_compileoption_used()`) is the same
-//! binary on every node, except during a rolling upgrade.
+//! normal inserts (max + 1, or AUTOINCREMENT), `RETURNING`, date arithmetic on explicit values,
+//! `printf`/`format` of floats (SQLite's own formatter). Made deterministic elsewhere:
+//! `changes()` and `total_changes()` count from the start of the entry (`history.rs`),
+//! `last_insert_rowid()` is reset per entry (`ffi.rs`), the entry time never goes backwards
+//! along the log (`clock.rs`), and the math functions use one software implementation
+//! (`math.rs`). The build (`sqlite_version()`, `sqlite_source_id()`,
+//! `sqlite_compileoption_used()`) is the same binary on every node, except during a rolling
+//! upgrade. The full list for users is `docs/sql.md`.
 //!
 //! # Not covered (still node-dependent)
 //!
@@ -63,11 +66,10 @@
 //!   after more than three duplicate column names (`a:N`). Both are edge cases; reseeding that
 //!   PRNG would need the test-control interface and would also make WAL salts predictable, so
 //!   it is left alone.
-//! * Values that describe the connection or the file rather than the data: `total_changes()`,
-//!   `changes()` / `last_insert_rowid()` read before any DML in the entry (they report the
-//!   connection's previous statement, including the writer's own bookkeeping and nothing after
-//!   a restart), `PRAGMA page_count` / `freelist_count` / `database_list` (file path) /
-//!   `data_version`, and the `dbstat` virtual table (enabled in the bundled build).
+//! * Values that describe the file rather than the data: `PRAGMA page_count` /
+//!   `freelist_count` / `database_list` / `data_version` and the `dbstat` virtual table are
+//!   refused in writes (`guard.rs`); `rootpage` in `sqlite_schema` is not (SQLite's own DDL
+//!   reads it), so do not store it.
 //! * Query plans are a function of schema and `sqlite_stat*` tables; if a node runs `ANALYZE`
 //!   or `PRAGMA optimize` locally (not through Raft), unordered result order and the order in
 //!   which rows draw from `random()` can differ. Run those through Raft.
