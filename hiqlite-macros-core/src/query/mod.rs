@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod expand;
+pub mod functions;
 pub mod input;
 pub mod lex;
 pub mod schema;

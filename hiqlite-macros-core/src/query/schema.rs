@@ -64,6 +64,7 @@ impl Schema {
     pub fn build(files: &[MigrationFile]) -> Result<Schema, SchemaError> {
         let inspect = |e: rusqlite::Error| SchemaError::Inspect(e.to_string());
         let conn = Connection::open_in_memory().map_err(inspect)?;
+        super::functions::declare(&conn).map_err(inspect)?;
         for file in files {
             conn.execute_batch(&file.sql)
                 .map_err(|e| SchemaError::Migration {

@@ -376,6 +376,15 @@ mod tests {
     }
 
     #[test]
+    fn query_macros_know_the_same_functions() {
+        assert_eq!(
+            FUNCTIONS,
+            hiqlite_macros_core::query::functions::MATH_FUNCTIONS,
+            "keep hiqlite-macros-core/src/query/functions.rs in step"
+        );
+    }
+
+    #[test]
     fn results_are_the_same_bits_everywhere() {
         // libm is one software implementation; pin a few results to the bit so a change of the
         // crate that alters results (and so would split a mixed-version cluster) is noticed.

@@ -11,15 +11,8 @@ use crate::store::sqlite::writer::{ApplyItem, SqliteWriter};
 
 pub(crate) const LEADER_TIME_MS: i64 = 1_700_000_000_123;
 
-/// Entries at consecutive indexes from `first`; the request id's seq is the index.
-pub(crate) fn entries(first: u64, ops: Vec<WriteOp>) -> Vec<ApplyItem> {
-    timed_entries(
-        first,
-        ops.into_iter().map(|op| (LEADER_TIME_MS, op)).collect(),
-    )
-}
-
-/// As [`entries`], each with its leader's clock.
+/// Entries at consecutive indexes from `first`, each with its leader's clock; the request id's
+/// seq is the index.
 pub(crate) fn timed_entries(first: u64, ops: Vec<(i64, WriteOp)>) -> Vec<ApplyItem> {
     ops.into_iter()
         .enumerate()
