@@ -29,3 +29,18 @@ pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
 pub use value::{Params, Value};
+
+/// The `tracing` filter `hiqlite serve` logs with (unless `RUST_LOG` is set): info, openraft's
+/// warnings, but not those it repeats for every heartbeat and retry to a peer that cannot be
+/// reached (several a second). The node reports unreachable peers itself, with backoff
+/// (`raft::peer_health`). Use it, or add its `openraft::...=error` parts to your own filter, when
+/// embedding a node:
+///
+/// ```no_run
+/// tracing_subscriber::fmt()
+///     .with_env_filter(tracing_subscriber::EnvFilter::new(hiqlite::LOG_FILTER))
+///     .init();
+/// ```
+pub const LOG_FILTER: &str = "info,openraft=warn,openraft::core::heartbeat=error,\
+                              openraft::replication=error,\
+                              openraft::engine::handler::replication_handler=error";
