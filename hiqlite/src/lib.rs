@@ -31,8 +31,8 @@ pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
 pub use value::{Params, Value};
 
 /// The `tracing` filter `hiqlite serve` logs with (unless `RUST_LOG` is set): info, openraft's
-/// warnings, but not those it repeats for every heartbeat and retry to a peer that cannot be
-/// reached (several a second). The node reports unreachable peers itself, with backoff
+/// warnings, but not those it repeats for every heartbeat, vote and retry to a peer that cannot
+/// be reached (several a second). The node reports unreachable peers itself, with backoff
 /// (`raft::peer_health`). Use it, or add its `openraft::...=error` parts to your own filter, when
 /// embedding a node:
 ///
@@ -42,5 +42,5 @@ pub use value::{Params, Value};
 ///     .init();
 /// ```
 pub const LOG_FILTER: &str = "info,openraft=warn,openraft::core::heartbeat=error,\
-                              openraft::replication=error,\
+                              openraft::core::raft_core=error,openraft::replication=error,\
                               openraft::engine::handler::replication_handler=error";

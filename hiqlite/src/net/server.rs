@@ -318,8 +318,9 @@ fn log_refused(peer: SocketAddr, channel: Channel, timeout: Duration, e: NetErro
         NetError::Timeout => {
             warn!(%peer, %channel, "dropped connection: no handshake within {timeout:?}")
         }
+        // The dialing node reports this itself, with backoff (it retries every heartbeat).
         e @ (NetError::WrongNode { .. } | NetError::SameNodeId(_)) => {
-            error!(%peer, %channel, "refused a node that dialed another node's id: {e}")
+            debug!(%peer, %channel, "refused a node that dialed another node's id: {e}")
         }
         e => warn!(%peer, %channel, "handshake failed: {e}"),
     }

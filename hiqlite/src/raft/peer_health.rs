@@ -71,20 +71,20 @@ impl PeerHealth {
         failing.next_report = now + wait;
         failing.interval = (failing.interval * 2).min(MAX_REPEAT);
         drop(peers);
-        let since = Duration::from_secs(since.as_secs());
+        let since = since.as_secs();
         match trouble {
             Trouble::WrongNode => tracing::error!(
                 peer = target,
                 %addr,
                 "{error}; node {target} never counts toward a quorum until its address is fixed \
                  (remove it with `hiqlite remove-node --id {target}` and add it again with the \
-                 address of its own process) [{count} failed attempts, failing for {since:?}]"
+                 address of its own process) [{count} failed attempts, failing for {since} s]"
             ),
             Trouble::Unreachable => tracing::warn!(
                 peer = target,
                 %addr,
                 "cannot reach node {target}: {error} [{count} failed attempts, failing for \
-                 {since:?}; still retrying, next report in {wait:?} if it keeps failing]"
+                 {since} s; still retrying, next report in {wait:?} if it keeps failing]"
             ),
         }
     }
@@ -96,9 +96,9 @@ impl PeerHealth {
             drop(peers);
             tracing::info!(
                 peer = target,
-                "node {target} answers again after {} failed attempts over {:?}",
+                "node {target} answers again after {} failed attempts over {} s",
                 failing.total,
-                Duration::from_secs(failing.since.elapsed().as_secs())
+                failing.since.elapsed().as_secs()
             );
         }
     }
