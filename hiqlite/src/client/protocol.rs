@@ -85,9 +85,9 @@ pub struct WriteReply {
 
 /// Errors that cross the network.
 ///
-/// The variants after `Other` were added later (format change, see docs/cli.md#errors): a node
-/// sends them only to clients (never on forwarded requests), whose library maps each to the
-/// [`Error`](crate::Error) variant of the same name.
+/// The variants after `Other` were added later (a format change, see docs/architecture.md): a
+/// node sends them to clients, whose library maps each to the [`Error`](crate::Error) variant of
+/// the same name, and `Membership` also to a follower that forwarded a membership change.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
 pub enum RemoteError {
     #[error("node is not the leader (leader: {leader:?})")]
@@ -149,7 +149,7 @@ pub struct NodeStatus {
     /// Fingerprint of the member list this node was configured with; nodes only form a cluster
     /// with nodes that were given the same list.
     pub members_fingerprint: u64,
-    // The fields below were added later (format change, see docs/cli.md#formats).
+    // The fields below were added later (a format change, see docs/architecture.md).
     /// Log index of the membership (`voters`, `learners`) this node goes by.
     pub membership_index: Option<u64>,
     /// Whether that membership is committed (a change in progress is not, yet).

@@ -23,13 +23,13 @@ use super::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::error::Error;
 use crate::raft::{Member, NodeId};
 
-/// How long a membership change may take: adding a node waits until it has caught up, which can
-/// mean receiving a whole snapshot.
-pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a caller waits for the answer to a membership change: adding a node waits until it
+/// has caught up, which can mean receiving a whole snapshot.
+pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How long a new learner may take to catch up before it is removed again (within
-/// [`MEMBERSHIP_TIMEOUT`], so the removal is reported to the caller).
-pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(90);
+/// A new learner gets this many times `request_timeout` (90 s by default) to catch up before it
+/// is removed again.
+pub const CATCH_UP_REQUEST_TIMEOUTS: u32 = 9;
 
 /// A change of the cluster's members.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,7 +68,9 @@ impl LocalNode {
         if let Some(e) = self.removed_error() {
             return Err(e);
         }
-        let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
+        // Retrying while there is no leader (or another change is committing) stops after
+        // `request_timeout`, as for writes; once a leader takes the change, its answer is awaited.
+        let deadline = Instant::now() + self.request_timeout;
         // Whether a leader may have started the change: then giving up leaves it unknown.
         let mut reached_leader = false;
         loop {
@@ -113,11 +115,11 @@ impl LocalNode {
                 Err(e @ (RemoteError::NotLeader { .. } | RemoteError::Retry(_))) => {
                     return Err(if reached_leader {
                         Error::OutcomeUnknown(format!(
-                            "the membership change did not finish within {MEMBERSHIP_TIMEOUT:?} \
-                             ({e}); see `hiqlite status` for the members now"
+                            "the membership change was not confirmed ({e}); see `hiqlite status` \
+                             for the members now"
                         ))
                     } else {
-                        Error::NoLeader(MEMBERSHIP_TIMEOUT)
+                        Error::NoLeader(self.request_timeout)
                     })
                 }
                 Err(e) => return Err(Error::Raft(format!("membership change failed: {e}"))),
@@ -171,8 +173,9 @@ impl LocalNode {
                 .await
                 .map_err(membership_error)?;
         }
-        if let Err(reason) = self.wait_caught_up(id).await {
-            let waited_secs = CATCH_UP_TIMEOUT.as_secs();
+        let catch_up = self.request_timeout * CATCH_UP_REQUEST_TIMEOUTS;
+        if let Err(reason) = self.wait_caught_up(id, catch_up).await {
+            let waited_secs = catch_up.as_secs();
             if was_learner {
                 return Err(MembershipError::NotPromoted { id, reason }.into());
             }
@@ -208,10 +211,10 @@ impl LocalNode {
     }
 
     /// Waits until learner `id` holds the leader's whole log (as of now).
-    async fn wait_caught_up(&self, id: NodeId) -> Result<(), String> {
+    async fn wait_caught_up(&self, id: NodeId, timeout: Duration) -> Result<(), String> {
         let target = self.status().last_log_index.unwrap_or(0);
         self.raft
-            .wait(Some(CATCH_UP_TIMEOUT))
+            .wait(Some(timeout))
             .metrics(
                 |m| {
                     m.replication
