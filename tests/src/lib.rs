@@ -217,6 +217,11 @@ impl ProcessCluster {
 
     /// Starts node `i`'s process; its output is appended to its log file.
     fn spawn(&mut self, i: usize) {
+        self.spawn_with(i, &[]);
+    }
+
+    /// [`spawn`](Self::spawn) with `extra` environment on top of the cluster's.
+    fn spawn_with(&mut self, i: usize, extra: &[(&str, &str)]) {
         let members = self.members();
         let bin = hiqlite_bin();
         let node = &mut self.nodes[i];
@@ -247,6 +252,7 @@ impl ProcessCluster {
         }
         remove_hql_env(&mut cmd);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.envs(extra.iter().copied());
         if let Some(shim) = slow_disk::shim() {
             cmd.env("LD_PRELOAD", shim)
                 .env(slow_disk::CONTROL_ENV, &node.slow_disk_control);
@@ -484,6 +490,11 @@ impl ProcessCluster {
     /// Starts node `i` again with the same id, addresses and data directory.
     pub fn restart(&mut self, i: usize) {
         self.spawn(i);
+    }
+
+    /// [`restart`](Self::restart) with `extra` environment for this start only.
+    pub fn restart_with_env(&mut self, i: usize, extra: &[(&str, &str)]) {
+        self.spawn_with(i, extra);
     }
 
     /// Node `i`'s status, or `None` if it does not answer within a second.
