@@ -1,6 +1,12 @@
-//! Reads the commands a document shows, so tests run them exactly as written.
+//! Reads the commands a document shows, and runs them exactly as written.
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Child;
+
+use crate::cli::shell;
 
 /// The repository's `docs/` file `name`.
 pub fn doc_path(name: &str) -> PathBuf {
@@ -70,6 +76,59 @@ pub fn shell_commands(markdown: &str) -> Vec<String> {
         }
     }
     commands
+}
+
+/// Runs documented commands in a shell, as an operator would: with the variables the document
+/// asks for, `hiqlite serve` in the background (like a service), everything else to completion.
+pub struct Runbook {
+    env: Vec<(String, String)>,
+    dir: PathBuf,
+    servers: Vec<Child>,
+}
+
+impl Runbook {
+    /// Commands run in `dir` with `env` (and no other `HQL_*` variable).
+    pub fn new(env: Vec<(String, String)>, dir: &Path) -> Runbook {
+        Runbook {
+            env,
+            dir: dir.to_path_buf(),
+            servers: Vec::new(),
+        }
+    }
+
+    /// Runs `command` exactly as written. `hiqlite serve ...` starts in the background (its
+    /// output goes to `serve-N.log` in the directory) and returns `""`; any other command must
+    /// exit with 0 within 60 s, and its stdout is returned.
+    pub async fn run(&mut self, command: &str) -> String {
+        if command.starts_with("hiqlite serve") {
+            let log = self.dir.join(format!("serve-{}.log", self.servers.len() + 1));
+            let log = std::fs::File::create(&log).expect("serve log");
+            // `exec`: the node is the shell's process, so it ends when the runbook is dropped.
+            let mut cmd = shell(&format!("exec {command}"), &self.env, &self.dir);
+            cmd.stdout(log.try_clone().expect("log handle")).stderr(log);
+            self.servers.push(cmd.spawn().expect("start hiqlite serve"));
+            return String::new();
+        }
+        let mut cmd = shell(command, &self.env, &self.dir);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("`{command}` did not finish within 60 s"))
+            .expect("run a documented command");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "`{command}` failed ({}):\nstdout: {stdout}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// The output so far of the `n`-th `hiqlite serve` started (from 1).
+    pub fn serve_log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("serve-{n}.log"))).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
