@@ -1391,7 +1391,10 @@ filename_db = "app.db"
             NodeConfig::builder()
                 .parse_nodes(
                     "--node",
-                    &["1 127.0.0.1:8100 127.0.0.1:8200".into(), "2 nonsense".into()],
+                    &[
+                        "1 127.0.0.1:8100 127.0.0.1:8200".into(),
+                        "2 nonsense".into(),
+                    ],
                 )
                 .secret_raft("short")
                 .build(),

@@ -60,8 +60,7 @@ pub fn shell_commands(markdown: &str) -> Vec<String> {
             in_block = !in_block && trimmed == "```sh";
             continue;
         }
-        if !in_block || (pending.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')))
-        {
+        if !in_block || (pending.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#'))) {
             continue;
         }
         match trimmed.strip_suffix('\\') {
@@ -101,7 +100,9 @@ impl Runbook {
     /// exit with 0 within 60 s, and its stdout is returned.
     pub async fn run(&mut self, command: &str) -> String {
         if command.starts_with("hiqlite serve") {
-            let log = self.dir.join(format!("serve-{}.log", self.servers.len() + 1));
+            let log = self
+                .dir
+                .join(format!("serve-{}.log", self.servers.len() + 1));
             let log = std::fs::File::create(&log).expect("serve log");
             // `exec`: the node is the shell's process, so it ends when the runbook is dropped.
             let mut cmd = shell(&format!("exec {command}"), &self.env, &self.dir);

@@ -27,18 +27,33 @@ async fn status_skips_a_refused_address_at_once() {
 
     let started = Instant::now();
     let out = run_cli(&[
-        "status", "--api", &refused, "--api", good, "--secret-api", SECRET_API, "--json",
+        "status",
+        "--api",
+        &refused,
+        "--api",
+        good,
+        "--secret-api",
+        SECRET_API,
+        "--json",
     ])
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["node_id"], 1);
 
     let started = Instant::now();
     let out = run_cli(&["status", "--api", &refused, "--secret-api", SECRET_API]).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(stderr(&out).contains(&refused), "{}", stderr(&out));
     assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
@@ -46,8 +61,16 @@ async fn status_skips_a_refused_address_at_once() {
     // The plain status lists every key the docs name, snapshot and purge indexes included.
     let out = run_cli(&["status", "--api", good, "--secret-api", SECRET_API]).await;
     for key in [
-        "node_id:", "role:", "leader_id:", "term:", "last_applied:", "last_log_index:",
-        "snapshot_index:", "purged_index:", "voters:", "learners:",
+        "node_id:",
+        "role:",
+        "leader_id:",
+        "term:",
+        "last_applied:",
+        "last_log_index:",
+        "snapshot_index:",
+        "purged_index:",
+        "voters:",
+        "learners:",
     ] {
         assert!(stdout(&out).contains(key), "{key}: {}", stdout(&out));
     }
@@ -77,7 +100,11 @@ async fn commands_default_to_the_development_secret() {
         out.status.success().then_some(out)
     })
     .await;
-    assert!(stdout(&out).contains("node_id:        1"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("node_id:        1"),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         stderr(&out).contains("using the development API secret"),
         "{}",
@@ -106,10 +133,14 @@ async fn serve_is_development_mode_unless_a_cluster_is_configured() {
         .stderr(std::fs::File::create(&log).unwrap())
         .kill_on_drop(true);
     let _node = serve.spawn().unwrap();
-    poll_until("the development mode warning", Duration::from_secs(30), || async {
-        let text = std::fs::read_to_string(&log).ok()?;
-        text.contains("DEVELOPMENT database").then_some(())
-    })
+    poll_until(
+        "the development mode warning",
+        Duration::from_secs(30),
+        || async {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains("DEVELOPMENT database").then_some(())
+        },
+    )
     .await;
 
     // A node id alone is a cluster configuration: every missing value is reported at once.
@@ -117,7 +148,12 @@ async fn serve_is_development_mode_unless_a_cluster_is_configured() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(!err.contains("DEVELOPMENT"), "{err}");
-    for problem in ["3 problems", "nodes is empty", "secret_raft is not set", "secret_api is not set"] {
+    for problem in [
+        "3 problems",
+        "nodes is empty",
+        "secret_raft is not set",
+        "secret_api is not set",
+    ] {
         assert!(err.contains(problem), "{problem}: {err}");
     }
 }
@@ -134,13 +170,26 @@ async fn configuration_problems_are_reported_together_under_their_names() {
     .await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    for problem in ["node_id is not set", "secret_raft is not set", "nodes is empty"] {
+    for problem in [
+        "node_id is not set",
+        "secret_raft is not set",
+        "nodes is empty",
+    ] {
         assert!(err.contains(problem), "{problem}: {err}");
     }
     // A bad --node is named as the flag, next to the other problems.
     let out = run_cli(&[
-        "serve", "--data-dir", &data, "--node-id", "1", "--node", "1 127.0.0.1:1 127.0.0.1:2",
-        "--node", "2 127.0.0.1:3", "--secret-raft", "short",
+        "serve",
+        "--data-dir",
+        &data,
+        "--node-id",
+        "1",
+        "--node",
+        "1 127.0.0.1:1 127.0.0.1:2",
+        "--node",
+        "2 127.0.0.1:3",
+        "--secret-raft",
+        "short",
     ])
     .await;
     assert_eq!(out.status.code(), Some(1));
@@ -155,17 +204,17 @@ async fn configuration_problems_are_reported_together_under_their_names() {
 async fn a_graceful_shutdown_logs_no_errors() {
     let mut cluster = ProcessCluster::start(3).await;
     let leader = cluster.leader().await;
-    assert!(cluster.stop(leader).await, "the leader did not exit cleanly");
+    assert!(
+        cluster.stop(leader).await,
+        "the leader did not exit cleanly"
+    );
     let next = cluster.leader().await;
     assert_ne!(next, leader);
     let log = cluster.log_text(leader);
     assert!(log.contains("handed leadership over"), "{log}");
     for i in 0..3 {
         let log = cluster.log_text(i);
-        let errors: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains(" ERROR "))
-            .collect();
+        let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
         assert!(errors.is_empty(), "node {}:\n{}", i + 1, errors.join("\n"));
     }
 }
@@ -185,14 +234,20 @@ async fn the_cli_reference_documents_every_command_flag_and_variable() {
         .collect();
     assert!(commands.len() >= 8, "{help}");
     for command in &commands {
-        assert!(doc.contains(&format!("`hiqlite {command}")), "docs/cli.md: hiqlite {command}");
+        assert!(
+            doc.contains(&format!("`hiqlite {command}")),
+            "docs/cli.md: hiqlite {command}"
+        );
         let help = stdout(&run_cli(&[command, "--help"]).await);
         for word in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']') {
             let flag = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
             if flag.starts_with("--") && flag != "--help" {
                 assert!(doc.contains(flag), "docs/cli.md: {command} {flag}");
             }
-            if let Some(var) = word.strip_prefix("env: ").or(word.strip_prefix("HQL_").map(|_| word)) {
+            if let Some(var) = word
+                .strip_prefix("env: ")
+                .or(word.strip_prefix("HQL_").map(|_| word))
+            {
                 let var = var.trim_end_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_');
                 assert!(doc.contains(var), "docs/cli.md: {command} {var}");
             }
@@ -201,7 +256,17 @@ async fn the_cli_reference_documents_every_command_flag_and_variable() {
     for section in ["### Exit codes", "## Errors"] {
         assert!(doc.contains(section), "docs/cli.md: {section}");
     }
-    for error in ["NoLeader", "OutcomeUnknown", "Removed", "Membership", "Sql", "Network"] {
-        assert!(doc.contains(&format!("`{error}`")), "docs/cli.md: error {error}");
+    for error in [
+        "NoLeader",
+        "OutcomeUnknown",
+        "Removed",
+        "Membership",
+        "Sql",
+        "Network",
+    ] {
+        assert!(
+            doc.contains(&format!("`{error}`")),
+            "docs/cli.md: error {error}"
+        );
     }
 }

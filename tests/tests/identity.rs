@@ -27,9 +27,7 @@ async fn one_process_never_counts_as_two_voters() {
         cluster.kill9(1).await;
         // One process is left: nothing may be acknowledged, however it is asked.
         for v in 2..4 {
-            let result = client
-                .execute("INSERT INTO t VALUES (?)", params!(v))
-                .await;
+            let result = client.execute("INSERT INTO t VALUES (?)", params!(v)).await;
             assert!(
                 result.is_err(),
                 "{alias}: a write was acknowledged by node 1 alone: {result:?}"
@@ -38,7 +36,10 @@ async fn one_process_never_counts_as_two_voters() {
         let result = client
             .query_consistent_map::<(i64,)>("SELECT count(*) FROM t", params!())
             .await;
-        assert!(result.is_err(), "{alias}: a consistent read without a majority");
+        assert!(
+            result.is_err(),
+            "{alias}: a consistent read without a majority"
+        );
         let n: Vec<(i64,)> = client
             .query_map("SELECT count(*) FROM t", params!())
             .await

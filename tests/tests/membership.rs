@@ -24,7 +24,15 @@ async fn members(cluster: &ProcessCluster, i: usize) -> (Vec<u64>, Vec<u64>) {
 }
 
 async fn add_node(api: &str, spec: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["add-node", "--api", api, "--secret-api", SECRET_API, "--node", spec];
+    let mut args = vec![
+        "add-node",
+        "--api",
+        api,
+        "--secret-api",
+        SECRET_API,
+        "--node",
+        spec,
+    ];
     args.extend_from_slice(extra);
     run_cli(&args).await
 }
@@ -170,7 +178,11 @@ async fn add_node_refuses_the_addresses_of_members() {
     let spec = format!("5 {unused} localhost:{}", port(cluster.api_addr(1)));
     let out = add_node(&api, &spec, &[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("already used by node 2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already used by node 2"),
+        "{}",
+        stderr(&out)
+    );
     // A member's id with other addresses.
     let others = free_addrs(2);
     let out = add_node(&api, &format!("2 {} {}", others[0], others[1]), &[]).await;
@@ -197,7 +209,11 @@ async fn adding_a_node_that_is_not_running_changes_nothing() {
     assert!(err.contains("nothing was changed"), "{err}");
     assert!(took < Duration::from_secs(10), "add-node took {took:?}");
     for i in 0..3 {
-        assert_eq!(members(&cluster, i).await, (vec![1, 2, 3], vec![]), "node {i}");
+        assert_eq!(
+            members(&cluster, i).await,
+            (vec![1, 2, 3], vec![]),
+            "node {i}"
+        );
     }
     // Nothing keeps trying to reach node 5.
     let mentions = cluster
@@ -218,11 +234,23 @@ async fn removing_a_non_member_fails() {
         ("9", "node 9 is not a member (voters [1], learners [])"),
         ("1", "node 1 is the only voter"),
     ] {
-        let out = run_cli(&["remove-node", "--api", api, "--secret-api", SECRET_API, "--id", id])
-            .await;
+        let out = run_cli(&[
+            "remove-node",
+            "--api",
+            api,
+            "--secret-api",
+            SECRET_API,
+            "--id",
+            id,
+        ])
+        .await;
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         assert!(stderr(&out).contains(expected), "{}", stderr(&out));
-        assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was changed"),
+            "{}",
+            stderr(&out)
+        );
         assert!(out.stdout.is_empty());
     }
     assert_eq!(members(&cluster, 0).await, (vec![1], vec![]));
@@ -233,13 +261,22 @@ async fn removing_a_non_member_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_learner_that_cannot_catch_up_is_removed_again() {
     // A short request timeout: a learner gets 9 of them (9 s) to catch up.
-    let mut cluster = ProcessCluster::start_with_env(3, &[("HQL_REQUEST_TIMEOUT_MS", "1000")]).await;
+    let mut cluster =
+        ProcessCluster::start_with_env(3, &[("HQL_REQUEST_TIMEOUT_MS", "1000")]).await;
     let leader = cluster.leader().await;
     let target = (leader + 1) % 3;
     let api = cluster.api_addr(leader).to_string();
     let target_id = cluster.node_id(target).to_string();
-    let out = run_cli(&["remove-node", "--api", &api, "--secret-api", SECRET_API, "--id", &target_id])
-        .await;
+    let out = run_cli(&[
+        "remove-node",
+        "--api",
+        &api,
+        "--secret-api",
+        SECRET_API,
+        "--id",
+        &target_id,
+    ])
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     cluster.kill9(target).await;
     cluster.restart_with_env(target, &[("HQL_MAX_FRAME_BYTES", "65536")]);
@@ -249,9 +286,11 @@ async fn a_learner_that_cannot_catch_up_is_removed_again() {
         .execute("INSERT INTO t VALUES (?)", params!(vec![7u8; 100_000]))
         .await
         .unwrap();
-    poll_until("the restarted node to answer", Duration::from_secs(30), || {
-        cluster.try_status(target)
-    })
+    poll_until(
+        "the restarted node to answer",
+        Duration::from_secs(30),
+        || cluster.try_status(target),
+    )
     .await;
 
     let spec = format!(
@@ -263,7 +302,10 @@ async fn a_learner_that_cannot_catch_up_is_removed_again() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("did not catch up"), "{err}");
-    assert!(err.contains("it was removed again, the membership is unchanged"), "{err}");
+    assert!(
+        err.contains("it was removed again, the membership is unchanged"),
+        "{err}"
+    );
     let (voters, learners) = members(&cluster, leader).await;
     assert!(!voters.contains(&cluster.node_id(target)), "{voters:?}");
     assert!(learners.is_empty(), "{learners:?}");

@@ -52,9 +52,11 @@ async fn a_failed_write_says_whether_it_was_applied() {
     for &f in &followers {
         cluster.restart(f);
     }
-    poll_until("the write of unknown outcome to commit", Duration::from_secs(60), || async {
-        (rows_with(&cluster, leader, 1).await? == 1).then_some(())
-    })
+    poll_until(
+        "the write of unknown outcome to commit",
+        Duration::from_secs(60),
+        || async { (rows_with(&cluster, leader, 1).await? == 1).then_some(()) },
+    )
     .await;
 
     // A node whose leader and other peer are gone: no leader at all, nothing proposed.

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use hiqlite::{params, Client};
 use hiqlite_cluster_tests::docs::{read_doc, section, shell_commands, Runbook};
-use hiqlite_cluster_tests::{
-    free_addrs, poll_until, ProcessCluster, SECRET_API, SECRET_RAFT,
-};
+use hiqlite_cluster_tests::{free_addrs, poll_until, ProcessCluster, SECRET_API, SECRET_RAFT};
 
 fn secrets() -> Vec<(String, String)> {
     vec![
@@ -19,10 +17,14 @@ fn secrets() -> Vec<(String, String)> {
 /// Waits until the node at `api` lists `id` among its voters (`true`) or not at all (`false`).
 async fn wait_voter(api: &str, id: u64, voter: bool) {
     let client = Client::remote(vec![api.to_string()], SECRET_API);
-    poll_until(&format!("node {id} voter: {voter}"), Duration::from_secs(60), || async {
-        let status = client.status().await.ok()?;
-        (status.voters.contains(&id) == voter).then_some(())
-    })
+    poll_until(
+        &format!("node {id} voter: {voter}"),
+        Duration::from_secs(60),
+        || async {
+            let status = client.status().await.ok()?;
+            (status.voters.contains(&id) == voter).then_some(())
+        },
+    )
     .await
 }
 
@@ -38,7 +40,10 @@ async fn the_documented_membership_commands_work_as_written() {
     }
     env.push(("NODE4".into(), format!("4 {} {}", new[0], new[1])));
     env.push(("API".into(), api.clone()));
-    env.push(("DATA_DIR".into(), cluster.root().join("doc-node4").display().to_string()));
+    env.push((
+        "DATA_DIR".into(),
+        cluster.root().join("doc-node4").display().to_string(),
+    ));
     let mut runbook = Runbook::new(env, cluster.root());
 
     let doc = read_doc("operations.md");
@@ -93,6 +98,44 @@ async fn the_majority_loss_runbook_works_as_written() {
     }
     assert!(cluster.stop(0).await, "node 1 did not stop cleanly");
 
+    // What does not work: restarting the survivor with a shorter member list. Its stored
+    // membership wins (it cannot lead alone), and it says so at start.
+    let alone = format!("1 {} {}", cluster.raft_addr(0), cluster.api_addr(0));
+    let shorter = format!(
+        "hiqlite serve --data-dir '{}' --node-id 1 --node '{alone}'",
+        cluster.data_dir(0).display()
+    );
+    let mut quick = secrets();
+    quick.push(("HQL_REQUEST_TIMEOUT_MS".into(), "2000".into()));
+    let mut attempt = Runbook::new(quick, cluster.root());
+    attempt.run(&shorter).await;
+    let node1 = Client::remote(vec![cluster.api_addr(0).to_string()], SECRET_API);
+    let status = poll_until("node 1 to answer", Duration::from_secs(30), || async {
+        node1.status().await.ok()
+    })
+    .await;
+    assert_eq!(status.voters, vec![1, 2, 3]);
+    poll_until(
+        "the warning about the member list",
+        Duration::from_secs(30),
+        || async {
+            attempt
+                .serve_log(1)
+                .contains("differ from the membership stored in this node's Raft log")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(node1
+        .execute("INSERT INTO t VALUES (99)", params!())
+        .await
+        .is_err());
+    drop(attempt);
+    poll_until("node 1 to stop", Duration::from_secs(30), || async {
+        node1.status().await.is_err().then_some(())
+    })
+    .await;
+
     let new = free_addrs(2);
     let mut env = secrets();
     let survivor = [
@@ -100,7 +143,10 @@ async fn the_majority_loss_runbook_works_as_written() {
         ("NODE_ID", "1".to_string()),
         ("RAFT_ADDR", cluster.raft_addr(0).to_string()),
         ("API_ADDR", cluster.api_addr(0).to_string()),
-        ("NEW_DATA_DIR", cluster.root().join("new-node4").display().to_string()),
+        (
+            "NEW_DATA_DIR",
+            cluster.root().join("new-node4").display().to_string(),
+        ),
         ("NEW_ID", "4".to_string()),
         ("NEW_RAFT_ADDR", new[0].clone()),
         ("NEW_API_ADDR", new[1].clone()),

@@ -113,8 +113,8 @@ impl LocalNode {
             return Err(e);
         }
         // An entry must fit in one replication frame; refuse it here, wherever the leader is.
-        let size = postcard::experimental::serialized_size(&(&id, now_ms(), &op))
-            .unwrap_or(usize::MAX);
+        let size =
+            postcard::experimental::serialized_size(&(&id, now_ms(), &op)).unwrap_or(usize::MAX);
         if size > self.max_frame_bytes / 2 {
             return Err(Error::TooLarge {
                 size,
@@ -282,7 +282,9 @@ impl LocalNode {
         match answer {
             ApiResponse::Write(Ok(reply)) => Ok(reply),
             // The leader proposed it but could not confirm it (or it was discarded).
-            ApiResponse::Write(Err(RemoteError::Retry(reason))) => Err(Attempt::retry(reason, true)),
+            ApiResponse::Write(Err(RemoteError::Retry(reason))) => {
+                Err(Attempt::retry(reason, true))
+            }
             ApiResponse::Write(Err(RemoteError::NotLeader { leader })) => Err(Attempt::retry(
                 format!("forwarded to a node that does not lead (leader: {leader:?})"),
                 false,
@@ -312,11 +314,14 @@ impl LocalNode {
         req: &ApiRequest,
         timeout: Duration,
     ) -> Result<ApiResponse, PeerCallError> {
-        let client = self.peer_client(peer).await.map_err(|message| PeerCallError {
-            message,
-            sent: false,
-            permanent: false,
-        })?;
+        let client = self
+            .peer_client(peer)
+            .await
+            .map_err(|message| PeerCallError {
+                message,
+                sent: false,
+                permanent: false,
+            })?;
         client.call(req, timeout).await.map_err(|e| {
             if client.is_closed() {
                 self.peers

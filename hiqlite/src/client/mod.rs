@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use self::local::LocalNode;
-pub use self::membership::{Members, MembershipChange};
+pub use self::membership::{Members, MembershipChange, MembershipError};
 use self::protocol::{ApiRequest, ApiResponse, RemoteError, WriteReply};
 pub use self::protocol::{NodeStatus, SqlOutput};
-pub use self::remote::RemoteOptions;
 use self::remote::RemoteNodes;
+pub use self::remote::RemoteOptions;
 pub use self::row::{FromRow, Row};
 pub use self::txn::{StatementRef, Txn};
 use crate::config::Secret;
@@ -568,9 +568,7 @@ fn remote_error(e: RemoteError) -> Error {
             Error::Raft(format!("not the leader (leader: {leader:?})"))
         }
         RemoteError::Other(m) => Error::Raft(m),
-        RemoteError::NoLeader { waited_ms } => {
-            Error::NoLeader(Duration::from_millis(waited_ms))
-        }
+        RemoteError::NoLeader { waited_ms } => Error::NoLeader(Duration::from_millis(waited_ms)),
         RemoteError::OutcomeUnknown(m) => Error::OutcomeUnknown(m),
         RemoteError::Removed { node_id, voters } => Error::Removed { node_id, voters },
         RemoteError::Membership(e) => Error::Membership(e),

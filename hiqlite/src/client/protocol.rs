@@ -112,7 +112,10 @@ pub enum RemoteError {
     OutcomeUnknown(String),
     /// [`Error::Removed`](crate::Error::Removed).
     #[error("node {node_id} was removed from the cluster")]
-    Removed { node_id: NodeId, voters: Vec<NodeId> },
+    Removed {
+        node_id: NodeId,
+        voters: Vec<NodeId>,
+    },
     /// [`Error::Membership`](crate::Error::Membership).
     #[error(transparent)]
     Membership(#[from] super::membership::MembershipError),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::protocol::{ApiRequest, ApiResponse};
+use super::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::config::Secret;
 use crate::error::Error;
 use crate::net::{Channel, NetError, RpcClient};
@@ -85,6 +85,30 @@ impl RemoteNodes {
         req: &ApiRequest,
         timeout: Duration,
     ) -> Result<ApiResponse, Error> {
+        let (resp, earlier_sent) = self.call_tracked(req, timeout).await?;
+        if earlier_sent && says_not_applied(&resp) {
+            // The node that answered did not apply it, but an earlier try (same request id) may
+            // have reached a node that did, or will.
+            let unknown = RemoteError::OutcomeUnknown(
+                "an earlier try may have reached another node, which may still apply it".into(),
+            );
+            return Ok(match resp {
+                ApiResponse::Write(_) => ApiResponse::Write(Err(unknown)),
+                ApiResponse::Sql(_) => ApiResponse::Sql(Err(unknown)),
+                ApiResponse::Membership(_) => ApiResponse::Membership(Err(unknown)),
+                other => other,
+            });
+        }
+        Ok(resp)
+    }
+
+    /// Sends `req` until a node answers; also says whether an earlier try may have delivered it
+    /// to another node.
+    async fn call_tracked(
+        &self,
+        req: &ApiRequest,
+        timeout: Duration,
+    ) -> Result<(ApiResponse, bool), Error> {
         if self.addrs.is_empty() {
             return Err(Error::Config(
                 "a remote client needs at least one API address".into(),
@@ -104,10 +128,13 @@ impl RemoteNodes {
             let addr = &self.addrs[idx];
             let failure = match self.client(idx).await {
                 Ok(client) => match client.call(req, answer_timeout).await {
-                    Ok(resp) => return Ok(resp),
+                    Ok(resp) => return Ok((resp, writes && failures.iter().any(|f| f.sent))),
                     Err(error) => Failure {
                         addr: addr.clone(),
-                        sent: !matches!(error, NetError::Encode(_) | NetError::FrameTooLarge { .. }),
+                        sent: !matches!(
+                            error,
+                            NetError::Encode(_) | NetError::FrameTooLarge { .. }
+                        ),
                         error,
                     },
                 },
@@ -156,6 +183,20 @@ impl RemoteNodes {
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((idx, client.clone()));
         Ok(client)
     }
+}
+
+/// Whether `resp` is an error that says the request was not applied.
+fn says_not_applied(resp: &ApiResponse) -> bool {
+    let e = match resp {
+        ApiResponse::Write(Err(e)) | ApiResponse::Sql(Err(e)) | ApiResponse::Membership(Err(e)) => {
+            e
+        }
+        _ => return false,
+    };
+    matches!(
+        e,
+        RemoteError::NoLeader { .. } | RemoteError::Removed { .. } | RemoteError::ShuttingDown
+    )
 }
 
 /// The error after the last failed try: a write that may have reached a node has an unknown

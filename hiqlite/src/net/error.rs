@@ -28,9 +28,7 @@ pub enum NetError {
          and no other)"
     )]
     WrongNode { expected: u64, actual: u64 },
-    #[error(
-        "the peer runs with this node's own id {0}: two processes must never share a node id"
-    )]
+    #[error("the peer runs with this node's own id {0}: two processes must never share a node id")]
     SameNodeId(u64),
     #[error("the connection is closed")]
     ConnectionClosed,

@@ -513,7 +513,10 @@ mod tests {
     async fn identity_handshake(
         server_id: Option<u64>,
         ids: Option<NodeIds>,
-    ) -> (Result<Option<u64>, NetError>, Result<PeerIdentity, NetError>) {
+    ) -> (
+        Result<Option<u64>, NetError>,
+        Result<PeerIdentity, NetError>,
+    ) {
         let s = secret("raft-secret-0123456789");
         let (mut a, mut b) = duplex(1024);
         tokio::join!(

@@ -132,8 +132,7 @@ impl RpcClient {
 
     /// Opens the TCP connection, within [`HANDSHAKE_TIMEOUT`].
     async fn open(addr: &str) -> Result<TcpStream, NetError> {
-        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr)).await
-        {
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(NetError::Connect(addr.to_string(), e)),
             Err(_) => {

@@ -256,7 +256,7 @@ async fn serve_connection<S: Service>(
     };
     debug!(%peer, %channel, ?peer_id, "peer authenticated");
 
-            // A bare connect-and-close (port scan, TCP health check) is not worth a warning.
+    // A bare connect-and-close (port scan, TCP health check) is not worth a warning.
 
     let (mut frames, sink) = frame::split(stream, settings.max_frame);
     let (outbound, queue) = mpsc::channel(OUTBOUND_QUEUE);
@@ -336,7 +336,10 @@ async fn answer<S: Service>(
     outbound: mpsc::Sender<Bytes>,
     max_frame: usize,
 ) {
-    let body = match AssertUnwindSafe(service.handle_from(peer, req)).catch_unwind().await {
+    let body = match AssertUnwindSafe(service.handle_from(peer, req))
+        .catch_unwind()
+        .await
+    {
         Ok(resp) => match frame::encode(id, &Ok::<_, RemoteFailure>(resp), max_frame) {
             Ok(body) => Some(body),
             Err(NetError::FrameTooLarge { size, max }) => {

@@ -16,7 +16,11 @@ use crate::store::sqlite::state_machine::StateMachine;
 
 /// Forms the cluster on first start. A node that is already initialized (it has a log) does
 /// nothing: Raft brings it back into the cluster it belongs to.
-pub(super) async fn bootstrap(raft: Raft<StateMachine>, config: NodeConfig, shutdown: watch::Receiver<bool>) {
+pub(super) async fn bootstrap(
+    raft: Raft<StateMachine>,
+    config: NodeConfig,
+    shutdown: watch::Receiver<bool>,
+) {
     match raft.is_initialized().await {
         Ok(true) => return super::watch::warn_if_members_differ(&raft, &config),
         Err(_) => return,
@@ -164,4 +168,3 @@ async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<boo
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
-

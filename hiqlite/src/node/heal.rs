@@ -71,4 +71,3 @@ pub(super) async fn reconcile_log_with_state(
     }
     Ok(())
 }
-

@@ -130,7 +130,8 @@ async fn recover_with(
     let nodes: BTreeMap<NodeId, Member> = members.into_iter().map(|m| (m.id, m)).collect();
     let membership = Membership::new(vec![voters], nodes)
         .map_err(|e| Error::Config(format!("invalid membership: {e}")))?;
-    let leader = <openraft::type_config::alias::LeaderIdOf<TypeConfig>>::new_committed(term, node_id);
+    let leader =
+        <openraft::type_config::alias::LeaderIdOf<TypeConfig>>::new_committed(term, node_id);
     let entry = Entry::new_membership(LogId::new(leader, index), membership);
     let vote = Vote::new_committed(term, node_id);
     store
@@ -246,7 +247,11 @@ mod tests {
     #[test]
     fn the_node_must_be_a_new_member() {
         let e = check_members(1, &[member(2, 8000)]).unwrap_err();
-        assert!(e.to_string().contains("--node-id 1 is not in the new members"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("--node-id 1 is not in the new members"),
+            "{e}"
+        );
         check_members(1, &[member(1, 8000), member(2, 8001)]).unwrap();
         let e = check_members(1, &[member(1, 8000), member(1, 8001)]).unwrap_err();
         assert!(e.to_string().contains("node id 1 is given twice"), "{e}");

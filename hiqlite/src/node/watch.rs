@@ -57,10 +57,7 @@ pub(super) fn warn_if_members_differ(raft: &Raft<StateMachine>, config: &NodeCon
 }
 
 /// Every [`CHECK_EVERY`], asks the leader whether this node is still a member, until shutdown.
-pub(super) async fn watch_membership(
-    node: Arc<LocalNode>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(super) async fn watch_membership(node: Arc<LocalNode>, mut shutdown: watch::Receiver<bool>) {
     let mut ticks = tokio::time::interval(CHECK_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

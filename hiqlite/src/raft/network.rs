@@ -21,10 +21,10 @@ use openraft::raft::{
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use serde::{Deserialize, Serialize};
 
+use super::peer_health::{PeerHealth, Trouble};
 use super::snapshot_transfer::{
     new_transfer_id, read_chunk, SnapshotChunk, SnapshotDone, SnapshotInbox, DEFAULT_CHUNK_BYTES,
 };
-use super::peer_health::{PeerHealth, Trouble};
 use super::{Member, NodeId, TypeConfig};
 use crate::config::Secret;
 use crate::net::{NetError, NodeIds, PeerIdentity, RpcClient};

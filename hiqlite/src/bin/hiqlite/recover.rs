@@ -16,10 +16,19 @@ pub struct RecoverArgs {
     node_id: u64,
     /// A member of the new cluster as "ID RAFT_ADDR API_ADDR", every one a voter; repeat once per
     /// member. The recovered node must be one of them.
-    #[arg(long = "node", value_name = "\"ID RAFT_ADDR API_ADDR\"", required = true)]
+    #[arg(
+        long = "node",
+        value_name = "\"ID RAFT_ADDR API_ADDR\"",
+        required = true
+    )]
     nodes: Vec<String>,
     /// File name of the database inside DIR/db (the node's `filename_db`).
-    #[arg(long, value_name = "NAME", env = "HQL_FILENAME_DB", default_value = "hiqlite.db")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "HQL_FILENAME_DB",
+        default_value = "hiqlite.db"
+    )]
     filename_db: String,
     /// Print what the node holds and what would be lost, change nothing.
     #[arg(long)]

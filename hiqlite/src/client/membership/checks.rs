@@ -35,8 +35,10 @@ pub(super) async fn check_addresses(
     }
     let own = [&member.raft_addr, &member.api_addr];
     for (id, other) in members.iter().filter(|(id, _)| **id != member.id) {
-        for (used_as, used) in [("raft address", &other.raft_addr), ("api address", &other.api_addr)]
-        {
+        for (used_as, used) in [
+            ("raft address", &other.raft_addr),
+            ("api address", &other.api_addr),
+        ] {
             for addr in own {
                 if same_endpoint(addr, used).await {
                     return Err(MembershipError::AddressInUse {
@@ -121,9 +123,13 @@ async fn probe_once(node: &LocalNode, member: &Member) -> Result<(), MembershipE
 
     let api_addr = &member.api_addr;
     let status = async {
-        let client =
-            RpcClient::connect(api_addr, &node.secret_api, Channel::Api, node.max_frame_bytes)
-                .await?;
+        let client = RpcClient::connect(
+            api_addr,
+            &node.secret_api,
+            Channel::Api,
+            node.max_frame_bytes,
+        )
+        .await?;
         client
             .call::<_, ApiResponse>(&ApiRequest::Status, PROBE_WINDOW)
             .await
@@ -177,7 +183,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_address_in_use_is_refused_however_it_is_written() {
-        for addr in ["127.0.0.1:8101", "localhost:8101", "0.0.0.0:8101", "127.0.0.1:8202"] {
+        for addr in [
+            "127.0.0.1:8101",
+            "localhost:8101",
+            "0.0.0.0:8101",
+            "127.0.0.1:8202",
+        ] {
             let new = member(5, addr, "127.0.0.1:9999");
             let e = check_addresses(&new, &members()).await.unwrap_err();
             assert!(
