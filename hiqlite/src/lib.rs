@@ -18,8 +18,8 @@ pub mod value;
 // `use hiqlite::...` is enough; each also stays at its module path. `Query`, `TxnRows` and the
 // access markers stay together in `hiqlite::typed` (rustc names them by that path in errors).
 pub use client::{
-    Client, ExecuteResult, FromRow, Members, MembershipChange, NodeStatus, Row, SqlOutput,
-    StatementRef, Txn,
+    Client, ExecuteResult, FromRow, Members, MembershipChange, MembershipError, NodeStatus,
+    RemoteOptions, Row, SqlOutput, StatementRef, Txn,
 };
 pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use error::Error;

@@ -22,6 +22,7 @@ use openraft::{Membership, RaftLogReader};
 use crate::error::Error;
 use crate::raft::log_store::LogStore;
 use crate::raft::{Entry, LogId, Member, NodeId, TypeConfig, Vote};
+use crate::store::sqlite::writer::AppliedState;
 
 /// What the node held, and what the recovery did (or, with `dry_run`, would do).
 #[derive(Debug, Clone)]
@@ -86,7 +87,7 @@ async fn recover_with(
     let state = store.get_log_state().await.map_err(storage)?;
     let vote = store.read_vote().await.map_err(storage)?;
     let committed = store.read_committed().await.map_err(storage)?;
-    let applied = applied_index(data_dir, filename_db);
+    let applied = applied_state(data_dir, filename_db);
     let Some(last) = state.last_log_id else {
         return Err(Error::Config(format!(
             "the Raft log in {} is empty: this node holds no data to recover from",
@@ -98,10 +99,12 @@ async fn recover_with(
         .try_get_log_entries(first..=last.index())
         .await
         .map_err(storage)?;
+    // The last membership in the log, or (all of it purged) the one the database applied.
     let old = entries
         .iter()
         .rev()
         .find_map(|e| e.get_membership())
+        .or_else(|| applied.as_ref().map(|a| a.membership.membership().clone()))
         .map(|m| (m.voter_ids().collect(), m.learner_ids().collect()))
         .unwrap_or_default();
 
@@ -115,7 +118,7 @@ async fn recover_with(
         node_id,
         last_log: Some((last.index(), last.leader_id.term())),
         committed: committed.map(|l| l.index()),
-        applied,
+        applied: applied.and_then(|a| a.last_applied).map(|l| l.index()),
         old_voters: old.0,
         old_learners: old.1,
         members: members.clone(),
@@ -141,13 +144,12 @@ async fn recover_with(
     Ok(report)
 }
 
-/// The index the database says it applied, if it can be read.
-fn applied_index(data_dir: &Path, filename_db: &str) -> Option<u64> {
+/// What the database says it applied, if it can be read.
+fn applied_state(data_dir: &Path, filename_db: &str) -> Option<AppliedState> {
     let path = data_dir.join("db").join(filename_db);
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
     let conn = rusqlite::Connection::open_with_flags(path, flags).ok()?;
-    let state = crate::store::sqlite::writer::read_applied_state(&conn).ok()?;
-    state.last_applied.map(|l| l.index())
+    crate::store::sqlite::writer::read_applied_state(&conn).ok()
 }
 
 /// The new member list must include the node, and give every member its own id and addresses.
