@@ -28,10 +28,15 @@ pub fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
     let mut start = None;
     let mut level = 0;
     let mut offset = 0;
+    let mut in_code = false;
     for line in markdown.split_inclusive('\n') {
         let trimmed = line.trim_end();
+        if trimmed.trim_start().starts_with("```") {
+            in_code = !in_code;
+        }
+        // A `#` comment in a code block is not a heading.
         let hashes = trimmed.chars().take_while(|c| *c == '#').count();
-        let is_heading = hashes > 0 && trimmed[hashes..].starts_with(' ');
+        let is_heading = !in_code && hashes > 0 && trimmed[hashes..].starts_with(' ');
         match start {
             None if is_heading && trimmed[hashes..].trim() == heading => {
                 start = Some(offset + line.len());
@@ -65,7 +70,7 @@ pub fn shell_commands(markdown: &str) -> Vec<String> {
         }
         match trimmed.strip_suffix('\\') {
             Some(part) => {
-                pending.push_str(part);
+                pending.push_str(part.trim_end());
                 pending.push(' ');
             }
             None => {
