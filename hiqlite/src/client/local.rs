@@ -289,7 +289,10 @@ impl LocalNode {
                 format!("forwarded to a node that does not lead (leader: {leader:?})"),
                 false,
             )),
-            ApiResponse::Write(Err(e)) => Err(Attempt::Fatal(Error::Raft(e.to_string()))),
+            // The leader took the write and failed (its Raft stopped, e.g.): it may be applied.
+            ApiResponse::Write(Err(e)) => Err(Attempt::Fatal(Error::OutcomeUnknown(format!(
+                "the leader, node {leader}, failed: {e}"
+            )))),
             other => Err(Attempt::Fatal(Error::Network(format!(
                 "unexpected answer {other:?}"
             )))),

@@ -72,14 +72,16 @@ pub(super) async fn watch_membership(node: Arc<LocalNode>, mut shutdown: watch::
 }
 
 /// `Some(None)`: the leader lists this node; `Some(Some(_))`: its committed membership does not;
-/// `None`: no leader answered, or this node is not (yet) a member by its own log.
+/// `None`: no leader answered, or this node never had a membership.
 async fn check(node: &LocalNode) -> Option<Option<Removal>> {
     let (state, term, leader, peers) = {
         let metrics = node.raft.metrics();
         let m = metrics.borrow_watched();
         let membership = m.membership_config.membership();
-        // A node that joins has no membership yet, or one from before it was added.
-        if membership.get_node(&node.node_id).is_none() && node.removal().is_none() {
+        // A node that was never part of a cluster has nothing to be removed from. (One whose log
+        // lacks it, whether it was removed or is still catching up to the entry that adds it,
+        // asks the leader like everyone else.)
+        if m.membership_config.log_id().is_none() {
             return None;
         }
         let peers: Vec<NodeId> = membership
