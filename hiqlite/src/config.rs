@@ -536,6 +536,9 @@ pub struct NodeConfigBuilder {
     listen_raft_addr: Option<String>,
     listen_api_addr: Option<String>,
     learner: bool,
+    /// Problems found while layering sources (e.g. a bad `--node`), reported by `build` with
+    /// every other problem.
+    problems: Vec<String>,
 }
 
 impl Default for NodeConfigBuilder {
@@ -559,6 +562,7 @@ impl Default for NodeConfigBuilder {
             listen_raft_addr: None,
             listen_api_addr: None,
             learner: false,
+            problems: Vec::new(),
         }
     }
 }
@@ -584,6 +588,7 @@ impl From<NodeConfig> for NodeConfigBuilder {
             listen_raft_addr: c.listen_raft_addr,
             listen_api_addr: c.listen_api_addr,
             learner: c.learner,
+            problems: Vec::new(),
         }
     }
 }
@@ -610,6 +615,29 @@ impl NodeConfigBuilder {
         });
         self
     }
+    /// Replaces the member list with `specs`, each parsed as `"ID RAFT_ADDR API_ADDR"` (what
+    /// `hiqlite serve --node` does). A spec that does not parse is a problem naming `source`
+    /// (e.g. `--node`), reported by [`build`](Self::build) together with every other problem.
+    ///
+    /// ```
+    /// let e = hiqlite::NodeConfig::builder()
+    ///     .parse_nodes("--node", &["1 127.0.0.1:8100".to_string()])
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(e.to_string().contains("--node \"1 127.0.0.1:8100\""), "{e}");
+    /// ```
+    pub fn parse_nodes(mut self, source: &str, specs: &[String]) -> Self {
+        let mut nodes = Vec::new();
+        for spec in specs {
+            match parse_member(spec) {
+                Ok(m) => nodes.push(m),
+                Err(e) => self.problems.push(format!("{source} {spec:?}: {}", msg(e))),
+            }
+        }
+        self.nodes = nodes;
+        self
+    }
+
     /// Replaces the member list (TOML `nodes`, env `HQL_NODES`, flag `--node`). Required.
     pub fn nodes(mut self, nodes: Vec<Member>) -> Self {
         self.nodes = nodes;
@@ -943,6 +971,8 @@ impl NodeConfigBuilder {
     }
 
     /// Checks that the required values are present, then [validates](NodeConfig::validate).
+    /// Every problem is reported in one error: missing values, problems recorded while layering
+    /// (see [`parse_nodes`](Self::parse_nodes)) and every check of the values that are set.
     pub fn build(self) -> Result<NodeConfig, Error> {
         let mut missing = Vec::new();
         if self.node_id.is_none() {
@@ -958,19 +988,19 @@ impl NodeConfigBuilder {
                 "secret_api is not set (TOML `secret_api`, env HQL_SECRET_API, flag --secret-api)",
             );
         }
-        let (Some(node_id), Some(secret_raft), Some(secret_api)) =
-            (self.node_id, self.secret_raft, self.secret_api)
-        else {
-            return Err(problems_error(
-                missing.into_iter().map(String::from).collect(),
-            ));
-        };
+        let unset = (
+            self.node_id.is_none(),
+            self.secret_raft.is_none(),
+            self.secret_api.is_none(),
+        );
+        let mut problems: Vec<String> = missing.into_iter().map(String::from).collect();
+        problems.extend(self.problems);
         let config = NodeConfig {
-            node_id,
+            node_id: self.node_id.unwrap_or_default(),
             nodes: self.nodes,
             data_dir: self.data_dir,
-            secret_raft,
-            secret_api,
+            secret_raft: self.secret_raft.unwrap_or_else(|| Secret::new("")),
+            secret_api: self.secret_api.unwrap_or_else(|| Secret::new("")),
             filename_db: self.filename_db,
             read_pool_size: self.read_pool_size,
             log_sync: self.log_sync,
@@ -985,6 +1015,21 @@ impl NodeConfigBuilder {
             listen_api_addr: self.listen_api_addr,
             learner: self.learner,
         };
+        if !problems.is_empty() {
+            // The other checks too, except the ones that only repeat that a value is missing.
+            let follows_from_unset = |p: &String| {
+                (unset.0 && p.starts_with("node_id "))
+                    || (unset.1 && p.starts_with("secret_raft "))
+                    || (unset.2 && p.starts_with("secret_api "))
+            };
+            problems.extend(
+                config
+                    .check_values()
+                    .into_iter()
+                    .filter(|p| !follows_from_unset(p)),
+            );
+            return Err(problems_error(problems));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -1319,6 +1364,45 @@ filename_db = "app.db"
         assert!(e.contains("HQL_NODE_ID"), "{e}");
         assert!(e.contains("secret_raft is not set"), "{e}");
         assert!(e.contains("secret_api is not set"), "{e}");
+        assert!(e.contains("nodes is empty"), "{e}");
+    }
+
+    #[test]
+    fn missing_values_are_reported_with_every_other_problem() {
+        // Only HQL_SECRET_API set: the missing values and the empty `nodes`, in one error.
+        let e = err_of(
+            NodeConfig::builder()
+                .env_with(env(&[("HQL_SECRET_API", "api-secret-0123456789")]))
+                .unwrap()
+                .build(),
+        );
+        assert!(e.contains(": 3 problems:"), "{e}");
+        for expected in [
+            "node_id is not set",
+            "secret_raft is not set",
+            "nodes is empty",
+            "HQL_NODES",
+        ] {
+            assert!(e.contains(expected), "{expected}: {e}");
+        }
+        assert!(!e.contains("too short"), "{e}");
+        // A bad `--node` is named as the flag, next to the other problems.
+        let e = err_of(
+            NodeConfig::builder()
+                .parse_nodes(
+                    "--node",
+                    &[
+                        "1 127.0.0.1:8100 127.0.0.1:8200".into(),
+                        "2 nonsense".into(),
+                    ],
+                )
+                .secret_raft("short")
+                .build(),
+        );
+        assert!(e.contains("--node \"2 nonsense\""), "{e}");
+        assert!(!e.contains("HQL_NODES:"), "{e}");
+        assert!(e.contains("node_id is not set"), "{e}");
+        assert!(e.contains("secret_raft is too short"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The error type of every public API.
 
 /// Everything that can go wrong in Hiqlite, with messages a user can act on.
+///
+/// For a write, every variant says whether it was applied: [`Error::Sql`] (the statement failed,
+/// identically on every node: nothing applied), [`Error::NoLeader`], [`Error::Removed`],
+/// [`Error::TooLarge`], [`Error::Config`] (never applied) and [`Error::OutcomeUnknown`] (maybe
+/// applied). docs/cli.md has the whole list with the outcome of each.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid configuration: {0}")]
@@ -13,8 +18,35 @@ pub enum Error {
     Conversion(String),
     #[error("network error: {0}")]
     Network(String),
-    #[error("no leader could be reached within {0:?}; is a majority of the cluster running?")]
+    /// No leader was reachable for the whole request timeout. A write was never proposed: it
+    /// was not applied.
+    #[error(
+        "no leader could be reached within {0:?} (is a majority of the cluster running?); the \
+         request was not applied"
+    )]
     NoLeader(std::time::Duration),
+    /// A write (or membership change) reached a leader, or may have, but no answer came back: it
+    /// may have been applied or not, and may still be. Check with a consistent read before
+    /// repeating it.
+    #[error(
+        "outcome unknown: {0}; the write may or may not have been applied (check with a \
+         consistent read before repeating it)"
+    )]
+    OutcomeUnknown(String),
+    /// The contacted node was removed from the cluster: it applies nothing any more. Nothing was
+    /// applied.
+    #[error(
+        "node {node_id} was removed from the cluster and takes no writes or consistent reads; \
+         use a member (voters: {voters:?}); the request was not applied"
+    )]
+    Removed {
+        node_id: crate::raft::NodeId,
+        voters: Vec<crate::raft::NodeId>,
+    },
+    /// A membership change was refused or did not complete; the message says what the
+    /// membership is now.
+    #[error(transparent)]
+    Membership(#[from] crate::client::membership::MembershipError),
     #[error("Raft error: {0}")]
     Raft(String),
     #[error("storage error: {0}")]

@@ -18,8 +18,8 @@ pub mod value;
 // `use hiqlite::...` is enough; each also stays at its module path. `Query`, `TxnRows` and the
 // access markers stay together in `hiqlite::typed` (rustc names them by that path in errors).
 pub use client::{
-    Client, ExecuteResult, FromRow, Members, MembershipChange, NodeStatus, Row, SqlOutput,
-    StatementRef, Txn,
+    Client, ExecuteResult, FromRow, Members, MembershipChange, MembershipError, NodeStatus,
+    RemoteOptions, Row, SqlOutput, StatementRef, Txn,
 };
 pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use error::Error;
@@ -29,3 +29,18 @@ pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
 pub use value::{Params, Value};
+
+/// The `tracing` filter `hiqlite serve` logs with (unless `RUST_LOG` is set): info, openraft's
+/// warnings, but not those it repeats for every heartbeat, vote and retry to a peer that cannot
+/// be reached (several a second). The node reports unreachable peers itself, with backoff
+/// (`raft::peer_health`). Use it, or add its `openraft::...=error` parts to your own filter, when
+/// embedding a node:
+///
+/// ```no_run
+/// tracing_subscriber::fmt()
+///     .with_env_filter(tracing_subscriber::EnvFilter::new(hiqlite::LOG_FILTER))
+///     .init();
+/// ```
+pub const LOG_FILTER: &str = "info,openraft=warn,openraft::core::heartbeat=error,\
+                              openraft::core::raft_core=error,openraft::replication=error,\
+                              openraft::engine::handler::replication_handler=error";

@@ -5,16 +5,19 @@
 //! synchronisation). When a test panics while a [`ProcessCluster`] is alive, the cluster prints
 //! the tail of every node's log and keeps the data directory for inspection.
 
+pub mod cli;
+pub mod docs;
 pub mod faults;
 pub mod netns;
 pub mod slow_disk;
 
+use cli::remove_hql_env;
+pub use cli::{free_addrs, hiqlite_bin, run_cli, run_cli_with_env};
+
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::sync::OnceLock;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hiqlite::client::NodeStatus;
@@ -37,102 +40,6 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Lines of each node's log printed when a test fails.
 const LOG_TAIL_LINES: usize = 60;
 
-/// Path of the `hiqlite` binary the tests run, built once per test process when needed.
-///
-/// It lives in the same target directory as the test executable (`target/<profile>/deps/..` →
-/// `target/<profile>/hiqlite`). If it is missing or older than the test executable (the test
-/// executable is relinked whenever the library changes, so an older binary may be stale), it is
-/// built with `cargo build -p hiqlite --bin hiqlite` into that same target directory.
-/// `HIQLITE_BIN` overrides all of this.
-pub fn hiqlite_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("HIQLITE_BIN") {
-            return PathBuf::from(bin);
-        }
-        let exe = std::env::current_exe().expect("path of the test executable");
-        let mut profile_dir = exe
-            .parent()
-            .expect("test executable has a parent")
-            .to_path_buf();
-        if profile_dir.ends_with("deps") {
-            profile_dir.pop();
-        }
-        let bin = profile_dir.join(format!("hiqlite{}", std::env::consts::EXE_SUFFIX));
-        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let stale = match (modified(&bin), modified(&exe)) {
-            (Some(b), Some(e)) => b < e,
-            _ => true,
-        };
-        if stale {
-            build_hiqlite(&profile_dir);
-        }
-        assert!(
-            bin.is_file(),
-            "the hiqlite binary is missing at {}",
-            bin.display()
-        );
-        bin
-    })
-}
-
-/// `cargo build -p hiqlite --bin hiqlite` with the profile and target directory of `profile_dir`,
-/// so the binary lands exactly where [`hiqlite_bin`] looks.
-fn build_hiqlite(profile_dir: &Path) {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
-        Some(other) => other,
-    };
-    // The test executable's own target directory wins over CARGO_TARGET_DIR: that is where the
-    // binary must end up (they are the same unless `--target-dir` or `--target` was used).
-    let target_dir = profile_dir
-        .parent()
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
-        .expect("a target directory");
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    eprintln!(
-        "building the hiqlite binary (profile {profile}) into {}",
-        target_dir.display()
-    );
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "hiqlite",
-            "--bin",
-            "hiqlite",
-            "--profile",
-            profile,
-        ])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .current_dir(workspace)
-        .status()
-        .expect("cannot run cargo to build the hiqlite binary");
-    assert!(status.success(), "cargo build of the hiqlite binary failed");
-}
-
-/// Runs `hiqlite <args>` to completion (e.g. `sql`, `status`) with a clean environment: no
-/// `HQL_*` variable of the caller leaks into it.
-pub async fn run_cli(args: &[&str]) -> Output {
-    let mut cmd = Command::new(hiqlite_bin());
-    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
-    remove_hql_env(&mut cmd);
-    tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("hiqlite {args:?} did not finish within 60 s"))
-        .expect("cannot run the hiqlite binary")
-}
-
-fn remove_hql_env(cmd: &mut Command) {
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("HQL_") {
-            cmd.env_remove(key);
-        }
-    }
-}
-
 /// Polls `check` every [`POLL`] until it returns `Some`, or panics with `what` after `timeout`.
 pub async fn poll_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
@@ -150,18 +57,6 @@ where
         );
         tokio::time::sleep(POLL).await;
     }
-}
-
-/// `count` distinct free loopback addresses. Every listener is held until all are picked, so no
-/// port is handed out twice; the children bind them right after.
-fn free_loopback_ports(count: usize) -> Vec<String> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local address").to_string())
-        .collect()
 }
 
 /// One `hiqlite serve` process and everything needed to start it again.
@@ -186,6 +81,9 @@ pub struct ProcessCluster {
     nodes: Vec<Node>,
     /// Extra `HQL_*` settings every node starts with.
     env: Vec<(String, String)>,
+    /// Members in every node's list beyond the cluster's own processes (see
+    /// [`spawn_with_extra_members`](Self::spawn_with_extra_members)).
+    extra_members: Vec<String>,
     /// `None` only after the directory was kept for a failed test.
     root: Option<tempfile::TempDir>,
     /// Set when the nodes run in network namespaces of their own (network faults possible).
@@ -245,7 +143,6 @@ impl ProcessCluster {
         network: Option<NodeNetwork>,
         node_env: &[(usize, &str, &str)],
     ) -> ProcessCluster {
-        assert!(n > 0, "a cluster needs at least one node");
         let root = tempfile::Builder::new()
             .prefix("hiqlite-cluster-test-")
             .tempdir()
@@ -255,56 +152,93 @@ impl ProcessCluster {
             Some(net) => (0..n)
                 .flat_map(|i| [format!("{}:7001", net.ip(i)), format!("{}:7002", net.ip(i))])
                 .collect(),
-            None => free_loopback_ports(2 * n),
+            None => free_addrs(2 * n),
         };
-        let nodes = (0..n)
-            .map(|i| {
-                let id = i as u64 + 1;
-                let data_dir = root.path().join(format!("node{id}"));
-                std::fs::create_dir_all(&data_dir).expect("node data directory");
-                let api_addr = addrs[2 * i + 1].clone();
-                Node {
-                    id,
-                    raft_addr: addrs[2 * i].clone(),
-                    client: Client::remote(vec![api_addr.clone()], SECRET_API),
-                    api_addr,
-                    log_path: root.path().join(format!("node{id}.log")),
-                    slow_disk_control: root.path().join(format!("node{id}.slow-disk")),
-                    data_dir,
-                    child: None,
-                    starts: 0,
-                    env: node_env
-                        .iter()
-                        .filter(|(node, _, _)| *node == i)
-                        .map(|(_, k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                }
-            })
-            .collect();
         let mut cluster = ProcessCluster {
-            nodes,
+            nodes: Vec::new(),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             root: Some(root),
             network,
+            extra_members: Vec::new(),
         };
+        cluster.nodes = (0..n)
+            .map(|i| cluster.new_node(i as u64 + 1, &addrs[2 * i], &addrs[2 * i + 1]))
+            .collect();
+        for &(i, name, value) in node_env {
+            cluster.nodes[i]
+                .env
+                .push((name.to_string(), value.to_string()));
+        }
         for i in 0..n {
             cluster.spawn(i);
         }
         cluster
     }
 
-    fn members(&self) -> Vec<String> {
+    /// A node with its own data directory and log file under the cluster's root, not started.
+    fn new_node(&self, id: u64, raft_addr: &str, api_addr: &str) -> Node {
+        let root = self.root.as_ref().expect("the cluster's directory").path();
+        let data_dir = root.join(format!("node{id}"));
+        std::fs::create_dir_all(&data_dir).expect("node data directory");
+        Node {
+            id,
+            raft_addr: raft_addr.to_string(),
+            client: Client::remote(vec![api_addr.to_string()], SECRET_API),
+            api_addr: api_addr.to_string(),
+            log_path: root.join(format!("node{id}.log")),
+            slow_disk_control: root.join(format!("node{id}.slow-disk")),
+            data_dir,
+            child: None,
+            starts: 0,
+            env: Vec::new(),
+        }
+    }
+
+    /// The directory that holds every node's data directory and log.
+    pub fn root(&self) -> &Path {
+        self.root.as_ref().expect("the cluster's directory").path()
+    }
+
+    /// Like [`spawn_all`](Self::spawn_all) with `env`, but every node's member list also holds
+    /// the members `extra` returns, which have no process of their own: `extra` sees the cluster
+    /// (its addresses) before any node starts, e.g. to list a member whose address is another
+    /// node's Raft port under another host name.
+    pub fn spawn_with_extra_members(
+        n: usize,
+        env: &[(&str, &str)],
+        extra: impl FnOnce(&ProcessCluster) -> Vec<String>,
+    ) -> ProcessCluster {
+        let mut cluster = Self::spawn_all_inner(0, env, None, &[]);
+        let addrs = free_addrs(2 * n);
+        cluster.nodes = (0..n)
+            .map(|i| cluster.new_node(i as u64 + 1, &addrs[2 * i], &addrs[2 * i + 1]))
+            .collect();
+        cluster.extra_members = extra(&cluster);
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    /// Every node's member list, as `--node` values.
+    pub fn members(&self) -> Vec<String> {
         self.nodes
             .iter()
             .map(|n| format!("{} {} {}", n.id, n.raft_addr, n.api_addr))
+            .chain(self.extra_members.iter().cloned())
             .collect()
     }
 
     /// Starts node `i`'s process; its output is appended to its log file.
     fn spawn(&mut self, i: usize) {
+        self.spawn_with(i, &[]);
+    }
+
+    /// [`spawn`](Self::spawn) with `extra` environment on top of the cluster's.
+    fn spawn_with(&mut self, i: usize, extra: &[(&str, &str)]) {
         let members = self.members();
         let bin = hiqlite_bin();
         let node = &mut self.nodes[i];
@@ -336,6 +270,7 @@ impl ProcessCluster {
         remove_hql_env(&mut cmd);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.envs(node.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.envs(extra.iter().copied());
         if let Some(shim) = slow_disk::shim() {
             let node_preload = node.env.iter().find(|(k, _)| k == "LD_PRELOAD");
             let preload = match node_preload {
@@ -519,6 +454,19 @@ impl ProcessCluster {
         let _ = writeln!(log, "===== test harness: SIGKILL =====");
     }
 
+    /// Stops node `i` gracefully (SIGTERM, as a service manager does) and waits until it exited;
+    /// returns whether it exited successfully.
+    pub async fn stop(&mut self, i: usize) -> bool {
+        self.signal(i, "-TERM");
+        let node = &mut self.nodes[i];
+        let mut child = node.child.take().expect("a running node");
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("node {} did not stop within 30 s of SIGTERM", node.id))
+            .expect("wait for a node");
+        status.success()
+    }
+
     /// Operating-system process id of node `i`, if the harness started it and did not kill it.
     pub fn pid(&self, i: usize) -> Option<u32> {
         self.nodes[i].child.as_ref().and_then(Child::id)
@@ -565,6 +513,11 @@ impl ProcessCluster {
     /// Starts node `i` again with the same id, addresses and data directory.
     pub fn restart(&mut self, i: usize) {
         self.spawn(i);
+    }
+
+    /// [`restart`](Self::restart) with `extra` environment for this start only.
+    pub fn restart_with_env(&mut self, i: usize, extra: &[(&str, &str)]) {
+        self.spawn_with(i, extra);
     }
 
     /// Node `i`'s status, or `None` if it does not answer within a second.

@@ -99,6 +99,12 @@ async fn follower_rebuilds_a_lost_or_damaged_database() {
     written += 60;
     cluster.restart(follower);
     assert_identical(&cluster, written).await;
+    // As docs/operations.md says: a warning names the missing file.
+    let log = cluster.log_text(follower);
+    assert!(
+        log.contains("WARN") && log.contains("hiqlite.db is missing"),
+        "no warning about the missing database:\n{log}"
+    );
 
     // 2. Only the WAL is gone: the last transactions vanish, `last_applied` goes back with them.
     cluster.kill9(follower).await;

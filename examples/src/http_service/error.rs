@@ -55,7 +55,11 @@ impl From<Error> for ApiError {
                 ..
             }) => StatusCode::CONFLICT,
             Error::Sql(SqlError::Constraint { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            // `OutcomeUnknown`: the write may still be applied; the body says so, so a client
+            // checks before repeating it.
             Error::NoLeader(_)
+            | Error::OutcomeUnknown(_)
+            | Error::Removed { .. }
             | Error::ShuttingDown
             | Error::Timeout(_)
             | Error::Network(_)

@@ -13,6 +13,7 @@ use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::ReadPolicy;
 use tokio::sync::watch;
 
+use super::membership::Removal;
 use super::protocol::{ApiRequest, ApiResponse, NodeStatus, RemoteError, SqlOutput, WriteReply};
 use crate::config::{NodeConfig, Secret};
 use crate::error::Error;
@@ -39,17 +40,43 @@ pub struct LocalNode {
     clock_offset: ClockOffset,
     pub(crate) request_timeout: Duration,
     pub(crate) secret_api: Secret,
+    /// For proving, when adding a node, that the process at its Raft address is that node.
+    pub(crate) secret_raft: Secret,
     pub(crate) max_frame_bytes: usize,
     pub(crate) members_fingerprint: u64,
     read_policy: crate::config::ReadPolicy,
     peers: Mutex<HashMap<NodeId, RpcClient>>,
+    /// Set once the leader no longer lists this node (see `node::watch`).
+    pub(crate) removal: watch::Sender<Option<Removal>>,
 }
 
 /// Why one attempt did not succeed.
 enum Attempt {
-    /// Worth retrying after a leader change or reconnect.
-    Retry(String),
+    /// Worth retrying after a leader change or reconnect. `maybe_applied`: the write may have
+    /// reached a leader's log, so giving up later leaves its outcome unknown.
+    Retry {
+        reason: String,
+        maybe_applied: bool,
+    },
     Fatal(Error),
+}
+
+impl Attempt {
+    fn retry(reason: impl Into<String>, maybe_applied: bool) -> Attempt {
+        Attempt::Retry {
+            reason: reason.into(),
+            maybe_applied,
+        }
+    }
+}
+
+/// Why a call to a peer's API port failed.
+pub(crate) struct PeerCallError {
+    pub(crate) message: String,
+    /// The request may have reached the peer, which may have acted on it.
+    pub(crate) sent: bool,
+    /// Retrying would fail the same way (too large to send, the peer could not answer it).
+    pub(crate) permanent: bool,
 }
 
 impl LocalNode {
@@ -70,38 +97,101 @@ impl LocalNode {
             clock_offset,
             request_timeout: config.request_timeout,
             secret_api: config.secret_api.clone(),
+            secret_raft: config.secret_raft.clone(),
             max_frame_bytes: config.max_frame_bytes,
             members_fingerprint: crate::node::members_fingerprint(&config.nodes),
             read_policy: config.read_policy,
             peers: Mutex::new(HashMap::new()),
+            removal: watch::channel(None).0,
         }
     }
 
     /// Replicates `op` under request id `id`, forwarding to the leader and retrying across leader
     /// changes until `request_timeout`. Returns once this node has applied the write too.
+    ///
+    /// Giving up, it says what happened: [`Error::NoLeader`] when no attempt can have reached a
+    /// leader (nothing applied), [`Error::OutcomeUnknown`] when one may have. A write that
+    /// committed is reported as done even if this node cannot apply it in time (it was removed,
+    /// or is cut off): a read here may then not see it yet, which is logged.
     pub(crate) async fn write(&self, id: RequestId, op: WriteOp) -> Result<WriteReply, Error> {
+        if let Some(e) = self.removed_error() {
+            return Err(e);
+        }
+        // An entry must fit in one replication frame; refuse it here, wherever the leader is.
+        let size =
+            postcard::experimental::serialized_size(&(&id, now_ms(), &op)).unwrap_or(usize::MAX);
+        if size > self.max_frame_bytes / 2 {
+            return Err(Error::TooLarge {
+                size,
+                max: self.max_frame_bytes / 2,
+            });
+        }
         let deadline = Instant::now() + self.request_timeout;
+        let mut maybe_applied = false;
         loop {
             let attempt = match self.current_leader() {
                 Some(leader) if leader == self.node_id => self.propose(id, op.clone()).await,
                 Some(leader) => self.forward(leader, id, op.clone()).await,
-                None => Err(Attempt::Retry("no leader is known yet".into())),
+                None => Err(Attempt::retry("no leader is known yet", false)),
             };
             match attempt {
                 Ok(reply) => {
-                    self.wait_applied(reply.log_index, deadline).await?;
+                    self.settle(reply.log_index, deadline).await;
                     return Ok(reply);
                 }
+                Err(Attempt::Fatal(e)) if maybe_applied => {
+                    return Err(Error::OutcomeUnknown(format!(
+                        "an earlier attempt may have reached the leader, then: {e}"
+                    )))
+                }
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry(reason)) => {
+                Err(Attempt::Retry {
+                    reason,
+                    maybe_applied: this_one,
+                }) => {
+                    maybe_applied |= this_one;
                     if Instant::now() >= deadline {
-                        tracing::warn!(%reason, "write gave up");
-                        return Err(Error::NoLeader(self.request_timeout));
+                        tracing::warn!(%reason, maybe_applied, "write gave up");
+                        return Err(if maybe_applied {
+                            Error::OutcomeUnknown(format!(
+                                "no confirmation within {:?} (last: {reason})",
+                                self.request_timeout
+                            ))
+                        } else {
+                            Error::NoLeader(self.request_timeout)
+                        });
                     }
                     tracing::debug!(%reason, "write attempt will be retried");
                 }
             }
+            if self.removal().is_some() {
+                return Err(match self.removed_error() {
+                    Some(e) if !maybe_applied => e,
+                    _ => Error::OutcomeUnknown(
+                        "this node was removed from the cluster while the write was in flight"
+                            .into(),
+                    ),
+                });
+            }
             self.wait_for_news(deadline).await;
+        }
+    }
+
+    /// A write committed at `index`: waits until this node has applied it (so a read here sees
+    /// it), at most until `deadline` or until this node learns it was removed.
+    async fn settle(&self, index: u64, deadline: Instant) {
+        let mut removal = self.removal.subscribe();
+        let late = tokio::select! {
+            applied = self.wait_applied(index, deadline) => applied.err().map(|e| e.to_string()),
+            _ = removal.wait_for(Option::is_some) => {
+                Some("this node was removed from the cluster".to_string())
+            }
+        };
+        if let Some(why) = late {
+            tracing::warn!(
+                "a write committed at log index {index}, but this node has not applied it ({why}); \
+                 it is reported as done, and a read on this node may not see it yet"
+            );
         }
     }
 
@@ -119,7 +209,7 @@ impl LocalNode {
         match self.propose(id, op).await {
             Ok(reply) => Ok(reply),
             Err(Attempt::Fatal(e)) => Err(RemoteError::Other(e.to_string())),
-            Err(Attempt::Retry(reason)) => Err(RemoteError::Retry(reason)),
+            Err(Attempt::Retry { reason, .. }) => Err(RemoteError::Retry(reason)),
         }
     }
 
@@ -141,7 +231,7 @@ impl LocalNode {
         // (same request id, so a late commit is not applied twice).
         let proposal = tokio::time::timeout(self.request_timeout, self.raft.client_write(command));
         let Ok(outcome) = proposal.await else {
-            return Err(Attempt::Retry("the proposal did not commit in time".into()));
+            return Err(Attempt::retry("the proposal did not commit in time", true));
         };
         match outcome {
             Ok(resp) => match resp.data.0 {
@@ -153,17 +243,25 @@ impl LocalNode {
                     "the state machine returned no result".into(),
                 ))),
             },
+            // Overwritten by another leader's entry: it never commits.
             Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
-                Err(Attempt::Retry(format!(
-                    "the entry was discarded by a leader change (leader: {:?})",
-                    f.leader_id
-                )))
+                Err(Attempt::retry(
+                    format!(
+                        "the entry was discarded by a leader change (leader: {:?})",
+                        f.leader_id
+                    ),
+                    false,
+                ))
             }
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(Attempt::Retry(
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(Attempt::retry(
                 format!("not the leader any more (leader: {:?})", f.leader_id),
+                false,
             )),
             Err(RaftError::APIError(e)) => Err(Attempt::Fatal(Error::Raft(e.to_string()))),
-            Err(RaftError::Fatal(e)) => Err(Attempt::Fatal(Error::Raft(e.to_string()))),
+            // Raft stopped, maybe after the entry reached the log.
+            Err(RaftError::Fatal(e)) => Err(Attempt::Fatal(Error::OutcomeUnknown(format!(
+                "Raft stopped while the write was in flight: {e}"
+            )))),
         }
     }
 
@@ -178,60 +276,78 @@ impl LocalNode {
             op,
             forwarded: true,
         };
-        match self.call_peer(leader, &req).await? {
+        let answer = match self.call_peer(leader, &req).await {
+            Ok(answer) => answer,
+            Err(e) if e.permanent && e.sent => {
+                return Err(Attempt::Fatal(Error::OutcomeUnknown(e.message)))
+            }
+            Err(e) if e.permanent => return Err(Attempt::Fatal(Error::Network(e.message))),
+            Err(e) => return Err(Attempt::retry(e.message, e.sent)),
+        };
+        match answer {
             ApiResponse::Write(Ok(reply)) => Ok(reply),
-            ApiResponse::Write(Err(RemoteError::Retry(reason))) => Err(Attempt::Retry(reason)),
-            ApiResponse::Write(Err(RemoteError::NotLeader { leader })) => Err(Attempt::Retry(
+            // The leader proposed it but could not confirm it (or it was discarded).
+            ApiResponse::Write(Err(RemoteError::Retry(reason))) => {
+                Err(Attempt::retry(reason, true))
+            }
+            ApiResponse::Write(Err(RemoteError::NotLeader { leader })) => Err(Attempt::retry(
                 format!("forwarded to a node that does not lead (leader: {leader:?})"),
+                false,
             )),
-            ApiResponse::Write(Err(e)) => Err(Attempt::Fatal(Error::Raft(e.to_string()))),
+            // The leader took the write and failed (its Raft stopped, e.g.): it may be applied.
+            ApiResponse::Write(Err(e)) => Err(Attempt::Fatal(Error::OutcomeUnknown(format!(
+                "the leader, node {leader}, failed: {e}"
+            )))),
             other => Err(Attempt::Fatal(Error::Network(format!(
                 "unexpected answer {other:?}"
             )))),
         }
     }
 
-    /// Calls a peer's API port, reconnecting as needed.
-    async fn call_peer(&self, peer: NodeId, req: &ApiRequest) -> Result<ApiResponse, Attempt> {
-        let client = self.peer_client(peer).await?;
-        client.call(req, self.request_timeout).await.map_err(|e| {
-            if matches!(
-                e,
-                NetError::FrameTooLarge { .. } | NetError::Encode(_) | NetError::Remote(_)
-            ) {
-                // Would fail the same way on every retry.
-                return Attempt::Fatal(Error::Network(format!("node {peer}: {e}")));
-            }
+    /// Calls a peer's API port with `request_timeout`, reconnecting as needed.
+    async fn call_peer(
+        &self,
+        peer: NodeId,
+        req: &ApiRequest,
+    ) -> Result<ApiResponse, PeerCallError> {
+        self.call_peer_with_timeout(peer, req, self.request_timeout)
+            .await
+    }
+
+    /// Calls a peer's API port with an explicit timeout (for long operations such as adding a
+    /// node), reconnecting as needed.
+    pub(crate) async fn call_peer_with_timeout(
+        &self,
+        peer: NodeId,
+        req: &ApiRequest,
+        timeout: Duration,
+    ) -> Result<ApiResponse, PeerCallError> {
+        let client = self
+            .peer_client(peer)
+            .await
+            .map_err(|message| PeerCallError {
+                message,
+                sent: false,
+                permanent: false,
+            })?;
+        client.call(req, timeout).await.map_err(|e| {
             if client.is_closed() {
                 self.peers
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&peer);
             }
-            Attempt::Retry(format!("node {peer}: {e}"))
+            let not_sent = matches!(e, NetError::FrameTooLarge { .. } | NetError::Encode(_));
+            PeerCallError {
+                message: format!("node {peer}: {e}"),
+                sent: !not_sent,
+                // Would fail the same way on every retry.
+                permanent: not_sent || matches!(e, NetError::Remote(_)),
+            }
         })
     }
 
-    /// Calls a peer's API port with an explicit timeout (for long operations such as adding a
-    /// node); errors are described, for retrying.
-    pub(crate) async fn call_peer_with_timeout(
-        &self,
-        peer: NodeId,
-        req: &ApiRequest,
-        timeout: Duration,
-    ) -> Result<ApiResponse, String> {
-        let client = match self.peer_client(peer).await {
-            Ok(c) => c,
-            Err(Attempt::Retry(reason)) => return Err(reason),
-            Err(Attempt::Fatal(e)) => return Err(e.to_string()),
-        };
-        client
-            .call(req, timeout)
-            .await
-            .map_err(|e| format!("node {peer}: {e}"))
-    }
-
-    async fn peer_client(&self, peer: NodeId) -> Result<RpcClient, Attempt> {
+    async fn peer_client(&self, peer: NodeId) -> Result<RpcClient, String> {
         if let Some(c) = self
             .peers
             .lock()
@@ -244,13 +360,13 @@ impl LocalNode {
         }
         let addr = self
             .api_addr_of(peer)
-            .ok_or_else(|| Attempt::Retry(format!("node {peer} is not in the membership")))?;
+            .ok_or_else(|| format!("node {peer} is not in the membership"))?;
         let connect =
             RpcClient::connect(&addr, &self.secret_api, Channel::Api, self.max_frame_bytes);
         let client = tokio::time::timeout(self.request_timeout, connect)
             .await
-            .map_err(|_| Attempt::Retry(format!("connecting to node {peer} at {addr} timed out")))?
-            .map_err(|e| Attempt::Retry(format!("node {peer} at {addr}: {e}")))?;
+            .map_err(|_| format!("connecting to node {peer} at {addr} timed out"))?
+            .map_err(|e| format!("node {peer} at {addr}: {e}"))?;
         self.peers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -328,27 +444,31 @@ impl LocalNode {
     /// Makes the next local read linearizable: gets the read index from the leader (itself or a
     /// peer) and waits until this node has applied that far. Retries across leader changes.
     pub(crate) async fn linearize(&self) -> Result<(), Error> {
+        if let Some(e) = self.removed_error() {
+            return Err(e);
+        }
         let deadline = Instant::now() + self.request_timeout;
         loop {
             let attempt = match self.current_leader() {
                 Some(leader) if leader == self.node_id => self
                     .read_index_on_leader()
                     .await
-                    .map_err(|e| Attempt::Retry(e.to_string())),
+                    .map_err(|e| Attempt::retry(e.to_string(), false)),
                 Some(leader) => match self.call_peer(leader, &ApiRequest::ReadIndex).await {
                     Ok(ApiResponse::ReadIndex(Ok(index))) => Ok(index),
-                    Ok(ApiResponse::ReadIndex(Err(e))) => Err(Attempt::Retry(e.to_string())),
+                    Ok(ApiResponse::ReadIndex(Err(e))) => Err(Attempt::retry(e.to_string(), false)),
                     Ok(other) => Err(Attempt::Fatal(Error::Network(format!(
                         "unexpected answer {other:?}"
                     )))),
-                    Err(e) => Err(e),
+                    Err(e) if e.permanent => Err(Attempt::Fatal(Error::Network(e.message))),
+                    Err(e) => Err(Attempt::retry(e.message, false)),
                 },
-                None => Err(Attempt::Retry("no leader is known yet".into())),
+                None => Err(Attempt::retry("no leader is known yet", false)),
             };
             match attempt {
                 Ok(index) => return self.wait_applied(index, deadline).await,
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry(reason)) => {
+                Err(Attempt::Retry { reason, .. }) => {
                     tracing::debug!(%reason, "consistent read will be retried")
                 }
             }
@@ -501,6 +621,15 @@ impl LocalNode {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
         let membership = m.membership_config.membership();
+        // A removed node's own log still lists it: report the leader's view instead.
+        let removal = self.removal.borrow().clone();
+        let (voters, learners) = match &removal {
+            Some(r) => (r.voters.clone(), r.learners.clone()),
+            None => (
+                membership.voter_ids().collect(),
+                membership.learner_ids().collect(),
+            ),
+        };
         NodeStatus {
             node_id: self.node_id,
             role: format!("{:?}", m.state),
@@ -508,11 +637,15 @@ impl LocalNode {
             term: m.current_term,
             last_applied: *self.applied.borrow(),
             last_log_index: m.last_log_index,
-            voters: membership.voter_ids().collect(),
-            learners: membership.learner_ids().collect(),
+            voters,
+            learners,
             snapshot_index: m.snapshot.map(|l| l.index()),
             purged_index: m.purged.map(|l| l.index()),
             members_fingerprint: self.members_fingerprint,
+            membership_index: m.membership_config.log_id().map(|l| l.index()),
+            membership_committed: m.membership_config.log_id()
+                == m.committed_membership_config.log_id(),
+            removed: removal.is_some(),
             clock_offset_ms: self.clock_offset.get(),
         }
     }

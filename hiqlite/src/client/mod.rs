@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use self::local::LocalNode;
-pub use self::membership::{Members, MembershipChange};
+pub use self::membership::{Members, MembershipChange, MembershipError};
 use self::protocol::{ApiRequest, ApiResponse, RemoteError, WriteReply};
 pub use self::protocol::{NodeStatus, SqlOutput};
 use self::remote::RemoteNodes;
+pub use self::remote::RemoteOptions;
 pub use self::row::{FromRow, Row};
 pub use self::txn::{StatementRef, Txn};
 use crate::config::Secret;
@@ -95,11 +96,29 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn remote(api_addrs: Vec<String>, secret_api: impl Into<String>) -> Client {
+        Client::remote_with(api_addrs, secret_api, RemoteOptions::default())
+    }
+
+    /// [`remote`](Self::remote) with explicit options, e.g. to fail at once when no node can be
+    /// reached instead of retrying (what the `hiqlite` command line does).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), hiqlite::Error> {
+    /// use hiqlite::client::RemoteOptions;
+    /// let options = RemoteOptions { retry_unreachable: false, ..RemoteOptions::default() };
+    /// let client = hiqlite::Client::remote_with(vec!["127.0.0.1:8201".into()], "a-secret-of-16+-chars", options);
+    /// let status = client.status().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn remote_with(
+        api_addrs: Vec<String>,
+        secret_api: impl Into<String>,
+        options: RemoteOptions,
+    ) -> Client {
         Client::new(Backend::Remote(RemoteNodes::new(
             api_addrs,
             Secret::new(secret_api),
-            64 * 1024 * 1024,
-            Duration::from_secs(10),
+            options,
         )))
     }
 
@@ -535,16 +554,30 @@ fn one<T>(rows: Vec<T>) -> Result<T, Error> {
     rows.into_iter().next().ok_or(Error::NoRows)
 }
 
+/// The node's error as the same [`Error`] variant an embedded node would have returned.
 fn remote_error(e: RemoteError) -> Error {
     match e {
         RemoteError::Sql(e) => Error::Sql(e),
         RemoteError::Sqlite(m) => Error::Sql(SqlError::Sqlite { message: m }),
         RemoteError::NoRows => Error::NoRows,
-        RemoteError::Retry(reason) => Error::Raft(format!("the write could not finish: {reason}")),
+        // Only forwarded requests get these two; a client never should. Be conservative.
+        RemoteError::Retry(reason) => {
+            Error::OutcomeUnknown(format!("the write could not finish: {reason}"))
+        }
         RemoteError::NotLeader { leader } => {
             Error::Raft(format!("not the leader (leader: {leader:?})"))
         }
         RemoteError::Other(m) => Error::Raft(m),
+        RemoteError::NoLeader { waited_ms } => Error::NoLeader(Duration::from_millis(waited_ms)),
+        RemoteError::OutcomeUnknown(m) => Error::OutcomeUnknown(m),
+        RemoteError::Removed { node_id, voters } => Error::Removed { node_id, voters },
+        RemoteError::Membership(e) => Error::Membership(e),
+        RemoteError::TooLarge { size, max } => Error::TooLarge {
+            size: size as usize,
+            max: max as usize,
+        },
+        RemoteError::Timeout(m) => Error::Timeout(m),
+        RemoteError::ShuttingDown => Error::ShuttingDown,
     }
 }
 

@@ -41,6 +41,17 @@ pub enum ApiRequest {
     },
 }
 
+impl ApiRequest {
+    /// Whether the request may change the database or the membership: when no answer comes, its
+    /// outcome is unknown rather than failed.
+    pub fn may_write(&self) -> bool {
+        matches!(
+            self,
+            ApiRequest::Write { .. } | ApiRequest::Sql { .. } | ApiRequest::Membership { .. }
+        )
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ApiResponse {
     Write(Result<WriteReply, RemoteError>),
@@ -73,6 +84,10 @@ pub struct WriteReply {
 }
 
 /// Errors that cross the network.
+///
+/// The variants after `Other` were added later (a format change, see docs/architecture.md): a
+/// node sends them to clients, whose library maps each to the [`Error`](crate::Error) variant of
+/// the same name, and `Membership` also to a follower that forwarded a membership change.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
 pub enum RemoteError {
     #[error("node is not the leader (leader: {leader:?})")]
@@ -89,6 +104,30 @@ pub enum RemoteError {
     NoRows,
     #[error("{0}")]
     Other(String),
+    /// [`Error::NoLeader`](crate::Error::NoLeader): nothing was applied.
+    #[error("no leader could be reached within {waited_ms} ms")]
+    NoLeader { waited_ms: u64 },
+    /// [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown).
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// [`Error::Removed`](crate::Error::Removed).
+    #[error("node {node_id} was removed from the cluster")]
+    Removed {
+        node_id: NodeId,
+        voters: Vec<NodeId>,
+    },
+    /// [`Error::Membership`](crate::Error::Membership).
+    #[error(transparent)]
+    Membership(#[from] super::membership::MembershipError),
+    /// [`Error::TooLarge`](crate::Error::TooLarge).
+    #[error("write of {size} bytes exceeds the limit of {max} bytes")]
+    TooLarge { size: u64, max: u64 },
+    /// [`Error::Timeout`](crate::Error::Timeout).
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// [`Error::ShuttingDown`](crate::Error::ShuttingDown).
+    #[error("the node is shutting down")]
+    ShuttingDown,
 }
 
 /// A node's view of the cluster, as printed by `hiqlite status`.
@@ -113,6 +152,14 @@ pub struct NodeStatus {
     /// Fingerprint of the member list this node was configured with; nodes only form a cluster
     /// with nodes that were given the same list.
     pub members_fingerprint: u64,
+    // The fields below were added later (a format change, see docs/architecture.md).
+    /// Log index of the membership (`voters`, `learners`) this node goes by.
+    pub membership_index: Option<u64>,
+    /// Whether that membership is committed (a change in progress is not, yet).
+    pub membership_committed: bool,
+    /// This node learnt from the leader that it is no longer a member: it was removed. It takes
+    /// no writes and no consistent reads; stop it, or add it again.
+    pub removed: bool,
     /// How many milliseconds this node's clock is ahead of (positive) or behind (negative) the
     /// leader's clock, estimated from the entries it applied over 10 s; `None` before. Beyond
     /// ±1000 ms the node also logs a warning (see `store/sqlite/clock.rs`).

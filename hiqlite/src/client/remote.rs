@@ -1,47 +1,80 @@
 //! The remote side of a client: talks to a cluster's API ports over the network.
 //!
 //! Requests go to one node; when it cannot be reached, the next one is tried, with the same request
-//! id for writes, so a write is applied once however often it is retried.
+//! id for writes, so a write is applied once however often it is retried. A write that may have
+//! reached a node but got no answer ends as [`Error::OutcomeUnknown`], never as a plain network
+//! error: the caller must not assume it failed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::protocol::{ApiRequest, ApiResponse};
+use super::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::config::Secret;
 use crate::error::Error;
 use crate::net::{Channel, NetError, RpcClient};
+
+/// A node answers a write within its own `request_timeout` (a result, `NoLeader`, or an unknown
+/// outcome); the client waits this much longer, so it hears the node's verdict rather than
+/// timing out first.
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+
+/// How a remote client reaches a cluster (see [`Client::remote_with`](crate::Client::remote_with)).
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    /// How long a request keeps trying nodes that cannot be reached; also the client's share of
+    /// waiting for an answer (see [`ANSWER_MARGIN`]). Default 10 s.
+    pub request_timeout: Duration,
+    /// Largest frame sent or accepted. Default 64 MiB.
+    pub max_frame_bytes: usize,
+    /// `true` (default): when no node can be reached, try them all again until
+    /// `request_timeout` (nodes restarting, an election). `false`: try each address once, in
+    /// order, and fail at once if none answers (the `hiqlite` command line).
+    pub retry_unreachable: bool,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions {
+            request_timeout: Duration::from_secs(10),
+            max_frame_bytes: 64 * 1024 * 1024,
+            retry_unreachable: true,
+        }
+    }
+}
 
 /// Connections to the API ports of a cluster's nodes.
 pub struct RemoteNodes {
     addrs: Vec<String>,
     secret: Secret,
-    max_frame_bytes: usize,
+    options: RemoteOptions,
     pub(crate) request_timeout: Duration,
     /// Index into `addrs` of the node currently used.
     current: AtomicUsize,
     conn: Mutex<Option<(usize, RpcClient)>>,
 }
 
+/// One failed try, and whether the request may have reached the node.
+struct Failure {
+    addr: String,
+    error: NetError,
+    sent: bool,
+}
+
 impl RemoteNodes {
-    pub fn new(
-        addrs: Vec<String>,
-        secret: Secret,
-        max_frame_bytes: usize,
-        request_timeout: Duration,
-    ) -> Self {
+    pub fn new(addrs: Vec<String>, secret: Secret, options: RemoteOptions) -> Self {
         RemoteNodes {
             addrs,
             secret,
-            max_frame_bytes,
-            request_timeout,
+            request_timeout: options.request_timeout,
+            options,
             current: AtomicUsize::new(0),
             conn: Mutex::new(None),
         }
     }
 
-    /// Sends `req` to the current node, moving on to the next node on connection failures until
-    /// `request_timeout` has passed. Authentication failures are not retried.
+    /// Sends `req` to the current node, moving on to the next node on connection failures.
+    /// Authentication failures are not retried.
     pub async fn call(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         self.call_with_timeout(req, self.request_timeout).await
     }
@@ -52,35 +85,78 @@ impl RemoteNodes {
         req: &ApiRequest,
         timeout: Duration,
     ) -> Result<ApiResponse, Error> {
+        let (resp, earlier_sent) = self.call_tracked(req, timeout).await?;
+        if earlier_sent && says_not_applied(&resp) {
+            // The node that answered did not apply it, but an earlier try (same request id) may
+            // have reached a node that did, or will.
+            let unknown = RemoteError::OutcomeUnknown(
+                "an earlier try may have reached another node, which may still apply it".into(),
+            );
+            return Ok(match resp {
+                ApiResponse::Write(_) => ApiResponse::Write(Err(unknown)),
+                ApiResponse::Sql(_) => ApiResponse::Sql(Err(unknown)),
+                ApiResponse::Membership(_) => ApiResponse::Membership(Err(unknown)),
+                other => other,
+            });
+        }
+        Ok(resp)
+    }
+
+    /// Sends `req` until a node answers; also says whether an earlier try may have delivered it
+    /// to another node.
+    async fn call_tracked(
+        &self,
+        req: &ApiRequest,
+        timeout: Duration,
+    ) -> Result<(ApiResponse, bool), Error> {
         if self.addrs.is_empty() {
             return Err(Error::Config(
                 "a remote client needs at least one API address".into(),
             ));
         }
+        let writes = req.may_write();
+        let answer_timeout = if writes {
+            timeout + ANSWER_MARGIN
+        } else {
+            timeout
+        };
         let deadline = Instant::now() + self.request_timeout;
+        let mut failures: Vec<Failure> = Vec::new();
         let mut round_start = self.current.load(Ordering::Relaxed);
         loop {
             let idx = self.current.load(Ordering::Relaxed) % self.addrs.len();
             let addr = &self.addrs[idx];
-            let result = match self.client(idx).await {
-                Ok(client) => client.call(req, timeout).await,
-                Err(e) => Err(e),
+            let failure = match self.client(idx).await {
+                Ok(client) => match client.call(req, answer_timeout).await {
+                    Ok(resp) => return Ok((resp, writes && failures.iter().any(|f| f.sent))),
+                    Err(error) => Failure {
+                        addr: addr.clone(),
+                        sent: !matches!(
+                            error,
+                            NetError::Encode(_) | NetError::FrameTooLarge { .. }
+                        ),
+                        error,
+                    },
+                },
+                Err(error) => Failure {
+                    addr: addr.clone(),
+                    error,
+                    sent: false,
+                },
             };
-            let error = match result {
-                Ok(resp) => return Ok(resp),
-                Err(e) if !is_retryable(&e) => return Err(Error::Network(format!("{addr}: {e}"))),
-                Err(e) => e,
-            };
-            tracing::debug!(%addr, %error, "API call failed, trying the next node");
+            let retryable = is_retryable(&failure.error);
+            tracing::debug!(%addr, error = %failure.error, "API call failed");
+            failures.push(failure);
+            if !retryable {
+                return Err(give_up(writes, failures, None));
+            }
             *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
             let next = self.current.fetch_add(1, Ordering::Relaxed) + 1;
-            if Instant::now() >= deadline {
-                return Err(Error::Network(format!(
-                    "no node answered within {:?}; last error: {addr}: {error}",
-                    self.request_timeout
-                )));
+            let round_done = next - round_start >= self.addrs.len();
+            if Instant::now() >= deadline || (round_done && !self.options.retry_unreachable) {
+                return Err(give_up(writes, failures, Some(self.request_timeout)));
             }
-            if next - round_start >= self.addrs.len() {
+            if round_done {
                 // Every node failed once: give the cluster a moment (an election, a restart).
                 round_start = next;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -95,12 +171,51 @@ impl RemoteNodes {
             }
         }
         let addr = &self.addrs[idx];
-        let connect = RpcClient::connect(addr, &self.secret, Channel::Api, self.max_frame_bytes);
+        let connect = RpcClient::connect(
+            addr,
+            &self.secret,
+            Channel::Api,
+            self.options.max_frame_bytes,
+        );
         let client = tokio::time::timeout(self.request_timeout, connect)
             .await
             .map_err(|_| NetError::Timeout)??;
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((idx, client.clone()));
         Ok(client)
+    }
+}
+
+/// Whether `resp` is an error that says the request was not applied.
+fn says_not_applied(resp: &ApiResponse) -> bool {
+    let e = match resp {
+        ApiResponse::Write(Err(e)) | ApiResponse::Sql(Err(e)) | ApiResponse::Membership(Err(e)) => {
+            e
+        }
+        _ => return false,
+    };
+    matches!(
+        e,
+        RemoteError::NoLeader { .. } | RemoteError::Removed { .. } | RemoteError::ShuttingDown
+    )
+}
+
+/// The error after the last failed try: a write that may have reached a node has an unknown
+/// outcome; anything else is a network error naming every address tried.
+fn give_up(writes: bool, failures: Vec<Failure>, waited: Option<Duration>) -> Error {
+    let maybe_applied = writes && failures.iter().any(|f| f.sent);
+    let tried: Vec<String> = failures
+        .iter()
+        .map(|f| format!("{}: {}", f.addr, f.error))
+        .collect();
+    let tried = tried.join("; ");
+    if maybe_applied {
+        return Error::OutcomeUnknown(format!("no answer from the cluster ({tried})"));
+    }
+    match waited {
+        Some(waited) if failures.len() > 1 => Error::Network(format!(
+            "no node answered (tried for up to {waited:?}): {tried}"
+        )),
+        _ => Error::Network(tried),
     }
 }
 

@@ -22,6 +22,14 @@ pub enum NetError {
     AuthFailed,
     #[error("protocol version mismatch: the peer speaks version {theirs}, we speak {ours}")]
     VersionMismatch { ours: u8, theirs: u8 },
+    #[error(
+        "the process at this address is node {actual}, not node {expected}: the address given \
+         for node {expected} is wrong (each member's address must reach that member's process \
+         and no other)"
+    )]
+    WrongNode { expected: u64, actual: u64 },
+    #[error("the peer runs with this node's own id {0}: two processes must never share a node id")]
+    SameNodeId(u64),
     #[error("the connection is closed")]
     ConnectionClosed,
     #[error("timed out")]

@@ -15,6 +15,29 @@
 //! Fresh nonces on both sides mean a recorded handshake is worthless. The server reads exactly the
 //! client's answer and nothing more before it has checked it, and the client sends no payload
 //! before it has checked the server's proof, so neither talks to an impostor.
+//!
+//! ## Node identity (Raft connections)
+//!
+//! A node's Raft address is only configuration: a wrong address (another member's port, or the
+//! same process reached as `localhost`, `0.0.0.0` or another interface) would let one process
+//! answer for two members and count twice toward a quorum. So on Raft connections both sides also
+//! prove *which node* they are. Nodes that can do this mark their nonce: it starts with
+//! [`IDENTITY_MARKER`] (the other 24 bytes stay random). Nodes of earlier versions ignore the
+//! nonce's content, so the extension is invisible to them and the plain exchange above runs:
+//!
+//! ```text
+//! server -> client   MARKER | 24 random bytes | version
+//! client -> server   MARKER | 24 random bytes | HMAC(secret, label("client/id") | nonces | ids)
+//!                    | client_id (u64 BE) | expected_server_id (u64 BE)
+//! server -> client   status | server_id (u64 BE) | HMAC(secret, label("server/id") | nonces | ids
+//!                    | status | server_id)
+//! ```
+//!
+//! with `ids = client_id | expected_server_id` and status `STATUS_OK` (the server is the expected
+//! node), `STATUS_WRONG_NODE` (it is another node: its id follows, proven, and it hangs up) or
+//! `STATUS_SAME_ID` (the client claims the server's own id: two processes share a node id). Only
+//! when both nonces carry the marker is the extension used; a client that reaches a server of an
+//! earlier version learns that the server's identity is [unverified](PeerIdentity::Unverified).
 
 use std::fmt;
 use std::io;
@@ -35,10 +58,17 @@ pub const PROTOCOL_VERSION: u8 = 1;
 /// silent or slow peer cannot hold a connection open.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The first bytes of the nonce of a side that proves its node id (see the module docs). A
+/// random nonce never starts with it (such a nonce is altered before it is sent).
+pub const IDENTITY_MARKER: [u8; 8] = *b"hqlid\x00\x01\x00";
+
 const NONCE_LEN: usize = 32;
 const PROOF_LEN: usize = 32;
+const ID_LEN: usize = 8;
 const STATUS_OK: u8 = 0;
 const STATUS_REFUSED: u8 = 1;
+const STATUS_WRONG_NODE: u8 = 2;
+const STATUS_SAME_ID: u8 = 3;
 
 /// Which port a connection belongs to. Each channel has its own secret, and the channel is part
 /// of what is signed, so a secret valid on one channel is refused on the other.
@@ -57,6 +87,26 @@ impl fmt::Display for Channel {
             Channel::Api => "api",
         })
     }
+}
+
+/// The node ids a connecting node proves and expects (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeIds {
+    /// The connecting node's own id.
+    pub local: u64,
+    /// The id of the node the connecting node means to reach at that address.
+    pub expected: u64,
+}
+
+/// What a completed handshake established about the other side's node id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerIdentity {
+    /// No node id was asked for (API connections, clients).
+    NotAsked,
+    /// The peer proved it is this node.
+    Verified(u64),
+    /// The peer runs an earlier version that cannot prove its node id.
+    Unverified,
 }
 
 #[derive(Clone, Copy)]
@@ -89,11 +139,42 @@ fn proof(
     mac
 }
 
-fn nonce() -> Result<[u8; NONCE_LEN], NetError> {
+/// The proof of the identity extension: the plain proof with a label of its own, bound to the
+/// ids both sides named (and, for the server, to its verdict).
+fn identity_proof(
+    secret: &Secret,
+    channel: Channel,
+    prover: Prover,
+    nonces: (&[u8], &[u8]),
+    ids: NodeIds,
+    verdict: Option<(u8, u64)>,
+) -> Hmac<Sha256> {
+    let mut mac = proof(secret, channel, prover, nonces.0, nonces.1);
+    mac.update(b"/node-id");
+    mac.update(&ids.local.to_be_bytes());
+    mac.update(&ids.expected.to_be_bytes());
+    if let Some((status, id)) = verdict {
+        mac.update(&[status]);
+        mac.update(&id.to_be_bytes());
+    }
+    mac
+}
+
+fn nonce(marked: bool) -> Result<[u8; NONCE_LEN], NetError> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::getrandom(&mut nonce)
         .map_err(|e| io::Error::other(format!("no system randomness for a nonce: {e}")))?;
+    if marked {
+        nonce[..IDENTITY_MARKER.len()].copy_from_slice(&IDENTITY_MARKER);
+    } else if has_marker(&nonce) {
+        // Never claim the extension by chance.
+        nonce[0] ^= 1;
+    }
     Ok(nonce)
+}
+
+fn has_marker(nonce: &[u8]) -> bool {
+    nonce.starts_with(&IDENTITY_MARKER)
 }
 
 /// `read_exact`, but a peer hanging up is reported as [`NetError::ConnectionClosed`].
@@ -105,15 +186,37 @@ async fn read_exact<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8]) -> Res
     }
 }
 
+fn read_id(bytes: &[u8]) -> u64 {
+    let mut id = [0u8; ID_LEN];
+    id.copy_from_slice(&bytes[..ID_LEN]);
+    u64::from_be_bytes(id)
+}
+
 /// Server side: challenges the peer and returns `Ok` only if it proved it knows `secret` for
 /// `channel`. On failure the caller must close the connection without reading anything else.
+#[cfg(test)]
 pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     channel: Channel,
     timeout: Duration,
 ) -> Result<(), NetError> {
-    tokio::time::timeout(timeout, accept_inner(stream, secret, channel))
+    accept_as(stream, secret, channel, None, timeout)
+        .await
+        .map(|_| ())
+}
+
+/// [`accept`] for a server that is node `node_id` (Raft connections): a client that names the
+/// node it expects must name this one. Returns the client's proven node id, or `None` for a
+/// client that did not prove one (an earlier version, or `node_id` is `None`).
+pub(crate) async fn accept_as<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    secret: &Secret,
+    channel: Channel,
+    node_id: Option<u64>,
+    timeout: Duration,
+) -> Result<Option<u64>, NetError> {
+    tokio::time::timeout(timeout, accept_inner(stream, secret, channel, node_id))
         .await
         .map_err(|_| NetError::Timeout)?
 }
@@ -122,8 +225,9 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     channel: Channel,
-) -> Result<(), NetError> {
-    let server_nonce = nonce()?;
+    node_id: Option<u64>,
+) -> Result<Option<u64>, NetError> {
+    let server_nonce = nonce(node_id.is_some())?;
     let mut hello = [0u8; NONCE_LEN + 1];
     hello[..NONCE_LEN].copy_from_slice(&server_nonce);
     hello[NONCE_LEN] = PROTOCOL_VERSION;
@@ -133,13 +237,47 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     read_exact(stream, &mut answer).await?;
     let (client_nonce, client_proof) = answer.split_at(NONCE_LEN);
 
+    if let (Some(own_id), true) = (node_id, has_marker(client_nonce)) {
+        let mut claimed = [0u8; 2 * ID_LEN];
+        read_exact(stream, &mut claimed).await?;
+        let ids = NodeIds {
+            local: read_id(&claimed),
+            expected: read_id(&claimed[ID_LEN..]),
+        };
+        let nonces = (&server_nonce[..], client_nonce);
+        let expected = identity_proof(secret, channel, Prover::Client, nonces, ids, None);
+        if expected.verify_slice(client_proof).is_err() {
+            return Err(refuse(stream).await);
+        }
+        let status = if ids.expected != own_id {
+            STATUS_WRONG_NODE
+        } else if ids.local == own_id {
+            STATUS_SAME_ID
+        } else {
+            STATUS_OK
+        };
+        let verdict = Some((status, own_id));
+        let server_proof = identity_proof(secret, channel, Prover::Server, nonces, ids, verdict);
+        let mut reply = [0u8; 1 + ID_LEN + PROOF_LEN];
+        reply[0] = status;
+        reply[1..1 + ID_LEN].copy_from_slice(&own_id.to_be_bytes());
+        reply[1 + ID_LEN..].copy_from_slice(&server_proof.finalize().into_bytes());
+        stream.write_all(&reply).await?;
+        stream.flush().await?;
+        return match status {
+            STATUS_OK => Ok(Some(ids.local)),
+            STATUS_SAME_ID => Err(NetError::SameNodeId(own_id)),
+            _ => Err(NetError::WrongNode {
+                expected: ids.expected,
+                actual: own_id,
+            }),
+        };
+    }
+
     // verify_slice compares in constant time, so timing reveals nothing about the expected MAC.
     let expected = proof(secret, channel, Prover::Client, &server_nonce, client_nonce);
     if expected.verify_slice(client_proof).is_err() {
-        // Say why before hanging up, so the peer reports AuthFailed rather than a reset.
-        let _ = stream.write_all(&[STATUS_REFUSED]).await;
-        let _ = stream.flush().await;
-        return Err(NetError::AuthFailed);
+        return Err(refuse(stream).await);
     }
 
     let server_proof = proof(secret, channel, Prover::Server, &server_nonce, client_nonce);
@@ -148,18 +286,40 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     reply[1..].copy_from_slice(&server_proof.finalize().into_bytes());
     stream.write_all(&reply).await?;
     stream.flush().await?;
-    Ok(())
+    Ok(None)
+}
+
+/// Says why before hanging up, so the peer reports AuthFailed rather than a reset.
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S) -> NetError {
+    let _ = stream.write_all(&[STATUS_REFUSED]).await;
+    let _ = stream.flush().await;
+    NetError::AuthFailed
 }
 
 /// Client side: answers the server's challenge and checks the server's own proof, so no payload
 /// is ever sent to a peer that does not know `secret`.
+#[cfg(test)]
 pub(crate) async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     channel: Channel,
     timeout: Duration,
 ) -> Result<(), NetError> {
-    tokio::time::timeout(timeout, connect_inner(stream, secret, channel))
+    connect_to(stream, secret, channel, None, timeout)
+        .await
+        .map(|_| ())
+}
+
+/// [`connect`] for a node that means to reach node `ids.expected` (Raft connections): fails with
+/// [`NetError::WrongNode`] when the server proves it is another node.
+pub(crate) async fn connect_to<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    secret: &Secret,
+    channel: Channel,
+    ids: Option<NodeIds>,
+    timeout: Duration,
+) -> Result<PeerIdentity, NetError> {
+    tokio::time::timeout(timeout, connect_inner(stream, secret, channel, ids))
         .await
         .map_err(|_| NetError::Timeout)?
 }
@@ -168,7 +328,8 @@ async fn connect_inner<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     channel: Channel,
-) -> Result<(), NetError> {
+    ids: Option<NodeIds>,
+) -> Result<PeerIdentity, NetError> {
     let mut hello = [0u8; NONCE_LEN + 1];
     read_exact(stream, &mut hello).await?;
     let (server_nonce, version) = hello.split_at(NONCE_LEN);
@@ -179,7 +340,13 @@ async fn connect_inner<S: AsyncRead + AsyncWrite + Unpin>(
         });
     }
 
-    let client_nonce = nonce()?;
+    let identity = ids.filter(|_| has_marker(server_nonce));
+    let client_nonce = nonce(identity.is_some())?;
+    if let Some(ids) = identity {
+        return connect_with_identity(stream, secret, channel, server_nonce, &client_nonce, ids)
+            .await;
+    }
+
     let client_proof = proof(secret, channel, Prover::Client, server_nonce, &client_nonce);
     let mut answer = [0u8; NONCE_LEN + PROOF_LEN];
     answer[..NONCE_LEN].copy_from_slice(&client_nonce);
@@ -202,7 +369,59 @@ async fn connect_inner<S: AsyncRead + AsyncWrite + Unpin>(
     read_exact(stream, &mut server_proof).await?;
     proof(secret, channel, Prover::Server, server_nonce, &client_nonce)
         .verify_slice(&server_proof)
-        .map_err(|_| NetError::AuthFailed)
+        .map_err(|_| NetError::AuthFailed)?;
+    Ok(match ids {
+        Some(_) => PeerIdentity::Unverified,
+        None => PeerIdentity::NotAsked,
+    })
+}
+
+/// The client's half of the identity extension (both nonces carry the marker).
+async fn connect_with_identity<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    secret: &Secret,
+    channel: Channel,
+    server_nonce: &[u8],
+    client_nonce: &[u8],
+    ids: NodeIds,
+) -> Result<PeerIdentity, NetError> {
+    let nonces = (server_nonce, client_nonce);
+    let client_proof = identity_proof(secret, channel, Prover::Client, nonces, ids, None);
+    let mut answer = [0u8; NONCE_LEN + PROOF_LEN + 2 * ID_LEN];
+    answer[..NONCE_LEN].copy_from_slice(client_nonce);
+    answer[NONCE_LEN..NONCE_LEN + PROOF_LEN].copy_from_slice(&client_proof.finalize().into_bytes());
+    answer[NONCE_LEN + PROOF_LEN..NONCE_LEN + PROOF_LEN + ID_LEN]
+        .copy_from_slice(&ids.local.to_be_bytes());
+    answer[NONCE_LEN + PROOF_LEN + ID_LEN..].copy_from_slice(&ids.expected.to_be_bytes());
+    stream.write_all(&answer).await?;
+    stream.flush().await?;
+
+    let mut status = [0u8; 1];
+    read_exact(stream, &mut status).await?;
+    match status[0] {
+        STATUS_OK | STATUS_WRONG_NODE | STATUS_SAME_ID => {}
+        STATUS_REFUSED => return Err(NetError::AuthFailed),
+        other => {
+            return Err(NetError::Decode(format!(
+                "unexpected handshake status byte {other}"
+            )))
+        }
+    }
+    let mut rest = [0u8; ID_LEN + PROOF_LEN];
+    read_exact(stream, &mut rest).await?;
+    let server_id = read_id(&rest);
+    let verdict = Some((status[0], server_id));
+    identity_proof(secret, channel, Prover::Server, nonces, ids, verdict)
+        .verify_slice(&rest[ID_LEN..])
+        .map_err(|_| NetError::AuthFailed)?;
+    match status[0] {
+        STATUS_OK if server_id == ids.expected => Ok(PeerIdentity::Verified(server_id)),
+        STATUS_SAME_ID => Err(NetError::SameNodeId(server_id)),
+        _ => Err(NetError::WrongNode {
+            expected: ids.expected,
+            actual: server_id,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -287,6 +506,116 @@ mod tests {
             matches!(client, Err(NetError::VersionMismatch { theirs, .. }) if theirs == expected),
             "{client:?}"
         );
+    }
+
+    /// Runs both sides with node ids: the server is `server_id` (or an earlier version without
+    /// ids), the client expects `ids` (or asks nothing).
+    async fn identity_handshake(
+        server_id: Option<u64>,
+        ids: Option<NodeIds>,
+    ) -> (
+        Result<Option<u64>, NetError>,
+        Result<PeerIdentity, NetError>,
+    ) {
+        let s = secret("raft-secret-0123456789");
+        let (mut a, mut b) = duplex(1024);
+        tokio::join!(
+            accept_as(&mut a, &s, Channel::Raft, server_id, T),
+            connect_to(&mut b, &s, Channel::Raft, ids, T)
+        )
+    }
+
+    #[tokio::test]
+    async fn both_sides_prove_their_node_ids() {
+        let ids = NodeIds {
+            local: 1,
+            expected: 2,
+        };
+        let (server, client) = identity_handshake(Some(2), Some(ids)).await;
+        assert_eq!(server.unwrap(), Some(1));
+        assert_eq!(client.unwrap(), PeerIdentity::Verified(2));
+    }
+
+    #[tokio::test]
+    async fn another_node_at_the_address_is_refused_on_both_sides() {
+        // Node 1 dials "node 5", but the address reaches node 1 itself (the alias case).
+        let ids = NodeIds {
+            local: 1,
+            expected: 5,
+        };
+        let (server, client) = identity_handshake(Some(1), Some(ids)).await;
+        assert!(
+            matches!(
+                server,
+                Err(NetError::WrongNode {
+                    expected: 5,
+                    actual: 1
+                })
+            ),
+            "{server:?}"
+        );
+        assert!(
+            matches!(
+                client,
+                Err(NetError::WrongNode {
+                    expected: 5,
+                    actual: 1
+                })
+            ),
+            "{client:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn two_processes_with_one_node_id_are_refused() {
+        let ids = NodeIds {
+            local: 3,
+            expected: 3,
+        };
+        let (server, client) = identity_handshake(Some(3), Some(ids)).await;
+        assert!(matches!(server, Err(NetError::SameNodeId(3))), "{server:?}");
+        assert!(matches!(client, Err(NetError::SameNodeId(3))), "{client:?}");
+    }
+
+    #[tokio::test]
+    async fn earlier_versions_on_either_side_still_connect_unverified() {
+        let ids = NodeIds {
+            local: 1,
+            expected: 2,
+        };
+        // A server that cannot prove its id (an earlier version): the client is told.
+        let (server, client) = identity_handshake(None, Some(ids)).await;
+        assert_eq!(server.unwrap(), None);
+        assert_eq!(client.unwrap(), PeerIdentity::Unverified);
+        // A client that proves nothing (an earlier version) is served as before.
+        let (server, client) = identity_handshake(Some(2), None).await;
+        assert_eq!(server.unwrap(), None);
+        assert_eq!(client.unwrap(), PeerIdentity::NotAsked);
+    }
+
+    #[tokio::test]
+    async fn identity_proofs_need_the_secret() {
+        let ids = NodeIds {
+            local: 1,
+            expected: 2,
+        };
+        let (mut a, mut b) = duplex(1024);
+        let right = secret("right-secret-0123456789");
+        let wrong = secret("wrong-secret-0123456789");
+        let (server, client) = tokio::join!(
+            accept_as(&mut a, &right, Channel::Raft, Some(2), T),
+            connect_to(&mut b, &wrong, Channel::Raft, Some(ids), T)
+        );
+        assert!(matches!(server, Err(NetError::AuthFailed)), "{server:?}");
+        assert!(matches!(client, Err(NetError::AuthFailed)), "{client:?}");
+    }
+
+    #[test]
+    fn random_nonces_never_carry_the_marker() {
+        for _ in 0..1000 {
+            assert!(!has_marker(&nonce(false).unwrap()));
+        }
+        assert!(has_marker(&nonce(true).unwrap()));
     }
 
     #[tokio::test]

@@ -3,7 +3,8 @@
 //! their own request and response types (anything serde can handle).
 //!
 //! - `handshake`: every connection first proves, both ways, knowledge of the channel's shared
-//!   secret (HMAC challenge-response, constant-time check) before a single frame is read.
+//!   secret (HMAC challenge-response, constant-time check) before a single frame is read; on
+//!   Raft connections both sides also prove their node ids.
 //! - `frame`: length-prefixed frames with a maximum size; each carries a request id and a
 //!   postcard-encoded message.
 //! - `rpc`: [`RpcClient`], many concurrent calls over one connection, matched up by request id.
@@ -20,6 +21,8 @@ mod server;
 mod testing;
 
 pub use error::NetError;
-pub use handshake::{Channel, HANDSHAKE_TIMEOUT, PROTOCOL_VERSION};
+pub use handshake::{
+    Channel, NodeIds, PeerIdentity, HANDSHAKE_TIMEOUT, IDENTITY_MARKER, PROTOCOL_VERSION,
+};
 pub use rpc::RpcClient;
-pub use server::{serve, serve_with_handshake_timeout, Service};
+pub use server::{serve, serve_node, serve_with_handshake_timeout, Service};

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::frame::{self, FrameCodec, RemoteFailure};
-use super::handshake::{self, HANDSHAKE_TIMEOUT};
+use super::handshake::{self, NodeIds, PeerIdentity, HANDSHAKE_TIMEOUT};
 use super::{Channel, NetError};
 use crate::config::Secret;
 
@@ -58,6 +58,7 @@ struct Inner {
     addr: String,
     channel: Channel,
     max_frame: usize,
+    identity: PeerIdentity,
     next_id: AtomicU64,
     outbound: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
@@ -111,28 +112,65 @@ impl RpcClient {
         channel: Channel,
         max_frame: usize,
     ) -> Result<RpcClient, NetError> {
-        let mut stream =
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Err(NetError::Connect(addr.to_string(), e)),
-                Err(_) => {
-                    let e = io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no answer within the handshake timeout",
-                    );
-                    return Err(NetError::Connect(addr.to_string(), e));
-                }
-            };
+        let stream = Self::open(addr).await?;
+        Self::authenticate(stream, addr, secret, channel, max_frame, None).await
+    }
+
+    /// [`connect`](Self::connect) to node `ids.expected`'s Raft port as node `ids.local`: both
+    /// sides prove their node ids in the handshake, and a process at `addr` that is another node
+    /// is refused with [`NetError::WrongNode`]. A peer of an earlier version cannot prove its id:
+    /// see [`peer_identity`](Self::peer_identity).
+    pub async fn connect_node(
+        addr: &str,
+        secret: &Secret,
+        ids: NodeIds,
+        max_frame: usize,
+    ) -> Result<RpcClient, NetError> {
+        let stream = Self::open(addr).await?;
+        Self::authenticate(stream, addr, secret, Channel::Raft, max_frame, Some(ids)).await
+    }
+
+    /// Opens the TCP connection, within [`HANDSHAKE_TIMEOUT`].
+    async fn open(addr: &str) -> Result<TcpStream, NetError> {
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(NetError::Connect(addr.to_string(), e)),
+            Err(_) => {
+                let e = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no answer within the handshake timeout",
+                );
+                return Err(NetError::Connect(addr.to_string(), e));
+            }
+        };
         // Requests are small and latency-bound (Raft heartbeats); don't let Nagle hold them back.
         stream
             .set_nodelay(true)
             .map_err(|e| NetError::Connect(addr.to_string(), e))?;
-        handshake::connect(&mut stream, secret, channel, HANDSHAKE_TIMEOUT).await?;
-        Ok(Self::start(stream, addr, channel, max_frame))
+        Ok(stream)
+    }
+
+    async fn authenticate(
+        mut stream: TcpStream,
+        addr: &str,
+        secret: &Secret,
+        channel: Channel,
+        max_frame: usize,
+        ids: Option<NodeIds>,
+    ) -> Result<RpcClient, NetError> {
+        let identity =
+            handshake::connect_to(&mut stream, secret, channel, ids, HANDSHAKE_TIMEOUT).await?;
+        Ok(Self::start(stream, addr, channel, max_frame, identity))
     }
 
     /// Spawns the reader and writer tasks for an authenticated stream.
-    fn start(stream: TcpStream, addr: &str, channel: Channel, max_frame: usize) -> RpcClient {
+    fn start(
+        stream: TcpStream,
+        addr: &str,
+        channel: Channel,
+        max_frame: usize,
+        identity: PeerIdentity,
+    ) -> RpcClient {
         let shared = Arc::new(Shared {
             waiting: Mutex::new(Some(HashMap::new())),
             closed: CancellationToken::new(),
@@ -160,6 +198,7 @@ impl RpcClient {
                 addr: addr.to_string(),
                 channel,
                 max_frame,
+                identity,
                 next_id: AtomicU64::new(1),
                 outbound,
                 shared,
@@ -217,6 +256,11 @@ impl RpcClient {
     /// The address this client is connected to.
     pub fn addr(&self) -> &str {
         &self.inner.addr
+    }
+
+    /// What the handshake established about the peer's node id.
+    pub fn peer_identity(&self) -> PeerIdentity {
+        self.inner.identity
     }
 }
 

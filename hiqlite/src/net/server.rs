@@ -58,6 +58,18 @@ pub trait Service: Send + Sync + 'static {
 
     /// Answers one request. Runs in its own task, concurrently with other requests.
     fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response> + Send;
+
+    /// Answers one request from a peer that proved in the handshake that it is node `peer`
+    /// (`None`: it proved no node id, as clients and earlier versions do). By default the same
+    /// as [`handle`](Self::handle); a service that must know who is asking overrides it.
+    fn handle_from(
+        &self,
+        peer: Option<u64>,
+        req: Self::Request,
+    ) -> impl Future<Output = Self::Response> + Send {
+        let _ = peer;
+        self.handle(req)
+    }
 }
 
 /// Serves `service` on `listener` until `shutdown` becomes `true` (or its sender is dropped),
@@ -118,14 +130,47 @@ pub async fn serve_with_handshake_timeout<S: Service>(
     max_frame: usize,
     handshake_timeout: Duration,
     service: Arc<S>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let settings = Arc::new(Settings {
+    let settings = Settings {
         secret,
         channel,
         max_frame,
         handshake_timeout,
-    });
+        node_id: None,
+    };
+    serve_settings(listener, settings, service, shutdown).await
+}
+
+/// [`serve`] on the Raft channel for node `node_id`: every peer that names the node it means to
+/// reach must name this one, and the service learns which node each peer proved it is (see
+/// [`Service::handle_from`] and the handshake's node identity).
+pub async fn serve_node<S: Service>(
+    listener: TcpListener,
+    secret: Secret,
+    node_id: u64,
+    max_frame: usize,
+    service: Arc<S>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let settings = Settings {
+        secret,
+        channel: Channel::Raft,
+        max_frame,
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        node_id: Some(node_id),
+    };
+    serve_settings(listener, settings, service, shutdown).await
+}
+
+async fn serve_settings<S: Service>(
+    listener: TcpListener,
+    settings: Settings,
+    service: Arc<S>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let channel = settings.channel;
+    let settings = Arc::new(settings);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -168,6 +213,8 @@ struct Settings {
     channel: Channel,
     max_frame: usize,
     handshake_timeout: Duration,
+    /// This node's id on a Raft listener: proven to peers that ask (see `handshake`).
+    node_id: Option<u64>,
 }
 
 /// Resolves once shutdown is requested. A dropped sender counts as a request: nobody could ever
@@ -189,32 +236,27 @@ async fn serve_connection<S: Service>(
         debug!(%peer, %channel, "cannot set TCP_NODELAY: {e}");
     }
 
-    let handshake = handshake::accept(
+    let handshake = handshake::accept_as(
         &mut stream,
         &settings.secret,
         channel,
+        settings.node_id,
         settings.handshake_timeout,
     );
     let authenticated = tokio::select! {
         result = handshake => result,
         _ = shutdown_requested(&mut shutdown) => return,
     };
-    if let Err(e) = authenticated {
-        let timeout = settings.handshake_timeout;
-        match e {
-            // A bare connect-and-close (port scan, TCP health check) is not worth a warning.
-            NetError::ConnectionClosed => debug!(%peer, %channel, "peer left during the handshake"),
-            NetError::AuthFailed => {
-                warn!(%peer, %channel, "refused connection: peer does not know the secret")
-            }
-            NetError::Timeout => {
-                warn!(%peer, %channel, "dropped connection: no handshake within {timeout:?}")
-            }
-            e => warn!(%peer, %channel, "handshake failed: {e}"),
+    let peer_id = match authenticated {
+        Ok(peer_id) => peer_id,
+        Err(e) => {
+            log_refused(peer, channel, settings.handshake_timeout, e);
+            return;
         }
-        return;
-    }
-    debug!(%peer, %channel, "peer authenticated");
+    };
+    debug!(%peer, %channel, ?peer_id, "peer authenticated");
+
+    // A bare connect-and-close (port scan, TCP health check) is not worth a warning.
 
     let (mut frames, sink) = frame::split(stream, settings.max_frame);
     let (outbound, queue) = mpsc::channel(OUTBOUND_QUEUE);
@@ -240,6 +282,7 @@ async fn serve_connection<S: Service>(
                     Ok(req) => {
                         handlers.spawn(answer(
                             service.clone(),
+                            peer_id,
                             frame.id,
                             req,
                             outbound.clone(),
@@ -264,16 +307,39 @@ async fn serve_connection<S: Service>(
     }
 }
 
+/// Logs why a connection was refused during the handshake.
+fn log_refused(peer: SocketAddr, channel: Channel, timeout: Duration, e: NetError) {
+    match e {
+        // A bare connect-and-close (port scan, TCP health check) is not worth a warning.
+        NetError::ConnectionClosed => debug!(%peer, %channel, "peer left during the handshake"),
+        NetError::AuthFailed => {
+            warn!(%peer, %channel, "refused connection: peer does not know the secret")
+        }
+        NetError::Timeout => {
+            warn!(%peer, %channel, "dropped connection: no handshake within {timeout:?}")
+        }
+        // The dialing node reports this itself, with backoff (it retries every heartbeat).
+        e @ (NetError::WrongNode { .. } | NetError::SameNodeId(_)) => {
+            debug!(%peer, %channel, "refused a node that dialed another node's id: {e}")
+        }
+        e => warn!(%peer, %channel, "handshake failed: {e}"),
+    }
+}
+
 /// Runs one request and queues its response under the request's id. If the service panics or the
 /// response cannot be sent, the caller gets a [`RemoteFailure`] instead of waiting for its timeout.
 async fn answer<S: Service>(
     service: Arc<S>,
+    peer: Option<u64>,
     id: u64,
     req: S::Request,
     outbound: mpsc::Sender<Bytes>,
     max_frame: usize,
 ) {
-    let body = match AssertUnwindSafe(service.handle(req)).catch_unwind().await {
+    let body = match AssertUnwindSafe(service.handle_from(peer, req))
+        .catch_unwind()
+        .await
+    {
         Ok(resp) => match frame::encode(id, &Ok::<_, RemoteFailure>(resp), max_frame) {
             Ok(body) => Some(body),
             Err(NetError::FrameTooLarge { size, max }) => {

@@ -172,6 +172,20 @@ impl LogStore {
         Ok(())
     }
 
+    /// Offline recovery only (`hiqlite recover`, the node stopped): stores `vote` and appends
+    /// `entry` in one durable write, so neither is ever on disk without the other.
+    pub async fn force_vote_and_append(&self, vote: &Vote, entry: &Entry) -> io::Result<()> {
+        let ops = vec![
+            Op::Put(Cf::Meta, KEY_VOTE.to_vec(), encode("vote", vote)?),
+            Op::Put(
+                Cf::Logs,
+                log_key(entry.log_id.index).to_vec(),
+                encode_entry(entry)?,
+            ),
+        ];
+        self.write(ops, None).await
+    }
+
     /// Opens (or creates) the log store in `dir`.
     ///
     /// With `sync` every append, vote, truncation and purge is fsynced before it is reported done.

@@ -2,6 +2,7 @@
 
 pub mod log_store;
 pub mod network;
+pub mod peer_health;
 pub mod snapshot_transfer;
 
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,10 @@
 //! Each peer gets separate connections for replication, heartbeats/votes and snapshots
 //! (openraft asks for them with `new_client`, `new_heartbeat_client`, `new_snapshot_client`), so a
 //! heartbeat never queues behind a large `append_entries` on the same TCP stream.
+//!
+//! Every connection proves node ids both ways in the handshake (`net::handshake`): a member whose
+//! address reaches another node's process is never reached, so it never counts toward a quorum;
+//! and a request is answered only if the vote it carries is the proven sender's own.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,12 +21,13 @@ use openraft::raft::{
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use serde::{Deserialize, Serialize};
 
+use super::peer_health::{PeerHealth, Trouble};
 use super::snapshot_transfer::{
     new_transfer_id, read_chunk, SnapshotChunk, SnapshotDone, SnapshotInbox, DEFAULT_CHUNK_BYTES,
 };
 use super::{Member, NodeId, TypeConfig};
 use crate::config::Secret;
-use crate::net::{Channel, NetError, RpcClient};
+use crate::net::{NetError, NodeIds, PeerIdentity, RpcClient};
 use crate::store::sqlite::state_machine::SnapshotData;
 use openraft::async_runtime::WatchReceiver;
 use openraft::type_config::TypeConfigExt;
@@ -53,29 +58,43 @@ pub enum RaftResponse {
 
 /// Creates connections to peers; openraft calls it once per peer and purpose.
 pub struct NetworkFactory {
+    node_id: NodeId,
     secret: Secret,
     max_frame_bytes: usize,
     /// The local log's purge watermark (see `PeerConnection::is_stale_session`).
     purged_below: Arc<AtomicU64>,
+    health: Arc<PeerHealth>,
 }
 
 impl NetworkFactory {
-    pub fn new(secret: Secret, max_frame_bytes: usize, purged_below: Arc<AtomicU64>) -> Self {
+    /// The connections of node `node_id`, authenticated with `secret`.
+    pub fn new(
+        node_id: NodeId,
+        secret: Secret,
+        max_frame_bytes: usize,
+        purged_below: Arc<AtomicU64>,
+    ) -> Self {
         NetworkFactory {
+            node_id,
             secret,
             max_frame_bytes,
             purged_below,
+            health: Arc::new(PeerHealth::default()),
         }
     }
 
     fn peer(&self, target: NodeId, node: &Member, replication: bool) -> PeerConnection {
         PeerConnection {
-            target,
+            ids: NodeIds {
+                local: self.node_id,
+                expected: target,
+            },
             addr: node.raft_addr.clone(),
             secret: self.secret.clone(),
             max_frame_bytes: self.max_frame_bytes,
             client: None,
             purged_below: replication.then(|| self.purged_below.clone()),
+            health: self.health.clone(),
         }
     }
 }
@@ -98,13 +117,15 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 
 /// One lazily (re)connected connection to a peer's Raft port.
 pub struct PeerConnection {
-    target: NodeId,
+    /// This node's id and the peer's, both proven in the handshake.
+    ids: NodeIds,
     addr: String,
     secret: Secret,
     max_frame_bytes: usize,
     client: Option<RpcClient>,
     /// Set on the replication connection only: the local log's purge watermark.
     purged_below: Option<Arc<AtomicU64>>,
+    health: Arc<PeerHealth>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,20 +154,52 @@ impl PeerConnection {
         req: RaftRequest,
         timeout: Duration,
     ) -> Result<RaftResponse, PeerError> {
+        let result = self.try_call(req, timeout).await;
+        match &result {
+            Ok(_) => self.health.succeeded(self.ids.expected),
+            Err((trouble, e)) => self
+                .health
+                .failed(self.ids.expected, &self.addr, *trouble, e),
+        }
+        result.map_err(|(_, e)| e)
+    }
+
+    async fn try_call(
+        &mut self,
+        req: RaftRequest,
+        timeout: Duration,
+    ) -> Result<RaftResponse, (Trouble, PeerError)> {
         let client = match &self.client {
             Some(c) if !c.is_closed() => c.clone(),
             _ => {
-                let connect = RpcClient::connect(
+                let connect = RpcClient::connect_node(
                     &self.addr,
                     &self.secret,
-                    Channel::Raft,
+                    self.ids,
                     self.max_frame_bytes,
                 );
                 let c = tokio::time::timeout(timeout, connect)
                     .await
                     .map_err(|_| NetError::Timeout)
                     .and_then(|r| r)
-                    .map_err(|e| self.error(e.to_string()))?;
+                    .map_err(|e| {
+                        let trouble = match e {
+                            NetError::WrongNode { .. } | NetError::SameNodeId(_) => {
+                                Trouble::WrongNode
+                            }
+                            _ => Trouble::Unreachable,
+                        };
+                        (trouble, self.error(e.to_string()))
+                    })?;
+                if c.peer_identity() == PeerIdentity::Unverified {
+                    tracing::warn!(
+                        peer = self.ids.expected,
+                        addr = %self.addr,
+                        "node {} runs an earlier version that cannot prove its node id; its \
+                         identity is checked once it is upgraded",
+                        self.ids.expected
+                    );
+                }
                 self.client = Some(c.clone());
                 c
             }
@@ -160,14 +213,14 @@ impl PeerConnection {
                 if client.is_closed() {
                     self.client = None;
                 }
-                Err(self.error(e.to_string()))
+                Err((Trouble::Unreachable, self.error(e.to_string())))
             }
         }
     }
 
     fn error(&self, message: String) -> PeerError {
         PeerError {
-            target: self.target,
+            target: self.ids.expected,
             addr: self.addr.clone(),
             message,
         }
@@ -217,7 +270,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             // the core's current plan (a snapshot). See `is_stale_session`.
             return Err(remote_failed(format!(
                 "stale replication session to node {}: entries after {:?} were purged",
-                self.target, rpc.prev_log_id
+                self.ids.expected, rpc.prev_log_id
             )));
         }
         // Send no more entries than fit in one frame; the rest follow in the next request.
@@ -385,6 +438,22 @@ impl crate::net::Service for RaftService {
     type Request = RaftRequest;
     type Response = RaftResponse;
 
+    /// A request whose vote names another node than the one the connection proved to be is
+    /// refused: one process can never speak for two members.
+    async fn handle_from(&self, peer: Option<NodeId>, req: RaftRequest) -> RaftResponse {
+        if let (Some(peer), Some(sender)) = (peer, sender_of(&req)) {
+            if peer != sender {
+                let e = format!(
+                    "refused: the connection proved node {peer}, but the request speaks for node \
+                     {sender}"
+                );
+                tracing::error!("{e}");
+                return refusal(&req, e);
+            }
+        }
+        self.handle(req).await
+    }
+
     async fn handle(&self, req: RaftRequest) -> RaftResponse {
         let err = |e: openraft::error::RaftError<TypeConfig>| e.to_string();
         match req {
@@ -409,6 +478,30 @@ impl crate::net::Service for RaftService {
             ),
             RaftRequest::SnapshotDone(done) => RaftResponse::Snapshot(self.install(done).await),
         }
+    }
+}
+
+/// The node a request speaks for: the leader or candidate named by its vote.
+fn sender_of(req: &RaftRequest) -> Option<NodeId> {
+    use openraft::vote::RaftLeaderId;
+    let vote = match req {
+        RaftRequest::Append(rpc) => &rpc.vote,
+        RaftRequest::Vote(rpc) | RaftRequest::PreVote(rpc) => &rpc.vote,
+        RaftRequest::TransferLeader(rpc) => rpc.from_leader(),
+        RaftRequest::SnapshotChunk(chunk) => &chunk.vote,
+        RaftRequest::SnapshotDone(done) => &done.vote,
+    };
+    Some(*vote.leader_id().node_id())
+}
+
+/// The error answer to `req`, in the response variant its sender waits for.
+fn refusal(req: &RaftRequest, e: String) -> RaftResponse {
+    match req {
+        RaftRequest::Append(_) => RaftResponse::Append(Err(e)),
+        RaftRequest::Vote(_) | RaftRequest::PreVote(_) => RaftResponse::Vote(Err(e)),
+        RaftRequest::TransferLeader(_) => RaftResponse::TransferLeader(Err(e)),
+        RaftRequest::SnapshotChunk(_) => RaftResponse::SnapshotChunk(Err(e)),
+        RaftRequest::SnapshotDone(_) => RaftResponse::Snapshot(Err(e)),
     }
 }
 

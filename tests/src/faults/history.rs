@@ -35,14 +35,16 @@ impl fmt::Display for Outcome {
 /// The outcome of a replicated write that returned `result`.
 ///
 /// A SQL error is computed by the state machine after the entry committed, identically on every
-/// node, and the entry's savepoint is rolled back: definitely no effect. Anything else (no
-/// leader, timeout, network, Raft or storage trouble) leaves the write in flight.
+/// node, and the entry's savepoint is rolled back: definitely no effect. `NoLeader` and `Removed`
+/// promise that the write was never proposed (the checker holds the client to it). Anything else
+/// (an unknown outcome, a timeout, network, Raft or storage trouble) leaves the write in flight.
 pub fn write_outcome<T>(result: &Result<T, Error>) -> Outcome {
     match result {
         Ok(_) => Outcome::Ok,
         Err(Error::Sql(
             SqlError::GuardFailed { .. } | SqlError::Sqlite { .. } | SqlError::Constraint { .. },
         )) => Outcome::Fail,
+        Err(Error::NoLeader(_) | Error::Removed { .. }) => Outcome::Fail,
         Err(_) => Outcome::Unknown,
     }
 }

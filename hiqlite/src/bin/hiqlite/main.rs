@@ -2,8 +2,10 @@
 //! or watch a local 3-node cluster survive losing its leader (`demo`).
 
 mod demo;
+mod dev;
 mod members;
 mod migrate;
+mod recover;
 mod serve;
 mod sql;
 
@@ -18,8 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one node. Without any flag or HQL_* variable: a single-node development database on
-    /// loopback with development secrets.
+    /// Run one node. Without a config file, node id, members or secrets (flags or HQL_*
+    /// variables): a single-node development database on loopback with development secrets.
     Serve(serve::ServeArgs),
     /// Run one SQL statement (or, without SQL, an interactive shell) against a running cluster.
     Sql(sql::SqlArgs),
@@ -31,6 +33,9 @@ enum Command {
     RemoveNode(members::RemoveNodeArgs),
     /// Apply a directory of migrations (`<version>_<name>.sql`) to a running cluster, once each.
     Migrate(migrate::MigrateArgs),
+    /// After losing a majority for good: make a stopped node's data the start of a new cluster of
+    /// the members given (run on that node, then start it with those members).
+    Recover(recover::RecoverArgs),
     /// Start a local 3-node cluster, write and read through different nodes, kill the leader,
     /// show the fail-over and the catch-up, print a throughput figure, clean up.
     Demo(demo::DemoArgs),
@@ -38,11 +43,6 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // Flags become HQL_* variables before any thread starts, so precedence is one rule:
-    // flag > environment > file > default.
-    if let Command::Serve(args) = &cli.command {
-        args.export_to_env();
-    }
     init_tracing(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,6 +62,7 @@ fn main() -> std::process::ExitCode {
             Command::AddNode(args) => members::add(args).await,
             Command::RemoveNode(args) => members::remove(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Recover(args) => recover::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });
@@ -69,18 +70,25 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(exit_code(&e))
         }
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default level (info for `serve`, warn otherwise).
+/// Exit codes (docs/cli.md): 1 the command failed and changed nothing it was asked to change,
+/// 3 a write or membership change may or may not have been applied. (2 is a usage error, from
+/// clap, before anything runs.)
+fn exit_code(e: &hiqlite::Error) -> u8 {
+    match e {
+        hiqlite::Error::OutcomeUnknown(_) => 3,
+        _ => 1,
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default level (info for `serve`, with openraft's
+/// per-heartbeat warnings silenced, see [`hiqlite::LOG_FILTER`]; warn otherwise).
 fn init_tracing(serving: bool) {
-    let default = if serving {
-        "info,openraft=warn"
-    } else {
-        "warn"
-    };
+    let default = if serving { hiqlite::LOG_FILTER } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use hiqlite::{Error, NodeConfig};
 
+use crate::dev::{DEV_NODE, DEV_SECRET_API, DEV_SECRET_RAFT};
+
 #[derive(Args)]
 pub struct ServeArgs {
     /// TOML config file (see docs/configuration.md); HQL_* variables and flags override it.
@@ -28,56 +30,71 @@ pub struct ServeArgs {
     secret_api: Option<String>,
 }
 
-/// The development set-up used when nothing is configured.
-const DEV_NODE: &str = "1 127.0.0.1:8100 127.0.0.1:8200";
-const DEV_SECRET_RAFT: &str = "dev-only-raft-secret-change-me";
-const DEV_SECRET_API: &str = "dev-only-api-secret-change-me";
+/// The settings that make a cluster: when none of them is given anywhere, `serve` runs the
+/// development set-up.
+const IDENTITY_VARS: [&str; 4] = [
+    "HQL_NODE_ID",
+    "HQL_NODES",
+    "HQL_SECRET_RAFT",
+    "HQL_SECRET_API",
+];
 
 impl ServeArgs {
-    /// Copies the flags into HQL_* variables (called before any thread starts).
-    pub fn export_to_env(&self) {
-        let set = |key: &str, value: Option<String>| {
-            if let Some(v) = value {
-                std::env::set_var(key, v);
-            }
-        };
-        set("HQL_NODE_ID", self.node_id.map(|n| n.to_string()));
-        set(
-            "HQL_NODES",
-            (!self.nodes.is_empty()).then(|| self.nodes.join("\n")),
-        );
-        set(
-            "HQL_DATA_DIR",
-            self.data_dir.as_ref().map(|d| d.display().to_string()),
-        );
-        set("HQL_SECRET_RAFT", self.secret_raft.clone());
-        set("HQL_SECRET_API", self.secret_api.clone());
+    /// Development mode: no config file, and neither flags nor `HQL_*` variables give the node
+    /// id, the members or a secret. Other settings (`--data-dir`, `HQL_DATA_DIR`, timeouts, and
+    /// variables of other commands such as `HQL_API`) still apply.
+    fn development_mode(&self) -> bool {
+        let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+        self.config.is_none()
+            && self.node_id.is_none()
+            && self.nodes.is_empty()
+            && self.secret_raft.is_none()
+            && self.secret_api.is_none()
+            && !IDENTITY_VARS.iter().any(|v| set(v))
     }
 
-    fn nothing_configured(&self) -> bool {
-        self.config.is_none() && std::env::vars().all(|(k, _)| !k.starts_with("HQL_"))
+    /// Defaults < file < `HQL_*` variables < flags; every problem is reported in one error, a bad
+    /// flag under the flag's name.
+    fn config(&self) -> Result<NodeConfig, Error> {
+        let mut builder = NodeConfig::builder();
+        if self.development_mode() {
+            eprintln!(
+                "\n  WARNING: no configuration given; running a single-node DEVELOPMENT database\n  \
+                 on 127.0.0.1 (raft 8100, api 8200) in ./hiqlite-data with PUBLIC development secrets\n  \
+                 (api secret: {DEV_SECRET_API}). Never use this set-up for real data.\n"
+            );
+            builder = builder
+                .node_id(1)
+                .nodes(vec![hiqlite::config::parse_member(DEV_NODE)?])
+                .data_dir("./hiqlite-data")
+                .secret_raft(DEV_SECRET_RAFT)
+                .secret_api(DEV_SECRET_API);
+        }
+        if let Some(path) = &self.config {
+            builder = builder.toml_file(path)?;
+        }
+        builder = builder.env()?;
+        if let Some(id) = self.node_id {
+            builder = builder.node_id(id);
+        }
+        if !self.nodes.is_empty() {
+            builder = builder.parse_nodes("--node", &self.nodes);
+        }
+        if let Some(dir) = &self.data_dir {
+            builder = builder.data_dir(dir);
+        }
+        if let Some(s) = &self.secret_raft {
+            builder = builder.secret_raft(s.as_str());
+        }
+        if let Some(s) = &self.secret_api {
+            builder = builder.secret_api(s.as_str());
+        }
+        builder.build()
     }
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), Error> {
-    let config = if args.nothing_configured() {
-        eprintln!(
-            "\n  WARNING: no configuration given; running a single-node DEVELOPMENT database\n  \
-             on 127.0.0.1 (raft 8100, api 8200) in ./hiqlite-data with PUBLIC development secrets\n  \
-             (api secret: {DEV_SECRET_API}). Never use this set-up for real data.\n"
-        );
-        NodeConfig::builder()
-            .node_id(1)
-            .nodes(vec![hiqlite::config::parse_member(DEV_NODE)?])
-            .data_dir("./hiqlite-data")
-            .secret_raft(DEV_SECRET_RAFT)
-            .secret_api(DEV_SECRET_API)
-            .build()?
-    } else if let Some(path) = &args.config {
-        NodeConfig::from_toml(path)?
-    } else {
-        NodeConfig::from_env()?
-    };
+    let config = args.config()?;
     let client = hiqlite::start_node(config).await?;
     hiqlite::shutdown_signal().await;
     eprintln!("shutting down");

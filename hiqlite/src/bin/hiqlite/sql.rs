@@ -4,7 +4,8 @@ use std::io::{BufRead, Write};
 
 use clap::Args;
 use comfy_table::{presets::UTF8_FULL, Table};
-use hiqlite::client::{NodeStatus, SqlOutput};
+use hiqlite::client::{NodeStatus, RemoteOptions, SqlOutput};
+use hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS;
 use hiqlite::{Client, Error, Rows};
 
 #[derive(Args)]
@@ -32,7 +33,8 @@ pub struct StatusArgs {
 
 #[derive(Args)]
 pub struct ConnArgs {
-    /// API address (host:port) of the node to talk to; repeat to fall back to other nodes.
+    /// API address (host:port) of the node to talk to; repeat (or separate with commas) to fall
+    /// back to the next node when one cannot be reached.
     #[arg(
         long = "api",
         value_name = "ADDR",
@@ -41,14 +43,27 @@ pub struct ConnArgs {
         value_delimiter = ','
     )]
     api: Vec<String>,
-    /// The cluster's API secret.
+    /// The cluster's API secret (default: the development secret of plain `hiqlite serve`).
     #[arg(long, value_name = "S", env = "HQL_SECRET_API", hide_env_values = true)]
-    secret_api: String,
+    secret_api: Option<String>,
 }
 
 impl ConnArgs {
+    /// A client that tries each `--api` address once, in order: a node that refuses the
+    /// connection is skipped at once.
     pub fn client(&self) -> Client {
-        Client::remote(self.api.clone(), self.secret_api.clone())
+        let secret = self.secret_api.clone().unwrap_or_else(|| {
+            eprintln!(
+                "note: no --secret-api or HQL_SECRET_API given; using the development API secret \
+                 of `hiqlite serve` without configuration"
+            );
+            crate::dev::DEV_SECRET_API.to_string()
+        });
+        let options = RemoteOptions {
+            retry_unreachable: false,
+            ..RemoteOptions::default()
+        };
+        Client::remote_with(self.api.clone(), secret, options)
     }
 }
 
@@ -152,23 +167,34 @@ pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
     if args.json {
         println!("{}", status_json(&status));
     } else {
-        println!("node_id:      {}", status.node_id);
-        println!("role:         {}", status.role);
-        println!(
-            "leader_id:    {}",
-            status.leader_id.map_or("none".into(), |l| l.to_string())
-        );
-        println!("term:         {}", status.term);
-        println!("last_applied: {}", status.last_applied);
-        println!("voters:       {:?}", status.voters);
-        println!("learners:     {:?}", status.learners);
+        let opt = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
+        println!("node_id:        {}", status.node_id);
+        println!("role:           {}", status.role);
+        println!("leader_id:      {}", opt(status.leader_id));
+        println!("term:           {}", status.term);
+        println!("last_applied:   {}", status.last_applied);
+        println!("last_log_index: {}", opt(status.last_log_index));
+        println!("snapshot_index: {}", opt(status.snapshot_index));
+        println!("purged_index:   {}", opt(status.purged_index));
+        println!("voters:         {:?}", status.voters);
+        println!("learners:       {:?}", status.learners);
+        if !status.membership_committed {
+            println!("membership:     changing (the change is not committed yet)");
+        }
+        if status.removed {
+            println!(
+                "removed:        yes: this node is no longer a member (the leader lists voters \
+                 {:?}); it takes no writes; stop it, or add it again",
+                status.voters
+            );
+        }
         match status.clock_offset_ms {
-            Some(ms) if ms.abs() > hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS => println!(
-                "clock offset: {ms} ms (WARNING: more than {} ms off the leader's clock; check NTP)",
-                hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS
+            Some(ms) if ms.abs() > MAX_CLOCK_OFFSET_MS => println!(
+                "clock_offset:   {ms} ms (WARNING: more than {MAX_CLOCK_OFFSET_MS} ms off the \
+                 leader's clock; check NTP)"
             ),
-            Some(ms) => println!("clock offset: {ms} ms"),
-            None => println!("clock offset: unknown (measured over 10 s of applied writes)"),
+            Some(ms) => println!("clock_offset:   {ms} ms"),
+            None => println!("clock_offset:   unknown (measured over 10 s of applied writes)"),
         }
     }
     Ok(())
@@ -186,6 +212,9 @@ fn status_json(s: &NodeStatus) -> serde_json::Value {
         "purged_index": s.purged_index,
         "voters": s.voters,
         "learners": s.learners,
+        "membership_index": s.membership_index,
+        "membership_committed": s.membership_committed,
+        "removed": s.removed,
         "clock_offset_ms": s.clock_offset_ms,
     })
 }

@@ -1,0 +1,79 @@
+//! The API port's service: remote clients, forwarded writes, read-index and status requests.
+
+use std::sync::Arc;
+
+use crate::client::local::LocalNode;
+use crate::client::protocol::{ApiRequest, ApiResponse, RemoteError};
+use crate::error::Error;
+use crate::net::Service;
+
+/// Answers API requests (remote clients, forwarded writes, read-index requests) for this node.
+pub(super) struct ApiService {
+    pub(super) node: Arc<LocalNode>,
+}
+
+impl Service for ApiService {
+    type Request = ApiRequest;
+    type Response = ApiResponse;
+
+    async fn handle(&self, req: ApiRequest) -> ApiResponse {
+        match req {
+            ApiRequest::Write { id, op, forwarded } => ApiResponse::Write(if forwarded {
+                self.node.write_on_leader(id, op).await
+            } else {
+                self.node.write(id, op).await.map_err(to_remote)
+            }),
+            ApiRequest::Query {
+                sql,
+                params,
+                consistent,
+            } => {
+                let rows = async {
+                    if consistent {
+                        self.node.linearize().await?;
+                    }
+                    self.node.query_rows(sql, params).await
+                };
+                ApiResponse::Rows(rows.await.map_err(to_remote))
+            }
+            ApiRequest::ReadIndex => ApiResponse::ReadIndex(self.node.read_index_on_leader().await),
+            ApiRequest::Status => ApiResponse::Status(self.node.status()),
+            ApiRequest::Membership { change, forwarded } => ApiResponse::Membership(if forwarded {
+                self.node.change_membership_on_leader(change).await
+            } else {
+                self.node.change_membership(change).await.map_err(to_remote)
+            }),
+            ApiRequest::Sql {
+                id,
+                sql,
+                consistent,
+            } => ApiResponse::Sql(
+                self.node
+                    .run_sql(id, sql, consistent)
+                    .await
+                    .map_err(to_remote),
+            ),
+        }
+    }
+}
+
+/// An error as it crosses the network, keeping its kind (see `client::remote_error`).
+fn to_remote(e: Error) -> RemoteError {
+    match e {
+        Error::Sql(e) => RemoteError::Sql(e),
+        Error::NoRows => RemoteError::NoRows,
+        Error::NoLeader(waited) => RemoteError::NoLeader {
+            waited_ms: waited.as_millis() as u64,
+        },
+        Error::OutcomeUnknown(m) => RemoteError::OutcomeUnknown(m),
+        Error::Removed { node_id, voters } => RemoteError::Removed { node_id, voters },
+        Error::Membership(e) => RemoteError::Membership(e),
+        Error::TooLarge { size, max } => RemoteError::TooLarge {
+            size: size as u64,
+            max: max as u64,
+        },
+        Error::Timeout(m) => RemoteError::Timeout(m),
+        Error::ShuttingDown => RemoteError::ShuttingDown,
+        other => RemoteError::Other(other.to_string()),
+    }
+}

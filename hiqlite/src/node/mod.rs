@@ -1,0 +1,256 @@
+//! Starting and stopping a node: wires the log store, the state machine, Raft, the two listeners
+//! and the client together, handing each part only what it needs.
+//!
+//! - `heal`: makes the log and the database agree at start-up;
+//! - `bootstrap`: forms or joins the cluster on first start;
+//! - `watch`: notices a stored membership that differs from the configured one, and a removal;
+//! - `api`: the API port's service;
+//! - `recover`: `hiqlite recover`, the offline tool that makes a node's data a new cluster's.
+
+mod api;
+mod bootstrap;
+mod heal;
+pub mod recover;
+mod watch;
+
+use std::sync::{Arc, Mutex};
+
+use openraft::SnapshotPolicy;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use self::api::ApiService;
+use self::bootstrap::bootstrap;
+use self::heal::{reconcile_log_with_state, warn_if_database_missing};
+use crate::client::local::LocalNode;
+use crate::client::Client;
+use crate::config::NodeConfig;
+use crate::error::Error;
+use crate::net::Channel;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{NetworkFactory, RaftService};
+use crate::raft::snapshot_transfer::SnapshotInbox;
+use crate::raft::{Member, Raft};
+use crate::store::sqlite::state_machine::StateMachine;
+
+/// Log entries kept behind a snapshot when the log is purged.
+const LOGS_KEPT_AFTER_SNAPSHOT: u64 = 1000;
+
+/// Starts a node of the cluster described by `config` and returns a client bound to it.
+///
+/// On first start the cluster forms by itself: every member gets the same `nodes` list, and an
+/// uninitialized node that finds no running cluster among its peers initializes Raft with that
+/// list (identical on every node, so several nodes doing it at once is safe). A restarted node
+/// recovers its log and database and rejoins.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), hiqlite::Error> {
+/// let config = hiqlite::NodeConfig::from_toml("hiqlite.toml")?;
+/// let client = hiqlite::start_node(config).await?;
+/// client.wait_until_healthy(std::time::Duration::from_secs(30)).await?;
+/// # Ok(()) }
+/// ```
+pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
+    config.validate()?;
+    let me = config
+        .nodes
+        .iter()
+        .find(|m| m.id == config.node_id)
+        .cloned()
+        .ok_or_else(|| Error::Config(format!("node_id {} is not in nodes", config.node_id)))?;
+
+    warn_if_database_missing(&config);
+    let log_store =
+        LogStore::open(&config.data_dir.join("logs"), config.log_sync).map_err(|e| {
+            Error::Storage(format!(
+                "cannot open the Raft log in {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    let mut state_machine = StateMachine::open(&config.data_dir.join("db"), &config.filename_db)
+        .map_err(|e| {
+            Error::Storage(format!(
+                "cannot open the database in {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    reconcile_log_with_state(&log_store, &mut state_machine).await?;
+    let reads = state_machine
+        .read_pool(config.read_pool_size)
+        .map_err(|e| Error::Storage(e.to_string()))?;
+    let applied = state_machine.applied_index();
+    let clock_offset = state_machine.clock_offset();
+    let snapshot_dir = state_machine.snapshot_dir();
+
+    // Bind before Raft starts, so a port conflict is a clear start-up error.
+    let raft_listener = bind(
+        config.listen_raft_addr.as_deref().unwrap_or(&me.raft_addr),
+        "raft",
+    )
+    .await?;
+    let api_listener = bind(
+        config.listen_api_addr.as_deref().unwrap_or(&me.api_addr),
+        "api",
+    )
+    .await?;
+
+    let raft_config = openraft::Config {
+        cluster_name: "hiqlite".into(),
+        heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
+        election_timeout_min: config.election_timeout_min.as_millis() as u64,
+        election_timeout_max: config.election_timeout_max.as_millis() as u64,
+        snapshot_policy: match config.snapshot_after_logs {
+            0 => SnapshotPolicy::Never,
+            n => SnapshotPolicy::LogsSinceLast(n),
+        },
+        // A briefly lagging follower catches up from the log instead of a whole snapshot.
+        max_in_snapshot_log_to_keep: LOGS_KEPT_AFTER_SNAPSHOT.min(config.snapshot_after_logs),
+        // Per snapshot chunk (our transfer applies it to each request): "no progress" in this long.
+        install_snapshot_timeout: 30_000,
+        // A follower that lost its disk comes back with a shorter log than the leader remembers.
+        // openraft's default is to stop the leader (to surface bugs); losing one node's disk must
+        // not take the whole cluster down, so the leader re-replicates instead (see
+        // docs/operations.md for what a lost disk means for durability).
+        allow_log_reversion: Some(true),
+        // A node that was removed, or was cut off, must not force elections when it comes back:
+        // it first asks whether others would vote for it.
+        enable_pre_vote: Some(true),
+        max_payload_entries: 4096,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| Error::Config(format!("Raft timing: {e}")))?;
+
+    let network = NetworkFactory::new(
+        config.node_id,
+        config.secret_raft.clone(),
+        config.max_frame_bytes,
+        log_store.purged_watermark(),
+    );
+    let raft = Raft::new(
+        config.node_id,
+        Arc::new(raft_config),
+        network,
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(|e| Error::Raft(format!("cannot start Raft: {e}")))?;
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let raft_server = tokio::spawn(crate::net::serve_node(
+        raft_listener,
+        config.secret_raft.clone(),
+        config.node_id,
+        config.max_frame_bytes,
+        Arc::new(RaftService {
+            raft: raft.clone(),
+            inbox: SnapshotInbox::new(&snapshot_dir),
+        }),
+        shutdown_rx.clone(),
+    ));
+    let local = Arc::new(LocalNode::new(
+        &config,
+        raft.clone(),
+        reads,
+        applied,
+        clock_offset,
+    ));
+    let api_server = tokio::spawn(crate::net::serve(
+        api_listener,
+        config.secret_api.clone(),
+        Channel::Api,
+        config.max_frame_bytes,
+        Arc::new(ApiService {
+            node: local.clone(),
+        }),
+        shutdown_rx.clone(),
+    ));
+    let bootstrap = tokio::spawn(bootstrap(raft.clone(), config.clone(), shutdown_rx.clone()));
+    let watcher = tokio::spawn(watch::watch_membership(local.clone(), shutdown_rx));
+
+    tracing::info!(node_id = config.node_id, raft = %me.raft_addr, api = %me.api_addr, "node started");
+    let handle = NodeHandle {
+        inner: Arc::new(Mutex::new(Some(Running {
+            shutdown: shutdown_tx,
+            tasks: vec![raft_server, api_server, bootstrap, watcher],
+        }))),
+    };
+    Ok(Client::local(local, handle))
+}
+
+async fn bind(addr: &str, what: &str) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on the {what} address {addr}: {e}")))
+}
+
+/// A stable fingerprint (FNV-1a) of a member list, independent of its order.
+pub(crate) fn members_fingerprint(nodes: &[Member]) -> u64 {
+    let mut sorted: Vec<&Member> = nodes.iter().collect();
+    sorted.sort_by_key(|m| m.id);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for m in sorted {
+        for byte in format!("{} {} {};", m.id, m.raft_addr, m.api_addr).bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// Owns what a running node must stop at shutdown.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<Mutex<Option<Running>>>,
+}
+
+struct Running {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    /// Hands leadership over (if this node leads), stops the listeners and the node's own tasks,
+    /// then Raft; waits for each to finish. Idempotent.
+    ///
+    /// The listeners stop first, so no request from a peer or a client reaches Raft after it
+    /// stopped (openraft logs each such call as an error).
+    pub(crate) async fn shutdown(&self, node: &LocalNode) -> Result<(), Error> {
+        let Some(running) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        node.hand_over_leadership().await;
+        let _ = running.shutdown.send(true);
+        for task in running.tasks {
+            let _ = task.await;
+        }
+        let raft_result = node.raft.shutdown().await;
+        node.reads.close();
+        raft_result.map_err(|e| Error::Raft(format!("Raft did not stop cleanly: {e}")))
+    }
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM. For a program that
+/// embeds a node, await it and then call [`Client::shutdown`] so a leader hands over first.
+///
+/// ```no_run
+/// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
+/// hiqlite::shutdown_signal().await;
+/// client.shutdown().await
+/// # }
+/// ```
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        // No SIGTERM handler could be installed: Ctrl-C alone still works.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
