@@ -34,7 +34,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::raft::{Member, NodeId};
+use crate::types::members::{Member, NodeId};
 
 /// Default for `filename_db`.
 pub const DEFAULT_FILENAME_DB: &str = "hiqlite.db";

@@ -11,7 +11,7 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error(transparent)]
-    Sql(#[from] crate::store::command::SqlError),
+    Sql(#[from] crate::types::command::SqlError),
     #[error("query returned no rows")]
     NoRows,
     #[error("cannot convert row: {0}")]

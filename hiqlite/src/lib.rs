@@ -12,7 +12,10 @@ pub mod node;
 pub mod raft;
 pub mod store;
 pub mod typed;
-pub mod value;
+pub mod types;
+
+// Moved into `types/`; the path stays for users.
+pub use types::value;
 
 // The types a user meets in the signatures of `Client`, `Txn` and `NodeConfig`, so that
 // `use hiqlite::...` is enough; each also stays at its module path. `Query`, `TxnRows` and the

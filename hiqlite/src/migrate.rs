@@ -28,7 +28,7 @@ use hiqlite_macros_core::migrations::{self as resolver, MigrationFile};
 use crate::client::{Client, FromRow, Row};
 use crate::error::Error;
 use crate::params;
-use crate::store::command::{MigrateOp, SqlError, WriteOp, WriteOutput};
+use crate::types::command::{MigrateOp, SqlError, WriteOp, WriteOutput};
 
 /// One migration: a version, a name, its SQL with normalized line endings, and its checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]

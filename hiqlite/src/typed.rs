@@ -41,8 +41,8 @@ use std::marker::PhantomData;
 pub use self::shape::{kind, ColumnFit};
 use crate::client::{row, Client, ExecuteResult, FromRow, StatementRef, Txn};
 use crate::error::Error;
-use crate::store::command::{Rows, StatementOutput};
-use crate::value::{Params, Value};
+use crate::types::command::{Rows, StatementOutput};
+use crate::types::value::{Params, Value};
 
 /// Access marker of a [`Query`] that only reads (SQLite's `sqlite3_stmt_readonly`).
 #[derive(Debug, Clone, Copy)]

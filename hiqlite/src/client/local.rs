@@ -19,12 +19,12 @@ use crate::config::{NodeConfig, Secret};
 use crate::error::Error;
 use crate::net::{Channel, NetError, RpcClient};
 use crate::raft::{NodeId, Raft};
-use crate::store::command::{Command, RequestId, Rows, WriteOp, WriteOutput};
 use crate::store::sqlite::classify::{classify, is_refusal, is_syntax_error, SqlKind};
 use crate::store::sqlite::clock::ClockOffset;
 use crate::store::sqlite::reader::ReadPool;
 use crate::store::sqlite::state_machine::StateMachine;
-use crate::value::Value;
+use crate::types::command::{Command, RequestId, Rows, WriteOp, WriteOutput};
+use crate::types::value::Value;
 
 /// How long to wait for news (a leader change, a reconnect) before retrying a write.
 const RETRY_BACKOFF: Duration = Duration::from_millis(50);
@@ -99,7 +99,7 @@ impl LocalNode {
             secret_api: config.secret_api.clone(),
             secret_raft: config.secret_raft.clone(),
             max_frame_bytes: config.max_frame_bytes,
-            members_fingerprint: crate::node::members_fingerprint(&config.nodes),
+            members_fingerprint: crate::types::members::members_fingerprint(&config.nodes),
             read_policy: config.read_policy,
             peers: Mutex::new(HashMap::new()),
             removal: watch::channel(None).0,

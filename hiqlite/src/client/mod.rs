@@ -33,8 +33,8 @@ pub use self::row::{FromRow, Row};
 pub use self::txn::{StatementRef, Txn};
 use crate::config::Secret;
 use crate::error::Error;
-use crate::store::command::{RequestId, Rows, SqlError, StatementOutput, WriteOp, WriteOutput};
-use crate::value::Params;
+use crate::types::command::{RequestId, Rows, SqlError, StatementOutput, WriteOp, WriteOutput};
+use crate::types::value::Params;
 
 /// Rows affected and last inserted rowid of an `execute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::raft::NodeId;
-use crate::store::command::{CommandResult, RequestId, Rows, SqlError, WriteOp};
-use crate::value::Value;
+use crate::types::command::{CommandResult, RequestId, Rows, SqlError, WriteOp};
+use crate::types::value::Value;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ApiRequest {

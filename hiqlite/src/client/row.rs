@@ -5,7 +5,7 @@ use rusqlite::types::FromSql;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
-use crate::value::Value;
+use crate::types::value::Value;
 
 /// One result row. Read columns by name with [`Row::get`] or by position with [`Row::get_idx`].
 pub struct Row<'r> {
@@ -185,7 +185,7 @@ tuple_from_row!(A => 0, B => 1, C => 2, D => 3, E => 4, F => 5);
 
 /// Maps owned rows (from the network or `RETURNING`) with `F`.
 pub(crate) fn map_rows<T>(
-    rows: &crate::store::command::Rows,
+    rows: &crate::types::command::Rows,
     f: impl Fn(&Row<'_>) -> Result<T, Error>,
 ) -> Result<Vec<T>, Error> {
     rows.rows

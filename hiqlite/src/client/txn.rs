@@ -4,8 +4,8 @@
 //! use an earlier statement's output as a parameter, and a guard can make the whole transaction
 //! roll back when a condition does not hold (read-check-write without a round trip).
 
-use crate::store::command::{OutputRef, TxnParam, TxnStatement, TxnStatementKind};
-use crate::value::Value;
+use crate::types::command::{OutputRef, TxnParam, TxnStatement, TxnStatementKind};
+use crate::types::value::Value;
 
 /// A transaction under construction.
 ///
@@ -95,7 +95,7 @@ impl Txn {
 
     /// Adds a guard: the first column of its first row must be truthy (non-zero, non-NULL), or
     /// the whole transaction rolls back and [`Client::txn`](crate::Client::txn) returns
-    /// [`SqlError::GuardFailed`](crate::store::command::SqlError::GuardFailed).
+    /// [`SqlError::GuardFailed`](crate::types::command::SqlError::GuardFailed).
     pub fn guard<P: Into<TxnParam>>(
         &mut self,
         sql: impl Into<String>,

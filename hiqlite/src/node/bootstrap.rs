@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::members_fingerprint;
 use crate::client::membership::{MembershipChange, MEMBERSHIP_TIMEOUT};
 use crate::client::protocol::{ApiRequest, ApiResponse};
 use crate::config::NodeConfig;
 use crate::net::{Channel, RpcClient};
 use crate::raft::{Member, Raft};
 use crate::store::sqlite::state_machine::StateMachine;
+use crate::types::members::members_fingerprint;
 
 /// Forms the cluster on first start. A node that is already initialized (it has a log) does
 /// nothing: Raft brings it back into the cluster it belongs to.

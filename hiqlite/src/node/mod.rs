@@ -30,7 +30,7 @@ use crate::net::Channel;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{NetworkFactory, RaftService};
 use crate::raft::snapshot_transfer::SnapshotInbox;
-use crate::raft::{Member, Raft};
+use crate::raft::Raft;
 use crate::store::sqlite::state_machine::StateMachine;
 
 /// Log entries kept behind a snapshot when the log is purged.
@@ -183,19 +183,6 @@ async fn bind(addr: &str, what: &str) -> Result<TcpListener, Error> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on the {what} address {addr}: {e}")))
-}
-
-/// A stable fingerprint (FNV-1a) of a member list, independent of its order.
-pub(crate) fn members_fingerprint(nodes: &[Member]) -> u64 {
-    let mut sorted: Vec<&Member> = nodes.iter().collect();
-    sorted.sort_by_key(|m| m.id);
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for m in sorted {
-        for byte in format!("{} {} {};", m.id, m.raft_addr, m.api_addr).bytes() {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash
 }
 
 /// Owns what a running node must stop at shutdown.

@@ -830,8 +830,8 @@ mod tests {
     }
 
     fn command(term: u64, index: u64) -> Entry {
-        use crate::store::command::{Command, RequestId, WriteOp};
-        use crate::value::Value;
+        use crate::types::command::{Command, RequestId, WriteOp};
+        use crate::types::value::Value;
         let op = WriteOp::Execute {
             sql: "INSERT INTO t VALUES (?, ?, ?, ?, ?)".into(),
             params: vec![

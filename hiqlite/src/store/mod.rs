@@ -1,4 +1,5 @@
-//! The replicated state: commands and the SQLite state machine. Never imports `client` or `net`.
+//! The replicated state: the SQLite state machine. Never imports `client`, `net` or `raft`.
 
-pub mod command;
+// The replicated command is vocabulary (`types/`); this path stays for users.
+pub use crate::types::command;
 pub mod sqlite;

@@ -8,7 +8,7 @@ use rusqlite::types::{FromSql, FromSqlError, ValueRef};
 
 use crate::client::Row;
 use crate::error::Error;
-use crate::value::Value;
+use crate::types::value::Value;
 
 /// Which field a derived `FromRow` is filling, for error messages.
 #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! Applying one migration ([`WriteOp::Migrate`](crate::store::command::WriteOp::Migrate)) on the
+//! Applying one migration ([`WriteOp::Migrate`](crate::types::command::WriteOp::Migrate)) on the
 //! writer, inside the entry's savepoint: check it against `_hiqlite_migrations`, run its SQL
 //! under the usual guard, record it. Every step reads only the database and the entry, so every
 //! replica decides the same; a failing migration rolls back alone (the writer's savepoint).
@@ -7,7 +7,7 @@ use rusqlite::OptionalExtension;
 
 use super::ops::{is_environmental, run_batch, statement_error, OpError};
 use super::writer::WriterThread;
-use crate::store::command::{MigrateOp, SqlError, WriteOutput};
+use crate::types::command::{MigrateOp, SqlError, WriteOutput};
 
 /// Created by the first migration entry (not at open: a database restored from a snapshot of an
 /// older version gets it the same way). `applied_at` is the leader's clock of the entry, in UTC.
@@ -102,8 +102,8 @@ impl WriterThread {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::command::{CommandResult, MigrateOp, SqlError, WriteOp, WriteOutput};
     use crate::store::sqlite::test_db::Db;
+    use crate::types::command::{CommandResult, MigrateOp, SqlError, WriteOp, WriteOutput};
 
     fn migrate(version: u64, sql: &str) -> WriteOp {
         WriteOp::Migrate(MigrateOp {

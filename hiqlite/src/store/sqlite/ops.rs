@@ -4,11 +4,11 @@
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Connection, ErrorCode};
 
-use crate::store::command::{
+use crate::types::command::{
     ConstraintKind, OutputRef, Rows, SqlError, StatementOutput, TxnParam, TxnStatement,
     TxnStatementKind, WriteOp, WriteOutput,
 };
-use crate::value::Value;
+use crate::types::value::Value;
 
 /// A failure of one operation: either deterministic (the same on every replica, becomes the
 /// entry's result) or a transaction guard.
@@ -285,9 +285,9 @@ fn resolve_params(
 
 #[cfg(test)]
 mod tests {
-    use crate::store::command::{ConstraintKind, SqlError, TxnParam, WriteOp};
     use crate::store::sqlite::test_db::Db;
-    use crate::value::Value;
+    use crate::types::command::{ConstraintKind, SqlError, TxnParam, WriteOp};
+    use crate::types::value::Value;
 
     const SCHEMA: &str = "
         CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -388,10 +388,10 @@ mod tests {
 
         // A constraint inside a transaction fails the whole entry with its kind.
         let mut db = Db::open();
-        let statement = |sql: &str| crate::store::command::TxnStatement {
+        let statement = |sql: &str| crate::types::command::TxnStatement {
             sql: sql.into(),
             params: vec![TxnParam::Value(Value::Text("carol".into()))],
-            kind: crate::store::command::TxnStatementKind::Execute,
+            kind: crate::types::command::TxnStatementKind::Execute,
         };
         let results = db
             .apply(vec![

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::guard::Refusals;
-use crate::store::command::SqlError;
+use crate::types::command::SqlError;
 use crate::Error;
 
 /// VM steps a read may take on the calling thread before it moves to the blocking pool

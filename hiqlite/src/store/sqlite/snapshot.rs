@@ -17,7 +17,7 @@ use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf};
 use rusqlite::{Connection, OpenFlags};
 
 use super::writer::read_applied_state;
-use crate::raft::TypeConfig;
+use crate::types::raft::TypeConfig;
 
 const SNAPSHOT_FILE: &str = "snapshot.db";
 

@@ -15,7 +15,7 @@ use super::reader::ReadPool;
 pub use super::snapshot::SnapshotData;
 use super::snapshot::SnapshotStore;
 use super::writer::SqliteWriter;
-use crate::raft::{LogId, StoredMembership, TypeConfig};
+use crate::types::raft::{LogId, StoredMembership, TypeConfig};
 
 /// The SQLite state machine of one node.
 pub struct StateMachine {

@@ -5,9 +5,9 @@ use openraft::entry::RaftEntry;
 use openraft::impls::leader_id_adv::LeaderId;
 use rusqlite::Connection;
 
-use crate::raft::{Entry, LogId};
-use crate::store::command::{Command, CommandResult, RequestId, WriteOp};
 use crate::store::sqlite::writer::{ApplyItem, SqliteWriter};
+use crate::types::command::{Command, CommandResult, RequestId, WriteOp};
+use crate::types::raft::{Entry, LogId};
 
 pub(crate) const LEADER_TIME_MS: i64 = 1_700_000_000_123;
 

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use rusqlite::Connection;
 
-use crate::store::command::{SqlError, WriteOp};
+use crate::types::command::{SqlError, WriteOp};
 
 /// What a replicated operation is, as far as VACUUM goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,7 +98,7 @@ fn leading_words(sql: &str) -> Vec<Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::Value;
+    use crate::types::value::Value;
 
     fn execute(sql: &str) -> WriteOp {
         WriteOp::Execute {

@@ -20,10 +20,10 @@ use super::guard::WriterGuard;
 use super::ops::{run_op, to_sql_error, OpError};
 use super::vacuum::{self, Vacuum};
 use super::{determinism, ffi, history};
-use crate::raft::{Entry, LogId, StoredMembership, TypeConfig};
-use crate::store::command::{
+use crate::types::command::{
     ApplyResult, Command, CommandResult, ConstraintKind, RequestId, SqlError, WriteOp, WriteOutput,
 };
+use crate::types::raft::{Entry, LogId, StoredMembership, TypeConfig};
 
 /// Results of clients that went away (never sent a newer `answered_below`) are forgotten after
 /// this much leader time. Live clients' results are forgotten as soon as they are answered.

@@ -4,8 +4,8 @@
 
 use rusqlite::types::Value as Sql;
 
-use crate::store::command::{SqlError, TxnStatement, TxnStatementKind, WriteOp, WriteOutput};
 use crate::store::sqlite::test_db::{Db, LEADER_TIME_MS};
+use crate::types::command::{SqlError, TxnStatement, TxnStatementKind, WriteOp, WriteOutput};
 
 fn execute(sql: &str) -> WriteOp {
     WriteOp::Execute {

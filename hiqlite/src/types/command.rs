@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::value::Value;
+use crate::types::value::Value;
 
 /// Identifies one logical write across retries: a random id per client and a sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

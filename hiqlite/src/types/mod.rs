@@ -1,0 +1,8 @@
+//! The shared vocabulary, at the bottom of the house: SQL values, the replicated command and its
+//! results, openraft's type configuration, and members. It imports nothing of the crate, so every
+//! room above (config, net, store, raft, engine, client) can speak it without knowing the others.
+
+pub mod command;
+pub mod members;
+pub mod raft;
+pub mod value;
