@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::error::Error;
+use crate::engine::error::Error;
 use crate::types::members::{Member, NodeId};
 
 /// Default for `filename_db`.

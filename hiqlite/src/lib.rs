@@ -5,7 +5,7 @@
 
 pub mod client;
 pub mod config;
-pub mod error;
+pub mod engine;
 pub mod migrate;
 pub mod net;
 pub mod node;
@@ -14,7 +14,8 @@ pub mod store;
 pub mod typed;
 pub mod types;
 
-// Moved into `types/`; the path stays for users.
+// Moved into `types/` and `engine/`; the paths stay for users.
+pub use engine::error;
 pub use types::value;
 
 // The types a user meets in the signatures of `Client`, `Txn` and `NodeConfig`, so that

@@ -4,7 +4,7 @@
 //! [`Migrations`] come from [`migrate!()`](crate::migrate!) (embedded at build time) or from
 //! [`Migrations::from_dir`] (read at runtime); both use the one resolver of
 //! `hiqlite_macros_core::migrations`, so names, order and checksums never disagree.
-//! [`Client::migrate`] compares them with what the database recorded, refuses a changed, missing
+//! [`Client::migrate`](crate::Client::migrate) compares them with what the database recorded, refuses a changed, missing
 //! or out-of-order migration with an error that names the file, then submits the pending ones one
 //! Raft entry each. The state machine makes the same checks again when it applies an entry, so
 //! two nodes migrating at once apply every migration exactly once.
@@ -25,10 +25,7 @@ use std::path::Path;
 pub use hiqlite_macros_core::migrations::ResolveError;
 use hiqlite_macros_core::migrations::{self as resolver, MigrationFile};
 
-use crate::client::{Client, FromRow, Row};
-use crate::error::Error;
-use crate::params;
-use crate::types::command::{MigrateOp, SqlError, WriteOp, WriteOutput};
+use crate::types::command::{MigrateOp, SqlError};
 
 /// One migration: a version, a name, its SQL with normalized line endings, and its checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,14 +70,14 @@ impl Migration {
         &self.checksum
     }
 
-    fn id(&self) -> MigrationId {
+    pub(crate) fn id(&self) -> MigrationId {
         MigrationId {
             version: self.version,
             path: self.path.clone(),
         }
     }
 
-    fn to_op(&self) -> MigrateOp {
+    pub(crate) fn to_op(&self) -> MigrateOp {
         MigrateOp {
             version: self.version,
             name: self.name.clone(),
@@ -116,7 +113,7 @@ pub struct EmbeddedMigration {
 
 /// The migrations of one directory, in version order. Build it with
 /// [`migrate!()`](crate::migrate!) or [`Migrations::from_dir`], apply it with
-/// [`Client::migrate`].
+/// [`Client::migrate`](crate::Client::migrate).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Migrations {
     list: Vec<Migration>,
@@ -132,7 +129,7 @@ impl Migrations {
     /// let migrations = hiqlite::Migrations::from_dir("migrations")?;
     /// # Ok(()) }
     /// ```
-    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Migrations, Error> {
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Migrations, MigrationError> {
         let files = resolver::resolve_dir(dir.as_ref()).map_err(MigrationError::Resolve)?;
         Ok(Migrations {
             list: files.into_iter().map(Migration::from).collect(),
@@ -142,7 +139,7 @@ impl Migrations {
 
     /// Like [`from_dir`](Self::from_dir) on the `migrations` directory of `start` or of its
     /// nearest ancestor that has one (the rule `migrate!()` follows from the crate directory).
-    pub fn find(start: impl AsRef<Path>) -> Result<Migrations, Error> {
+    pub fn find(start: impl AsRef<Path>) -> Result<Migrations, MigrationError> {
         let dir = resolver::find_dir(start.as_ref()).map_err(MigrationError::Resolve)?;
         Self::from_dir(dir)
     }
@@ -187,7 +184,7 @@ impl Migrations {
     }
 
     /// Compares these migrations with those a database recorded (`applied`, from
-    /// [`Client::applied_migrations`]) and returns the ones still to apply, in order. Refuses a
+    /// [`Client::applied_migrations`](crate::Client::applied_migrations)) and returns the ones still to apply, in order. Refuses a
     /// recorded migration whose file changed ([`MigrationError::Changed`]) or is gone
     /// ([`MigrationError::Missing`], unless [`ignore_missing`](Self::ignore_missing)), and a
     /// pending migration older than the newest recorded one ([`MigrationError::OutOfOrder`]).
@@ -279,20 +276,6 @@ pub struct AppliedMigration {
     pub applied_at: String,
 }
 
-impl FromRow for AppliedMigration {
-    fn from_row(row: &Row<'_>) -> Result<Self, Error> {
-        let version: i64 = row.get("version")?;
-        Ok(AppliedMigration {
-            version: u64::try_from(version)
-                .map_err(|_| Error::Conversion(format!("negative migration version {version}")))?,
-            name: row.get("name")?,
-            file: row.get("file")?,
-            checksum: row.get("checksum")?,
-            applied_at: row.get("applied_at")?,
-        })
-    }
-}
-
 /// A migration named by its version and its [`Migration::path`]; shown as the path
 /// (`migrations/0001_init.sql` for an embedded one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,7 +290,7 @@ impl fmt::Display for MigrationId {
     }
 }
 
-/// What [`Client::migrate`] did.
+/// What [`Client::migrate`](crate::Client::migrate) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrateReport {
     /// Migrations this call applied, in version order.
@@ -384,107 +367,6 @@ pub enum MigrationError {
         version: u64,
         source: SqlError,
     },
-}
-
-impl Client {
-    /// Applies the migrations the database has not recorded yet, in version order, each as one
-    /// Raft entry in its own transaction, and returns what it did. Safe to call on every start
-    /// of every node: an applied migration is never applied again, also when several nodes call
-    /// this at the same time.
-    ///
-    /// Refuses, before applying anything, a changed or missing applied migration and a pending
-    /// migration older than the newest applied one (see [`MigrationError`]). A migration whose
-    /// SQL fails is rolled back alone and stops the run ([`MigrationError::Failed`]).
-    ///
-    /// ```no_run
-    /// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
-    /// client.migrate(hiqlite::migrate!()).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn migrate(&self, migrations: Migrations) -> Result<MigrateReport, Error> {
-        let applied = self.applied_migrations().await?;
-        let pending = migrations.check(&applied)?;
-        let mut report = MigrateReport {
-            applied: Vec::new(),
-            already_applied: migrations
-                .iter()
-                .filter(|m| applied.iter().any(|a| a.version == m.version))
-                .map(Migration::id)
-                .collect(),
-        };
-        for m in pending {
-            let refused = |e: MigrationError| Err(Error::Migration(e));
-            match self.write(WriteOp::Migrate(m.to_op())).await {
-                Ok(WriteOutput::Migrated { applied: true, .. }) => report.applied.push(m.id()),
-                Ok(WriteOutput::Migrated { applied: false, .. }) => {
-                    report.already_applied.push(m.id())
-                }
-                Ok(other) => return Err(Error::Raft(format!("unexpected write output {other:?}"))),
-                Err(Error::Sql(SqlError::MigrationChanged {
-                    applied_file,
-                    applied_checksum,
-                    checksum,
-                    ..
-                })) => {
-                    return refused(MigrationError::Changed {
-                        path: m.path.clone(),
-                        version: m.version,
-                        applied_file,
-                        applied_checksum,
-                        checksum,
-                    })
-                }
-                Err(Error::Sql(SqlError::MigrationOutOfOrder {
-                    newest,
-                    newest_file,
-                    ..
-                })) => {
-                    return refused(MigrationError::OutOfOrder {
-                        path: m.path.clone(),
-                        version: m.version,
-                        newest,
-                        newest_file,
-                    })
-                }
-                Err(Error::Sql(source)) => {
-                    return refused(MigrationError::Failed {
-                        path: m.path.clone(),
-                        version: m.version,
-                        source,
-                    })
-                }
-                Err(Error::TooLarge { size, max }) => {
-                    return refused(MigrationError::TooLarge {
-                        path: m.path.clone(),
-                        version: m.version,
-                        size,
-                        max,
-                    })
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(report)
-    }
-
-    /// The migrations the database recorded, in version order (a linearizable read: it sees
-    /// every migration applied before the call, through any node).
-    pub async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, Error> {
-        let (tables,): (i64,) = self
-            .query_consistent_one(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_hiqlite_migrations'",
-                params!(),
-            )
-            .await?;
-        if tables == 0 {
-            return Ok(Vec::new());
-        }
-        self.query_consistent_map(
-            "SELECT version, name, file, checksum, applied_at FROM _hiqlite_migrations ORDER BY version",
-            params!(),
-        )
-        .await
-    }
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ use std::marker::PhantomData;
 
 pub use self::shape::{kind, ColumnFit};
 use crate::client::{row, Client, ExecuteResult, FromRow, StatementRef, Txn};
-use crate::error::Error;
+use crate::engine::error::Error;
 use crate::types::command::{Rows, StatementOutput};
 use crate::types::value::{Params, Value};
 

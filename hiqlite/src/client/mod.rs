@@ -9,9 +9,7 @@
 //!   made through the same node, but another node's newest writes may not be there yet;
 //! - consistent reads (`query_consistent_*`) are linearizable from any node.
 
-pub mod local;
-pub mod membership;
-pub mod protocol;
+mod migrate;
 pub mod remote;
 pub mod row;
 pub mod txn;
@@ -23,16 +21,18 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use self::local::LocalNode;
-pub use self::membership::{Members, MembershipChange, MembershipError};
-use self::protocol::{ApiRequest, ApiResponse, RemoteError, WriteReply};
-pub use self::protocol::{NodeStatus, SqlOutput};
 use self::remote::RemoteNodes;
 pub use self::remote::RemoteOptions;
 pub use self::row::{FromRow, Row};
+pub use crate::engine::membership::{Members, MembershipChange, MembershipError};
+use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError, WriteReply};
+pub use crate::engine::protocol::{NodeStatus, SqlOutput};
+use crate::engine::Engine;
+// The node's engine moved out of `client/`; these paths stay for users.
 pub use self::txn::{StatementRef, Txn};
 use crate::config::Secret;
-use crate::error::Error;
+use crate::engine::error::Error;
+pub use crate::engine::{membership, protocol};
 use crate::types::command::{RequestId, Rows, SqlError, StatementOutput, WriteOp, WriteOutput};
 use crate::types::value::Params;
 
@@ -76,12 +76,12 @@ impl Drop for Pending<'_> {
 }
 
 enum Backend {
-    Local(Arc<LocalNode>, crate::node::NodeHandle),
+    Local(Arc<Engine>, crate::engine::lifecycle::NodeHandle),
     Remote(RemoteNodes),
 }
 
 impl Client {
-    pub(crate) fn local(node: Arc<LocalNode>, handle: crate::node::NodeHandle) -> Client {
+    pub(crate) fn local(node: Arc<Engine>, handle: crate::engine::lifecycle::NodeHandle) -> Client {
         Client::new(Backend::Local(node, handle))
     }
 

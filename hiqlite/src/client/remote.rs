@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::config::Secret;
-use crate::error::Error;
+use crate::engine::error::Error;
+use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::net::{Channel, NetError, RpcClient};
 
 /// A node answers a write within its own `request_timeout` (a result, `NoLeader`, or an unknown

@@ -4,7 +4,7 @@
 use rusqlite::types::FromSql;
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
+use crate::engine::error::Error;
 use crate::types::value::Value;
 
 /// One result row. Read columns by name with [`Row::get`] or by position with [`Row::get_idx`].

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::client::membership::{MembershipChange, MEMBERSHIP_TIMEOUT};
-use crate::client::protocol::{ApiRequest, ApiResponse};
 use crate::config::NodeConfig;
+use crate::engine::membership::{MembershipChange, MEMBERSHIP_TIMEOUT};
+use crate::engine::protocol::{ApiRequest, ApiResponse};
 use crate::net::{Channel, RpcClient};
 use crate::raft::{Member, Raft};
 use crate::store::sqlite::state_machine::StateMachine;
@@ -22,7 +22,7 @@ pub(super) async fn bootstrap(
     shutdown: watch::Receiver<bool>,
 ) {
     match raft.is_initialized().await {
-        Ok(true) => return super::watch::warn_if_members_differ(&raft, &config),
+        Ok(true) => return crate::engine::member_watch::warn_if_members_differ(&raft, &config),
         Err(_) => return,
         Ok(false) => {}
     }

@@ -2,7 +2,7 @@
 //! them (see docs/operations.md for every case).
 
 use crate::config::NodeConfig;
-use crate::error::Error;
+use crate::engine::error::Error;
 use crate::raft::log_store::LogStore;
 use crate::store::sqlite::state_machine::StateMachine;
 

@@ -1,31 +1,29 @@
-//! Starting and stopping a node: wires the log store, the state machine, Raft, the two listeners
-//! and the client together, handing each part only what it needs.
+//! Starting a node: wires the log store, the state machine, Raft, the engine, the two listeners
+//! and the client together, handing each part only what it needs (the engine's
+//! `lifecycle::NodeHandle` stops them again).
 //!
 //! - `heal`: makes the log and the database agree at start-up;
 //! - `bootstrap`: forms or joins the cluster on first start;
-//! - `watch`: notices a stored membership that differs from the configured one, and a removal;
-//! - `api`: the API port's service;
 //! - `recover`: `hiqlite recover`, the offline tool that makes a node's data a new cluster's.
 
-mod api;
 mod bootstrap;
 mod heal;
 pub mod recover;
-mod watch;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use openraft::SnapshotPolicy;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
-use self::api::ApiService;
 use self::bootstrap::bootstrap;
 use self::heal::{reconcile_log_with_state, warn_if_database_missing};
-use crate::client::local::LocalNode;
 use crate::client::Client;
 use crate::config::NodeConfig;
-use crate::error::Error;
+use crate::engine::api::ApiService;
+use crate::engine::error::Error;
+use crate::engine::lifecycle::NodeHandle;
+use crate::engine::member_watch;
+use crate::engine::Engine;
 use crate::net::Channel;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{NetworkFactory, RaftService};
@@ -149,7 +147,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         }),
         shutdown_rx.clone(),
     ));
-    let local = Arc::new(LocalNode::new(
+    let local = Arc::new(Engine::new(
         &config,
         raft.clone(),
         reads,
@@ -167,15 +165,13 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         shutdown_rx.clone(),
     ));
     let bootstrap = tokio::spawn(bootstrap(raft.clone(), config.clone(), shutdown_rx.clone()));
-    let watcher = tokio::spawn(watch::watch_membership(local.clone(), shutdown_rx));
+    let watcher = tokio::spawn(member_watch::watch_membership(local.clone(), shutdown_rx));
 
     tracing::info!(node_id = config.node_id, raft = %me.raft_addr, api = %me.api_addr, "node started");
-    let handle = NodeHandle {
-        inner: Arc::new(Mutex::new(Some(Running {
-            shutdown: shutdown_tx,
-            tasks: vec![raft_server, api_server, bootstrap, watcher],
-        }))),
-    };
+    let handle = NodeHandle::new(
+        shutdown_tx,
+        vec![raft_server, api_server, bootstrap, watcher],
+    );
     Ok(Client::local(local, handle))
 }
 
@@ -183,38 +179,6 @@ async fn bind(addr: &str, what: &str) -> Result<TcpListener, Error> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on the {what} address {addr}: {e}")))
-}
-
-/// Owns what a running node must stop at shutdown.
-#[derive(Clone)]
-pub struct NodeHandle {
-    inner: Arc<Mutex<Option<Running>>>,
-}
-
-struct Running {
-    shutdown: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl NodeHandle {
-    /// Hands leadership over (if this node leads), stops the listeners and the node's own tasks,
-    /// then Raft; waits for each to finish. Idempotent.
-    ///
-    /// The listeners stop first, so no request from a peer or a client reaches Raft after it
-    /// stopped (openraft logs each such call as an error).
-    pub(crate) async fn shutdown(&self, node: &LocalNode) -> Result<(), Error> {
-        let Some(running) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-            return Ok(());
-        };
-        node.hand_over_leadership().await;
-        let _ = running.shutdown.send(true);
-        for task in running.tasks {
-            let _ = task.await;
-        }
-        let raft_result = node.raft.shutdown().await;
-        node.reads.close();
-        raft_result.map_err(|e| Error::Raft(format!("Raft did not stop cleanly: {e}")))
-    }
 }
 
 /// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM. For a program that

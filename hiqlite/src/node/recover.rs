@@ -19,7 +19,7 @@ use openraft::storage::RaftLogStorage;
 use openraft::vote::{RaftLeaderId, RaftLeaderIdExt};
 use openraft::{Membership, RaftLogReader};
 
-use crate::error::Error;
+use crate::engine::error::Error;
 use crate::raft::log_store::LogStore;
 use crate::raft::{Entry, LogId, Member, NodeId, TypeConfig, Vote};
 use crate::store::sqlite::writer::AppliedState;

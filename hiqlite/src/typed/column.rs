@@ -7,7 +7,7 @@ use std::str::FromStr;
 use rusqlite::types::{FromSql, FromSqlError, ValueRef};
 
 use crate::client::Row;
-use crate::error::Error;
+use crate::engine::error::Error;
 use crate::types::value::Value;
 
 /// Which field a derived `FromRow` is filling, for error messages.

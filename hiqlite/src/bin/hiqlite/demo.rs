@@ -332,8 +332,10 @@ async fn count_users(client: &Client) -> Result<i64, Error> {
 fn migrations() -> Result<Migrations, Error> {
     let here = PathBuf::from("migrations");
     if here.is_dir() {
-        return Migrations::from_dir(here);
+        return Ok(Migrations::from_dir(here)?);
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    Migrations::from_dir(std::fs::canonicalize(&workspace).unwrap_or(workspace))
+    Ok(Migrations::from_dir(
+        std::fs::canonicalize(&workspace).unwrap_or(workspace),
+    )?)
 }

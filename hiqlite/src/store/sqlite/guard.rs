@@ -227,6 +227,11 @@ impl Refusals {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
+    /// The reason of the last refusal since [`Refusals::clear`], if the guard refused anything.
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
     /// `e` with the refusal's reason when it is SQLite's "not authorized" (or "access to ... is
     /// prohibited") error and the guard refused something since the last [`Refusals::clear`].
     pub fn explain(&self, e: rusqlite::Error) -> rusqlite::Error {

@@ -17,8 +17,24 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::guard::Refusals;
-use crate::types::command::SqlError;
-use crate::Error;
+
+/// Why the pool could not run a read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The pool was closed: the node is shutting down.
+    #[error("the read pool is closed (the node is shutting down)")]
+    Closed,
+    /// The blocking task that ran a long read panicked or was cancelled.
+    #[error("read task failed: {0}")]
+    TaskFailed(String),
+}
+
+/// The error type of a read: the pool's own failures convert into it, and a statement the
+/// connection's guard refused is explained in it (SQLite itself only says "not authorized").
+pub trait ReadError: From<PoolError> + Send + 'static {
+    /// This error, knowing that the guard refused the statement for `reason`.
+    fn refused(self, reason: String) -> Self;
+}
 
 /// VM steps a read may take on the calling thread before it moves to the blocking pool
 /// (well under a millisecond of work).
@@ -107,17 +123,18 @@ impl ReadPool {
     /// Runs the read `f` with a pooled connection: on the calling thread when it is short (see
     /// the module docs), else on the blocking pool. `f` may therefore run twice; it must only
     /// read.
-    pub async fn with_conn<T, F>(self: &Arc<Self>, f: F) -> Result<T, Error>
+    pub async fn with_conn<T, E, F>(self: &Arc<Self>, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: Fn(&Connection) -> Result<T, Error> + Send + 'static,
+        E: ReadError,
+        F: Fn(&Connection) -> Result<T, E> + Send + 'static,
     {
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| Error::ShuttingDown)?;
+            .map_err(|_| PoolError::Closed)?;
         let f = {
             let lease = self.lease(&permit)?;
             lease.pooled().limit.arm(true);
@@ -138,18 +155,18 @@ impl ReadPool {
             result
         })
         .await
-        .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
+        .map_err(|e| PoolError::TaskFailed(e.to_string()))?
     }
 
     /// Takes an idle connection for as long as the returned lease lives (a permit guarantees one).
-    fn lease<'a>(&'a self, _permit: &OwnedSemaphorePermit) -> Result<Lease<'a>, Error> {
+    fn lease<'a>(&'a self, _permit: &OwnedSemaphorePermit) -> Result<Lease<'a>, PoolError> {
         // A poisoned lock only means a reader panicked while holding it; the Vec is still fine.
         let pooled = self
             .idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()
-            .ok_or(Error::ShuttingDown)?;
+            .ok_or(PoolError::Closed)?;
         Ok(Lease {
             pool: self,
             pooled: Some(pooled),
@@ -171,25 +188,13 @@ impl ReadPool {
 impl PooledConnection {
     /// Runs the read `f`; a statement the guard refused fails with the guard's reason rather
     /// than SQLite's bare "not authorized".
-    fn run<T>(&self, f: impl Fn(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+    fn run<T, E: ReadError>(&self, f: impl Fn(&Connection) -> Result<T, E>) -> Result<T, E> {
         self.refusals.clear();
-        f(&self.conn).map_err(|e| match e {
-            Error::Sql(SqlError::Sqlite { message }) if is_refusal(&message) => {
-                let refused = rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
-                    Some(message),
-                );
-                Error::from(self.refusals.explain(refused))
-            }
-            other => other,
+        f(&self.conn).map_err(|e| match self.refusals.take() {
+            Some(reason) => e.refused(reason),
+            None => e,
         })
     }
-}
-
-/// SQLite's messages for a statement its authorizer refused.
-fn is_refusal(message: &str) -> bool {
-    message == "not authorized"
-        || (message.starts_with("access to ") && message.ends_with(" is prohibited"))
 }
 
 /// Returns its connection to the pool when dropped, even if the read panicked (it may run user
@@ -243,7 +248,11 @@ mod tests {
     async fn short_and_long_reads_both_complete() {
         let (_dir, pool) = pool_with_rows(200_000);
         let one: i64 = pool
-            .with_conn(|c| Ok(c.query_row("SELECT x FROM t WHERE rowid = 7", [], |r| r.get(0))?))
+            .with_conn(|c| {
+                Ok::<_, crate::Error>(
+                    c.query_row("SELECT x FROM t WHERE rowid = 7", [], |r| r.get(0))?,
+                )
+            })
             .await
             .unwrap();
         assert_eq!(one, 7);
@@ -254,7 +263,9 @@ mod tests {
         );
         // Far over the inline budget: interrupted inline, completed on the blocking pool.
         let sum: i64 = pool
-            .with_conn(|c| Ok(c.query_row("SELECT sum(x) FROM t", [], |r| r.get(0))?))
+            .with_conn(|c| {
+                Ok::<_, crate::Error>(c.query_row("SELECT sum(x) FROM t", [], |r| r.get(0))?)
+            })
             .await
             .unwrap();
         assert_eq!(sum, 200_000 * 200_001 / 2);
@@ -266,7 +277,9 @@ mod tests {
         // The connections went back to the pool and still have their full budget reset.
         for _ in 0..4 {
             let n: i64 = pool
-                .with_conn(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+                .with_conn(|c| {
+                    Ok::<_, crate::Error>(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)
+                })
                 .await
                 .unwrap();
             assert_eq!(n, 200_000);
@@ -277,7 +290,11 @@ mod tests {
     async fn sql_errors_are_reported_not_retried_forever() {
         let (_dir, pool) = pool_with_rows(10);
         let err = pool
-            .with_conn(|c| Ok(c.query_row("SELECT nope FROM t", [], |r| r.get::<_, i64>(0))?))
+            .with_conn(|c| {
+                Ok::<_, crate::Error>(
+                    c.query_row("SELECT nope FROM t", [], |r| r.get::<_, i64>(0))?,
+                )
+            })
             .await
             .unwrap_err();
         assert!(err.to_string().contains("no such column"), "{err}");

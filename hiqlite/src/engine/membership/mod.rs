@@ -18,9 +18,9 @@ use openraft::ChangeMembers;
 use serde::{Deserialize, Serialize};
 
 pub use self::error::MembershipError;
-use super::local::LocalNode;
-use super::protocol::{ApiRequest, ApiResponse, RemoteError};
-use crate::error::Error;
+use crate::engine::error::Error;
+use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
+use crate::engine::Engine;
 use crate::raft::{Member, NodeId};
 
 /// How long a caller waits for the answer to a membership change: adding a node waits until it
@@ -49,7 +49,7 @@ pub struct Members {
     pub learners: Vec<NodeId>,
 }
 
-/// What a node learnt from the leader about its own removal (see `node::watch`).
+/// What a node learnt from the leader about its own removal (see `engine::member_watch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {
     /// The leader whose committed membership no longer lists this node.
@@ -59,7 +59,7 @@ pub struct Removal {
     pub learners: Vec<NodeId>,
 }
 
-impl LocalNode {
+impl Engine {
     /// Applies `change` through the leader, forwarding and retrying like a write.
     pub(crate) async fn change_membership(
         &self,

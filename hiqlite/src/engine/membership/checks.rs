@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::MembershipError;
-use crate::client::local::LocalNode;
-use crate::client::protocol::{ApiRequest, ApiResponse};
+use crate::engine::protocol::{ApiRequest, ApiResponse};
+use crate::engine::Engine;
 use crate::net::{Channel, NetError, NodeIds, RpcClient};
 use crate::raft::{Member, NodeId};
 
@@ -85,7 +85,7 @@ async fn resolve(addr: &str) -> Option<Vec<SocketAddr>> {
 /// Proves that the processes at `member`'s addresses are node `member.id`: its Raft port in the
 /// handshake (it must prove its node id), its API port by the id it reports. A node that does not
 /// answer gets [`PROBE_WINDOW`] to start listening.
-pub(super) async fn probe(node: &LocalNode, member: &Member) -> Result<(), MembershipError> {
+pub(super) async fn probe(node: &Engine, member: &Member) -> Result<(), MembershipError> {
     let deadline = Instant::now() + PROBE_WINDOW;
     loop {
         match probe_once(node, member).await {
@@ -97,7 +97,7 @@ pub(super) async fn probe(node: &LocalNode, member: &Member) -> Result<(), Membe
     }
 }
 
-async fn probe_once(node: &LocalNode, member: &Member) -> Result<(), MembershipError> {
+async fn probe_once(node: &Engine, member: &Member) -> Result<(), MembershipError> {
     let (id, raft_addr) = (member.id, &member.raft_addr);
     let ids = NodeIds {
         local: node.node_id,

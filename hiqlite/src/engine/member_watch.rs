@@ -14,10 +14,10 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::ServerState;
 use tokio::sync::watch;
 
-use crate::client::local::LocalNode;
-use crate::client::membership::Removal;
-use crate::client::protocol::{ApiRequest, ApiResponse, NodeStatus};
 use crate::config::NodeConfig;
+use crate::engine::membership::Removal;
+use crate::engine::protocol::{ApiRequest, ApiResponse, NodeStatus};
+use crate::engine::Engine;
 use crate::raft::{Member, NodeId, Raft};
 use crate::store::sqlite::state_machine::StateMachine;
 
@@ -28,7 +28,7 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Warns when the membership stored in the log is not the configured `nodes` list: the stored
 /// membership is what the node goes by.
-pub(super) fn warn_if_members_differ(raft: &Raft<StateMachine>, config: &NodeConfig) {
+pub(crate) fn warn_if_members_differ(raft: &Raft<StateMachine>, config: &NodeConfig) {
     let metrics = raft.metrics();
     let m = metrics.borrow_watched();
     let membership = m.membership_config.membership();
@@ -57,7 +57,7 @@ pub(super) fn warn_if_members_differ(raft: &Raft<StateMachine>, config: &NodeCon
 }
 
 /// Every [`CHECK_EVERY`], asks the leader whether this node is still a member, until shutdown.
-pub(super) async fn watch_membership(node: Arc<LocalNode>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn watch_membership(node: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut ticks = tokio::time::interval(CHECK_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -73,7 +73,7 @@ pub(super) async fn watch_membership(node: Arc<LocalNode>, mut shutdown: watch::
 
 /// `Some(None)`: the leader lists this node; `Some(Some(_))`: its committed membership does not;
 /// `None`: no leader answered, or this node never had a membership.
-async fn check(node: &LocalNode) -> Option<Option<Removal>> {
+async fn check(node: &Engine) -> Option<Option<Removal>> {
     let (state, term, leader, peers) = {
         let metrics = node.raft.metrics();
         let m = metrics.borrow_watched();
@@ -125,7 +125,7 @@ async fn check(node: &LocalNode) -> Option<Option<Removal>> {
     None
 }
 
-async fn ask(node: &LocalNode, peer: NodeId) -> Option<NodeStatus> {
+async fn ask(node: &Engine, peer: NodeId) -> Option<NodeStatus> {
     let answer = node.call_peer_with_timeout(peer, &ApiRequest::Status, ASK_TIMEOUT);
     match tokio::time::timeout(ASK_TIMEOUT, answer).await {
         Ok(Ok(ApiResponse::Status(status))) => Some(status),

@@ -46,7 +46,7 @@ pub enum Error {
     /// A membership change was refused or did not complete; the message says what the
     /// membership is now.
     #[error(transparent)]
-    Membership(#[from] crate::client::membership::MembershipError),
+    Membership(#[from] crate::engine::membership::MembershipError),
     #[error("Raft error: {0}")]
     Raft(String),
     #[error("storage error: {0}")]
@@ -72,5 +72,34 @@ impl From<rusqlite::Error> for Error {
             &e,
             e.to_string(),
         ))
+    }
+}
+
+impl From<crate::store::sqlite::reader::PoolError> for Error {
+    fn from(e: crate::store::sqlite::reader::PoolError) -> Self {
+        use crate::store::sqlite::reader::PoolError;
+        match e {
+            PoolError::Closed => Error::ShuttingDown,
+            PoolError::TaskFailed(message) => Error::Storage(message),
+        }
+    }
+}
+
+/// A read refused by the read connection's guard fails with the guard's reason rather than
+/// SQLite's bare "not authorized" (or "access to ... is prohibited").
+impl crate::store::sqlite::reader::ReadError for Error {
+    fn refused(self, reason: String) -> Self {
+        match self {
+            Error::Sql(crate::types::command::SqlError::Sqlite { message })
+                if message == "not authorized"
+                    || (message.starts_with("access to ")
+                        && message.ends_with(" is prohibited")) =>
+            {
+                Error::Sql(crate::types::command::SqlError::Sqlite {
+                    message: format!("not authorized: {reason}"),
+                })
+            }
+            other => other,
+        }
     }
 }

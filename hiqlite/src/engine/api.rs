@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::client::local::LocalNode;
-use crate::client::protocol::{ApiRequest, ApiResponse, RemoteError};
-use crate::error::Error;
+use crate::engine::error::Error;
+use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
+use crate::engine::Engine;
 use crate::net::Service;
 
 /// Answers API requests (remote clients, forwarded writes, read-index requests) for this node.
-pub(super) struct ApiService {
-    pub(super) node: Arc<LocalNode>,
+pub(crate) struct ApiService {
+    pub(crate) node: Arc<Engine>,
 }
 
 impl Service for ApiService {

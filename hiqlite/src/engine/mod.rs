@@ -1,0 +1,141 @@
+//! The node's engine: what a running node does for every request, whoever sent it (the
+//! embedded client, a remote client, or a follower forwarding to the leader).
+//!
+//! Writes take one path on every node: propose locally when this node leads, otherwise forward to
+//! the leader's API port; on a leader change, retry with the same request id (the state machine
+//! answers a repeated id with its first result, so a retry never applies twice).
+
+pub mod api;
+pub mod error;
+mod handover;
+pub mod lifecycle;
+pub mod member_watch;
+pub mod membership;
+mod peers;
+pub mod protocol;
+mod read;
+mod sql;
+mod status;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openraft::async_runtime::WatchReceiver;
+use tokio::sync::watch;
+
+use self::membership::Removal;
+use crate::config::{NodeConfig, Secret};
+use crate::engine::error::Error;
+use crate::net::RpcClient;
+use crate::raft::{NodeId, Raft};
+use crate::store::sqlite::clock::ClockOffset;
+use crate::store::sqlite::reader::ReadPool;
+use crate::store::sqlite::state_machine::StateMachine;
+
+/// How long to wait for news (a leader change, a reconnect) before retrying a write.
+const RETRY_BACKOFF: Duration = Duration::from_millis(50);
+/// The shortest pause between two tries, so retries never spin.
+const MIN_RETRY_PAUSE: Duration = Duration::from_millis(5);
+
+/// A node running in this process, as the client sees it.
+pub struct Engine {
+    pub(crate) node_id: NodeId,
+    pub(crate) raft: Raft<StateMachine>,
+    pub(crate) reads: Arc<ReadPool>,
+    pub(crate) applied: watch::Receiver<u64>,
+    clock_offset: ClockOffset,
+    pub(crate) request_timeout: Duration,
+    pub(crate) secret_api: Secret,
+    /// For proving, when adding a node, that the process at its Raft address is that node.
+    pub(crate) secret_raft: Secret,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) members_fingerprint: u64,
+    read_policy: crate::config::ReadPolicy,
+    peers: Mutex<HashMap<NodeId, RpcClient>>,
+    /// Set once the leader no longer lists this node (see `engine::member_watch`).
+    pub(crate) removal: watch::Sender<Option<Removal>>,
+}
+
+/// Why one attempt did not succeed.
+enum Attempt {
+    /// Worth retrying after a leader change or reconnect. `maybe_applied`: the write may have
+    /// reached a leader's log, so giving up later leaves its outcome unknown.
+    Retry {
+        reason: String,
+        maybe_applied: bool,
+    },
+    Fatal(Error),
+}
+
+impl Attempt {
+    fn retry(reason: impl Into<String>, maybe_applied: bool) -> Attempt {
+        Attempt::Retry {
+            reason: reason.into(),
+            maybe_applied,
+        }
+    }
+}
+
+impl Engine {
+    /// The client side of the node configured by `config`, reading through `reads` and
+    /// learning what SQLite has applied from `applied`.
+    pub(crate) fn new(
+        config: &NodeConfig,
+        raft: Raft<StateMachine>,
+        reads: Arc<ReadPool>,
+        applied: watch::Receiver<u64>,
+        clock_offset: ClockOffset,
+    ) -> Self {
+        Engine {
+            node_id: config.node_id,
+            raft,
+            reads,
+            applied,
+            clock_offset,
+            request_timeout: config.request_timeout,
+            secret_api: config.secret_api.clone(),
+            secret_raft: config.secret_raft.clone(),
+            max_frame_bytes: config.max_frame_bytes,
+            members_fingerprint: crate::types::members::members_fingerprint(&config.nodes),
+            read_policy: config.read_policy,
+            peers: Mutex::new(HashMap::new()),
+            removal: watch::channel(None).0,
+        }
+    }
+
+    pub(crate) fn current_leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// Waits until something may have changed: the leader, or simply a short backoff.
+    async fn wait_for_news(&self, deadline: Instant) {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        // Never spin: even when the metrics keep changing, pause a little before the next try.
+        tokio::time::sleep(MIN_RETRY_PAUSE.min(remaining)).await;
+        let mut metrics = self.raft.metrics();
+        // A cloned receiver starts out "changed"; mark the current value seen to wait for news.
+        let _ = metrics.borrow_and_update();
+        let wait = RETRY_BACKOFF.min(deadline.saturating_duration_since(Instant::now()));
+        let _ = tokio::time::timeout(wait, metrics.changed()).await;
+    }
+
+    /// Waits until this node's SQLite holds entry `index` (so a read here sees the write).
+    pub(crate) async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), Error> {
+        let mut applied = self.applied.clone();
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let reached = tokio::time::timeout(wait, async {
+            applied.wait_for(|i| *i >= index).await.map(|_| ())
+        })
+        .await;
+        match reached {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Error::ShuttingDown),
+            Err(_) => Err(Error::Timeout(format!(
+                "this node did not apply log index {index} within {:?}",
+                self.request_timeout
+            ))),
+        }
+    }
+}
