@@ -23,7 +23,7 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct RemoteOptions {
     /// How long a request keeps trying nodes that cannot be reached; also the client's share of
-    /// waiting for an answer (see [`ANSWER_MARGIN`]). Default 10 s.
+    /// waiting for an answer (see `ANSWER_MARGIN`). Default 10 s.
     pub request_timeout: Duration,
     /// Largest frame sent or accepted. Default 64 MiB.
     pub max_frame_bytes: usize,

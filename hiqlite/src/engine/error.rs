@@ -46,7 +46,7 @@ pub enum Error {
     /// A membership change was refused or did not complete; the message says what the
     /// membership is now.
     #[error(transparent)]
-    Membership(#[from] crate::engine::membership::MembershipError),
+    Membership(#[from] crate::engine::membership::error::MembershipError),
     #[error("Raft error: {0}")]
     Raft(String),
     #[error("storage error: {0}")]

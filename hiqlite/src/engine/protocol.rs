@@ -29,7 +29,7 @@ pub enum ApiRequest {
     Status,
     /// Change the cluster's members. `forwarded` as for writes.
     Membership {
-        change: super::membership::MembershipChange,
+        change: super::membership::change::MembershipChange,
         forwarded: bool,
     },
     /// Run any SQL (the `hiqlite sql` command): the node decides whether it reads or writes. A
@@ -59,7 +59,7 @@ pub enum ApiResponse {
     ReadIndex(Result<u64, RemoteError>),
     Status(NodeStatus),
     Sql(Result<SqlOutput, RemoteError>),
-    Membership(Result<super::membership::Members, RemoteError>),
+    Membership(Result<super::membership::change::Members, RemoteError>),
 }
 
 /// What a statement of unknown kind produced (see [`ApiRequest::Sql`]).
@@ -118,7 +118,7 @@ pub enum RemoteError {
     },
     /// [`Error::Membership`](crate::Error::Membership).
     #[error(transparent)]
-    Membership(#[from] super::membership::MembershipError),
+    Membership(#[from] super::membership::error::MembershipError),
     /// [`Error::TooLarge`](crate::Error::TooLarge).
     #[error("write of {size} bytes exceeds the limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },

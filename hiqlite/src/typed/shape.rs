@@ -41,7 +41,7 @@ pub mod kind {
 /// Which SQL column kinds a Rust type can be read from, for `query_as!`'s compile-time check.
 ///
 /// Implemented for the integer types, `bool`, `f32`/`f64`, `String`, `Vec<u8>`,
-/// [`Value`](crate::Value) and `Option<T>` of those. Implement it for your own `FromSql` types
+/// [`Value`](crate::types::value::Value) and `Option<T>` of those. Implement it for your own `FromSql` types
 /// to have them checked; fields of other types are not checked (their conversion still fails
 /// at runtime with a message naming the column).
 ///
@@ -69,7 +69,7 @@ fit!(kind::BOOL | kind::INTEGER => bool);
 fit!(kind::REAL | kind::NUMERIC | kind::INTEGER => f64, f32);
 fit!(kind::TEXT => String);
 fit!(kind::BLOB => Vec<u8>);
-fit!(kind::ALL => crate::Value);
+fit!(kind::ALL => crate::types::value::Value);
 
 impl<T: ColumnFit> ColumnFit for Option<T> {
     const ACCEPTS: u32 = T::ACCEPTS | (T::ACCEPTS << kind::NULLABLE_SHIFT);

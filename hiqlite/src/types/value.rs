@@ -145,7 +145,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// Positional statement parameters (`?`, `?1`, ...). Build them with [`params!`](crate::params).
+/// Positional statement parameters (`?`, `?1`, ...). Build them with `hiqlite::params!`.
 pub type Params = Vec<Value>;
 
 /// Builds positional parameters from any values that convert into [`Value`].
@@ -156,6 +156,6 @@ pub type Params = Vec<Value>;
 /// ```
 #[macro_export]
 macro_rules! params {
-    () => { ::std::vec::Vec::<$crate::Value>::new() };
-    ($($v:expr),+ $(,)?) => { ::std::vec![$($crate::Value::from($v)),+] };
+    () => { ::std::vec::Vec::<$crate::types::value::Value>::new() };
+    ($($v:expr),+ $(,)?) => { ::std::vec![$($crate::types::value::Value::from($v)),+] };
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::raft::NodeId;
+use crate::types::members::NodeId;
 
 /// A membership change that was refused (nothing changed) or did not complete (the message says
 /// what is left). Crosses the network inside the API's error type.

@@ -7,16 +7,17 @@
 //! processes at its addresses prove they are that node), and a learner that does not catch up is
 //! removed again.
 
+pub mod change;
 mod checks;
-mod error;
+pub mod error;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::ChangeMembers;
-use serde::{Deserialize, Serialize};
 
+pub use self::change::{Members, MembershipChange, Removal};
 pub use self::error::MembershipError;
 use crate::engine::error::Error;
 use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
@@ -30,34 +31,6 @@ pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(600);
 /// A new learner gets this many times `request_timeout` (90 s by default) to catch up before it
 /// is removed again.
 pub const CATCH_UP_REQUEST_TIMEOUTS: u32 = 9;
-
-/// A change of the cluster's members.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum MembershipChange {
-    /// Add `member`: first as a learner, which receives the log (or a snapshot) without voting;
-    /// once it has caught up, promoted to voter when `voter` is true.
-    AddNode { member: Member, voter: bool },
-    /// Remove node `id`, voter or learner. It stops receiving replication and its votes no longer
-    /// count; stop its process afterwards.
-    RemoveNode { id: NodeId },
-}
-
-/// The members after a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Members {
-    pub voters: Vec<NodeId>,
-    pub learners: Vec<NodeId>,
-}
-
-/// What a node learnt from the leader about its own removal (see `engine::member_watch`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Removal {
-    /// The leader whose committed membership no longer lists this node.
-    pub leader: NodeId,
-    pub term: u64,
-    pub voters: Vec<NodeId>,
-    pub learners: Vec<NodeId>,
-}
 
 impl Engine {
     /// Applies `change` through the leader, forwarding and retrying like a write.
