@@ -659,23 +659,50 @@ async fn large_writes_are_replicated_in_frames_that_fit() {
         assert_eq!((n, bytes), (24, 24 * 20 * 1024));
     }
 
-    let err = l
-        .execute(
-            "INSERT INTO blobs (data) VALUES (?)",
-            params!(vec![0u8; 40 * 1024]),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
-    let follower = &cluster.clients[cluster.follower().await];
-    let err = follower
-        .execute(
-            "INSERT INTO blobs (data) VALUES (?)",
-            params!(vec![0u8; 40 * 1024]),
-        )
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("exceeds the limit"), "{err}");
+    // Too large for one entry: the same error variant on the leader, on a follower, and through
+    // remote clients of either (asserted by variant, not by text).
+    let follower = cluster.follower().await;
+    let callers = [
+        ("leader", l.clone()),
+        ("follower", cluster.clients[follower].clone()),
+        (
+            "remote client of the follower",
+            Client::remote(vec![cluster.api_addr(follower)], SECRET_API),
+        ),
+        (
+            "remote client of the leader",
+            Client::remote(vec![cluster.api_addr(leader)], SECRET_API),
+        ),
+    ];
+    for (who, client) in &callers {
+        let err = client
+            .execute(
+                "INSERT INTO blobs (data) VALUES (?)",
+                params!(vec![0u8; 40 * 1024]),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{who}: {err:?}");
+    }
+    // A migration too large for one entry is a MigrationError naming the file, wherever it runs.
+    let dir = tempfile::tempdir().unwrap();
+    let filler = format!("-- {}\n", "x".repeat(40 * 1024));
+    std::fs::write(
+        dir.path().join("0001_big.sql"),
+        format!("{filler}CREATE TABLE big (x);"),
+    )
+    .unwrap();
+    for (who, client) in &callers {
+        let migrations = hiqlite::Migrations::from_dir(dir.path()).unwrap();
+        let err = client.migrate(migrations).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Migration(hiqlite::MigrationError::TooLarge { version: 1, .. })
+            ),
+            "{who}: {err:?}"
+        );
+    }
     assert_eq!(count(l, "SELECT count(*) FROM blobs").await, 24);
     cluster.shutdown().await;
 }

@@ -211,12 +211,6 @@ pub fn bind(slots: &[ParamSlot], input: &QueryInput) -> syn::Result<Vec<usize>> 
     Ok(binding)
 }
 
-/// The span of an argument expression, for tests.
-#[doc(hidden)]
-pub fn arg_span(arg: &Arg) -> proc_macro2::Span {
-    arg.expr().span()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,9 +23,11 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct RemoteOptions {
     /// How long a request keeps trying nodes that cannot be reached; also the client's share of
-    /// waiting for an answer (see `ANSWER_MARGIN`). Default 10 s.
+    /// waiting for an answer (see `ANSWER_MARGIN`). Default: a node's default `request_timeout`
+    /// ([`DEFAULT_REQUEST_TIMEOUT`](crate::config::DEFAULT_REQUEST_TIMEOUT), 10 s).
     pub request_timeout: Duration,
-    /// Largest frame sent or accepted. Default 64 MiB.
+    /// Largest frame sent or accepted. Default: a node's default `max_frame_bytes`
+    /// ([`DEFAULT_MAX_FRAME_BYTES`](crate::config::DEFAULT_MAX_FRAME_BYTES), 64 MiB).
     pub max_frame_bytes: usize,
     /// `true` (default): when no node can be reached, try them all again until
     /// `request_timeout` (nodes restarting, an election). `false`: try each address once, in
@@ -36,8 +38,8 @@ pub struct RemoteOptions {
 impl Default for RemoteOptions {
     fn default() -> Self {
         RemoteOptions {
-            request_timeout: Duration::from_secs(10),
-            max_frame_bytes: 64 * 1024 * 1024,
+            request_timeout: crate::config::DEFAULT_REQUEST_TIMEOUT,
+            max_frame_bytes: crate::config::DEFAULT_MAX_FRAME_BYTES,
             retry_unreachable: true,
         }
     }

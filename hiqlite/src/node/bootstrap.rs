@@ -134,12 +134,7 @@ async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
 /// as a learner first, promoted to voter once it has caught up (or a learner for good with
 /// `learner = true`).
 async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<bool>) {
-    let Some(me) = config
-        .nodes
-        .iter()
-        .find(|m| m.id == config.node_id)
-        .cloned()
-    else {
+    let Some(me) = config.own_member().cloned() else {
         return;
     };
     let req = ApiRequest::Membership {

@@ -51,9 +51,7 @@ const LOGS_KEPT_AFTER_SNAPSHOT: u64 = 1000;
 pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     config.validate()?;
     let me = config
-        .nodes
-        .iter()
-        .find(|m| m.id == config.node_id)
+        .own_member()
         .cloned()
         .ok_or_else(|| Error::Config(format!("node_id {} is not in nodes", config.node_id)))?;
 
