@@ -4,6 +4,7 @@
 mod demo;
 mod members;
 mod migrate;
+mod render;
 mod serve;
 mod sql;
 
