@@ -5,9 +5,11 @@
 //! synchronisation). When a test panics while a [`ProcessCluster`] is alive, the cluster prints
 //! the tail of every node's log and keeps the data directory for inspection.
 
+pub mod differential;
 pub mod faults;
 pub mod netns;
 pub mod slow_disk;
+pub mod sqlgen;
 
 use std::collections::HashMap;
 use std::future::Future;
