@@ -99,8 +99,8 @@ const KNOWN_DIVERGENCES: &[(Feature, &str)] = &[
 ];
 
 /// Seeds and statements per seed of the quick profile.
-const QUICK_SEEDS: &[u64] = &[1, 2, 3];
-const QUICK_STATEMENTS: usize = 150;
+const QUICK_SEEDS: &[u64] = &[1, 2, 3, 4];
+const QUICK_STATEMENTS: usize = 250;
 
 /// One cluster at a time in this binary: they are CPU-hungry.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -240,7 +240,92 @@ impl std::fmt::Display for Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_message;
+    use super::{sqlite_message, Outcome};
+    use crate::sqlgen::{Compare, Kind, Route, Statement};
+    use hiqlite::{ConstraintKind, Value};
+
+    fn stmt(kind: Kind) -> Statement {
+        Statement {
+            sql: "SELECT x".into(),
+            kind,
+            route: Route::Api,
+            compare: Compare::Reference,
+            rowid_meaningful: false,
+        }
+    }
+
+    fn rows(columns: &[&str], values: Vec<Value>) -> Outcome {
+        Outcome::Rows {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: vec![values],
+        }
+    }
+
+    #[test]
+    fn values_compare_by_storage_class_and_bits() {
+        let q = stmt(Kind::Query);
+        let one = rows(&["x"], vec![Value::Integer(1)]);
+        assert!(one.matches(&rows(&["x"], vec![Value::Integer(1)]), &q, true));
+        assert!(!one.matches(&rows(&["x"], vec![Value::Real(1.0)]), &q, true));
+        assert!(!one.matches(&rows(&["x"], vec![Value::Text("1".into())]), &q, true));
+        let zero = rows(&["x"], vec![Value::Real(0.0)]);
+        assert!(!zero.matches(&rows(&["x"], vec![Value::Real(-0.0)]), &q, true));
+        // Column names: exact, or only their number when names are not compared.
+        let renamed = rows(&["\"x\""], vec![Value::Integer(1)]);
+        assert!(!renamed.matches(&one, &q, true));
+        assert!(renamed.matches(&one, &q, false));
+        assert!(!rows(&["x", "y"], vec![Value::Integer(1), Value::Null]).matches(&one, &q, false));
+        // Values from random() and the clock: only the shape is asked of plain SQLite.
+        let mut probe = stmt(Kind::Query);
+        probe.compare = Compare::AcrossNodes;
+        assert!(rows(&["x"], vec![Value::Integer(7)]).matches(&one, &probe, true));
+    }
+
+    #[test]
+    fn last_insert_rowid_counts_only_where_it_describes_the_statement() {
+        let mut write = stmt(Kind::Write);
+        let a = Outcome::Executed {
+            rows_affected: 1,
+            last_insert_rowid: 5,
+        };
+        let b = Outcome::Executed {
+            rows_affected: 1,
+            last_insert_rowid: 0,
+        };
+        assert!(a.matches(&b, &write, true));
+        write.rowid_meaningful = true;
+        assert!(!a.matches(&b, &write, true));
+        let none = Outcome::Executed {
+            rows_affected: 2,
+            last_insert_rowid: 5,
+        };
+        assert!(
+            !none.matches(&a, &write, true),
+            "rows affected always count"
+        );
+    }
+
+    #[test]
+    fn errors_compare_sqlites_message_and_constraint_kind() {
+        let w = stmt(Kind::Write);
+        let err = |m: &str, k| Outcome::Error {
+            message: m.into(),
+            constraint: k,
+        };
+        let unique = Some(ConstraintKind::Unique);
+        assert!(err("UNIQUE constraint failed: t.a", unique).matches(
+            &err("UNIQUE constraint failed: t.a", unique),
+            &w,
+            true
+        ));
+        assert!(!err("UNIQUE constraint failed: t.a", None).matches(
+            &err("UNIQUE constraint failed: t.a", unique),
+            &w,
+            true
+        ));
+        assert!(!err("not authorized", None).matches(&err("no such table: t", None), &w, true));
+        assert!(!Outcome::Failure("timed out".into()).matches(&err("x", None), &w, true));
+    }
 
     #[test]
     fn rusqlites_offset_suffix_is_not_part_of_the_message() {

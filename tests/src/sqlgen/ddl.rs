@@ -32,7 +32,7 @@ impl Generator {
         }
         let key = match self.rng.below(10) {
             0..=3 if !without_rowid => Key::RowidAlias,
-            0..=3 | 4..=5 => Key::Single,
+            0..=5 => Key::Single,
             6..=7 if n >= 2 => Key::Composite,
             _ if without_rowid => Key::Single,
             _ => Key::None,
@@ -345,7 +345,7 @@ impl Generator {
                         format!(
                             "{} AS {}",
                             expr::expr(&mut self.rng, &columns, None),
-                            ident(&format!("v{i}"))
+                            ident(format!("v{i}"))
                         )
                     })
                     .collect();
@@ -478,9 +478,9 @@ impl Generator {
     pub(super) fn reindex(&mut self, schema: &Schema) -> Statement {
         let target = match self.rng.below(5) {
             0 => String::new(),
-            1 => format!(" {}", ident(&self.pick_table(schema).name.clone())),
+            1 => format!(" {}", ident(self.pick_table(schema).name.clone())),
             2 if !schema.indexes.is_empty() => {
-                format!(" {}", ident(&self.rng.pick(&schema.indexes).name.clone()))
+                format!(" {}", ident(self.rng.pick(&schema.indexes).name.clone()))
             }
             3 => " NOCASE".into(),
             _ => " no_such_index".into(),
@@ -491,9 +491,9 @@ impl Generator {
     pub(super) fn analyze(&mut self, schema: &Schema) -> Statement {
         let target = match self.rng.below(3) {
             0 => String::new(),
-            1 => format!(" {}", ident(&self.pick_table(schema).name.clone())),
+            1 => format!(" {}", ident(self.pick_table(schema).name.clone())),
             _ if !schema.indexes.is_empty() => {
-                format!(" {}", ident(&self.rng.pick(&schema.indexes).name.clone()))
+                format!(" {}", ident(self.rng.pick(&schema.indexes).name.clone()))
             }
             _ => String::new(),
         };
@@ -530,6 +530,9 @@ impl Generator {
             {
                 parts.push(stmt.sql);
             }
+        }
+        if parts.is_empty() {
+            return self.insert(schema);
         }
         Statement::batch(parts.join(";\n"))
     }

@@ -21,7 +21,7 @@ impl Generator {
             .map(|i| {
                 let e = expr::expr(&mut self.rng, columns, None);
                 if self.rng.chance(30) {
-                    format!("{e} AS {}", ident(&format!("r{}", i % 2)))
+                    format!("{e} AS {}", ident(format!("r{}", i % 2)))
                 } else {
                     e
                 }
@@ -78,7 +78,7 @@ impl Generator {
         if self.features.has(Feature::OrRollback) {
             clauses.push(" OR ROLLBACK");
         }
-        *self.rng.pick(&clauses)
+        clauses[self.rng.below(clauses.len())]
     }
 
     pub(super) fn insert(&mut self, schema: &Schema) -> Statement {
@@ -88,7 +88,7 @@ impl Generator {
             let v = view
                 .columns
                 .first()
-                .map(|c| ident(c))
+                .map(ident)
                 .unwrap_or_else(|| "x".into());
             return Statement::write(format!(
                 "INSERT INTO {} ({v}) VALUES ({})",
@@ -221,7 +221,7 @@ impl Generator {
         };
         let target = target
             .map(|t| {
-                let cols: Vec<String> = t.iter().map(|c| ident(c)).collect();
+                let cols: Vec<String> = t.iter().map(ident).collect();
                 format!(" ({})", cols.join(", "))
             })
             .unwrap_or_default();

@@ -248,6 +248,7 @@ enum Action {
     ProbeRead,
     Pragma,
     Mistake,
+    Repeat,
 }
 
 /// Produces statements from a seed; see the module documentation.
@@ -257,7 +258,13 @@ pub struct Generator {
     /// Counter for fresh object names.
     next_name: u32,
     probe_created: bool,
+    /// The last statements, to run again now and then: applications repeat their SQL, and a
+    /// repeated text finds the statement prepared for it before (under an older schema).
+    recent: Vec<Statement>,
 }
+
+/// How many recent statements [`Generator`] may repeat.
+const RECENT: usize = 64;
 
 impl Generator {
     /// A generator for `seed` that only produces the enabled `features`.
@@ -267,6 +274,7 @@ impl Generator {
             features,
             next_name: 0,
             probe_created: false,
+            recent: Vec::new(),
         }
     }
 
@@ -276,6 +284,12 @@ impl Generator {
         let via_sql_ok = stmt.kind == Kind::Query || self.on(Feature::WritesViaSql);
         if self.rng.chance(25) && via_sql_ok {
             stmt.route = Route::Sql;
+        }
+        if stmt.kind != Kind::Batch {
+            if self.recent.len() == RECENT {
+                self.recent.remove(0);
+            }
+            self.recent.push(stmt.clone());
         }
         stmt
     }
@@ -369,6 +383,7 @@ impl Generator {
             (1, Action::ProbeRead),
             (2 * u32::from(self.on(Feature::ReadPragmas)), Action::Pragma),
             (2, Action::Mistake),
+            (if self.recent.is_empty() { 0 } else { 8 }, Action::Repeat),
         ]);
         match action {
             Action::CreateTable => self.create_table(schema),
@@ -411,6 +426,11 @@ impl Generator {
             Action::ProbeRead => self.probe_read(),
             Action::Pragma => self.pragma(schema),
             Action::Mistake => self.mistake(schema),
+            Action::Repeat => {
+                let mut again = self.rng.pick(&self.recent).clone();
+                again.route = Route::Api;
+                again
+            }
         }
     }
 
