@@ -38,6 +38,8 @@ pub struct ClusterSide<'c> {
     order: Vec<usize>,
     /// Statements between two changes of the writing node.
     rotate_every: usize,
+    /// The node that took the previous statement's writes: a new writer catches up first.
+    last_writer: std::sync::Mutex<Option<usize>>,
 }
 
 impl<'c> ClusterSide<'c> {
@@ -50,6 +52,7 @@ impl<'c> ClusterSide<'c> {
             cluster,
             order,
             rotate_every: rotate_every.max(1),
+            last_writer: std::sync::Mutex::new(None),
         }
     }
 
@@ -79,6 +82,16 @@ impl<'c> ClusterSide<'c> {
     pub async fn run(&self, stmt: &Statement, number: usize) -> Vec<Observation> {
         let roles = self.roles(number);
         let (w, r) = (roles.writer, roles.reader);
+        let previous = self
+            .last_writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(w);
+        if previous.is_some_and(|p| p != w) {
+            // A node's local reads see the writes made through it; the writes made through the
+            // previous writer it sees once it has caught up, which a linearizable read ensures.
+            let _ = finish(self.client(w).query_consistent_rows("SELECT 1", params!())).await;
+        }
         match stmt.kind {
             Kind::Query => vec![
                 Observation {
