@@ -54,6 +54,8 @@ pub struct Divergence {
     pub history: Vec<Step>,
     /// A shorter history that still ends in a divergence at the same statement, if found.
     pub shrunk: Option<Vec<Step>>,
+    /// Found by the comparison of the final tables, after the last statement.
+    pub at_final_check: bool,
 }
 
 /// The outcome of one session.
@@ -115,6 +117,7 @@ pub async fn run_session(cluster: &ProcessCluster, config: &Config) -> SessionRe
                 observed,
                 history: history.clone(),
                 shrunk: None,
+                at_final_check: false,
             };
             // Shrinking replays on the cluster: pointless once it fails to answer SQL at all.
             if config.shrink_replays > 0 && !divergence.cluster_failed() {
@@ -144,6 +147,7 @@ pub async fn run_session(cluster: &ProcessCluster, config: &Config) -> SessionRe
             observed,
             history,
             shrunk: None,
+            at_final_check: true,
         },
     );
     SessionReport {
@@ -477,6 +481,14 @@ impl Divergence {
                 "DIFFERS"
             };
             let _ = writeln!(out, "  {} [{mark}]: {}", o.label, o.outcome);
+            if mark == "DIFFERS" && o.outcome.same_rows_in_another_order(&self.expected) {
+                let _ = writeln!(
+                    out,
+                    "    (the same rows in another order: rows that ORDER BY ranks equal but that \
+                     differ, such as 1 and 1.0 or 'a' and 'A' under NOCASE, came out in another \
+                     order, e.g. from another query plan)"
+                );
+            }
         }
         match &self.shrunk {
             Some(steps) => {
@@ -505,9 +517,15 @@ impl Divergence {
         let _ = writeln!(
             out,
             "run again: HIQLITE_DIFF_SEED={} HIQLITE_DIFF_STATEMENTS={} cargo test -p \
-             hiqlite-cluster-tests --test sql_differential long -- --ignored --nocapture",
+             hiqlite-cluster-tests --test sql_differential long -- --ignored --nocapture \
+             (same HIQLITE_DIFF_KNOWN / HIQLITE_DIFF_ENABLE; a fresh cluster lacks the statements \
+             earlier sessions left in its caches)",
             self.seed,
-            self.number + 1
+            if self.at_final_check {
+                self.number
+            } else {
+                self.number + 1
+            }
         );
         out
     }

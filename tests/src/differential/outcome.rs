@@ -163,6 +163,30 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// Whether both are rows with the same columns and the same rows as a multiset, in another
+    /// order (a hint for reports, never a match).
+    pub fn same_rows_in_another_order(&self, other: &Outcome) -> bool {
+        match (self, other) {
+            (
+                Outcome::Rows { columns, rows },
+                Outcome::Rows {
+                    columns: c2,
+                    rows: r2,
+                },
+            ) if columns == c2 && rows.len() == r2.len() => {
+                let key = |row: &Vec<Value>| row.iter().map(show_value).collect::<Vec<_>>();
+                let mut a: Vec<Vec<String>> = rows.iter().map(key).collect();
+                let mut b: Vec<Vec<String>> = r2.iter().map(key).collect();
+                a.sort();
+                b.sort();
+                a == b
+            }
+            _ => false,
+        }
+    }
+}
+
 /// SQLite's own message: without the ` in <sql> at offset <n>` that rusqlite appends to errors
 /// found while preparing (Hiqlite's text has it or not depending on whether the statement was
 /// prepared fresh or re-prepared from its cache).
