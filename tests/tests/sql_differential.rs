@@ -43,6 +43,13 @@ const KNOWN_DIVERGENCES: &[(Feature, &str)] = &[
          not match any PRIMARY KEY or UNIQUE constraint')",
     ),
     (
+        Feature::SqlConsistentReadSeesNewSchema,
+        "issue 9 item 2 (same kind): Client::sql(.., consistent = true) prepares the SQL on the \
+         node's read connection before it linearizes, so right after CREATE TABLE t through \
+         another node, `hiqlite sql --consistent \"SELECT .. FROM t\"` on a lagging node fails with \
+         'no such table: t'",
+    ),
+    (
         Feature::RenameColumn,
         "issue 9 item 3: ALTER TABLE RENAME COLUMN refused ('access to \
          temp.sqlite_temp_master.name is prohibited')",

@@ -40,11 +40,20 @@ pub struct ClusterSide<'c> {
     rotate_every: usize,
     /// The node that took the previous statement's writes: a new writer catches up first.
     last_writer: std::sync::Mutex<Option<usize>>,
+    /// Whether a consistent read through `Client::sql` runs as it is; otherwise the node
+    /// catches up (a linearizable read) first, because `Client::sql` checks the SQL against the
+    /// node's schema before it linearizes (a known divergence).
+    sql_linearizes: bool,
 }
 
 impl<'c> ClusterSide<'c> {
-    /// Looks up the leader; writes go through the followers in turn.
-    pub async fn new(cluster: &'c ProcessCluster, rotate_every: usize) -> ClusterSide<'c> {
+    /// Looks up the leader; writes go through the followers in turn. `sql_linearizes`: see
+    /// [`Feature::SqlConsistentReadSeesNewSchema`](crate::sqlgen::Feature).
+    pub async fn new(
+        cluster: &'c ProcessCluster,
+        rotate_every: usize,
+        sql_linearizes: bool,
+    ) -> ClusterSide<'c> {
         let leader = cluster.leader().await;
         let mut order: Vec<usize> = (0..cluster.len()).filter(|&i| i != leader).collect();
         order.push(leader);
@@ -53,6 +62,7 @@ impl<'c> ClusterSide<'c> {
             order,
             rotate_every: rotate_every.max(1),
             last_writer: std::sync::Mutex::new(None),
+            sql_linearizes,
         }
     }
 
@@ -100,7 +110,14 @@ impl<'c> ClusterSide<'c> {
                 },
                 Observation {
                     label: format!("consistent read on node {}", self.node(r)),
-                    outcome: read(&self.client(r), stmt, true).await,
+                    outcome: {
+                        if stmt.route == Route::Sql && !self.sql_linearizes {
+                            let _ =
+                                finish(self.client(r).query_consistent_rows("SELECT 1", params!()))
+                                    .await;
+                        }
+                        read(&self.client(r), stmt, true).await
+                    },
                 },
                 Observation {
                     label: format!("local read on node {} after it", self.node(r)),

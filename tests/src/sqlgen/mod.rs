@@ -18,6 +18,7 @@ pub mod rng;
 pub mod schema;
 
 pub use rng::Rng;
+pub use schema::{ident, Schema, PROBE_TABLE};
 
 /// Whether `sql` starts with `ALTER`, `CREATE` or `DROP`.
 pub fn is_ddl(sql: &str) -> bool {
@@ -31,7 +32,6 @@ pub fn is_ddl(sql: &str) -> bool {
 pub fn query_schema_listing() -> &'static str {
     query::SCHEMA_LISTING
 }
-pub use schema::{ident, Schema, PROBE_TABLE};
 
 /// How the statement is run on the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,9 @@ pub enum Feature {
     HistoryFunctions,
     /// Writes through `Client::sql`, which classifies them on a read connection.
     WritesViaSql,
+    /// Not a kind of SQL but how the harness reads: a consistent read through `Client::sql`
+    /// runs right after a write through another node. Off: the reading node catches up first.
+    SqlConsistentReadSeesNewSchema,
     /// `INSERT/UPDATE OR FAIL`: plain SQLite keeps the rows changed before the failing one.
     OrFail,
     /// `OR ROLLBACK` and `RAISE(ROLLBACK, ...)`: plain SQLite ends the transaction.
@@ -115,6 +118,7 @@ impl Feature {
         Feature::ReadPragmas,
         Feature::HistoryFunctions,
         Feature::WritesViaSql,
+        Feature::SqlConsistentReadSeesNewSchema,
         Feature::OrFail,
         Feature::OrRollback,
         Feature::DeferredForeignKeys,
