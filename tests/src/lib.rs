@@ -6,10 +6,12 @@
 //! the tail of every node's log and keeps the data directory for inspection.
 
 pub mod cli;
+pub mod differential;
 pub mod docs;
 pub mod faults;
 pub mod netns;
 pub mod slow_disk;
+pub mod sqlgen;
 
 use cli::remove_hql_env;
 pub use cli::{free_addrs, hiqlite_bin, run_cli, run_cli_with_env};

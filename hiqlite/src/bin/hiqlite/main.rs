@@ -6,6 +6,7 @@ mod dev;
 mod members;
 mod migrate;
 mod recover;
+mod render;
 mod serve;
 mod sql;
 

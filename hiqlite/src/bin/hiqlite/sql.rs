@@ -3,10 +3,11 @@
 use std::io::{BufRead, Write};
 
 use clap::Args;
-use comfy_table::{presets::UTF8_FULL, Table};
 use hiqlite::client::{NodeStatus, RemoteOptions, SqlOutput};
 use hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS;
-use hiqlite::{Client, Error, Rows};
+use hiqlite::{Client, Error};
+
+use crate::render::{render, Format};
 
 #[derive(Args)]
 pub struct SqlArgs {
@@ -15,9 +16,14 @@ pub struct SqlArgs {
     /// Linearizable read: sees every write completed before it, whichever node took it.
     #[arg(long)]
     consistent: bool,
-    /// Print one JSON array of row objects instead of a table.
-    #[arg(long)]
+    /// Print one JSON array of row objects instead of a table: keys in column order, a repeated
+    /// column name numbered as SQLite numbers it (the second `a` is `a:1`).
+    #[arg(long, conflicts_with = "json_rows")]
     json: bool,
+    /// Print one JSON object `{"columns":[...],"rows":[[...]]}` that loses nothing: every column
+    /// in order, every value as `{"type":"integer|real|text|blob|null","value":...}`.
+    #[arg(long)]
+    json_rows: bool,
     /// The SQL to run. Without it, an interactive shell reads statements ending in `;`.
     sql: Option<String>,
 }
@@ -67,20 +73,33 @@ impl ConnArgs {
     }
 }
 
+impl SqlArgs {
+    fn format(&self) -> Format {
+        if self.json_rows {
+            Format::JsonRows
+        } else if self.json {
+            Format::Json
+        } else {
+            Format::Table
+        }
+    }
+}
+
 pub async fn run_sql(args: SqlArgs) -> Result<(), Error> {
     let client = args.conn.client();
+    let format = args.format();
     match &args.sql {
         Some(sql) => {
             let output = client.sql(sql.clone(), args.consistent).await?;
-            print_output(&output, args.json);
+            print_output(&output, format);
             Ok(())
         }
-        None => shell(&client, args.consistent, args.json).await,
+        None => shell(&client, args.consistent, format).await,
     }
 }
 
 /// A minimal interactive shell: statements end with `;`, errors are printed and the shell goes on.
-async fn shell(client: &Client, consistent: bool, json: bool) -> Result<(), Error> {
+async fn shell(client: &Client, consistent: bool, format: Format) -> Result<(), Error> {
     let status = client.status().await?;
     eprintln!(
         "connected to node {} ({}); statements end with ';', Ctrl-D quits",
@@ -108,58 +127,20 @@ async fn shell(client: &Client, consistent: bool, json: bool) -> Result<(), Erro
         }
         let sql = std::mem::take(&mut buffer);
         match client.sql(sql.trim().to_string(), consistent).await {
-            Ok(output) => print_output(&output, json),
+            Ok(output) => print_output(&output, format),
             Err(e) => eprintln!("error: {e}"),
         }
     }
 }
 
-fn print_output(output: &SqlOutput, json: bool) {
-    match output {
-        SqlOutput::Rows(rows) if json => println!("{}", rows_to_json(rows)),
-        SqlOutput::Rows(rows) => println!("{}", rows_to_table(rows)),
-        SqlOutput::Executed {
-            rows_affected,
-            last_insert_rowid,
-        } => {
-            if json {
-                println!("[]");
-            }
-            eprintln!("rows affected: {rows_affected}, last insert rowid: {last_insert_rowid}");
-        }
-        SqlOutput::Batch { statements } => {
-            if json {
-                println!("[]");
-            }
-            eprintln!("statements run: {statements}");
-        }
+fn print_output(output: &SqlOutput, format: Format) {
+    let rendered = render(output, format);
+    if let Some(text) = rendered.stdout {
+        println!("{text}");
     }
-}
-
-fn rows_to_json(rows: &Rows) -> String {
-    let array: Vec<serde_json::Value> = rows
-        .rows
-        .iter()
-        .map(|values| {
-            let object = rows
-                .columns
-                .iter()
-                .zip(values)
-                .map(|(c, v)| (c.clone(), v.to_json()))
-                .collect::<serde_json::Map<_, _>>();
-            serde_json::Value::Object(object)
-        })
-        .collect();
-    serde_json::Value::Array(array).to_string()
-}
-
-fn rows_to_table(rows: &Rows) -> String {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL).set_header(&rows.columns);
-    for values in &rows.rows {
-        table.add_row(values.iter().map(|v| v.to_string()));
+    if let Some(note) = rendered.stderr {
+        eprintln!("{note}");
     }
-    format!("{table}\n({} rows)", rows.rows.len())
 }
 
 pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
