@@ -86,6 +86,9 @@ impl Outcome {
     /// [`Compare::AcrossNodes`] only need the same columns and number of rows, and column names
     /// are not compared unless `exact_names`.
     pub fn matches(&self, expected: &Outcome, stmt: &Statement, exact_names: bool) -> bool {
+        if let Compare::Refused(reason) = stmt.compare {
+            return matches!(self, Outcome::Error { message, .. } if message.contains(reason));
+        }
         match (self, expected) {
             (
                 Outcome::Rows { columns, rows },

@@ -8,7 +8,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode};
 
 use super::outcome::Outcome;
-use crate::sqlgen::{Kind, Route, Statement};
+use crate::sqlgen::{Compare, Kind, Route, Statement};
 
 /// Plain SQLite in memory.
 pub struct Reference {
@@ -30,6 +30,12 @@ impl Reference {
 
     /// Runs `stmt` the way its route and kind say.
     pub fn run(&self, stmt: &Statement) -> Outcome {
+        if let Compare::Refused(reason) = stmt.compare {
+            return Outcome::Error {
+                message: reason.to_string(),
+                constraint: None,
+            };
+        }
         match (stmt.route, stmt.kind) {
             (Route::Sql, _) => self.sql(&stmt.sql),
             (Route::Api, Kind::Query | Kind::WriteReturning) => self.rows(&stmt.sql),

@@ -3,7 +3,7 @@
 
 use super::expr::{self, class_for, condition, literal, literal_of, LOOSE_TYPES, STRICT_TYPES};
 use super::schema::{ident, Schema, Table};
-use super::{Feature, Generator, Kind, Statement};
+use super::{Compare, Feature, Generator, Kind, Statement};
 
 /// The table every generated trigger writes to.
 pub const AUDIT_TABLE: &str = "audit";
@@ -500,6 +500,8 @@ impl Generator {
         Statement::write(format!("ANALYZE{target}"))
     }
 
+    /// A TEMP object, which Hiqlite refuses by design (a replicated database has no
+    /// per-connection state; docs/sql.md).
     pub(super) fn temp_object(&mut self, schema: &Schema) -> Statement {
         let name = self.fresh_name("tmp", schema);
         let sql = match self.rng.below(3) {
@@ -514,7 +516,10 @@ impl Generator {
                 )
             }
         };
-        Statement::write(sql)
+        let mut stmt = Statement::write(sql);
+        stmt.compare =
+            Compare::Refused("TEMP tables, views, triggers and indexes are not supported");
+        stmt
     }
 
     /// Two or three writes in one atomic batch.

@@ -2,7 +2,7 @@
 //! UPDATE, DELETE, with and without RETURNING; writes of connection-history functions and of
 //! nondeterministic values into the probe table.
 
-use super::ddl::{column_names, AUDIT_TABLE};
+use super::ddl::column_names;
 use super::expr::{self, condition, literal, value_for};
 use super::schema::{ident, Column, Schema, Table, PROBE_TABLE};
 use super::{Compare, Feature, Generator, Statement};
@@ -326,21 +326,20 @@ impl Generator {
     }
 
     /// A write of `total_changes()`, `changes()` or `last_insert_rowid()` (issue 9, item 6).
-    pub(super) fn history_write(&mut self, schema: &Schema) -> Statement {
+    /// A write of a value that depends on the connection's history. Hiqlite counts it per entry
+    /// (docs/sql.md), plain SQLite per connection, so it goes into the probe table, whose values
+    /// every node must agree on.
+    pub(super) fn history_write(&mut self) -> Statement {
         let function = *self
             .rng
             .pick(&["total_changes()", "changes()", "last_insert_rowid()"]);
-        if schema.table(AUDIT_TABLE).is_some() {
-            return Statement::write(format!(
-                "INSERT INTO {AUDIT_TABLE} (tbl, op, val) VALUES ('history', '{function}', {function})"
-            ));
-        }
-        let table = self.pick_table(schema).clone();
-        let column = ident(&self.rng.pick(&table.columns).name);
-        Statement::write(format!(
-            "UPDATE {} SET {column} = {function}",
-            ident(&table.name)
-        ))
+        let sql = match self.rng.below(2) {
+            0 => format!("INSERT INTO {PROBE_TABLE} (r) VALUES ({function})"),
+            _ => format!("UPDATE {PROBE_TABLE} SET r = {function} WHERE id % 2 = 0"),
+        };
+        let mut stmt = Statement::write(sql);
+        stmt.compare = Compare::AcrossNodes;
+        stmt
     }
 
     /// Values from `random()`, `randomblob()` and the clock into the probe table: every node

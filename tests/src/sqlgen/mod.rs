@@ -60,9 +60,13 @@ pub enum Route {
 pub enum Compare {
     /// Plain SQLite's result, exactly.
     Reference,
-    /// Values from `random()` or the clock: every node must agree; plain SQLite is asked only
-    /// for the column names and the number of rows.
+    /// Values from `random()`, the clock or the connection's history (`total_changes()`):
+    /// every node must agree; plain SQLite is asked only for the column names and the number of
+    /// rows.
     AcrossNodes,
+    /// Refused by Hiqlite by design (TEMP objects): the error must contain this text; plain
+    /// SQLite does not run it.
+    Refused(&'static str),
 }
 
 /// A kind of SQL that can be switched off while Hiqlite is known to get it wrong.
@@ -413,7 +417,7 @@ impl Generator {
             Action::Upsert => self.upsert(schema),
             Action::Update => self.update(schema),
             Action::Delete => self.delete(schema),
-            Action::HistoryWrite => self.history_write(schema),
+            Action::HistoryWrite => self.history_write(),
             Action::RowidLimit => self.rowid_limit(schema),
             Action::ProbeWrite => self.probe_write(),
             Action::Select => self.select(schema),

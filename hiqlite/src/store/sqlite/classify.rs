@@ -50,11 +50,25 @@ pub fn is_refusal(e: &rusqlite::Error) -> bool {
 fn kind_of(conn: &Connection, sql: &str) -> rusqlite::Result<SqlKind> {
     match conn.prepare(sql) {
         Ok(stmt) if stmt.readonly() => Ok(SqlKind::Read),
-        Ok(stmt) if stmt.column_count() > 0 => Ok(SqlKind::WriteReturning),
+        // `... RETURNING`; not DDL that SQLite compiles with a check query of its own (`ALTER
+        // TABLE ... ADD COLUMN` on a STRICT table has a result column).
+        Ok(stmt) if stmt.column_count() > 0 && is_dml(sql) => Ok(SqlKind::WriteReturning),
         Ok(_) => Ok(SqlKind::Write),
         Err(rusqlite::Error::MultipleStatement) => Ok(SqlKind::Batch),
         Err(e) => Err(e),
     }
+}
+
+/// Whether `sql` starts with a keyword of a statement that can have `RETURNING`.
+fn is_dml(sql: &str) -> bool {
+    let keyword: String = sql
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    ["INSERT", "UPDATE", "DELETE", "REPLACE", "WITH"]
+        .iter()
+        .any(|k| keyword.eq_ignore_ascii_case(k))
 }
 
 /// Makes `conn` load the current schema: running a statement that reads `sqlite_schema` checks
@@ -106,6 +120,18 @@ mod tests {
             SqlKind::Batch
         );
         assert_eq!(classify(&reader, "ANALYZE t2").unwrap(), SqlKind::Write);
+        writer
+            .execute_batch("CREATE TABLE s (id INTEGER PRIMARY KEY) STRICT")
+            .unwrap();
+        assert_eq!(
+            classify(
+                &reader,
+                "ALTER TABLE s ADD COLUMN n INTEGER NOT NULL DEFAULT 0"
+            )
+            .unwrap(),
+            SqlKind::Write,
+            "SQLite's own check query does not make it a write with rows"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! SQLite state machine: one writer thread that applies committed entries, a pool of read-only
 //! connections for local reads, and deterministic clock/random functions.
 
+mod apply;
 pub mod classify;
 pub mod clock;
 pub mod determinism;

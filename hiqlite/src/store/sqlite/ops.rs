@@ -98,6 +98,43 @@ pub(crate) fn is_environmental(e: &rusqlite::Error) -> bool {
     }
 }
 
+/// Whether an `SQLITE_FULL` ("database or disk is full") came from the data rather than from
+/// this machine's disk: the next insert into an AUTOINCREMENT table whose sequence reached the
+/// largest rowid fails with it on every node alike, so it must be the statement's result, not
+/// a reason to stop applying (which would stop every node for good). Taken as such only while
+/// such a sequence exists and the disk holding the database still has [`FREE_SPACE_MIN`] free:
+/// a really full disk stays a failure of this machine.
+pub(crate) fn is_logical_full(conn: &Connection, e: &rusqlite::Error) -> bool {
+    if e.sqlite_error_code() != Some(ErrorCode::DiskFull) {
+        return false;
+    }
+    let sequence_at_max = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_sequence WHERE seq = 9223372036854775807 LIMIT 1",
+            [],
+            |_| Ok(()),
+        )
+        .is_ok();
+    sequence_at_max
+        && conn
+            .path()
+            .is_some_and(|path| free_bytes(path) >= FREE_SPACE_MIN)
+}
+
+/// Free space below which an `SQLITE_FULL` is taken for a full disk.
+pub(crate) const FREE_SPACE_MIN: u64 = 64 * 1024 * 1024;
+
+/// Bytes available to this process on the filesystem holding `path` (0 when unknown).
+fn free_bytes(path: &str) -> u64 {
+    let dir = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    rustix::fs::statvfs(dir)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .unwrap_or(0)
+}
+
 pub(crate) fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpError> {
     match op {
         WriteOp::Execute { sql, params } => {
@@ -366,7 +403,7 @@ mod tests {
             (
                 "INSERT INTO audit VALUES (42)",
                 ConstraintKind::ForeignKey,
-                "FOREIGN KEY constraint failed (deferred constraint)",
+                "FOREIGN KEY constraint failed",
             ),
         ];
         for (sql, kind, text) in cases {

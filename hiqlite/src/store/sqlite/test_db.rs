@@ -47,8 +47,15 @@ pub(crate) struct Db {
 
 impl Db {
     pub(crate) fn open() -> Db {
+        Self::open_with_step_budget(crate::store::sqlite::guard::ENTRY_STEP_BUDGET)
+    }
+
+    /// A database whose entries may run `budget` SQLite VM steps (an endless statement is
+    /// interrupted within a second).
+    pub(crate) fn open_with_step_budget(budget: u64) -> Db {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, _) = SqliteWriter::open(&dir.path().join("db.sqlite")).unwrap();
+        let (writer, _) =
+            SqliteWriter::open_with_step_budget(&dir.path().join("db.sqlite"), budget).unwrap();
         Db {
             _dir: dir,
             writer: Some(writer),

@@ -9,20 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use openraft::entry::RaftEntry;
 use openraft::storage::ApplyResponder;
-use openraft::EntryPayload;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, watch};
 
 use super::clock::{ClockOffset, EntryClock};
+use super::determinism;
 use super::guard::WriterGuard;
-use super::ops::{run_op, to_sql_error, OpError};
-use super::vacuum::{self, Vacuum};
-use super::{determinism, ffi, history};
-use crate::types::command::{
-    ApplyResult, Command, CommandResult, ConstraintKind, RequestId, SqlError, WriteOp, WriteOutput,
-};
+use crate::types::command::{CommandResult, RequestId, SqlError};
 use crate::types::raft::{Entry, LogId, StoredMembership, TypeConfig};
 
 /// Results of clients that went away (never sent a newer `answered_below`) are forgotten after
@@ -32,7 +26,7 @@ const DEDUP_ABANDONED_MS: i64 = 10 * 60 * 1000;
 const DEDUP_PRUNE_EVERY: u64 = 1024;
 /// Largest result one entry may return; a larger one is a statement error, the same everywhere
 /// (results are kept for deduplication and must fit in a reply frame).
-const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+pub(super) const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
 /// A committed entry and, on the node that proposed it, the responder waiting for its result.
 pub type ApplyItem = (Entry, Option<ApplyResponder<TypeConfig>>);
@@ -70,10 +64,19 @@ impl SqliteWriter {
     /// Opens (or creates) the database in WAL mode and starts the writer thread. A database that
     /// is not readable as SQLite or fails `PRAGMA quick_check` is an error of kind `InvalidData`.
     pub fn open(db_path: &Path) -> std::io::Result<(SqliteWriter, AppliedState)> {
+        Self::open_with_step_budget(db_path, super::guard::ENTRY_STEP_BUDGET)
+    }
+
+    /// [`open`](Self::open) with another step budget per entry (tests: an endless statement is
+    /// interrupted sooner). Every node of a cluster must use the same budget.
+    pub(crate) fn open_with_step_budget(
+        db_path: &Path,
+        step_budget: u64,
+    ) -> std::io::Result<(SqliteWriter, AppliedState)> {
         let mut conn = open_connection(db_path).map_err(open_err)?;
         check_integrity(&conn)?;
         let state = read_applied_state(&conn).map_err(open_err)?;
-        let guard = WriterGuard::install(&mut conn, super::guard::ENTRY_STEP_BUDGET);
+        let guard = WriterGuard::install(&mut conn, step_budget);
         let (applied_tx, applied_rx) =
             watch::channel(state.last_applied.map(|l| l.index()).unwrap_or(0));
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
@@ -154,7 +157,7 @@ fn writer_gone() -> std::io::Error {
     std::io::Error::other("the SQLite writer thread has stopped")
 }
 
-fn io_err(e: rusqlite::Error) -> std::io::Error {
+pub(super) fn io_err(e: rusqlite::Error) -> std::io::Error {
     std::io::Error::other(format!("SQLite: {e}"))
 }
 
@@ -244,11 +247,11 @@ pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedS
 
 pub(super) struct WriterThread {
     pub(super) conn: Connection,
-    guard: WriterGuard,
+    pub(super) guard: WriterGuard,
     /// Random per writer: see `internal`.
     internal_tag: u64,
-    applied: watch::Sender<u64>,
-    clock: EntryClock,
+    pub(super) applied: watch::Sender<u64>,
+    pub(super) clock: EntryClock,
 }
 
 impl WriterThread {
@@ -285,7 +288,7 @@ impl WriterThread {
     /// Runs one of the writer's own control statements (BEGIN, SAVEPOINT, ...), prepared once and
     /// cached. Its text carries a random tag of this writer, so a user statement can never hit
     /// the cached, authorized statement (the authorizer runs at prepare time only).
-    fn internal(&self, sql: &str) -> rusqlite::Result<()> {
+    pub(super) fn internal(&self, sql: &str) -> rusqlite::Result<()> {
         self.with_internal(sql, |stmt| stmt.execute([]).map(|_| ()))
     }
 
@@ -307,83 +310,9 @@ impl WriterThread {
         self.guard.explain(e)
     }
 
-    fn apply_batch(&mut self, items: Vec<ApplyItem>) -> std::io::Result<()> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let entry_time_before = self.clock.last();
-        let committed = self
-            .internal("BEGIN IMMEDIATE")
-            .map_err(io_err)
-            .and_then(|()| self.apply_in_transaction(&items))
-            .and_then(|applied| match self.internal("COMMIT") {
-                Ok(()) => Ok(applied),
-                Err(e) => Err(io_err(e)),
-            });
-        match committed {
-            Ok((results, last_index)) => {
-                self.applied.send_replace(last_index);
-                let newest_command = items.iter().rev().find_map(|(e, _)| match &e.payload {
-                    EntryPayload::Normal(cmd) => Some(cmd.leader_time_ms),
-                    _ => None,
-                });
-                if let Some(leader_time_ms) = newest_command {
-                    self.clock.observe(leader_time_ms);
-                }
-                for ((_, responder), result) in items.into_iter().zip(results) {
-                    if let Some(responder) = responder {
-                        responder.send(result);
-                    }
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.internal("ROLLBACK");
-                // What was rolled back must not move the log's clock.
-                self.clock.reset(entry_time_before);
-                // Responders are dropped: their callers see an error; the entries replay later.
-                Err(e)
-            }
-        }
-    }
-
-    /// Applies every entry; an environmental failure (disk full, I/O error) aborts the batch
-    /// because it is not what the other replicas computed.
-    fn apply_in_transaction(
-        &mut self,
-        items: &[ApplyItem],
-    ) -> std::io::Result<(Vec<ApplyResult>, u64)> {
-        let mut results = Vec::with_capacity(items.len());
-        let mut last: Option<LogId> = None;
-        let mut membership: Option<StoredMembership> = None;
-        for (entry, _) in items {
-            let log_id = entry.log_id();
-            let result = match &entry.payload {
-                EntryPayload::Blank => ApplyResult(None),
-                EntryPayload::Normal(cmd) => match vacuum::classify(&self.conn, &cmd.op) {
-                    Vacuum::Run(sql) => {
-                        let done_before = last.map(|l| (l, membership.take()));
-                        ApplyResult(Some(self.apply_vacuum(&log_id, cmd, &sql, done_before)?))
-                    }
-                    _ => ApplyResult(Some(self.apply_command(&log_id, cmd)?)),
-                },
-                EntryPayload::Membership(m) => {
-                    membership = Some(StoredMembership::new(Some(log_id), m.clone()));
-                    ApplyResult(None)
-                }
-            };
-            results.push(result);
-            last = Some(log_id);
-        }
-        let last = last.expect("items is not empty");
-        self.write_applied(last, membership.as_ref())
-            .map_err(io_err)?;
-        Ok((results, last.index()))
-    }
-
     /// Records what the transaction applied: the last log id, a membership change among its
     /// entries, and the log's clock.
-    fn write_applied(
+    pub(super) fn write_applied(
         &self,
         last: LogId,
         membership: Option<&StoredMembership>,
@@ -404,104 +333,9 @@ impl WriterThread {
         )
     }
 
-    /// Applies a VACUUM entry (see `vacuum.rs`): commits the entries before it in this batch
-    /// (`done_before`: the last one's log id and a membership change among them), runs VACUUM
-    /// outside any transaction, and opens the transaction the rest of the batch continues in.
-    fn apply_vacuum(
-        &mut self,
-        log_id: &LogId,
-        cmd: &Command,
-        sql: &str,
-        done_before: Option<(LogId, Option<StoredMembership>)>,
-    ) -> std::io::Result<CommandResult> {
-        if let Some((last, membership)) = done_before {
-            self.write_applied(last, membership.as_ref())
-                .map_err(io_err)?;
-        }
-        let id = &cmd.request_id;
-        let entry_time_ms = self.clock.next(cmd.leader_time_ms);
-        self.forget_results(id, log_id, entry_time_ms)
-            .map_err(io_err)?;
-        if let Some(previous) = self.remembered_result(id).map_err(io_err)? {
-            return Ok(previous);
-        }
-        self.internal("COMMIT").map_err(io_err)?;
-        self.guard.reset_budget();
-        // The guard is lifted: VACUUM copies every table, Hiqlite's own included, into a new
-        // file (`vacuum::classify` made sure the text is this one statement).
-        let outcome = self.guard.internal(|| self.conn.execute_batch(sql));
-        self.internal("BEGIN IMMEDIATE").map_err(io_err)?;
-        let result = match outcome {
-            Ok(()) => Ok(WriteOutput::Executed {
-                rows_affected: 0,
-                last_insert_rowid: 0,
-            }),
-            Err(e) => Err(to_sql_error(OpError::Sqlite(e))?),
-        };
-        self.remember_result(id, entry_time_ms, &result)
-            .map_err(io_err)?;
-        Ok(result)
-    }
-
-    fn apply_command(&mut self, log_id: &LogId, cmd: &Command) -> std::io::Result<CommandResult> {
-        let id = &cmd.request_id;
-        let entry_time_ms = self.clock.next(cmd.leader_time_ms);
-        self.forget_results(id, log_id, entry_time_ms)
-            .map_err(io_err)?;
-        if let Some(previous) = self.remembered_result(id).map_err(io_err)? {
-            return Ok(previous);
-        }
-        determinism::set_entry_context(entry_time_ms, seed_for(log_id));
-        // Every entry starts from rowid 0 and no changes, not from what an earlier batch or
-        // the writer's own bookkeeping left behind.
-        ffi::reset_last_insert_rowid(&self.conn);
-        history::mark_entry_start(&self.conn);
-        self.guard.reset_budget();
-        self.internal("SAVEPOINT entry").map_err(io_err)?;
-        let outcome = match (&cmd.op, vacuum::classify(&self.conn, &cmd.op)) {
-            (_, Vacuum::Refuse(e)) => Err(OpError::Sql(e)),
-            (WriteOp::Migrate(migration), _) => self.apply_migration(migration, entry_time_ms),
-            (op, _) => run_op(&self.conn, op),
-        };
-        let result = match outcome {
-            Ok(output) => self.check_output(output),
-            Err(OpError::Sqlite(e)) => Err(to_sql_error(OpError::Sqlite(self.explain_refusal(e)))?),
-            Err(e) => Err(to_sql_error(e)?),
-        };
-        if result.is_ok() {
-            self.internal("RELEASE entry").map_err(io_err)?;
-        } else {
-            self.internal("ROLLBACK TO entry").map_err(io_err)?;
-            self.internal("RELEASE entry").map_err(io_err)?;
-        }
-        self.remember_result(id, entry_time_ms, &result)
-            .map_err(io_err)?;
-        Ok(result)
-    }
-
-    /// Failures only visible after the statements ran: deferred foreign keys (SQLite would report
-    /// them at COMMIT and fail the whole batch) and results too large to keep.
-    fn check_output(&self, output: WriteOutput) -> CommandResult {
-        if ffi::deferred_foreign_key_violations(&self.conn) > 0 {
-            return Err(SqlError::Constraint {
-                kind: ConstraintKind::ForeignKey,
-                message: "FOREIGN KEY constraint failed (deferred constraint)".into(),
-            });
-        }
-        let size = postcard::experimental::serialized_size(&output).unwrap_or(usize::MAX);
-        if size > MAX_RESULT_BYTES {
-            return Err(SqlError::Sqlite {
-                message: format!(
-                    "result of {size} bytes exceeds the limit of {MAX_RESULT_BYTES} bytes"
-                ),
-            });
-        }
-        Ok(output)
-    }
-
     /// Forgets results the client has seen (below its `answered_below`) and, now and then,
     /// results of clients that went away.
-    fn forget_results(
+    pub(super) fn forget_results(
         &self,
         id: &RequestId,
         log_id: &LogId,
@@ -519,7 +353,10 @@ impl WriterThread {
         Ok(())
     }
 
-    fn remembered_result(&self, id: &RequestId) -> rusqlite::Result<Option<CommandResult>> {
+    pub(super) fn remembered_result(
+        &self,
+        id: &RequestId,
+    ) -> rusqlite::Result<Option<CommandResult>> {
         let bytes: Option<Vec<u8>> = self.with_internal(
             "SELECT result FROM _hiqlite_requests WHERE client = ? AND seq = ?",
             |s| {
@@ -537,7 +374,7 @@ impl WriterThread {
         }))
     }
 
-    fn remember_result(
+    pub(super) fn remember_result(
         &self,
         id: &RequestId,
         time_ms: i64,
@@ -571,7 +408,7 @@ fn random_tag() -> u64 {
 }
 
 /// The random seed of an entry: derived from its index, so every replica uses the same one.
-fn seed_for(log_id: &LogId) -> u64 {
+pub(super) fn seed_for(log_id: &LogId) -> u64 {
     // SplitMix64 finalizer: spreads consecutive indexes over the whole seed space.
     let mut z = log_id.index().wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -231,3 +231,137 @@ async fn temp_objects_are_refused_with_the_reason() {
     let ok = db.apply(vec![execute("CREATE VIEW v AS SELECT 1")]).await;
     assert!(matches!(ok[0], Ok(WriteOutput::Executed { .. })), "{ok:?}");
 }
+
+/// `OR ROLLBACK`, `RAISE(ROLLBACK)` and an interrupted write end SQLite's whole transaction, not
+/// just the statement: the entry fails alone, as in plain SQLite, and the entries before it in
+/// the same batch stay applied.
+#[tokio::test]
+async fn statements_that_end_the_transaction_fail_alone() {
+    let mut db = Db::open();
+    let setup = db
+        .apply(vec![WriteOp::Batch {
+            sql: "CREATE TABLE t (id INTEGER PRIMARY KEY);
+                  CREATE TABLE g (x);
+                  CREATE TRIGGER no_two BEFORE INSERT ON g WHEN new.x = 2
+                      BEGIN SELECT RAISE(ROLLBACK, 'no 2'); END;
+                  INSERT INTO t VALUES (1);"
+                .into(),
+        }])
+        .await;
+    assert!(setup[0].is_ok(), "{setup:?}");
+    let results = db
+        .apply(vec![
+            execute("INSERT INTO t VALUES (2)"),
+            execute("INSERT OR ROLLBACK INTO t VALUES (1)"),
+            execute("INSERT INTO g VALUES (1)"),
+            execute("INSERT INTO g VALUES (2)"),
+            execute("INSERT INTO t VALUES (3)"),
+        ])
+        .await;
+    let message = |i: usize| results[i].clone().unwrap_err().to_string();
+    assert!(results[0].is_ok(), "{results:?}");
+    assert_eq!(message(1), "SQL error: UNIQUE constraint failed: t.id");
+    assert!(results[2].is_ok(), "{results:?}");
+    assert_eq!(message(3), "SQL error: no 2");
+    assert!(results[4].is_ok(), "{results:?}");
+    assert_eq!(
+        db.rows("SELECT id FROM t ORDER BY id"),
+        vec![
+            vec![Sql::Integer(1)],
+            vec![Sql::Integer(2)],
+            vec![Sql::Integer(3)]
+        ]
+    );
+    assert_eq!(db.rows("SELECT x FROM g"), vec![vec![Sql::Integer(1)]]);
+    // Applied: a restart replays nothing of it.
+    db.reopen();
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 3);
+}
+
+/// `OR FAIL` keeps the rows it changed before the failing one, as plain SQLite does.
+#[tokio::test]
+async fn or_fail_keeps_what_sqlite_keeps() {
+    let mut db = Db::open();
+    let results = db
+        .apply(vec![
+            execute("CREATE TABLE t (a NOT NULL)"),
+            execute("INSERT OR FAIL INTO t VALUES (1), (NULL), (3)"),
+            WriteOp::Batch {
+                sql: "INSERT INTO t VALUES (10); INSERT OR FAIL INTO t VALUES (11), (NULL)".into(),
+            },
+        ])
+        .await;
+    assert_eq!(
+        results[1].clone().unwrap_err().to_string(),
+        "SQL error: NOT NULL constraint failed: t.a"
+    );
+    assert!(results[2].is_err(), "a batch is all or nothing");
+    let reference = rusqlite::Connection::open_in_memory().unwrap();
+    reference
+        .execute_batch("CREATE TABLE t (a NOT NULL)")
+        .unwrap();
+    assert!(reference
+        .execute_batch("INSERT OR FAIL INTO t VALUES (1), (NULL), (3)")
+        .is_err());
+    let expected: Vec<Vec<Sql>> = reference
+        .prepare("SELECT a FROM t")
+        .unwrap()
+        .query_map([], |r| Ok(vec![r.get(0)?]))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(db.rows("SELECT a FROM t"), expected);
+    assert_eq!(expected, vec![vec![Sql::Integer(1)]]);
+}
+
+/// An AUTOINCREMENT table at the largest rowid makes the next insert fail with SQLITE_FULL on
+/// every node: that is the statement's error, not a full disk that stops the node.
+#[tokio::test]
+async fn autoincrement_at_the_largest_rowid_is_a_statement_error() {
+    let mut db = Db::open();
+    let results = db
+        .apply(vec![
+            execute("CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, x)"),
+            execute("INSERT INTO a VALUES (9223372036854775807, 1)"),
+            execute("DELETE FROM a"),
+            execute("INSERT INTO a (x) VALUES (2)"),
+            execute("INSERT INTO a VALUES (5, 3)"),
+        ])
+        .await;
+    assert_eq!(
+        results[3].clone().unwrap_err().to_string(),
+        "SQL error: database or disk is full"
+    );
+    assert!(results[4].is_ok(), "the node goes on applying: {results:?}");
+    assert_eq!(int(&db, "SELECT x FROM a"), 3);
+}
+
+/// A statement interrupted by the step budget inside the writer's transaction ends it (SQLite
+/// rolls back an interrupted write's whole transaction); the entry fails alone.
+#[tokio::test]
+async fn an_endless_write_fails_alone() {
+    let mut db = Db::open_with_step_budget(2_000_000);
+    let results = db
+        .apply(vec![
+            execute("CREATE TABLE t (x)"),
+            execute("INSERT INTO t VALUES (1)"),
+            execute(
+                "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                 SELECT x FROM c",
+            ),
+            execute("INSERT INTO t VALUES (2)"),
+        ])
+        .await;
+    assert!(
+        results[2]
+            .clone()
+            .unwrap_err()
+            .to_string()
+            .contains("statement interrupted"),
+        "{results:?}"
+    );
+    assert_eq!(
+        db.rows("SELECT x FROM t ORDER BY x"),
+        vec![vec![Sql::Integer(1)], vec![Sql::Integer(2)]]
+    );
+}

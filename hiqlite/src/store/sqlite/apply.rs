@@ -1,0 +1,327 @@
+//! Applying a batch of committed entries on the writer thread.
+//!
+//! A batch runs in segments, each one SQLite transaction that also records `last_applied`; a
+//! VACUUM entry is a segment of its own, run outside any transaction (see `vacuum.rs`). Inside a
+//! segment every entry runs in its own savepoint.
+//!
+//! A few statements end the whole transaction, not just themselves: `INSERT OR ROLLBACK` and
+//! `RAISE(ROLLBACK, ...)` when they fire, and a statement interrupted by the step budget. Plain
+//! SQLite, where each statement is its own transaction, reports the statement's error and keeps
+//! nothing of it. Here the earlier entries of the segment were rolled back with it, so the
+//! segment starts over: the earlier entries run again (deterministically, so with the same
+//! results) and the entry that ended the transaction is answered with its error without running
+//! again. Every node ends with the same state, however its batches were cut.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use openraft::entry::RaftEntry;
+use openraft::EntryPayload;
+
+use super::ops::{run_op, to_sql_error, OpError};
+use super::vacuum::{self, Vacuum};
+use super::writer::{io_err, seed_for, ApplyItem, WriterThread, MAX_RESULT_BYTES};
+use super::{determinism, ffi, history};
+use crate::types::command::{
+    ApplyResult, Command, CommandResult, ConstraintKind, SqlError, WriteOp, WriteOutput,
+};
+use crate::types::raft::{LogId, StoredMembership};
+
+/// How an entry that ended the transaction failed: SQLite's error, until the segment started
+/// over and it was judged against the state the entry ran on (`Ok`).
+type Ending = Result<SqlError, rusqlite::Error>;
+
+/// Why applying a segment stopped before its end.
+enum Interrupted {
+    /// The entry at this position of the segment ended the whole transaction.
+    TransactionEnded(usize, Ending),
+    /// This machine failed (disk full, I/O error): the batch is not applied.
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Interrupted {
+    fn from(e: std::io::Error) -> Self {
+        Interrupted::Io(e)
+    }
+}
+
+impl WriterThread {
+    /// Applies committed entries and answers their responders once every segment is committed.
+    /// An error leaves the segments before it committed and the rest for a replay.
+    pub(super) fn apply_batch(&mut self, items: Vec<ApplyItem>) -> std::io::Result<()> {
+        let mut results = Vec::with_capacity(items.len());
+        for segment in segments(self, &items) {
+            let last_index = items[segment.end - 1].0.log_id().index();
+            results.extend(self.apply_segment(&items[segment])?);
+            self.applied.send_replace(last_index);
+        }
+        let newest_command = items.iter().rev().find_map(|(e, _)| match &e.payload {
+            EntryPayload::Normal(cmd) => Some(cmd.leader_time_ms),
+            _ => None,
+        });
+        if let Some(leader_time_ms) = newest_command {
+            self.clock.observe(leader_time_ms);
+        }
+        for ((_, responder), result) in items.into_iter().zip(results) {
+            if let Some(responder) = responder {
+                responder.send(result);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `items` (a segment) in one transaction, starting over when an entry ended it.
+    fn apply_segment(&mut self, items: &[ApplyItem]) -> std::io::Result<Vec<ApplyResult>> {
+        if let [(entry, _)] = items {
+            if let EntryPayload::Normal(cmd) = &entry.payload {
+                if let Vacuum::Run(sql) = vacuum::classify(&self.conn, &cmd.op) {
+                    return self
+                        .apply_vacuum(&entry.log_id(), cmd, &sql)
+                        .map(|r| vec![ApplyResult(Some(r))]);
+                }
+            }
+        }
+        let clock_before = self.clock.last();
+        let mut ended: BTreeMap<usize, Ending> = BTreeMap::new();
+        loop {
+            let outcome = self
+                .internal("BEGIN IMMEDIATE")
+                .map_err(|e| Interrupted::Io(io_err(e)))
+                .and_then(|()| self.apply_in_transaction(items, &mut ended))
+                .and_then(|results| match self.internal("COMMIT") {
+                    Ok(()) => Ok(results),
+                    Err(e) => Err(Interrupted::Io(io_err(e))),
+                });
+            // What was rolled back must not move the log's clock.
+            match outcome {
+                Ok(results) => return Ok(results),
+                Err(Interrupted::TransactionEnded(position, error)) => {
+                    self.clock.reset(clock_before);
+                    ended.insert(position, error);
+                }
+                Err(Interrupted::Io(e)) => {
+                    let _ = self.internal("ROLLBACK");
+                    self.clock.reset(clock_before);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Applies every entry of a segment, then records what it applied. `ended`: entries known to
+    /// end the transaction, answered with their error instead of running.
+    fn apply_in_transaction(
+        &mut self,
+        items: &[ApplyItem],
+        ended: &mut BTreeMap<usize, Ending>,
+    ) -> Result<Vec<ApplyResult>, Interrupted> {
+        let mut results = Vec::with_capacity(items.len());
+        let mut membership: Option<StoredMembership> = None;
+        for (position, (entry, _)) in items.iter().enumerate() {
+            let log_id = entry.log_id();
+            let result = match &entry.payload {
+                EntryPayload::Blank => ApplyResult(None),
+                EntryPayload::Normal(cmd) => {
+                    let known = ended.get_mut(&position);
+                    match self.apply_command(&log_id, cmd, known) {
+                        Err(Interrupted::TransactionEnded(_, e)) => {
+                            return Err(Interrupted::TransactionEnded(position, e))
+                        }
+                        other => ApplyResult(Some(other?)),
+                    }
+                }
+                EntryPayload::Membership(m) => {
+                    membership = Some(StoredMembership::new(Some(log_id), m.clone()));
+                    ApplyResult(None)
+                }
+            };
+            results.push(result);
+        }
+        let last = items.last().expect("a segment is not empty").0.log_id();
+        self.write_applied(last, membership.as_ref())
+            .map_err(io_err)?;
+        Ok(results)
+    }
+
+    /// Applies one command in its own savepoint, or answers it with `ended`, how it ended the
+    /// transaction before (see the module docs).
+    fn apply_command(
+        &mut self,
+        log_id: &LogId,
+        cmd: &Command,
+        ended: Option<&mut Ending>,
+    ) -> Result<CommandResult, Interrupted> {
+        let id = &cmd.request_id;
+        let entry_time_ms = self.clock.next(cmd.leader_time_ms);
+        self.forget_results(id, log_id, entry_time_ms)
+            .map_err(io_err)?;
+        if let Some(previous) = self.remembered_result(id).map_err(io_err)? {
+            return Ok(previous);
+        }
+        if let Some(ending) = ended {
+            // Judged now, on the state the entry ran on (a full disk stays this machine's).
+            let placeholder = Ok(SqlError::Sqlite {
+                message: String::new(),
+            });
+            let error = match std::mem::replace(ending, placeholder) {
+                Ok(error) => error,
+                Err(raw) => self.statement_error(raw)?,
+            };
+            *ending = Ok(error.clone());
+            let result = Err(error);
+            self.remember_result(id, entry_time_ms, &result)
+                .map_err(io_err)?;
+            return Ok(result);
+        }
+        determinism::set_entry_context(entry_time_ms, seed_for(log_id));
+        // Every entry starts from rowid 0 and no changes, not from what an earlier batch or
+        // the writer's own bookkeeping left behind.
+        ffi::reset_last_insert_rowid(&self.conn);
+        history::mark_entry_start(&self.conn);
+        self.guard.reset_budget();
+        self.internal("SAVEPOINT entry").map_err(io_err)?;
+        let outcome = match (&cmd.op, vacuum::classify(&self.conn, &cmd.op)) {
+            (_, Vacuum::Refuse(e)) => Err(OpError::Sql(e)),
+            (WriteOp::Migrate(migration), _) => self.apply_migration(migration, entry_time_ms),
+            (op, _) => run_op(&self.conn, op),
+        };
+        if self.conn.is_autocommit() {
+            // The statement ended the writer's transaction (see the module docs).
+            let ending = match outcome {
+                Err(OpError::Sqlite(e)) => Err(e),
+                Err(OpError::Sql(e)) => Ok(e),
+                Ok(_) => Ok(SqlError::Sqlite {
+                    message: "the statement ended the transaction".into(),
+                }),
+            };
+            return Err(Interrupted::TransactionEnded(0, ending));
+        }
+        let failed_statement = outcome.is_err();
+        let result = match outcome {
+            Ok(output) => self.check_output(output),
+            Err(OpError::Sqlite(e)) => Err(self.statement_error(e)?),
+            Err(e) => Err(to_sql_error(e)?),
+        };
+        // A single statement that failed keeps what SQLite kept of it (`OR FAIL` keeps the rows
+        // it changed before the failing one; other failures undid themselves). Transactions,
+        // batches and migrations are all or nothing, and so is a failure found afterwards.
+        let keep = result.is_ok()
+            || (failed_statement
+                && matches!(
+                    cmd.op,
+                    WriteOp::Execute { .. } | WriteOp::ExecuteReturning { .. }
+                ));
+        if !keep {
+            self.internal("ROLLBACK TO entry").map_err(io_err)?;
+        }
+        self.internal("RELEASE entry").map_err(io_err)?;
+        self.remember_result(id, entry_time_ms, &result)
+            .map_err(io_err)?;
+        Ok(result)
+    }
+
+    /// The result of a statement SQLite failed, or an I/O error when this machine failed.
+    fn statement_error(&self, e: rusqlite::Error) -> std::io::Result<SqlError> {
+        let e = self.explain_refusal(e);
+        if super::ops::is_logical_full(&self.conn, &e) {
+            return Ok(super::ops::statement_error(&e, e.to_string()));
+        }
+        to_sql_error(OpError::Sqlite(e))
+    }
+
+    /// Failures only visible after the statements ran: deferred foreign keys (SQLite would report
+    /// them at COMMIT, with its usual message) and results too large to keep.
+    fn check_output(&self, output: WriteOutput) -> CommandResult {
+        if ffi::deferred_foreign_key_violations(&self.conn) > 0 {
+            return Err(SqlError::Constraint {
+                kind: ConstraintKind::ForeignKey,
+                message: "FOREIGN KEY constraint failed".into(),
+            });
+        }
+        let size = postcard::experimental::serialized_size(&output).unwrap_or(usize::MAX);
+        if size > MAX_RESULT_BYTES {
+            return Err(SqlError::Sqlite {
+                message: format!(
+                    "result of {size} bytes exceeds the limit of {MAX_RESULT_BYTES} bytes"
+                ),
+            });
+        }
+        Ok(output)
+    }
+
+    /// Applies a VACUUM entry (see `vacuum.rs`): records that it is being applied, runs VACUUM
+    /// outside any transaction, and records its result and `last_applied` afterwards.
+    fn apply_vacuum(
+        &mut self,
+        log_id: &LogId,
+        cmd: &Command,
+        sql: &str,
+    ) -> std::io::Result<CommandResult> {
+        let clock_before = self.clock.last();
+        let id = &cmd.request_id;
+        let entry_time_ms = self.clock.next(cmd.leader_time_ms);
+        let answered = self.internal("BEGIN IMMEDIATE").and_then(|()| {
+            self.forget_results(id, log_id, entry_time_ms)?;
+            let previous = self.remembered_result(id)?;
+            self.internal("COMMIT")?;
+            Ok(previous)
+        });
+        let previous = match answered {
+            Ok(previous) => previous,
+            Err(e) => {
+                let _ = self.internal("ROLLBACK");
+                self.clock.reset(clock_before);
+                return Err(io_err(e));
+            }
+        };
+        let result = match previous {
+            Some(previous) => previous,
+            None => {
+                self.guard.reset_budget();
+                // The guard is lifted: VACUUM copies every table, Hiqlite's own included, into a
+                // new file (`vacuum::classify` made sure the text is this one statement).
+                match self.guard.internal(|| self.conn.execute_batch(sql)) {
+                    Ok(()) => Ok(WriteOutput::Executed {
+                        rows_affected: 0,
+                        last_insert_rowid: 0,
+                    }),
+                    Err(e) => Err(self.statement_error(e)?),
+                }
+            }
+        };
+        let recorded = self.internal("BEGIN IMMEDIATE").and_then(|()| {
+            self.remember_result(id, entry_time_ms, &result)?;
+            self.write_applied(*log_id, None)?;
+            self.internal("COMMIT")
+        });
+        if let Err(e) = recorded {
+            let _ = self.internal("ROLLBACK");
+            self.clock.reset(clock_before);
+            return Err(io_err(e));
+        }
+        Ok(result)
+    }
+}
+
+/// `items` cut into segments: each VACUUM entry alone, the entries between them together.
+fn segments(writer: &WriterThread, items: &[ApplyItem]) -> Vec<Range<usize>> {
+    let mut segments = Vec::new();
+    let mut start = 0;
+    for (i, (entry, _)) in items.iter().enumerate() {
+        let is_vacuum = matches!(
+            &entry.payload,
+            EntryPayload::Normal(cmd) if matches!(vacuum::classify(&writer.conn, &cmd.op), Vacuum::Run(_))
+        );
+        if is_vacuum {
+            if start < i {
+                segments.push(start..i);
+            }
+            segments.push(i..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < items.len() {
+        segments.push(start..items.len());
+    }
+    segments
+}
