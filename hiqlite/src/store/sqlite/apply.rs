@@ -53,6 +53,8 @@ impl WriterThread {
         for segment in segments(self, &items) {
             let last_index = items[segment.end - 1].0.log_id().index();
             results.extend(self.apply_segment(&items[segment])?);
+            // Readers must see a new schema before anyone learns the index is applied.
+            self.schema.check(&self.conn, &self.guard);
             self.applied.send_replace(last_index);
         }
         let newest_command = items.iter().rev().find_map(|(e, _)| match &e.payload {

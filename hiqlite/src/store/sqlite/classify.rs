@@ -73,7 +73,7 @@ fn is_dml(sql: &str) -> bool {
 
 /// Makes `conn` load the current schema: running a statement that reads `sqlite_schema` checks
 /// the schema cookie, and SQLite reloads the schema when it changed.
-fn refresh_schema(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn refresh_schema(conn: &Connection) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM sqlite_schema LIMIT 0")?;
     let mut rows = stmt.raw_query();
     while rows.next()?.is_some() {}

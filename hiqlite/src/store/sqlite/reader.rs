@@ -18,6 +18,26 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::guard::Refusals;
 
+/// Counts the schema changes the writer committed (DDL, a restored snapshot). A read connection
+/// loads the schema once and, for most statements, notices a change when the statement runs; but
+/// a statement may fail to prepare against a stale schema (`ORDER BY 5` on a view that gained a
+/// column), and some pragmas (`PRAGMA index_list`) answer from it without checking. So before a
+/// read, a connection that has not seen the latest change reloads the schema. The writer bumps
+/// the count before it reports the index applied, so a read after a write sees the new schema.
+#[derive(Clone, Default)]
+pub struct SchemaGeneration(Arc<AtomicU64>);
+
+impl SchemaGeneration {
+    /// Records a committed schema change.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+
+    fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// Why the pool could not run a read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -45,6 +65,7 @@ const STEPS_PER_CALL: u64 = 1_000;
 /// Read-only connections to the node's database file.
 pub struct ReadPool {
     idle: Mutex<Vec<PooledConnection>>,
+    schema: SchemaGeneration,
     permits: Arc<Semaphore>,
     /// Reads that had to move to the blocking pool (for metrics and tests).
     moved_to_blocking: AtomicU64,
@@ -56,6 +77,8 @@ struct PooledConnection {
     conn: Connection,
     limit: Arc<StepLimit>,
     refusals: Refusals,
+    /// The [`SchemaGeneration`] this connection last loaded the schema at.
+    schema_seen: AtomicU64,
 }
 
 /// Counts VM steps of the current read while `enabled`; past the budget, interrupts it.
@@ -75,8 +98,13 @@ impl StepLimit {
 }
 
 impl ReadPool {
-    /// Opens `size` read-only connections. The writer must have created the database first.
-    pub fn open(db_path: &Path, size: usize) -> rusqlite::Result<Arc<ReadPool>> {
+    /// Opens `size` read-only connections. The writer must have created the database first;
+    /// `schema` is the writer's count of schema changes.
+    pub fn open(
+        db_path: &Path,
+        size: usize,
+        schema: SchemaGeneration,
+    ) -> rusqlite::Result<Arc<ReadPool>> {
         let mut idle = Vec::with_capacity(size);
         for _ in 0..size.max(1) {
             let conn = Connection::open_with_flags(
@@ -111,11 +139,13 @@ impl ReadPool {
                 conn,
                 limit,
                 refusals,
+                schema_seen: AtomicU64::new(schema.current()),
             });
         }
         Ok(Arc::new(ReadPool {
             permits: Arc::new(Semaphore::new(idle.len())),
             idle: Mutex::new(idle),
+            schema,
             moved_to_blocking: AtomicU64::new(0),
         }))
     }
@@ -138,7 +168,7 @@ impl ReadPool {
         let f = {
             let lease = self.lease(&permit)?;
             lease.pooled().limit.arm(true);
-            let result = lease.pooled().run(&f);
+            let result = lease.pooled().run(&self.schema, &f);
             if !lease.pooled().limit.tripped.load(Ordering::Relaxed) {
                 return result;
             }
@@ -150,7 +180,7 @@ impl ReadPool {
         tokio::task::spawn_blocking(move || {
             let lease = pool.lease(&permit)?;
             lease.pooled().limit.arm(false);
-            let result = lease.pooled().run(&f);
+            let result = lease.pooled().run(&pool.schema, &f);
             drop(permit);
             result
         })
@@ -188,7 +218,17 @@ impl ReadPool {
 impl PooledConnection {
     /// Runs the read `f`; a statement the guard refused fails with the guard's reason rather
     /// than SQLite's bare "not authorized".
-    fn run<T, E: ReadError>(&self, f: impl Fn(&Connection) -> Result<T, E>) -> Result<T, E> {
+    fn run<T, E: ReadError>(
+        &self,
+        schema: &SchemaGeneration,
+        f: impl Fn(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let latest = schema.current();
+        if self.schema_seen.load(Ordering::Relaxed) != latest
+            && super::classify::refresh_schema(&self.conn).is_ok()
+        {
+            self.schema_seen.store(latest, Ordering::Relaxed);
+        }
         self.refusals.clear();
         f(&self.conn).map_err(|e| match self.refusals.take() {
             Some(reason) => e.refused(reason),
@@ -241,7 +281,10 @@ mod tests {
                 )
             })
             .unwrap();
-        (dir, ReadPool::open(&path, 2).unwrap())
+        (
+            dir,
+            ReadPool::open(&path, 2, SchemaGeneration::default()).unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -298,5 +341,62 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("no such column"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn reads_after_a_schema_change_use_the_new_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (a, b); CREATE VIEW v AS SELECT * FROM t;
+                 INSERT INTO t VALUES (1, 2);",
+            )
+            .unwrap();
+        let schema = SchemaGeneration::default();
+        let pool = ReadPool::open(&path, 1, schema.clone()).unwrap();
+        let index_names = |pool: &Arc<ReadPool>| {
+            let pool = pool.clone();
+            async move {
+                pool.with_conn(|c| {
+                    let mut stmt = c.prepare_cached("PRAGMA index_list(t)")?;
+                    let names = stmt
+                        .query_map([], |r| r.get::<_, String>(1))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok::<_, crate::Error>(names)
+                })
+                .await
+                .unwrap()
+            }
+        };
+        assert!(index_names(&pool).await.is_empty());
+        let order_by_three = |pool: &Arc<ReadPool>| {
+            let pool = pool.clone();
+            async move {
+                pool.with_conn(|c| {
+                    Ok::<_, crate::Error>(c.query_row(
+                        "SELECT * FROM v ORDER BY 1, 2, 3",
+                        [],
+                        |r| r.get::<_, i64>(2),
+                    )?)
+                })
+                .await
+            }
+        };
+        assert!(
+            order_by_three(&pool).await.is_err(),
+            "the view has two columns"
+        );
+
+        writer
+            .execute_batch(
+                "CREATE INDEX t_a ON t (a); ALTER TABLE t ADD COLUMN c DEFAULT 3;
+                 DROP VIEW v; CREATE VIEW v AS SELECT * FROM t;",
+            )
+            .unwrap();
+        schema.bump();
+        assert_eq!(index_names(&pool).await, ["t_a"]);
+        assert_eq!(order_by_three(&pool).await.unwrap(), 3);
     }
 }

@@ -55,7 +55,7 @@ impl StateMachine {
 
     /// A pool of read-only connections to the same database.
     pub fn read_pool(&self, size: usize) -> io::Result<Arc<ReadPool>> {
-        ReadPool::open(self.writer.db_path(), size)
+        ReadPool::open(self.writer.db_path(), size, self.writer.schema_generation())
             .map_err(|e| io::Error::other(format!("SQLite: {e}")))
     }
 

@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, watch};
 use super::clock::{ClockOffset, EntryClock};
 use super::determinism;
 use super::guard::WriterGuard;
+use super::reader::SchemaGeneration;
 use crate::types::command::{CommandResult, RequestId, SqlError};
 use crate::types::raft::{Entry, LogId, StoredMembership, TypeConfig};
 
@@ -45,6 +46,7 @@ enum Job {
 
 /// Handle to the writer thread. Dropping it stops the thread after the queued jobs.
 pub struct SqliteWriter {
+    schema_generation: SchemaGeneration,
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     applied: watch::Receiver<u64>,
@@ -82,6 +84,8 @@ impl SqliteWriter {
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let clock_offset = ClockOffset::default();
         let clock = EntryClock::new(state.entry_time_ms, clock_offset.clone());
+        let schema_generation = SchemaGeneration::default();
+        let schema = SchemaWatch::new(&conn, &guard, schema_generation.clone());
         let thread = std::thread::Builder::new()
             .name("hiqlite-sqlite-writer".into())
             .spawn(move || {
@@ -91,6 +95,7 @@ impl SqliteWriter {
                     internal_tag: random_tag(),
                     applied: applied_tx,
                     clock,
+                    schema,
                 };
                 writer.run(jobs_rx)
             })?;
@@ -99,6 +104,7 @@ impl SqliteWriter {
                 jobs: Some(jobs_tx),
                 thread: Some(thread),
                 applied: applied_rx,
+                schema_generation,
                 clock_offset,
                 db_path: db_path.to_path_buf(),
             },
@@ -124,6 +130,12 @@ impl SqliteWriter {
     /// The index of the last applied entry, updated after each SQLite commit.
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.applied.clone()
+    }
+
+    /// The count of schema changes this writer committed, for the read pool (see
+    /// [`SchemaGeneration`]).
+    pub fn schema_generation(&self) -> SchemaGeneration {
+        self.schema_generation.clone()
     }
 
     /// How far this node's clock is from the time of the entries it applies (see `clock.rs`).
@@ -252,6 +264,7 @@ pub(super) struct WriterThread {
     internal_tag: u64,
     pub(super) applied: watch::Sender<u64>,
     pub(super) clock: EntryClock,
+    pub(super) schema: SchemaWatch,
 }
 
 impl WriterThread {
@@ -279,6 +292,7 @@ impl WriterThread {
             )
             .map_err(io_err)?;
         let state = read_applied_state(&self.conn).map_err(io_err)?;
+        self.schema.check(&self.conn, &self.guard);
         self.applied
             .send_replace(state.last_applied.map(|l| l.index()).unwrap_or(0));
         self.clock.reset(state.entry_time_ms);
@@ -414,4 +428,40 @@ pub(super) fn seed_for(log_id: &LogId) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Notices schema changes the writer committed, and tells the read pool through a
+/// [`SchemaGeneration`].
+pub(super) struct SchemaWatch {
+    /// SQLite's schema cookie (`PRAGMA schema_version`) when last checked.
+    cookie: i64,
+    generation: SchemaGeneration,
+}
+
+impl SchemaWatch {
+    fn new(conn: &Connection, guard: &WriterGuard, generation: SchemaGeneration) -> SchemaWatch {
+        SchemaWatch {
+            cookie: schema_cookie(conn, guard).unwrap_or(0),
+            generation,
+        }
+    }
+
+    /// Bumps the generation when the schema cookie changed since the last check (DDL, VACUUM,
+    /// ANALYZE, a restored snapshot). Reading the cookie costs one small statement per batch.
+    pub(super) fn check(&mut self, conn: &Connection, guard: &WriterGuard) {
+        match schema_cookie(conn, guard) {
+            Ok(cookie) if cookie == self.cookie => {}
+            Ok(cookie) => {
+                self.cookie = cookie;
+                self.generation.bump();
+            }
+            // Unknown: readers reload to be safe.
+            Err(_) => self.generation.bump(),
+        }
+    }
+}
+
+/// SQLite's schema cookie (a pragma: run with the guard lifted, as the writer's own statement).
+fn schema_cookie(conn: &Connection, guard: &WriterGuard) -> rusqlite::Result<i64> {
+    guard.internal(|| conn.query_row("PRAGMA schema_version", [], |r| r.get(0)))
 }
