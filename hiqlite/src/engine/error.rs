@@ -103,3 +103,11 @@ impl crate::store::sqlite::reader::ReadError for Error {
         }
     }
 }
+
+/// A refused configuration is [`Error::Config`] with the same message (`invalid configuration:
+/// ...`), so `?` on a config call works where [`Error`] is returned.
+impl From<crate::config::ConfigError> for Error {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Error::Config(e.detail())
+    }
+}
