@@ -12,6 +12,7 @@ use crate::types::members::{Member, NodeId};
 
 /// Builds a [`NodeConfig`] from defaults, a TOML file, `HQL_*` environment variables and explicit
 /// setters; later layers override earlier ones, so apply them in the order file, env, flags.
+/// Setters take any value; [`build`](Self::build) checks them all at once.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), hiqlite::Error> {
@@ -111,79 +112,92 @@ impl NodeConfigBuilder {
         self.config.nodes = nodes;
         self
     }
-    /// Directory for the Raft log and the database (default `./hiqlite-data`).
+    /// Directory for the Raft log and the database (TOML `data_dir`, env `HQL_DATA_DIR`, flag
+    /// `--data-dir`; default `./hiqlite-data`). `build` creates it and checks it is writable.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.data_dir = dir.into();
         self
     }
-    /// Secret for node-to-node Raft traffic, at least 16 characters. Required.
+    /// Secret for node-to-node Raft traffic, at least 16 characters (TOML `secret_raft`, env
+    /// `HQL_SECRET_RAFT`, flag `--secret-raft`). Required.
     pub fn secret_raft(mut self, secret: impl Into<Secret>) -> Self {
         self.config.secret_raft = secret.into();
         self.given("secret_raft");
         self
     }
-    /// Secret for the API port, at least 16 characters. Required.
+    /// Secret for the API port, at least 16 characters (TOML `secret_api`, env
+    /// `HQL_SECRET_API`, flag `--secret-api`). Required.
     pub fn secret_api(mut self, secret: impl Into<Secret>) -> Self {
         self.config.secret_api = secret.into();
         self.given("secret_api");
         self
     }
-    /// SQLite file name inside `data_dir/db` (default `hiqlite.db`).
+    /// SQLite file name inside `data_dir/db`, without directories (TOML `filename_db`; default
+    /// `hiqlite.db`).
     pub fn filename_db(mut self, name: impl Into<String>) -> Self {
         self.config.filename_db = name.into();
         self
     }
-    /// Read-only connections for local reads (default 4).
+    /// Read-only connections for local reads, at least 1 (TOML `read_pool_size`; default 4).
     pub fn read_pool_size(mut self, n: usize) -> Self {
         self.config.read_pool_size = n;
         self
     }
-    /// Acknowledge log appends only after fsync (default `true`).
+    /// Acknowledge log appends only after fsync (TOML `log_sync`; default `true`).
     pub fn log_sync(mut self, sync: bool) -> Self {
         self.config.log_sync = sync;
         self
     }
-    /// Leader heartbeat interval (default 150 ms).
+    /// Leader heartbeat interval, more than 0 (TOML `heartbeat_interval_ms`, in milliseconds;
+    /// default 150 ms).
     pub fn heartbeat_interval(mut self, d: Duration) -> Self {
         self.config.heartbeat_interval = d;
         self
     }
-    /// Lower bound of the election timeout (default 750 ms).
+    /// Lower bound of the election timeout, more than twice the heartbeat interval (TOML
+    /// `election_timeout_min_ms`, in milliseconds; default 750 ms).
     pub fn election_timeout_min(mut self, d: Duration) -> Self {
         self.config.election_timeout_min = d;
         self
     }
-    /// Upper bound of the election timeout (default 1500 ms).
+    /// Upper bound of the election timeout, more than the lower bound (TOML
+    /// `election_timeout_max_ms`, in milliseconds; default 1500 ms).
     pub fn election_timeout_max(mut self, d: Duration) -> Self {
         self.config.election_timeout_max = d;
         self
     }
-    /// Largest accepted network frame (default 64 MiB).
+    /// Largest accepted network frame in bytes, from 64 KiB to 1 GiB (TOML `max_frame_bytes`;
+    /// default 64 MiB).
     pub fn max_frame_bytes(mut self, n: usize) -> Self {
         self.config.max_frame_bytes = n;
         self
     }
-    /// How long a request retries across leader changes (default 10 s).
+    /// How long a request retries across leader changes, more than 0 (TOML
+    /// `request_timeout_ms`, in milliseconds; default 10 s).
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.config.request_timeout = d;
         self
     }
-    /// Log entries between snapshots (default 100 000; 0 = never snapshot).
+    /// Log entries between snapshots (TOML `snapshot_after_logs`; default 100 000; 0 = never
+    /// snapshot).
     pub fn snapshot_after_logs(mut self, n: u64) -> Self {
         self.config.snapshot_after_logs = n;
         self
     }
-    /// How consistent reads confirm leadership (default [`ReadPolicy::ReadIndex`]).
+    /// How consistent reads confirm leadership (TOML `read_policy`; default
+    /// [`ReadPolicy::ReadIndex`]).
     pub fn read_policy(mut self, policy: ReadPolicy) -> Self {
         self.config.read_policy = policy;
         self
     }
-    /// Bind the Raft listener here instead of at this node's `raft_addr`.
+    /// Bind the Raft listener at `addr` (`host:port`) instead of at this node's `raft_addr`
+    /// (TOML `listen_raft_addr`).
     pub fn listen_raft_addr(mut self, addr: impl Into<String>) -> Self {
         self.config.listen_raft_addr = Some(addr.into());
         self
     }
-    /// Bind the API listener here instead of at this node's `api_addr`.
+    /// Bind the API listener at `addr` (`host:port`) instead of at this node's `api_addr`
+    /// (TOML `listen_api_addr`).
     pub fn listen_api_addr(mut self, addr: impl Into<String>) -> Self {
         self.config.listen_api_addr = Some(addr.into());
         self
@@ -198,6 +212,10 @@ impl NodeConfigBuilder {
     /// Checks that the required values are present, then [validates](NodeConfig::validate).
     /// Every problem is reported in one error: missing values, problems recorded while layering
     /// (see [`parse_nodes`](Self::parse_nodes)) and every check of the values that are set.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] with every problem, each naming its key (and where it can be
+    /// given, for a missing one) and never a secret's value.
     pub fn build(self) -> Result<NodeConfig, ConfigError> {
         let mut problems: Vec<String> = self
             .missing

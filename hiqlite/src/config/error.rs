@@ -17,6 +17,7 @@ use std::path::PathBuf;
 /// assert!(e.to_string().starts_with("invalid configuration: "));
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The TOML file could not be read (missing, unreadable, not UTF-8).
     #[error("invalid configuration: cannot read config file \"{}\": {error}", path.display())]

@@ -41,6 +41,8 @@ pub enum ReadPolicy {
     Lease,
 }
 
+/// Parses `read_index` or `lease` (surrounding whitespace ignored, case significant), the values
+/// of TOML `read_policy` and `HQL_READ_POLICY`; anything else is an error naming both.
 impl std::str::FromStr for ReadPolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -133,6 +135,10 @@ impl NodeConfig {
     /// Reads a TOML file, then lets `HQL_*` environment variables override its values, and
     /// validates the result.
     ///
+    /// # Errors
+    /// As [`NodeConfigBuilder::toml_file`], [`NodeConfigBuilder::env`] and
+    /// [`NodeConfigBuilder::build`]: the first source that cannot be read, or every problem.
+    ///
     /// ```no_run
     /// # fn main() -> Result<(), hiqlite::Error> {
     /// let config = hiqlite::NodeConfig::from_toml("/etc/hiqlite/hiqlite.toml")?;
@@ -143,6 +149,9 @@ impl NodeConfig {
     }
 
     /// Parses TOML text (no environment variables) and validates the result.
+    ///
+    /// # Errors
+    /// As [`NodeConfigBuilder::toml_str`] and [`NodeConfigBuilder::build`].
     ///
     /// ```no_run
     /// # fn main() -> Result<(), hiqlite::Error> {
@@ -159,6 +168,9 @@ impl NodeConfig {
     }
 
     /// Reads only `HQL_*` environment variables (and defaults) and validates the result.
+    ///
+    /// # Errors
+    /// As [`NodeConfigBuilder::env`] and [`NodeConfigBuilder::build`].
     ///
     /// ```no_run
     /// // HQL_NODE_ID=1 HQL_NODES="1 127.0.0.1:8100 127.0.0.1:8200" HQL_SECRET_RAFT=... HQL_SECRET_API=...

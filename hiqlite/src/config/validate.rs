@@ -12,7 +12,14 @@ use crate::types::members::NodeId;
 impl NodeConfig {
     /// Checks the whole configuration and reports every problem found in one error; messages
     /// name the offending key and value (never a secret). Also creates `data_dir` if needed and
-    /// checks that it is writable by writing and removing a probe file.
+    /// checks that it is writable by writing and removing a probe file. Logs a warning (and
+    /// succeeds) when `request_timeout` is shorter than `election_timeout_max` or `log_sync` is
+    /// off.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] with every problem: members, ids and addresses, secret lengths,
+    /// timing rules, limits, `filename_db`, and a `data_dir` that cannot be created or written
+    /// (with the operating system's reason).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = self.check_values();
         if let Err(e) = check_data_dir(&self.data_dir) {

@@ -225,3 +225,58 @@ fn docs_mention_every_key() {
         assert!(example.contains(name), "hiqlite.example.toml lacks {name}");
     }
 }
+
+#[test]
+fn file_keys_match_the_key_list() {
+    // The TOML shape (a serde struct) and the key list must name the same keys; the unknown-key
+    // message lists the struct's.
+    let e = NodeConfig::builder().toml_str("zzz = 1\n").unwrap_err();
+    let text = e.to_string();
+    let (_, expected) = text.split_once("expected one of ").unwrap();
+    let mut file_keys: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
+    let mut keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+    file_keys.sort_unstable();
+    keys.sort_unstable();
+    assert_eq!(file_keys, keys);
+}
+
+#[test]
+fn errors_are_typed_and_convert_with_the_same_text() {
+    let e = NodeConfig::from_toml_str("read_pool_size = \"four\"\n").unwrap_err();
+    match &e {
+        ConfigError::Toml {
+            origin,
+            line,
+            column,
+            key,
+            ..
+        } => {
+            assert_eq!(origin, "TOML config");
+            assert_eq!((*line, *column), (Some(1), Some(18)));
+            assert_eq!(key.as_deref(), Some("read_pool_size"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = NodeConfig::from_toml("/nonexistent/hiqlite.toml").unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::ReadFile { error, .. } if error.kind() == std::io::ErrorKind::NotFound),
+        "{e:?}"
+    );
+    assert!(matches!(
+        parse_member("1 a:1").unwrap_err(),
+        ConfigError::Member { .. }
+    ));
+    let e = NodeConfig::builder().build().unwrap_err();
+    let ConfigError::Invalid { problems } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(problems.len(), 4, "{problems:?}");
+
+    // Into the crate's error: the same text, as Error::Config.
+    let text = e.to_string();
+    let detail = e.detail();
+    assert_eq!(text, format!("invalid configuration: {detail}"));
+    let converted = crate::Error::from(e);
+    assert_eq!(converted.to_string(), text);
+    assert!(matches!(converted, crate::Error::Config(d) if d == detail));
+}

@@ -219,3 +219,17 @@ fn env_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn env_secrets_are_taken_verbatim() {
+    // A secret that looks like a number, or has spaces around it, stays exactly as given.
+    let b = NodeConfig::builder()
+        .env_with(env(&[
+            ("HQL_SECRET_RAFT", "12345678901234567890"),
+            ("HQL_SECRET_API", "  spaced secret value!  "),
+        ]))
+        .unwrap();
+    assert_eq!(b.config.secret_raft, Secret::new("12345678901234567890"));
+    assert_eq!(b.config.secret_api, Secret::new("  spaced secret value!  "));
+    assert!(!b.missing.contains(&"secret_raft") && !b.missing.contains(&"secret_api"));
+}
