@@ -8,8 +8,8 @@ use std::path::PathBuf;
 /// Why a configuration was refused. `Display` gives the message a user reads, starting with
 /// `invalid configuration: `; [`detail`](Self::detail) gives the same message without that prefix.
 ///
-/// Converts into [`crate::Error::Config`] (with the same text), so `?` works in functions that
-/// return [`crate::Error`].
+/// Converts into `hiqlite::Error::Config` (with the same text), so `?` works in functions that
+/// return `hiqlite::Error`.
 ///
 /// ```
 /// let e = hiqlite::NodeConfig::builder().build().unwrap_err();
@@ -79,7 +79,7 @@ const PREFIX: &str = "invalid configuration: ";
 
 impl ConfigError {
     /// The message without the `invalid configuration: ` prefix (what goes after `--node "..."`
-    /// or into [`crate::Error::Config`]).
+    /// or into `hiqlite::Error::Config`).
     pub fn detail(&self) -> String {
         let text = self.to_string();
         match text.strip_prefix(PREFIX) {

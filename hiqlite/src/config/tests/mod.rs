@@ -241,7 +241,7 @@ fn file_keys_match_the_key_list() {
 }
 
 #[test]
-fn errors_are_typed_and_convert_with_the_same_text() {
+fn errors_are_typed() {
     let e = NodeConfig::from_toml_str("read_pool_size = \"four\"\n").unwrap_err();
     match &e {
         ConfigError::Toml {
@@ -272,11 +272,8 @@ fn errors_are_typed_and_convert_with_the_same_text() {
     };
     assert_eq!(problems.len(), 4, "{problems:?}");
 
-    // Into the crate's error: the same text, as Error::Config.
-    let text = e.to_string();
-    let detail = e.detail();
-    assert_eq!(text, format!("invalid configuration: {detail}"));
-    let converted = crate::Error::from(e);
-    assert_eq!(converted.to_string(), text);
-    assert!(matches!(converted, crate::Error::Config(d) if d == detail));
+    assert_eq!(
+        e.to_string(),
+        format!("invalid configuration: {}", e.detail())
+    );
 }
