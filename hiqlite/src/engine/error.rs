@@ -103,3 +103,19 @@ impl crate::store::sqlite::reader::ReadError for Error {
         }
     }
 }
+
+/// A refused configuration is [`Error::Config`] with the same message (`invalid configuration:
+/// ...`), so `?` on a config call works where [`Error`] is returned.
+///
+/// ```
+/// let e = hiqlite::NodeConfig::builder().build().unwrap_err();
+/// let text = e.to_string();
+/// let e = hiqlite::Error::from(e);
+/// assert!(matches!(e, hiqlite::Error::Config(_)));
+/// assert_eq!(e.to_string(), text);
+/// ```
+impl From<crate::config::ConfigError> for Error {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Error::Config(e.detail())
+    }
+}

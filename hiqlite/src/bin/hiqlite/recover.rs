@@ -41,8 +41,7 @@ pub async fn run(args: RecoverArgs) -> Result<(), Error> {
     for spec in &args.nodes {
         match hiqlite::config::parse_member(spec) {
             Ok(m) => members.push(m),
-            Err(Error::Config(e)) => problems.push(format!("--node {spec:?}: {e}")),
-            Err(e) => problems.push(format!("--node {spec:?}: {e}")),
+            Err(e) => problems.push(format!("--node {spec:?}: {}", e.detail())),
         }
     }
     if !problems.is_empty() {

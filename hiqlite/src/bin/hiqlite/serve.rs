@@ -89,7 +89,7 @@ impl ServeArgs {
         if let Some(s) = &self.secret_api {
             builder = builder.secret_api(s.as_str());
         }
-        builder.build()
+        Ok(builder.build()?)
     }
 }
 

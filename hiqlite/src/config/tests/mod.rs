@@ -1,0 +1,279 @@
+//! Tests of the config room: builder and defaults here, the sources in `sources.rs`, members
+//! and validation in `validation.rs`, and that the docs mention every key.
+
+mod sources;
+mod validation;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::keys::KEYS;
+use super::*;
+use crate::types::members::Member;
+
+const RAFT: &str = "raft-secret-0123456789";
+const API: &str = "api-secret-0123456789";
+
+fn three_nodes() -> NodeConfigBuilder {
+    NodeConfig::builder()
+        .node_id(1)
+        .node(1, "127.0.0.1:8100", "127.0.0.1:8200")
+        .node(2, "127.0.0.1:8101", "127.0.0.1:8201")
+        .node(3, "127.0.0.1:8102", "127.0.0.1:8202")
+        .secret_raft(RAFT)
+        .secret_api(API)
+}
+
+/// A valid config in a fresh temp dir (the dir guard must outlive the test).
+fn valid() -> (tempfile::TempDir, NodeConfigBuilder) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = three_nodes().data_dir(dir.path().join("data"));
+    (dir, b)
+}
+
+fn err_of(r: Result<NodeConfig, ConfigError>) -> String {
+    match r {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+fn toml_for(dir: &Path) -> String {
+    format!(
+        r#"
+node_id = 2
+nodes = [
+"1 127.0.0.1:8100 127.0.0.1:8200",
+"2 127.0.0.1:8101 127.0.0.1:8201",
+"3 127.0.0.1:8102 127.0.0.1:8202",
+]
+data_dir = "{}"
+secret_raft = "{RAFT}"
+secret_api = "{API}"
+read_pool_size = 7
+log_sync = false
+heartbeat_interval_ms = 100
+election_timeout_min_ms = 500
+election_timeout_max_ms = 1000
+max_frame_bytes = 1048576
+request_timeout_ms = 3000
+filename_db = "app.db"
+"#,
+        dir.display()
+    )
+}
+
+fn detail(e: ConfigError) -> String {
+    e.detail()
+}
+
+#[test]
+fn builder_defaults() {
+    let (dir, b) = valid();
+    let c = b.build().unwrap();
+    assert_eq!(c.filename_db, "hiqlite.db");
+    assert_eq!(c.read_pool_size, 4);
+    assert!(c.log_sync);
+    assert_eq!(c.heartbeat_interval, Duration::from_millis(150));
+    assert_eq!(c.election_timeout_min, Duration::from_millis(750));
+    assert_eq!(c.election_timeout_max, Duration::from_millis(1500));
+    assert_eq!(c.max_frame_bytes, 64 * 1024 * 1024);
+    assert_eq!(c.request_timeout, Duration::from_secs(10));
+    assert_eq!(c.nodes.len(), 3);
+    assert_eq!(c.own_member().unwrap().raft_addr, "127.0.0.1:8100");
+    assert!(dir.path().join("data").is_dir(), "data_dir is created");
+    // the probe file is gone
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("data")).unwrap().count(),
+        0
+    );
+    assert_eq!(
+        NodeConfigBuilder::default().config.data_dir,
+        PathBuf::from("./hiqlite-data")
+    );
+}
+
+#[test]
+fn builder_setters() {
+    let (_dir, b) = valid();
+    let c = b
+        .filename_db("x.db")
+        .read_pool_size(2)
+        .log_sync(false)
+        .heartbeat_interval(Duration::from_millis(50))
+        .election_timeout_min(Duration::from_millis(200))
+        .election_timeout_max(Duration::from_millis(400))
+        .max_frame_bytes(1 << 20)
+        .request_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(c.filename_db, "x.db");
+    assert_eq!(c.read_pool_size, 2);
+    assert!(!c.log_sync);
+    assert_eq!(c.heartbeat_interval, Duration::from_millis(50));
+    assert_eq!(c.election_timeout_min, Duration::from_millis(200));
+    assert_eq!(c.election_timeout_max, Duration::from_millis(400));
+    assert_eq!(c.max_frame_bytes, 1 << 20);
+    assert_eq!(c.request_timeout, Duration::from_secs(1));
+    // round trip through the builder
+    let again = NodeConfigBuilder::from(c.clone())
+        .node_id(2)
+        .build()
+        .unwrap();
+    assert_eq!(again.node_id, 2);
+    assert_eq!(again.nodes, c.nodes);
+    // nodes() replaces
+    let (_dir, b) = valid();
+    let c = b
+        .nodes(vec![parse_member("1 a:1 a:2").unwrap()])
+        .build()
+        .unwrap();
+    assert_eq!(c.nodes.len(), 1);
+}
+
+#[test]
+fn missing_required_values() {
+    let e = err_of(NodeConfig::builder().build());
+    assert!(e.contains("node_id is not set"), "{e}");
+    assert!(e.contains("HQL_NODE_ID"), "{e}");
+    assert!(e.contains("secret_raft is not set"), "{e}");
+    assert!(e.contains("secret_api is not set"), "{e}");
+    assert!(e.contains("nodes is empty"), "{e}");
+}
+
+#[test]
+fn missing_values_are_reported_with_every_other_problem() {
+    // Only HQL_SECRET_API set: the missing values and the empty `nodes`, in one error.
+    let e = err_of(
+        NodeConfig::builder()
+            .env_with(env(&[("HQL_SECRET_API", "api-secret-0123456789")]))
+            .unwrap()
+            .build(),
+    );
+    assert!(e.contains(": 3 problems:"), "{e}");
+    for expected in [
+        "node_id is not set",
+        "secret_raft is not set",
+        "nodes is empty",
+        "HQL_NODES",
+    ] {
+        assert!(e.contains(expected), "{expected}: {e}");
+    }
+    assert!(!e.contains("too short"), "{e}");
+    // A bad `--node` is named as the flag, next to the other problems.
+    let e = err_of(
+        NodeConfig::builder()
+            .parse_nodes(
+                "--node",
+                &[
+                    "1 127.0.0.1:8100 127.0.0.1:8200".into(),
+                    "2 nonsense".into(),
+                ],
+            )
+            .secret_raft("short")
+            .build(),
+    );
+    assert!(e.contains("--node \"2 nonsense\""), "{e}");
+    assert!(!e.contains("HQL_NODES:"), "{e}");
+    assert!(e.contains("node_id is not set"), "{e}");
+    assert!(e.contains("secret_raft is too short"), "{e}");
+}
+
+#[test]
+fn debug_hides_secrets() {
+    let (_d, b) = valid();
+    assert!(!format!("{b:?}").contains(RAFT));
+    let c = b.build().unwrap();
+    let dbg = format!("{c:?}");
+    let pretty = format!("{c:#?}");
+    for s in [&dbg, &pretty] {
+        assert!(!s.contains(RAFT) && !s.contains(API), "{s}");
+        assert!(s.contains("Secret(***)"));
+    }
+}
+
+#[test]
+fn example_config_parses() {
+    let text = include_str!("../../../../docs/hiqlite.example.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let b = NodeConfig::builder().toml_str(text).unwrap();
+    assert_eq!(b.config.nodes.len(), 3);
+    let c = b.data_dir(dir.path()).build().unwrap();
+    assert_eq!(c.node_id, 1);
+}
+
+#[test]
+fn docs_mention_every_key() {
+    let reference = include_str!("../../../../docs/configuration.md");
+    let example = include_str!("../../../../docs/hiqlite.example.toml");
+    for key in KEYS {
+        let (name, var) = (key.name, key.env_var());
+        assert!(reference.contains(name), "configuration.md lacks {name}");
+        assert!(reference.contains(&var), "configuration.md lacks {var}");
+        if let Some(flag) = key.flag {
+            assert!(reference.contains(flag), "configuration.md lacks {flag}");
+        }
+        assert!(example.contains(name), "hiqlite.example.toml lacks {name}");
+    }
+}
+
+#[test]
+fn file_keys_match_the_key_list() {
+    // The TOML shape (a serde struct) and the key list must name the same keys; the unknown-key
+    // message lists the struct's.
+    let e = NodeConfig::builder().toml_str("zzz = 1\n").unwrap_err();
+    let text = e.to_string();
+    let (_, expected) = text.split_once("expected one of ").unwrap();
+    let mut file_keys: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
+    let mut keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+    file_keys.sort_unstable();
+    keys.sort_unstable();
+    assert_eq!(file_keys, keys);
+}
+
+#[test]
+fn errors_are_typed() {
+    let e = NodeConfig::from_toml_str("read_pool_size = \"four\"\n").unwrap_err();
+    match &e {
+        ConfigError::Toml {
+            origin,
+            line,
+            column,
+            key,
+            ..
+        } => {
+            assert_eq!(origin, "TOML config");
+            assert_eq!((*line, *column), (Some(1), Some(18)));
+            assert_eq!(key.as_deref(), Some("read_pool_size"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = NodeConfig::from_toml("/nonexistent/hiqlite.toml").unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::ReadFile { error, .. } if error.kind() == std::io::ErrorKind::NotFound),
+        "{e:?}"
+    );
+    assert!(matches!(
+        parse_member("1 a:1").unwrap_err(),
+        ConfigError::Member { .. }
+    ));
+    let e = NodeConfig::builder().build().unwrap_err();
+    let ConfigError::Invalid { problems } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(problems.len(), 4, "{problems:?}");
+
+    assert_eq!(
+        e.to_string(),
+        format!("invalid configuration: {}", e.detail())
+    );
+}
