@@ -2,7 +2,7 @@
 //! accepts what the nodes run.
 //!
 //! The nodes register SQLite's math functions themselves (the bundled SQLite lacks them; see
-//! `hiqlite/src/store/sqlite/math.rs`, whose list a test keeps equal to [`MATH_FUNCTIONS`]). The
+//! `hiqlite/src/store/sqlite/math.rs`, which registers exactly [`MATH_FUNCTIONS`]). The
 //! build-time check only prepares statements, so stand-ins with the same names and arities are
 //! enough; they return NULL if a migration ever calls one while it is applied here.
 

@@ -262,34 +262,17 @@ unsafe extern "C" fn vfs_current_time(_vfs: *mut ffi::sqlite3_vfs, out: *mut f64
 /// `randomblob` can apply SQLite's own argument conversion (`sqlite3_value_int64`, e.g. for
 /// text or real arguments) and length limit exactly like the built-in.
 fn register_random_functions(conn: &Connection) -> rusqlite::Result<()> {
-    type ScalarFn =
-        unsafe extern "C" fn(*mut ffi::sqlite3_context, c_int, *mut *mut ffi::sqlite3_value);
-    let functions: [(&CStr, c_int, ScalarFn); 2] =
+    let functions: [(&CStr, c_int, super::ffi::ScalarFn); 2] =
         [(c"random", 0, random_fn), (c"randomblob", 1, randomblob_fn)];
     for (name, n_arg, func) in functions {
-        // SAFETY: `conn.handle()` is the live connection owned by `conn`, used on this thread
-        // only for this call. `name` is NUL-terminated and copied by SQLite; there is no user
-        // data and no destructor; `func` is an `extern "C"` function with the scalar-function
-        // signature that lives for the whole program.
-        let rc = unsafe {
-            ffi::sqlite3_create_function_v2(
-                conn.handle(),
-                name.as_ptr(),
-                n_arg,
-                ffi::SQLITE_UTF8 | ffi::SQLITE_INNOCUOUS,
-                std::ptr::null_mut(),
-                Some(func),
-                None,
-                None,
-                None,
-            )
-        };
-        if rc != ffi::SQLITE_OK {
-            return Err(rusqlite::Error::SqliteFailure(
-                ffi::Error::new(rc),
-                Some(format!("cannot register {}()", name.to_string_lossy())),
-            ));
-        }
+        super::ffi::register_scalar(
+            conn,
+            name,
+            n_arg,
+            ffi::SQLITE_INNOCUOUS,
+            std::ptr::null_mut(),
+            func,
+        )?;
     }
     Ok(())
 }

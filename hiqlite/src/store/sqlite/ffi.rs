@@ -31,3 +31,54 @@ pub fn deferred_foreign_key_violations(conn: &Connection) -> i32 {
         0
     }
 }
+
+/// A scalar SQL function implemented in Rust with SQLite's C signature.
+pub type ScalarFn = unsafe extern "C" fn(
+    *mut rusqlite::ffi::sqlite3_context,
+    std::ffi::c_int,
+    *mut *mut rusqlite::ffi::sqlite3_value,
+);
+
+/// Registers `func` as the SQL function `name` taking `n_arg` arguments (replacing a built-in of
+/// that name and arity), with the text encoding and `flags` (`SQLITE_DETERMINISTIC`,
+/// `SQLITE_INNOCUOUS`, ...) and `user_data` for `sqlite3_user_data`.
+///
+/// Through the C API rather than `Connection::create_scalar_function`, so the function can use
+/// SQLite's own argument conversions (`sqlite3_value_numeric_type`, `sqlite3_value_int64`) and
+/// limits, exactly like the built-ins it stands in for. `user_data` must stay valid for the
+/// whole program (a `fn` pointer, or null): no destructor is registered.
+pub fn register_scalar(
+    conn: &Connection,
+    name: &std::ffi::CStr,
+    n_arg: std::ffi::c_int,
+    flags: std::ffi::c_int,
+    user_data: *mut std::ffi::c_void,
+    func: ScalarFn,
+) -> rusqlite::Result<()> {
+    use rusqlite::ffi;
+    // SAFETY: `conn.handle()` is the live connection owned by `conn`, used on this thread only
+    // for this call. `name` is NUL-terminated and copied by SQLite. `user_data` lives for the
+    // whole program (the caller's promise) and needs no destructor; `func` has the
+    // scalar-function signature and is a function of the program.
+    let rc = unsafe {
+        ffi::sqlite3_create_function_v2(
+            conn.handle(),
+            name.as_ptr(),
+            n_arg,
+            ffi::SQLITE_UTF8 | flags,
+            user_data,
+            Some(func),
+            None,
+            None,
+            None,
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::SqliteFailure(
+            ffi::Error::new(rc),
+            Some(format!("cannot register {}()", name.to_string_lossy())),
+        ))
+    }
+}

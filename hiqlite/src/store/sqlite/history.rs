@@ -34,36 +34,20 @@ pub fn mark_entry_start(conn: &Connection) {
 
 /// Replaces `changes()` and `total_changes()` on `conn` with the per-entry versions above.
 pub fn register(conn: &Connection) -> rusqlite::Result<()> {
-    type ScalarFn =
-        unsafe extern "C" fn(*mut ffi::sqlite3_context, c_int, *mut *mut ffi::sqlite3_value);
-    let functions: [(&CStr, ScalarFn); 2] = [
+    let functions: [(&CStr, super::ffi::ScalarFn); 2] = [
         (c"changes", changes_fn),
         (c"total_changes", total_changes_fn),
     ];
     for (name, func) in functions {
-        // SAFETY: `conn.handle()` is the live connection owned by `conn`. `name` is
-        // NUL-terminated and copied by SQLite; no user data, no destructor; `func` has the
-        // scalar-function signature and lives for the whole program.
-        let rc = unsafe {
-            ffi::sqlite3_create_function_v2(
-                conn.handle(),
-                name.as_ptr(),
-                0,
-                // Not DETERMINISTIC: the value changes between statements of one entry.
-                ffi::SQLITE_UTF8 | ffi::SQLITE_INNOCUOUS,
-                std::ptr::null_mut(),
-                Some(func),
-                None,
-                None,
-                None,
-            )
-        };
-        if rc != ffi::SQLITE_OK {
-            return Err(rusqlite::Error::SqliteFailure(
-                ffi::Error::new(rc),
-                Some(format!("cannot register {}()", name.to_string_lossy())),
-            ));
-        }
+        // Not DETERMINISTIC: the value changes between statements of one entry.
+        super::ffi::register_scalar(
+            conn,
+            name,
+            0,
+            ffi::SQLITE_INNOCUOUS,
+            std::ptr::null_mut(),
+            func,
+        )?;
     }
     Ok(())
 }

@@ -15,44 +15,16 @@ use std::ffi::{c_int, c_void};
 
 use rusqlite::{ffi, Connection};
 
+use super::ffi::ScalarFn;
+
 /// A one-argument function of a double.
 type Unary = fn(f64) -> f64;
 /// A two-argument function of doubles.
 type Binary = fn(f64, f64) -> f64;
 
-/// Every function, as SQLite names it, with its arity.
-pub const FUNCTIONS: &[(&str, i32)] = &[
-    ("acos", 1),
-    ("acosh", 1),
-    ("asin", 1),
-    ("asinh", 1),
-    ("atan", 1),
-    ("atan2", 2),
-    ("atanh", 1),
-    ("ceil", 1),
-    ("ceiling", 1),
-    ("cos", 1),
-    ("cosh", 1),
-    ("degrees", 1),
-    ("exp", 1),
-    ("floor", 1),
-    ("ln", 1),
-    ("log", 1),
-    ("log", 2),
-    ("log10", 1),
-    ("log2", 1),
-    ("mod", 2),
-    ("pi", 0),
-    ("pow", 2),
-    ("power", 2),
-    ("radians", 1),
-    ("sin", 1),
-    ("sinh", 1),
-    ("sqrt", 1),
-    ("tan", 1),
-    ("tanh", 1),
-    ("trunc", 1),
-];
+/// Every function, as SQLite names it, with its arity: the list `query!` declares at build time
+/// too, so the two cannot disagree.
+pub use hiqlite_macros_core::query::functions::MATH_FUNCTIONS as FUNCTIONS;
 
 fn unary(name: &str) -> Option<Unary> {
     Some(match name {
@@ -126,35 +98,17 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
             }
         };
         let c_name = std::ffi::CString::new(name).expect("function names have no NUL");
-        // SAFETY: `conn.handle()` is the live connection owned by `conn`. `c_name` is
-        // NUL-terminated and copied by SQLite. The user data is a plain `fn` pointer (no
-        // destructor needed, valid for the whole program), read back only by `func`, which
-        // has the scalar-function signature and lives for the whole program.
-        let rc = unsafe {
-            ffi::sqlite3_create_function_v2(
-                conn.handle(),
-                c_name.as_ptr(),
-                arity,
-                ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC | ffi::SQLITE_INNOCUOUS,
-                data,
-                Some(func),
-                None,
-                None,
-                None,
-            )
-        };
-        if rc != ffi::SQLITE_OK {
-            return Err(rusqlite::Error::SqliteFailure(
-                ffi::Error::new(rc),
-                Some(format!("cannot register {name}()")),
-            ));
-        }
+        super::ffi::register_scalar(
+            conn,
+            &c_name,
+            arity,
+            ffi::SQLITE_DETERMINISTIC | ffi::SQLITE_INNOCUOUS,
+            data,
+            func,
+        )?;
     }
     Ok(())
 }
-
-type ScalarFn =
-    unsafe extern "C" fn(*mut ffi::sqlite3_context, c_int, *mut *mut ffi::sqlite3_value);
 
 /// The arguments of a call, as SQLite passed them.
 ///
@@ -373,15 +327,6 @@ mod tests {
             let args = vec!["1"; arity as usize].join(", ");
             eval(&conn, &format!("{name}({args})"));
         }
-    }
-
-    #[test]
-    fn query_macros_know_the_same_functions() {
-        assert_eq!(
-            FUNCTIONS,
-            hiqlite_macros_core::query::functions::MATH_FUNCTIONS,
-            "keep hiqlite-macros-core/src/query/functions.rs in step"
-        );
     }
 
     #[test]
