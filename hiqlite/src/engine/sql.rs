@@ -34,16 +34,7 @@ impl Engine {
                 if consistent {
                     self.linearize().await?;
                 }
-                let rows = self.query_rows(sql, Vec::new()).await?;
-                // A statement without result columns that changes nothing here (`REINDEX` of a
-                // collation no index uses) reads as done, as a write would.
-                if rows.columns.is_empty() {
-                    return Ok(SqlOutput::Executed {
-                        rows_affected: 0,
-                        last_insert_rowid: 0,
-                    });
-                }
-                return Ok(SqlOutput::Rows(rows));
+                return Ok(SqlOutput::Rows(self.query_rows(sql, Vec::new()).await?));
             }
             SqlKind::WriteReturning => WriteOp::ExecuteReturning {
                 sql,

@@ -198,22 +198,17 @@ impl WriterThread {
             };
             return Err(Interrupted::TransactionEnded(0, ending));
         }
-        let failed_statement = outcome.is_err();
         let result = match outcome {
             Ok(output) => self.check_output(output),
             Err(OpError::Sqlite(e)) => Err(self.statement_error(e)?),
             Err(e) => Err(to_sql_error(e)?),
         };
-        // A single statement that failed keeps what SQLite kept of it (`OR FAIL` keeps the rows
-        // it changed before the failing one; other failures undid themselves). Transactions,
-        // batches and migrations are all or nothing, and so is a failure found afterwards.
-        let keep = result.is_ok()
-            || (failed_statement
-                && matches!(
-                    cmd.op,
-                    WriteOp::Execute { .. } | WriteOp::ExecuteReturning { .. }
-                ));
-        if !keep {
+        // A write is all or nothing. (Inside a transaction SQLite leaves a failed statement's
+        // earlier rows in place when it did not open a statement journal, `INSERT OR IGNORE`
+        // into a STRICT table that meets a wrong type, for one; in autocommit mode the
+        // statement's own transaction would undo them. `OR FAIL`, which in autocommit mode keeps
+        // them, keeps nothing here: docs/sql.md.)
+        if result.is_err() {
             self.internal("ROLLBACK TO entry").map_err(io_err)?;
         }
         self.internal("RELEASE entry").map_err(io_err)?;
