@@ -86,8 +86,16 @@ impl Outcome {
     /// [`Compare::AcrossNodes`] only need the same columns and number of rows, and column names
     /// are not compared unless `exact_names`.
     pub fn matches(&self, expected: &Outcome, stmt: &Statement, exact_names: bool) -> bool {
-        if let Compare::Refused(reason) = stmt.compare {
-            return matches!(self, Outcome::Error { message, .. } if message.contains(reason));
+        if let (
+            Compare::Refused(reason),
+            Outcome::Error {
+                message: expected, ..
+            },
+        ) = (stmt.compare, expected)
+        {
+            return matches!(self, Outcome::Error { message, .. }
+                if (expected == reason && message.contains(reason))
+                    || sqlite_message(message, &stmt.sql) == sqlite_message(expected, &stmt.sql));
         }
         match (self, expected) {
             (

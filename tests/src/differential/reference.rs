@@ -31,6 +31,11 @@ impl Reference {
     /// Runs `stmt` the way its route and kind say.
     pub fn run(&self, stmt: &Statement) -> Outcome {
         if let Compare::Refused(reason) = stmt.compare {
+            // What SQLite finds wrong while preparing (a table that does not exist) comes before
+            // Hiqlite's refusal; preparing runs nothing.
+            if let Err(e) = self.conn.prepare(&stmt.sql) {
+                return error(e);
+            }
             return Outcome::Error {
                 message: reason.to_string(),
                 constraint: None,
