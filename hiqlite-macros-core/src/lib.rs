@@ -9,6 +9,7 @@
 //!   migration is or what its checksum is.
 
 pub mod migrate_macro;
-pub mod migrations;
+// The resolver lives in `hiqlite-shared`; this path stays.
+pub use hiqlite_shared::migrations;
 pub mod query;
 pub mod row;

@@ -3,7 +3,7 @@
 //!
 //! [`Migrations`] come from [`migrate!()`](crate::migrate!) (embedded at build time) or from
 //! [`Migrations::from_dir`] (read at runtime); both use the one resolver of
-//! `hiqlite_macros_core::migrations`, so names, order and checksums never disagree.
+//! `hiqlite_shared::migrations`, so names, order and checksums never disagree.
 //! [`Client::migrate`](crate::Client::migrate) compares them with what the database recorded, refuses a changed, missing
 //! or out-of-order migration with an error that names the file, then submits the pending ones one
 //! Raft entry each. The state machine makes the same checks again when it applies an entry, so
@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-pub use hiqlite_macros_core::migrations::ResolveError;
-use hiqlite_macros_core::migrations::{self as resolver, MigrationFile};
+pub use hiqlite_shared::migrations::ResolveError;
+use hiqlite_shared::migrations::{self as resolver, MigrationFile};
 
 use crate::types::command::{MigrateOp, SqlError};
 

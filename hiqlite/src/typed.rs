@@ -1,7 +1,7 @@
 //! The typed API: rows read into structs, and SQL checked at build time.
 //!
-//! - [`#[derive(HiqliteRow)]`](hiqlite_macros::HiqliteRow) implements [`FromRow`] by column name.
-//! - [`query!`](hiqlite_macros::query) and [`query_as!`](hiqlite_macros::query_as) check a statement against the
+//! - `#[derive(HiqliteRow)]` implements [`FromRow`] by column name.
+//! - `query!` and `query_as!` check a statement against the
 //!   crate's migrations when the crate compiles, and return a [`Query`]: a [`Query<Read, T>`]
 //!   for a statement SQLite reports as read-only, a [`Query<Write, T>`] for anything that
 //!   writes. The access is part of the type, so a write can never be run as a local read: a
@@ -64,7 +64,7 @@ impl Access for Read {}
 impl Access for Write {}
 
 /// A statement checked at build time with its arguments bound, built by
-/// [`query!`](hiqlite_macros::query) or [`query_as!`](hiqlite_macros::query_as). `A` says whether it reads or
+/// `query!` or `query_as!`. `A` says whether it reads or
 /// writes, `T` is the row type (`()` for a write without `RETURNING`).
 #[must_use = "a query does nothing until it is run with a client"]
 pub struct Query<A: Access, T> {

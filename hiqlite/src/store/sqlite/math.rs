@@ -24,7 +24,7 @@ type Binary = fn(f64, f64) -> f64;
 
 /// Every function, as SQLite names it, with its arity: the list `query!` declares at build time
 /// too, so the two cannot disagree.
-pub use hiqlite_macros_core::query::functions::MATH_FUNCTIONS as FUNCTIONS;
+pub use hiqlite_shared::functions::MATH_FUNCTIONS as FUNCTIONS;
 
 fn unary(name: &str) -> Option<Unary> {
     Some(match name {

@@ -110,7 +110,7 @@ mod tests {
             version,
             name: format!("m{version}"),
             file: format!("{version:04}_m{version}.sql"),
-            checksum: hiqlite_macros_core::migrations::checksum(sql),
+            checksum: hiqlite_shared::migrations::checksum(sql),
             sql: sql.to_string(),
         })
     }
@@ -158,10 +158,7 @@ mod tests {
                 ..
             }) => {
                 assert_eq!(applied_file, "0001_m1.sql");
-                assert_eq!(
-                    checksum,
-                    &hiqlite_macros_core::migrations::checksum(changed)
-                );
+                assert_eq!(checksum, &hiqlite_shared::migrations::checksum(changed));
             }
             other => panic!("unexpected {other:?}"),
         }
