@@ -75,6 +75,8 @@ struct Node {
     starts: usize,
     /// Environment of this node only, on top of the cluster's (e.g. a faked clock).
     env: Vec<(String, String)>,
+    /// The `hiqlite` binary this node runs; `None`: the workspace's own ([`hiqlite_bin`]).
+    bin: Option<PathBuf>,
 }
 
 /// A cluster of `hiqlite serve` processes on loopback. Nodes are addressed by index `0..len()`;
@@ -111,7 +113,7 @@ impl ProcessCluster {
     /// Like [`start`](Self::start), with extra environment for single nodes: `(index, name,
     /// value)`, on every start of that node. An `LD_PRELOAD` is combined with the slow-disk shim.
     pub async fn start_with_node_env(n: usize, node_env: &[(usize, &str, &str)]) -> ProcessCluster {
-        let cluster = Self::spawn_all_inner(n, &[], None, node_env);
+        let cluster = Self::spawn_all_inner(n, &[], None, node_env, None);
         cluster.wait_all_healthy(Duration::from_secs(60)).await;
         cluster
     }
@@ -130,13 +132,22 @@ impl ProcessCluster {
         env: &[(&str, &str)],
     ) -> Result<ProcessCluster, String> {
         let network = NodeNetwork::create(n)?;
-        let cluster = Self::spawn_all_inner(n, env, Some(network), &[]);
+        let cluster = Self::spawn_all_inner(n, env, Some(network), &[], None);
         cluster.wait_all_healthy(Duration::from_secs(60)).await;
         Ok(cluster)
     }
 
+    /// Like [`start_with_env`](Self::start_with_env), every node running the `hiqlite` binary
+    /// `bin` instead of the workspace's own (e.g. an older release, for an upgrade test). Move a
+    /// node to another binary with [`restart_with_bin`](Self::restart_with_bin).
+    pub async fn start_with_bin(n: usize, bin: &Path, env: &[(&str, &str)]) -> ProcessCluster {
+        let cluster = Self::spawn_all_inner(n, env, None, &[], Some(bin));
+        cluster.wait_all_healthy(Duration::from_secs(60)).await;
+        cluster
+    }
+
     fn spawn_all_with_env(n: usize, env: &[(&str, &str)]) -> ProcessCluster {
-        Self::spawn_all_inner(n, env, None, &[])
+        Self::spawn_all_inner(n, env, None, &[], None)
     }
 
     fn spawn_all_inner(
@@ -144,6 +155,7 @@ impl ProcessCluster {
         env: &[(&str, &str)],
         network: Option<NodeNetwork>,
         node_env: &[(usize, &str, &str)],
+        bin: Option<&Path>,
     ) -> ProcessCluster {
         let root = tempfile::Builder::new()
             .prefix("hiqlite-cluster-test-")
@@ -174,6 +186,9 @@ impl ProcessCluster {
                 .env
                 .push((name.to_string(), value.to_string()));
         }
+        for node in &mut cluster.nodes {
+            node.bin = bin.map(Path::to_path_buf);
+        }
         for i in 0..n {
             cluster.spawn(i);
         }
@@ -196,6 +211,7 @@ impl ProcessCluster {
             child: None,
             starts: 0,
             env: Vec::new(),
+            bin: None,
         }
     }
 
@@ -213,7 +229,7 @@ impl ProcessCluster {
         env: &[(&str, &str)],
         extra: impl FnOnce(&ProcessCluster) -> Vec<String>,
     ) -> ProcessCluster {
-        let mut cluster = Self::spawn_all_inner(0, env, None, &[]);
+        let mut cluster = Self::spawn_all_inner(0, env, None, &[], None);
         let addrs = free_addrs(2 * n);
         cluster.nodes = (0..n)
             .map(|i| cluster.new_node(i as u64 + 1, &addrs[2 * i], &addrs[2 * i + 1]))
@@ -242,7 +258,7 @@ impl ProcessCluster {
     /// [`spawn`](Self::spawn) with `extra` environment on top of the cluster's.
     fn spawn_with(&mut self, i: usize, extra: &[(&str, &str)]) {
         let members = self.members();
-        let bin = hiqlite_bin();
+        let bin = self.bin(i).to_path_buf();
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "node {} is already running", node.id);
         node.starts += 1;
@@ -252,10 +268,15 @@ impl ProcessCluster {
             .open(&node.log_path)
             .expect("node log file");
         use std::io::Write;
-        let _ = writeln!(log, "===== test harness: start #{} =====", node.starts);
+        let _ = writeln!(
+            log,
+            "===== test harness: start #{} ({}) =====",
+            node.starts,
+            bin.display()
+        );
         let mut cmd = match &self.network {
-            Some(net) => net.command(i, bin),
-            None => Command::new(bin),
+            Some(net) => net.command(i, &bin),
+            None => Command::new(&bin),
         };
         cmd.arg("serve")
             .arg("--node-id")
@@ -520,6 +541,21 @@ impl ProcessCluster {
     /// [`restart`](Self::restart) with `extra` environment for this start only.
     pub fn restart_with_env(&mut self, i: usize, extra: &[(&str, &str)]) {
         self.spawn_with(i, extra);
+    }
+
+    /// Starts node `i` again like [`restart`](Self::restart), now and on every later start
+    /// running the `hiqlite` binary `bin` (an upgrade or a downgrade of that node).
+    pub fn restart_with_bin(&mut self, i: usize, bin: &Path) {
+        self.nodes[i].bin = Some(bin.to_path_buf());
+        self.spawn(i);
+    }
+
+    /// The `hiqlite` binary node `i` runs (or ran last, or will run at its next start).
+    pub fn bin(&self, i: usize) -> &Path {
+        self.nodes[i]
+            .bin
+            .as_deref()
+            .unwrap_or_else(|| hiqlite_bin())
     }
 
     /// Node `i`'s status, or `None` if it does not answer within a second.
