@@ -441,10 +441,11 @@ impl Client {
     pub async fn status(&self) -> Result<NodeStatus, Error> {
         match &self.inner.backend {
             Backend::Local(node, _) => Ok(node.status()),
-            Backend::Remote(remote) => match remote.call(&ApiRequest::Status).await? {
-                ApiResponse::Status(s) => Ok(s),
-                other => Err(unexpected(other)),
-            },
+            Backend::Remote(remote) => remote
+                .call(&ApiRequest::Status)
+                .await?
+                .into_status()
+                .map_err(|other| unexpected(*other)),
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::engine::error::Error;
 use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::engine::Engine;
-use crate::net::Service;
+use crate::net::{Accepted, Service};
 
 /// Answers API requests (remote clients, forwarded writes, read-index requests) for this node.
 pub(crate) struct ApiService {
@@ -16,6 +16,12 @@ impl Service for ApiService {
     type Request = ApiRequest;
     type Response = ApiResponse;
 
+    async fn handle_from(&self, peer: Accepted, req: ApiRequest) -> ApiResponse {
+        self.handle(req).await.for_format(peer.format)
+    }
+
+    /// Answers in the newest format; [`handle_from`](Self::handle_from) fits the answer to the
+    /// connection's format.
     async fn handle(&self, req: ApiRequest) -> ApiResponse {
         match req {
             ApiRequest::Write { id, op, forwarded } => ApiResponse::Write(if forwarded {
@@ -37,7 +43,7 @@ impl Service for ApiService {
                 ApiResponse::Rows(rows.await.map_err(to_remote))
             }
             ApiRequest::ReadIndex => ApiResponse::ReadIndex(self.node.read_index_on_leader().await),
-            ApiRequest::Status => ApiResponse::Status(self.node.status()),
+            ApiRequest::Status => ApiResponse::FullStatus(self.node.status()),
             ApiRequest::Membership { change, forwarded } => ApiResponse::Membership(if forwarded {
                 self.node.change_membership_on_leader(change).await
             } else {

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::NodeConfig;
 use crate::engine::membership::Removal;
-use crate::engine::protocol::{ApiRequest, ApiResponse, NodeStatus};
+use crate::engine::protocol::{ApiRequest, NodeStatus};
 use crate::engine::Engine;
 use crate::raft::{Member, NodeId, Raft};
 use crate::store::sqlite::state_machine::StateMachine;
@@ -128,7 +128,7 @@ async fn check(node: &Engine) -> Option<Option<Removal>> {
 async fn ask(node: &Engine, peer: NodeId) -> Option<NodeStatus> {
     let answer = node.call_peer_with_timeout(peer, &ApiRequest::Status, ASK_TIMEOUT);
     match tokio::time::timeout(ASK_TIMEOUT, answer).await {
-        Ok(Ok(ApiResponse::Status(status))) => Some(status),
+        Ok(Ok(answer)) => answer.into_status().ok(),
         _ => None,
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub(crate) mod format_upgrade;
 mod handover;
 pub mod lifecycle;
 pub mod member_watch;
@@ -29,10 +30,12 @@ use self::membership::Removal;
 use crate::config::{NodeConfig, Secret};
 use crate::engine::error::Error;
 use crate::net::RpcClient;
+use crate::raft::network::PeerFormats;
 use crate::raft::{NodeId, Raft};
 use crate::store::sqlite::clock::ClockOffset;
 use crate::store::sqlite::reader::ReadPool;
 use crate::store::sqlite::state_machine::StateMachine;
+use crate::types::format::ClusterFormat;
 
 /// How long to wait for news (a leader change, a reconnect) before retrying a write.
 const RETRY_BACKOFF: Duration = Duration::from_millis(50);
@@ -46,6 +49,10 @@ pub struct Engine {
     pub(crate) reads: Arc<ReadPool>,
     pub(crate) applied: watch::Receiver<u64>,
     clock_offset: ClockOffset,
+    /// The cluster's format as this node applies it (see `types::format`).
+    pub(crate) cluster_format: ClusterFormat,
+    /// The formats of this node's Raft connections to its peers.
+    pub(crate) peer_formats: PeerFormats,
     pub(crate) request_timeout: Duration,
     pub(crate) secret_api: Secret,
     /// For proving, when adding a node, that the process at its Raft address is that node.
@@ -87,6 +94,7 @@ impl Engine {
         reads: Arc<ReadPool>,
         applied: watch::Receiver<u64>,
         clock_offset: ClockOffset,
+        formats: (ClusterFormat, PeerFormats),
     ) -> Self {
         Engine {
             node_id: config.node_id,
@@ -94,6 +102,8 @@ impl Engine {
             reads,
             applied,
             clock_offset,
+            cluster_format: formats.0,
+            peer_formats: formats.1,
             request_timeout: config.request_timeout,
             secret_api: config.secret_api.clone(),
             secret_raft: config.secret_raft.clone(),

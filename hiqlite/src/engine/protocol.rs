@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::raft::NodeId;
 use crate::types::command::{CommandResult, RequestId, Rows, SqlError, WriteOp};
+use crate::types::format::{self, Format};
 use crate::types::value::Value;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,14 +53,50 @@ impl ApiRequest {
     }
 }
 
+/// Answers on the API port. Variants are only ever added at the end, and a node answers a
+/// connection of format `f` only with what format `f` can read ([`ApiResponse::for_format`]).
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ApiResponse {
     Write(Result<WriteReply, RemoteError>),
     Rows(Result<Rows, RemoteError>),
     ReadIndex(Result<u64, RemoteError>),
-    Status(NodeStatus),
+    /// The answer to [`ApiRequest::Status`] on a format-1 connection.
+    Status(NodeStatusV1),
     Sql(Result<SqlOutput, RemoteError>),
     Membership(Result<super::membership::change::Members, RemoteError>),
+    /// The answer to [`ApiRequest::Status`] on connections of format 2 and later.
+    FullStatus(NodeStatus),
+}
+
+impl ApiResponse {
+    /// This answer as a peer of `format` can read it: format 1 gets the status without the
+    /// fields added since, and errors of the kinds added since as [`RemoteError::Other`] with
+    /// the same message.
+    pub fn for_format(self, format: Format) -> ApiResponse {
+        if format >= 2 {
+            return self;
+        }
+        let down = RemoteError::for_format_1;
+        match self {
+            ApiResponse::Write(r) => ApiResponse::Write(r.map_err(down)),
+            ApiResponse::Rows(r) => ApiResponse::Rows(r.map_err(down)),
+            ApiResponse::ReadIndex(r) => ApiResponse::ReadIndex(r.map_err(down)),
+            ApiResponse::Sql(r) => ApiResponse::Sql(r.map_err(down)),
+            ApiResponse::Membership(r) => ApiResponse::Membership(r.map_err(down)),
+            ApiResponse::FullStatus(s) => ApiResponse::Status(s.into()),
+            status @ ApiResponse::Status(_) => status,
+        }
+    }
+
+    /// The status in this answer, whichever format it came in; `Err`: the answer is no status
+    /// (it is returned as it came).
+    pub fn into_status(self) -> Result<NodeStatus, Box<ApiResponse>> {
+        match self {
+            ApiResponse::FullStatus(s) => Ok(s),
+            ApiResponse::Status(s) => Ok(s.into()),
+            other => Err(Box::new(other)),
+        }
+    }
 }
 
 /// What a statement of unknown kind produced (see [`ApiRequest::Sql`]).
@@ -85,9 +122,9 @@ pub struct WriteReply {
 
 /// Errors that cross the network.
 ///
-/// The variants after `Other` were added later (a format change, see docs/architecture.md): a
-/// node sends them to clients, whose library maps each to the [`Error`](crate::Error) variant of
-/// the same name, and `Membership` also to a follower that forwarded a membership change.
+/// The variants after `Other` were added in format 2: a node sends them to clients, whose library
+/// maps each to the [`Error`](crate::Error) variant of the same name, and `Membership` also to a
+/// follower that forwarded a membership change. A format-1 peer gets them as `Other`.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
 pub enum RemoteError {
     #[error("node is not the leader (leader: {leader:?})")]
@@ -130,6 +167,22 @@ pub enum RemoteError {
     ShuttingDown,
 }
 
+impl RemoteError {
+    /// This error as a format-1 peer can read it: the kinds added since become
+    /// [`RemoteError::Other`], with the same message.
+    fn for_format_1(self) -> RemoteError {
+        match self {
+            e @ (RemoteError::NotLeader { .. }
+            | RemoteError::Retry(_)
+            | RemoteError::Sql(_)
+            | RemoteError::Sqlite(_)
+            | RemoteError::NoRows
+            | RemoteError::Other(_)) => e,
+            e => RemoteError::Other(e.to_string()),
+        }
+    }
+}
+
 /// A node's view of the cluster, as printed by `hiqlite status`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NodeStatus {
@@ -152,7 +205,7 @@ pub struct NodeStatus {
     /// Fingerprint of the member list this node was configured with; nodes only form a cluster
     /// with nodes that were given the same list.
     pub members_fingerprint: u64,
-    // The fields below were added later (a format change, see docs/architecture.md).
+    // The fields below were added in format 2 (see `NodeStatusV1`).
     /// Log index of the membership (`voters`, `learners`) this node goes by.
     pub membership_index: Option<u64>,
     /// Whether that membership is committed (a change in progress is not, yet).
@@ -164,4 +217,70 @@ pub struct NodeStatus {
     /// leader's clock, estimated from the entries it applied over 10 s; `None` before. Beyond
     /// ±1000 ms the node also logs a warning (see `store/sqlite/clock.rs`).
     pub clock_offset_ms: Option<i64>,
+    /// The cluster's format as this node applies it (see `types::format`): raised by the leader
+    /// once every member speaks a newer one.
+    pub cluster_format: Format,
+    /// The oldest and newest format this node's binary speaks.
+    pub supported_formats: (Format, Format),
+}
+
+/// [`NodeStatus`] as format 1 (commit f4f5ed9) encodes it: the fields before those added since.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeStatusV1 {
+    pub node_id: NodeId,
+    pub role: String,
+    pub leader_id: Option<NodeId>,
+    pub term: u64,
+    pub last_applied: u64,
+    pub last_log_index: Option<u64>,
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    pub members_fingerprint: u64,
+}
+
+impl From<NodeStatus> for NodeStatusV1 {
+    fn from(s: NodeStatus) -> Self {
+        NodeStatusV1 {
+            node_id: s.node_id,
+            role: s.role,
+            leader_id: s.leader_id,
+            term: s.term,
+            last_applied: s.last_applied,
+            last_log_index: s.last_log_index,
+            voters: s.voters,
+            learners: s.learners,
+            snapshot_index: s.snapshot_index,
+            purged_index: s.purged_index,
+            members_fingerprint: s.members_fingerprint,
+        }
+    }
+}
+
+/// A format-1 node's status: what it did not report takes the value that format 1 implies (its
+/// membership is not known to be uncommitted, it does not know of removal, its clock offset is
+/// unknown, and it speaks and runs format 1).
+impl From<NodeStatusV1> for NodeStatus {
+    fn from(s: NodeStatusV1) -> Self {
+        NodeStatus {
+            node_id: s.node_id,
+            role: s.role,
+            leader_id: s.leader_id,
+            term: s.term,
+            last_applied: s.last_applied,
+            last_log_index: s.last_log_index,
+            voters: s.voters,
+            learners: s.learners,
+            snapshot_index: s.snapshot_index,
+            purged_index: s.purged_index,
+            members_fingerprint: s.members_fingerprint,
+            membership_index: None,
+            membership_committed: true,
+            removed: false,
+            clock_offset_ms: None,
+            cluster_format: format::UNMARKED_PEER,
+            supported_formats: (format::UNMARKED_PEER, format::UNMARKED_PEER),
+        }
+    }
 }

@@ -36,6 +36,8 @@ impl Engine {
                 == m.committed_membership_config.log_id(),
             removed: removal.is_some(),
             clock_offset_ms: self.clock_offset.get(),
+            cluster_format: self.cluster_format.get(),
+            supported_formats: (crate::types::format::OLDEST, crate::types::format::NEWEST),
         }
     }
 }

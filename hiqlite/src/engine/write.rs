@@ -24,6 +24,7 @@ impl Engine {
         if let Some(e) = self.removed_error() {
             return Err(e);
         }
+        refuse_internal_op(&op)?;
         // An entry must fit in one replication frame; refuse it here, wherever the leader is.
         let size =
             postcard::experimental::serialized_size(&(&id, now_ms(), &op)).unwrap_or(usize::MAX);
@@ -113,6 +114,7 @@ impl Engine {
                 leader: self.current_leader(),
             });
         }
+        refuse_internal_op(&op).map_err(|e| RemoteError::Other(e.to_string()))?;
         match self.propose(id, op).await {
             Ok(reply) => Ok(reply),
             Err(Attempt::Fatal(e)) => Err(RemoteError::Other(e.to_string())),
@@ -217,4 +219,16 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A format change is the leader's own entry (`engine::format_upgrade`): no client may send one.
+fn refuse_internal_op(op: &WriteOp) -> Result<(), Error> {
+    match op {
+        WriteOp::SetFormat { .. } => Err(Error::Config(
+            "a format change is proposed by the leader itself, once every member speaks the new \
+             format; clients cannot send one"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
 }

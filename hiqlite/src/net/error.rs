@@ -23,6 +23,14 @@ pub enum NetError {
     #[error("protocol version mismatch: the peer speaks version {theirs}, we speak {ours}")]
     VersionMismatch { ours: u8, theirs: u8 },
     #[error(
+        "no format in common: the peer speaks {theirs}, this node speaks {ours} (see \
+         docs/upgrades.md for which releases can run in one cluster)"
+    )]
+    FormatMismatch {
+        ours: crate::types::format::FormatRange,
+        theirs: crate::types::format::FormatRange,
+    },
+    #[error(
         "the process at this address is node {actual}, not node {expected}: the address given \
          for node {expected} is wrong (each member's address must reach that member's process \
          and no other)"

@@ -16,18 +16,28 @@
 //! client's answer and nothing more before it has checked it, and the client sends no payload
 //! before it has checked the server's proof, so neither talks to an impostor.
 //!
-//! ## Node identity (Raft connections)
+//! ## Extensions: formats and node identity
 //!
-//! A node's Raft address is only configuration: a wrong address (another member's port, or the
-//! same process reached as `localhost`, `0.0.0.0` or another interface) would let one process
-//! answer for two members and count twice toward a quorum. So on Raft connections both sides also
-//! prove *which node* they are. Nodes that can do this mark their nonce: it starts with
-//! [`IDENTITY_MARKER`] (the other 24 bytes stay random). Nodes of earlier versions ignore the
-//! nonce's content, so the extension is invisible to them and the plain exchange above runs:
+//! Nodes of format 2 and later mark their nonce: it starts with [`EXTENSION_MARKER`], then the
+//! oldest and newest [format](crate::types::format) the side speaks, then a flags byte; the
+//! other 23 bytes stay random. Nodes of format 1 (which predate this) ignore the nonce's content,
+//! so the marks are invisible to them and the plain exchange above runs; a side whose peer's
+//! nonce carries no mark takes the peer to speak exactly format 1. Both sides then use the newest
+//! format both speak; when the ranges do not overlap, the client hangs up and the server refuses,
+//! each with [`NetError::FormatMismatch`] naming both ranges. The nonces are part of every proof,
+//! so the ranges are authenticated like everything else.
+//!
+//! **Node identity (Raft connections).** A node's Raft address is only configuration: a wrong
+//! address (another member's port, or the same process reached as `localhost`, `0.0.0.0` or
+//! another interface) would let one process answer for two members and count twice toward a
+//! quorum. So on Raft connections both sides also prove *which node* they are. A server that is
+//! a node sets [`FLAG_NODE`]; a client that knows which node it means to reach answers such a
+//! server with the flag set too, and then:
 //!
 //! ```text
-//! server -> client   MARKER | 24 random bytes | version
-//! client -> server   MARKER | 24 random bytes | HMAC(secret, label("client/id") | nonces | ids)
+//! server -> client   MARK | formats | FLAG_NODE | 23 random bytes | version
+//! client -> server   MARK | formats | FLAG_NODE | 23 random bytes
+//!                    | HMAC(secret, label("client/id") | nonces | ids)
 //!                    | client_id (u64 BE) | expected_server_id (u64 BE)
 //! server -> client   status | server_id (u64 BE) | HMAC(secret, label("server/id") | nonces | ids
 //!                    | status | server_id)
@@ -35,9 +45,9 @@
 //!
 //! with `ids = client_id | expected_server_id` and status `STATUS_OK` (the server is the expected
 //! node), `STATUS_WRONG_NODE` (it is another node: its id follows, proven, and it hangs up) or
-//! `STATUS_SAME_ID` (the client claims the server's own id: two processes share a node id). Only
-//! when both nonces carry the marker is the extension used; a client that reaches a server of an
-//! earlier version learns that the server's identity is [unverified](PeerIdentity::Unverified).
+//! `STATUS_SAME_ID` (the client claims the server's own id: two processes share a node id). A
+//! client that reaches a format-1 server learns that the server's identity is
+//! [unverified](PeerIdentity::Unverified).
 
 use std::fmt;
 use std::io;
@@ -49,6 +59,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::NetError;
 use crate::config::Secret;
+use crate::types::format::{Format, FormatRange, UNMARKED_PEER};
 
 /// Version of the wire protocol (handshake and framing). Peers with different versions refuse to
 /// talk to each other with [`NetError::VersionMismatch`].
@@ -58,9 +69,17 @@ pub const PROTOCOL_VERSION: u8 = 1;
 /// silent or slow peer cannot hold a connection open.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The first bytes of the nonce of a side that proves its node id (see the module docs). A
+/// The first bytes of the nonce of a side that speaks the extensions (see the module docs). A
 /// random nonce never starts with it (such a nonce is altered before it is sent).
-pub const IDENTITY_MARKER: [u8; 8] = *b"hqlid\x00\x01\x00";
+pub const EXTENSION_MARKER: [u8; 6] = *b"hqlext";
+
+/// In a marked nonce's flags byte: the side proves its node id (Raft connections).
+pub const FLAG_NODE: u8 = 1;
+
+/// Where the oldest and newest format and the flags sit in a marked nonce.
+const OLDEST_AT: usize = EXTENSION_MARKER.len();
+const NEWEST_AT: usize = OLDEST_AT + 1;
+const FLAGS_AT: usize = NEWEST_AT + 1;
 
 const NONCE_LEN: usize = 32;
 const PROOF_LEN: usize = 32;
@@ -107,6 +126,32 @@ pub enum PeerIdentity {
     Verified(u64),
     /// The peer runs an earlier version that cannot prove its node id.
     Unverified,
+}
+
+/// What a server learnt from a completed handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// The client's proven node id; `None` for a client that proved none (clients, format-1
+    /// nodes, or a server that is no node).
+    pub peer_id: Option<u64>,
+    /// The format the connection uses: the newest both sides speak.
+    pub format: Format,
+}
+
+/// What a client learnt from a completed handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connected {
+    pub identity: PeerIdentity,
+    /// The format the connection uses: the newest both sides speak.
+    pub format: Format,
+}
+
+/// What one side puts in its nonce: its formats and flags, or nothing at all (as format-1 nodes
+/// do; tests use that to play one).
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    formats: FormatRange,
+    flags: u8,
 }
 
 #[derive(Clone, Copy)]
@@ -160,21 +205,58 @@ fn identity_proof(
     mac
 }
 
-fn nonce(marked: bool) -> Result<[u8; NONCE_LEN], NetError> {
+fn nonce(mark: Option<Mark>) -> Result<[u8; NONCE_LEN], NetError> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::getrandom(&mut nonce)
         .map_err(|e| io::Error::other(format!("no system randomness for a nonce: {e}")))?;
-    if marked {
-        nonce[..IDENTITY_MARKER.len()].copy_from_slice(&IDENTITY_MARKER);
-    } else if has_marker(&nonce) {
-        // Never claim the extension by chance.
-        nonce[0] ^= 1;
+    match mark {
+        Some(mark) => {
+            nonce[..OLDEST_AT].copy_from_slice(&EXTENSION_MARKER);
+            nonce[OLDEST_AT] = mark.formats.oldest;
+            nonce[NEWEST_AT] = mark.formats.newest;
+            nonce[FLAGS_AT] = mark.flags;
+        }
+        // Never claim the extensions by chance.
+        None if read_mark(&nonce).is_some() => nonce[0] ^= 1,
+        None => {}
     }
     Ok(nonce)
 }
 
-fn has_marker(nonce: &[u8]) -> bool {
-    nonce.starts_with(&IDENTITY_MARKER)
+/// The mark in a peer's nonce, if it carries one.
+fn read_mark(nonce: &[u8]) -> Option<Mark> {
+    nonce.starts_with(&EXTENSION_MARKER).then(|| Mark {
+        formats: FormatRange {
+            oldest: nonce[OLDEST_AT],
+            newest: nonce[NEWEST_AT],
+        },
+        flags: nonce[FLAGS_AT],
+    })
+}
+
+/// The formats a peer speaks, by its nonce: an unmarked peer speaks format 1 only.
+fn peer_formats(nonce: &[u8]) -> FormatRange {
+    read_mark(nonce).map_or(
+        FormatRange {
+            oldest: UNMARKED_PEER,
+            newest: UNMARKED_PEER,
+        },
+        |m| m.formats,
+    )
+}
+
+/// The format both sides use, or the error that names both ranges.
+fn agree(ours: Option<Mark>, peer_nonce: &[u8]) -> Result<Format, NetError> {
+    let ours = ours.map_or(
+        FormatRange {
+            oldest: UNMARKED_PEER,
+            newest: UNMARKED_PEER,
+        },
+        |m| m.formats,
+    );
+    let theirs = peer_formats(peer_nonce);
+    ours.agree(theirs)
+        .ok_or(NetError::FormatMismatch { ours, theirs })
 }
 
 /// `read_exact`, but a peer hanging up is reported as [`NetError::ConnectionClosed`].
@@ -207,18 +289,25 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// [`accept`] for a server that is node `node_id` (Raft connections): a client that names the
-/// node it expects must name this one. Returns the client's proven node id, or `None` for a
-/// client that did not prove one (an earlier version, or `node_id` is `None`).
+/// node it expects must name this one. Returns the client's proven node id (`None` for a client
+/// that proved none) and the format the connection uses.
 pub(crate) async fn accept_as<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     channel: Channel,
     node_id: Option<u64>,
     timeout: Duration,
-) -> Result<Option<u64>, NetError> {
-    tokio::time::timeout(timeout, accept_inner(stream, secret, channel, node_id))
-        .await
-        .map_err(|_| NetError::Timeout)?
+) -> Result<Accepted, NetError> {
+    let mark = Some(Mark {
+        formats: FormatRange::OURS,
+        flags: if node_id.is_some() { FLAG_NODE } else { 0 },
+    });
+    tokio::time::timeout(
+        timeout,
+        accept_inner(stream, secret, channel, node_id, mark),
+    )
+    .await
+    .map_err(|_| NetError::Timeout)?
 }
 
 async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
@@ -226,8 +315,9 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     secret: &Secret,
     channel: Channel,
     node_id: Option<u64>,
-) -> Result<Option<u64>, NetError> {
-    let server_nonce = nonce(node_id.is_some())?;
+    mark: Option<Mark>,
+) -> Result<Accepted, NetError> {
+    let server_nonce = nonce(mark)?;
     let mut hello = [0u8; NONCE_LEN + 1];
     hello[..NONCE_LEN].copy_from_slice(&server_nonce);
     hello[NONCE_LEN] = PROTOCOL_VERSION;
@@ -236,8 +326,9 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     let mut answer = [0u8; NONCE_LEN + PROOF_LEN];
     read_exact(stream, &mut answer).await?;
     let (client_nonce, client_proof) = answer.split_at(NONCE_LEN);
+    let client_proves_id = read_mark(client_nonce).is_some_and(|m| m.flags & FLAG_NODE != 0);
 
-    if let (Some(own_id), true) = (node_id, has_marker(client_nonce)) {
+    if let (Some(own_id), true, Some(_)) = (node_id, client_proves_id, mark) {
         let mut claimed = [0u8; 2 * ID_LEN];
         read_exact(stream, &mut claimed).await?;
         let ids = NodeIds {
@@ -249,6 +340,10 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
         if expected.verify_slice(client_proof).is_err() {
             return Err(refuse(stream).await);
         }
+        let format = match agree(mark, client_nonce) {
+            Ok(format) => format,
+            Err(e) => return Err(refuse_with(stream, e).await),
+        };
         let status = if ids.expected != own_id {
             STATUS_WRONG_NODE
         } else if ids.local == own_id {
@@ -265,7 +360,10 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
         stream.write_all(&reply).await?;
         stream.flush().await?;
         return match status {
-            STATUS_OK => Ok(Some(ids.local)),
+            STATUS_OK => Ok(Accepted {
+                peer_id: Some(ids.local),
+                format,
+            }),
             STATUS_SAME_ID => Err(NetError::SameNodeId(own_id)),
             _ => Err(NetError::WrongNode {
                 expected: ids.expected,
@@ -279,6 +377,10 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     if expected.verify_slice(client_proof).is_err() {
         return Err(refuse(stream).await);
     }
+    let format = match agree(mark, client_nonce) {
+        Ok(format) => format,
+        Err(e) => return Err(refuse_with(stream, e).await),
+    };
 
     let server_proof = proof(secret, channel, Prover::Server, &server_nonce, client_nonce);
     let mut reply = [0u8; 1 + PROOF_LEN];
@@ -286,14 +388,23 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     reply[1..].copy_from_slice(&server_proof.finalize().into_bytes());
     stream.write_all(&reply).await?;
     stream.flush().await?;
-    Ok(None)
+    Ok(Accepted {
+        peer_id: None,
+        format,
+    })
 }
 
 /// Says why before hanging up, so the peer reports AuthFailed rather than a reset.
 async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S) -> NetError {
+    refuse_with(stream, NetError::AuthFailed).await
+}
+
+/// Refuses a peer that proved the secret but speaks no format in common: it learns only that it
+/// was refused (a format-1 peer has no word for the reason), the server reports `e`.
+async fn refuse_with<S: AsyncWrite + Unpin>(stream: &mut S, e: NetError) -> NetError {
     let _ = stream.write_all(&[STATUS_REFUSED]).await;
     let _ = stream.flush().await;
-    NetError::AuthFailed
+    e
 }
 
 /// Client side: answers the server's challenge and checks the server's own proof, so no payload
@@ -311,15 +422,17 @@ pub(crate) async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// [`connect`] for a node that means to reach node `ids.expected` (Raft connections): fails with
-/// [`NetError::WrongNode`] when the server proves it is another node.
+/// [`NetError::WrongNode`] when the server proves it is another node. Returns what the server
+/// proved about its identity and the format the connection uses.
 pub(crate) async fn connect_to<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     channel: Channel,
     ids: Option<NodeIds>,
     timeout: Duration,
-) -> Result<PeerIdentity, NetError> {
-    tokio::time::timeout(timeout, connect_inner(stream, secret, channel, ids))
+) -> Result<Connected, NetError> {
+    let ours = Some(FormatRange::OURS);
+    tokio::time::timeout(timeout, connect_inner(stream, secret, channel, ids, ours))
         .await
         .map_err(|_| NetError::Timeout)?
 }
@@ -329,7 +442,8 @@ async fn connect_inner<S: AsyncRead + AsyncWrite + Unpin>(
     secret: &Secret,
     channel: Channel,
     ids: Option<NodeIds>,
-) -> Result<PeerIdentity, NetError> {
+    ours: Option<FormatRange>,
+) -> Result<Connected, NetError> {
     let mut hello = [0u8; NONCE_LEN + 1];
     read_exact(stream, &mut hello).await?;
     let (server_nonce, version) = hello.split_at(NONCE_LEN);
@@ -340,11 +454,23 @@ async fn connect_inner<S: AsyncRead + AsyncWrite + Unpin>(
         });
     }
 
-    let identity = ids.filter(|_| has_marker(server_nonce));
-    let client_nonce = nonce(identity.is_some())?;
+    let server_is_node = read_mark(server_nonce).is_some_and(|m| m.flags & FLAG_NODE != 0);
+    let identity = ids.filter(|_| server_is_node && ours.is_some());
+    let mark = ours.map(|formats| Mark {
+        formats,
+        flags: if identity.is_some() { FLAG_NODE } else { 0 },
+    });
+    // Hang up before proving anything to a server we could not talk to. (A format-1 node, which
+    // tests play with `ours` = `None`, checks nothing.)
+    let format = match ours {
+        Some(_) => agree(mark, server_nonce)?,
+        None => UNMARKED_PEER,
+    };
+    let client_nonce = nonce(mark)?;
     if let Some(ids) = identity {
-        return connect_with_identity(stream, secret, channel, server_nonce, &client_nonce, ids)
-            .await;
+        let nonces = (server_nonce, &client_nonce[..]);
+        let identity = connect_with_identity(stream, secret, channel, nonces, ids).await?;
+        return Ok(Connected { identity, format });
     }
 
     let client_proof = proof(secret, channel, Prover::Client, server_nonce, &client_nonce);
@@ -370,22 +496,22 @@ async fn connect_inner<S: AsyncRead + AsyncWrite + Unpin>(
     proof(secret, channel, Prover::Server, server_nonce, &client_nonce)
         .verify_slice(&server_proof)
         .map_err(|_| NetError::AuthFailed)?;
-    Ok(match ids {
+    let identity = match ids {
         Some(_) => PeerIdentity::Unverified,
         None => PeerIdentity::NotAsked,
-    })
+    };
+    Ok(Connected { identity, format })
 }
 
-/// The client's half of the identity extension (both nonces carry the marker).
+/// The client's half of the identity extension (both nonces carry the node flag).
 async fn connect_with_identity<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     channel: Channel,
-    server_nonce: &[u8],
-    client_nonce: &[u8],
+    nonces: (&[u8], &[u8]),
     ids: NodeIds,
 ) -> Result<PeerIdentity, NetError> {
-    let nonces = (server_nonce, client_nonce);
+    let client_nonce = nonces.1;
     let client_proof = identity_proof(secret, channel, Prover::Client, nonces, ids, None);
     let mut answer = [0u8; NONCE_LEN + PROOF_LEN + 2 * ID_LEN];
     answer[..NONCE_LEN].copy_from_slice(client_nonce);
@@ -427,6 +553,7 @@ async fn connect_with_identity<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::format::NEWEST;
     use tokio::io::duplex;
 
     fn secret(s: &str) -> Secret {
@@ -519,9 +646,42 @@ mod tests {
     ) {
         let s = secret("raft-secret-0123456789");
         let (mut a, mut b) = duplex(1024);
-        tokio::join!(
+        let (server, client) = tokio::join!(
             accept_as(&mut a, &s, Channel::Raft, server_id, T),
             connect_to(&mut b, &s, Channel::Raft, ids, T)
+        );
+        if let (Ok(server), Ok(client)) = (&server, &client) {
+            assert_eq!(server.format, NEWEST);
+            assert_eq!(client.format, NEWEST);
+        }
+        (server.map(|a| a.peer_id), client.map(|c| c.identity))
+    }
+
+    /// The server's and the client's result when one side plays a format-1 node (its nonce is
+    /// unmarked) or speaks `formats`.
+    async fn formats_handshake(
+        server: Option<FormatRange>,
+        client: Option<FormatRange>,
+    ) -> (Result<Accepted, NetError>, Result<Connected, NetError>) {
+        let s = secret("raft-secret-0123456789");
+        let ids = NodeIds {
+            local: 1,
+            expected: 2,
+        };
+        let mark = server.map(|formats| Mark {
+            formats,
+            flags: FLAG_NODE,
+        });
+        let (mut a, b) = duplex(1024);
+        // Each side owns its end, so one that hangs up is seen hanging up by the other.
+        let client_secret = s.clone();
+        let client = async move {
+            let mut b = b;
+            connect_inner(&mut b, &client_secret, Channel::Raft, Some(ids), client).await
+        };
+        tokio::join!(
+            accept_inner(&mut a, &s, Channel::Raft, Some(2), mark),
+            client
         )
     }
 
@@ -578,19 +738,68 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn earlier_versions_on_either_side_still_connect_unverified() {
-        let ids = NodeIds {
-            local: 1,
-            expected: 2,
-        };
-        // A server that cannot prove its id (an earlier version): the client is told.
-        let (server, client) = identity_handshake(None, Some(ids)).await;
-        assert_eq!(server.unwrap(), None);
-        assert_eq!(client.unwrap(), PeerIdentity::Unverified);
-        // A client that proves nothing (an earlier version) is served as before.
+    async fn format_1_nodes_on_either_side_connect_unverified_in_format_1() {
+        // A format-1 server cannot prove its id: the client is told.
+        let (server, client) = formats_handshake(None, Some(FormatRange::OURS)).await;
+        assert_eq!(
+            server.unwrap(),
+            Accepted {
+                peer_id: None,
+                format: 1
+            }
+        );
+        let client = client.unwrap();
+        assert_eq!(client.identity, PeerIdentity::Unverified);
+        assert_eq!(client.format, 1);
+        // A format-1 client proves nothing and is served as before, in format 1.
+        let (server, client) = formats_handshake(Some(FormatRange::OURS), None).await;
+        assert_eq!(
+            server.unwrap(),
+            Accepted {
+                peer_id: None,
+                format: 1
+            }
+        );
+        assert_eq!(client.unwrap().format, 1);
+        // A client that names no node (the API) is served without identity.
         let (server, client) = identity_handshake(Some(2), None).await;
         assert_eq!(server.unwrap(), None);
         assert_eq!(client.unwrap(), PeerIdentity::NotAsked);
+    }
+
+    #[tokio::test]
+    async fn sides_use_the_newest_format_both_speak() {
+        let range = |oldest, newest| Some(FormatRange { oldest, newest });
+        let (server, client) = formats_handshake(range(1, 3), range(2, 2)).await;
+        assert_eq!(server.unwrap().format, 2);
+        assert_eq!(client.unwrap().format, 2);
+    }
+
+    #[tokio::test]
+    async fn ranges_without_a_common_format_are_refused_on_both_sides() {
+        let newer = Some(FormatRange {
+            oldest: 3,
+            newest: 4,
+        });
+        // The client sees the server's range first and hangs up.
+        let (server, client) = formats_handshake(newer, Some(FormatRange::OURS)).await;
+        assert!(
+            matches!(client, Err(NetError::FormatMismatch { theirs, .. }) if theirs.oldest == 3),
+            "{client:?}"
+        );
+        assert!(server.is_err(), "{server:?}");
+        // A format-1 client is refused by a server that no longer speaks format 1.
+        let (server, client) = formats_handshake(newer, None).await;
+        assert!(
+            matches!(server, Err(NetError::FormatMismatch { theirs, .. }) if theirs.newest == 1),
+            "{server:?}"
+        );
+        assert!(matches!(client, Err(NetError::AuthFailed)), "{client:?}");
+        let message = server.unwrap_err().to_string();
+        assert!(
+            message.contains("formats 3..=4") && message.contains("format 1"),
+            "{message}"
+        );
     }
 
     #[tokio::test]
@@ -613,9 +822,14 @@ mod tests {
     #[test]
     fn random_nonces_never_carry_the_marker() {
         for _ in 0..1000 {
-            assert!(!has_marker(&nonce(false).unwrap()));
+            assert!(read_mark(&nonce(None).unwrap()).is_none());
         }
-        assert!(has_marker(&nonce(true).unwrap()));
+        let mark = Mark {
+            formats: FormatRange::OURS,
+            flags: FLAG_NODE,
+        };
+        let read = read_mark(&nonce(Some(mark)).unwrap()).unwrap();
+        assert_eq!((read.formats, read.flags), (FormatRange::OURS, FLAG_NODE));
     }
 
     #[tokio::test]

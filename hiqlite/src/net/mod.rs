@@ -22,7 +22,7 @@ mod testing;
 
 pub use error::NetError;
 pub use handshake::{
-    Channel, NodeIds, PeerIdentity, HANDSHAKE_TIMEOUT, IDENTITY_MARKER, PROTOCOL_VERSION,
+    Accepted, Channel, NodeIds, PeerIdentity, EXTENSION_MARKER, HANDSHAKE_TIMEOUT, PROTOCOL_VERSION,
 };
 pub use rpc::RpcClient;
 pub use server::{serve, serve_node, serve_with_handshake_timeout, Service};

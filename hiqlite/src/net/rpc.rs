@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::frame::{self, FrameCodec, RemoteFailure};
-use super::handshake::{self, NodeIds, PeerIdentity, HANDSHAKE_TIMEOUT};
+use super::handshake::{self, Connected, NodeIds, PeerIdentity, HANDSHAKE_TIMEOUT};
 use super::{Channel, NetError};
 use crate::config::Secret;
 
@@ -58,7 +58,7 @@ struct Inner {
     addr: String,
     channel: Channel,
     max_frame: usize,
-    identity: PeerIdentity,
+    peer: Connected,
     next_id: AtomicU64,
     outbound: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
@@ -158,9 +158,9 @@ impl RpcClient {
         max_frame: usize,
         ids: Option<NodeIds>,
     ) -> Result<RpcClient, NetError> {
-        let identity =
+        let peer =
             handshake::connect_to(&mut stream, secret, channel, ids, HANDSHAKE_TIMEOUT).await?;
-        Ok(Self::start(stream, addr, channel, max_frame, identity))
+        Ok(Self::start(stream, addr, channel, max_frame, peer))
     }
 
     /// Spawns the reader and writer tasks for an authenticated stream.
@@ -169,7 +169,7 @@ impl RpcClient {
         addr: &str,
         channel: Channel,
         max_frame: usize,
-        identity: PeerIdentity,
+        peer: Connected,
     ) -> RpcClient {
         let shared = Arc::new(Shared {
             waiting: Mutex::new(Some(HashMap::new())),
@@ -198,7 +198,7 @@ impl RpcClient {
                 addr: addr.to_string(),
                 channel,
                 max_frame,
-                identity,
+                peer,
                 next_id: AtomicU64::new(1),
                 outbound,
                 shared,
@@ -260,7 +260,13 @@ impl RpcClient {
 
     /// What the handshake established about the peer's node id.
     pub fn peer_identity(&self) -> PeerIdentity {
-        self.inner.identity
+        self.inner.peer.identity
+    }
+
+    /// The format this connection uses, agreed in the handshake: the newest both sides speak
+    /// (1 for a peer that predates formats; see `types::format`).
+    pub fn peer_format(&self) -> crate::types::format::Format {
+        self.inner.peer.format
     }
 }
 

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
 use super::frame::{self, RemoteFailure};
-use super::handshake::{self, HANDSHAKE_TIMEOUT};
+use super::handshake::{self, Accepted, HANDSHAKE_TIMEOUT};
 use super::{Channel, NetError};
 use crate::config::Secret;
 
@@ -59,12 +59,13 @@ pub trait Service: Send + Sync + 'static {
     /// Answers one request. Runs in its own task, concurrently with other requests.
     fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response> + Send;
 
-    /// Answers one request from a peer that proved in the handshake that it is node `peer`
-    /// (`None`: it proved no node id, as clients and earlier versions do). By default the same
-    /// as [`handle`](Self::handle); a service that must know who is asking overrides it.
+    /// Answers one request from `peer`: the node id it proved in the handshake (`None`: it proved
+    /// none, as clients and format-1 nodes do) and the format the connection uses (answers must
+    /// be readable in it). By default the same as [`handle`](Self::handle); a service that must
+    /// know who is asking overrides it.
     fn handle_from(
         &self,
-        peer: Option<u64>,
+        peer: Accepted,
         req: Self::Request,
     ) -> impl Future<Output = Self::Response> + Send {
         let _ = peer;
@@ -248,7 +249,7 @@ async fn serve_connection<S: Service>(
         _ = shutdown_requested(&mut shutdown) => return,
     };
     let peer_id = match authenticated {
-        Ok(peer_id) => peer_id,
+        Ok(accepted) => accepted,
         Err(e) => {
             log_refused(peer, channel, settings.handshake_timeout, e);
             return;
@@ -330,7 +331,7 @@ fn log_refused(peer: SocketAddr, channel: Channel, timeout: Duration, e: NetErro
 /// response cannot be sent, the caller gets a [`RemoteFailure`] instead of waiting for its timeout.
 async fn answer<S: Service>(
     service: Arc<S>,
-    peer: Option<u64>,
+    peer: Accepted,
     id: u64,
     req: S::Request,
     outbound: mpsc::Sender<Bytes>,

@@ -105,13 +105,11 @@ async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
     let mut mismatch = None;
     for peer in config.nodes.iter().filter(|m| m.id != config.node_id) {
         let probe = async {
-            match call_api(config, peer, &ApiRequest::Status, Duration::from_secs(1))
+            call_api(config, peer, &ApiRequest::Status, Duration::from_secs(1))
                 .await
                 .ok()?
-            {
-                ApiResponse::Status(s) => Some(s),
-                _ => None,
-            }
+                .into_status()
+                .ok()
         };
         let Ok(Some(status)) = tokio::time::timeout(Duration::from_secs(2), probe).await else {
             continue;

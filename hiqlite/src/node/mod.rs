@@ -22,8 +22,8 @@ use crate::config::NodeConfig;
 use crate::engine::api::ApiService;
 use crate::engine::error::Error;
 use crate::engine::lifecycle::NodeHandle;
-use crate::engine::member_watch;
 use crate::engine::Engine;
+use crate::engine::{format_upgrade, member_watch};
 use crate::net::Channel;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{NetworkFactory, RaftService};
@@ -76,6 +76,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         .map_err(|e| Error::Storage(e.to_string()))?;
     let applied = state_machine.applied_index();
     let clock_offset = state_machine.clock_offset();
+    let cluster_format = state_machine.cluster_format();
     let snapshot_dir = state_machine.snapshot_dir();
 
     // Bind before Raft starts, so a port conflict is a clear start-up error.
@@ -122,7 +123,9 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         config.secret_raft.clone(),
         config.max_frame_bytes,
         log_store.purged_watermark(),
+        cluster_format.clone(),
     );
+    let peer_formats = network.peer_formats();
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -151,6 +154,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         reads,
         applied,
         clock_offset,
+        (cluster_format, peer_formats),
     ));
     let api_server = tokio::spawn(crate::net::serve(
         api_listener,
@@ -163,12 +167,16 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         shutdown_rx.clone(),
     ));
     let bootstrap = tokio::spawn(bootstrap(raft.clone(), config.clone(), shutdown_rx.clone()));
-    let watcher = tokio::spawn(member_watch::watch_membership(local.clone(), shutdown_rx));
+    let watcher = tokio::spawn(member_watch::watch_membership(
+        local.clone(),
+        shutdown_rx.clone(),
+    ));
+    let format_upgrade = tokio::spawn(format_upgrade::raise_when_ready(local.clone(), shutdown_rx));
 
     tracing::info!(node_id = config.node_id, raft = %me.raft_addr, api = %me.api_addr, "node started");
     let handle = NodeHandle::new(
         shutdown_tx,
-        vec![raft_server, api_server, bootstrap, watcher],
+        vec![raft_server, api_server, bootstrap, watcher, format_upgrade],
     );
     Ok(Client::local(local, handle))
 }

@@ -9,7 +9,9 @@
 //! address reaches another node's process is never reached, so it never counts toward a quorum;
 //! and a request is answered only if the vote it carries is the proven sender's own.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -29,6 +31,7 @@ use super::{Member, NodeId, TypeConfig};
 use crate::config::Secret;
 use crate::net::{NetError, NodeIds, PeerIdentity, RpcClient};
 use crate::store::sqlite::state_machine::SnapshotData;
+use crate::types::format::{ClusterFormat, Format};
 use openraft::async_runtime::WatchReceiver;
 use openraft::type_config::TypeConfigExt;
 use openraft::StorageError;
@@ -56,6 +59,31 @@ pub enum RaftResponse {
     Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
 }
 
+/// The format each peer's Raft connection agreed in its handshake (see `types::format`), kept
+/// while the connection works: the leader raises the cluster's format only once every member is
+/// in here with a newer one.
+#[derive(Debug, Clone, Default)]
+pub struct PeerFormats(Arc<Mutex<HashMap<NodeId, Format>>>);
+
+impl PeerFormats {
+    /// The format of `peer`'s working connection, if one is open.
+    pub fn get(&self, peer: NodeId) -> Option<Format> {
+        self.lock().get(&peer).copied()
+    }
+
+    fn set(&self, peer: NodeId, format: Format) {
+        self.lock().insert(peer, format);
+    }
+
+    fn forget(&self, peer: NodeId) {
+        self.lock().remove(&peer);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Format>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Creates connections to peers; openraft calls it once per peer and purpose.
 pub struct NetworkFactory {
     node_id: NodeId,
@@ -64,6 +92,8 @@ pub struct NetworkFactory {
     /// The local log's purge watermark (see `PeerConnection::is_stale_session`).
     purged_below: Arc<AtomicU64>,
     health: Arc<PeerHealth>,
+    formats: PeerFormats,
+    cluster_format: ClusterFormat,
 }
 
 impl NetworkFactory {
@@ -73,6 +103,7 @@ impl NetworkFactory {
         secret: Secret,
         max_frame_bytes: usize,
         purged_below: Arc<AtomicU64>,
+        cluster_format: ClusterFormat,
     ) -> Self {
         NetworkFactory {
             node_id,
@@ -80,7 +111,14 @@ impl NetworkFactory {
             max_frame_bytes,
             purged_below,
             health: Arc::new(PeerHealth::default()),
+            formats: PeerFormats::default(),
+            cluster_format,
         }
+    }
+
+    /// The formats of the peers' connections, for the engine's format upgrade.
+    pub fn peer_formats(&self) -> PeerFormats {
+        self.formats.clone()
     }
 
     fn peer(&self, target: NodeId, node: &Member, replication: bool) -> PeerConnection {
@@ -95,6 +133,8 @@ impl NetworkFactory {
             client: None,
             purged_below: replication.then(|| self.purged_below.clone()),
             health: self.health.clone(),
+            formats: self.formats.clone(),
+            cluster_format: self.cluster_format.clone(),
         }
     }
 }
@@ -126,6 +166,10 @@ pub struct PeerConnection {
     /// Set on the replication connection only: the local log's purge watermark.
     purged_below: Option<Arc<AtomicU64>>,
     health: Arc<PeerHealth>,
+    formats: PeerFormats,
+    /// Nothing is sent to a peer whose connection's format is older than the cluster's: it could
+    /// not read the entries.
+    cluster_format: ClusterFormat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,9 +201,11 @@ impl PeerConnection {
         let result = self.try_call(req, timeout).await;
         match &result {
             Ok(_) => self.health.succeeded(self.ids.expected),
-            Err((trouble, e)) => self
-                .health
-                .failed(self.ids.expected, &self.addr, *trouble, e),
+            Err((trouble, e)) => {
+                self.formats.forget(self.ids.expected);
+                self.health
+                    .failed(self.ids.expected, &self.addr, *trouble, e)
+            }
         }
         result.map_err(|(_, e)| e)
     }
@@ -191,6 +237,16 @@ impl PeerConnection {
                         };
                         (trouble, self.error(e.to_string()))
                     })?;
+                let (format, cluster) = (c.peer_format(), self.cluster_format.get());
+                if format < cluster {
+                    let e = format!(
+                        "node {} speaks format {format} only, but the cluster runs format \
+                         {cluster}",
+                        self.ids.expected
+                    );
+                    return Err((Trouble::OldFormat, self.error(e)));
+                }
+                self.formats.set(self.ids.expected, format);
                 if c.peer_identity() == PeerIdentity::Unverified {
                     tracing::warn!(
                         peer = self.ids.expected,
@@ -440,8 +496,8 @@ impl crate::net::Service for RaftService {
 
     /// A request whose vote names another node than the one the connection proved to be is
     /// refused: one process can never speak for two members.
-    async fn handle_from(&self, peer: Option<NodeId>, req: RaftRequest) -> RaftResponse {
-        if let (Some(peer), Some(sender)) = (peer, sender_of(&req)) {
+    async fn handle_from(&self, peer: crate::net::Accepted, req: RaftRequest) -> RaftResponse {
+        if let (Some(peer), Some(sender)) = (peer.peer_id, sender_of(&req)) {
             if peer != sender {
                 let e = format!(
                     "refused: the connection proved node {peer}, but the request speaks for node \

@@ -40,6 +40,8 @@ pub enum Trouble {
     Unreachable,
     /// The address reaches another node (or a node with the same id): the membership is wrong.
     WrongNode,
+    /// The peer runs a binary too old for the cluster's format: it must be upgraded.
+    OldFormat,
 }
 
 impl PeerHealth {
@@ -79,6 +81,13 @@ impl PeerHealth {
                 "{error}; node {target} never counts toward a quorum until its address is fixed \
                  (remove it with `hiqlite remove-node --id {target}` and add it again with the \
                  address of its own process) [{count} failed attempts, failing for {since} s]"
+            ),
+            Trouble::OldFormat => tracing::error!(
+                peer = target,
+                %addr,
+                "{error}; nothing is replicated to node {target} until it runs a release that \
+                 speaks the cluster's format (see docs/upgrades.md) [{count} failed attempts, \
+                 failing for {since} s]"
             ),
             Trouble::Unreachable => tracing::warn!(
                 peer = target,

@@ -54,6 +54,11 @@ pub enum WriteOp {
     /// One schema migration (see `crate::migrate`): applied once, in version order, and recorded
     /// in `_hiqlite_migrations`, all in the entry's savepoint.
     Migrate(MigrateOp),
+    /// Raises the cluster's format (see `types::format`): entries after this one are read and
+    /// applied in `format`. Proposed by the leader only, once every member speaks `format`; a
+    /// node that does not know `format` stops applying, with an error that says to upgrade it.
+    /// (Added in format 2: format-1 nodes cannot decode it.)
+    SetFormat { format: u8 },
 }
 
 impl WriteOp {
@@ -64,6 +69,7 @@ impl WriteOp {
             WriteOp::Txn { .. } => "txn",
             WriteOp::Batch { .. } => "batch",
             WriteOp::Migrate(_) => "migrate",
+            WriteOp::SetFormat { .. } => "set_format",
         }
     }
 }

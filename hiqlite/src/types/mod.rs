@@ -3,6 +3,7 @@
 //! room above (config, net, store, raft, engine, client) can speak it without knowing the others.
 
 pub mod command;
+pub mod format;
 pub mod members;
 pub mod raft;
 pub mod value;

@@ -177,6 +177,11 @@ pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
             Some(ms) => println!("clock_offset:   {ms} ms"),
             None => println!("clock_offset:   unknown (measured over 10 s of applied writes)"),
         }
+        let (oldest, newest) = status.supported_formats;
+        println!(
+            "format:         {} (this binary speaks formats {oldest}..={newest})",
+            status.cluster_format
+        );
     }
     Ok(())
 }
@@ -197,5 +202,7 @@ fn status_json(s: &NodeStatus) -> serde_json::Value {
         "membership_committed": s.membership_committed,
         "removed": s.removed,
         "clock_offset_ms": s.clock_offset_ms,
+        "cluster_format": s.cluster_format,
+        "supported_formats": [s.supported_formats.0, s.supported_formats.1],
     })
 }

@@ -134,14 +134,14 @@ async fn probe_once(node: &Engine, member: &Member) -> Result<(), MembershipErro
             .call::<_, ApiResponse>(&ApiRequest::Status, PROBE_WINDOW)
             .await
     };
-    match status.await {
-        Ok(ApiResponse::Status(s)) if s.node_id == id => Ok(()),
-        Ok(ApiResponse::Status(s)) => Err(MembershipError::WrongNode {
+    match status.await.map(ApiResponse::into_status) {
+        Ok(Ok(s)) if s.node_id == id => Ok(()),
+        Ok(Ok(s)) => Err(MembershipError::WrongNode {
             id,
             addr: api_addr.clone(),
             actual: s.node_id,
         }),
-        Ok(other) => Err(MembershipError::Refused(format!(
+        Ok(Err(other)) => Err(MembershipError::Refused(format!(
             "{api_addr} answered a status request with {other:?}"
         ))),
         Err(NetError::AuthFailed) => Err(MembershipError::Refused(format!(

@@ -43,8 +43,17 @@ pub(super) fn encode_entry(entry: &Entry) -> io::Result<Vec<u8>> {
     encode(&format!("log entry {}", entry.log_id.index), entry)
 }
 
+/// An entry this binary cannot decode was most likely written by a newer release (a kind of
+/// entry added in a later format, see `types::format`): the error says so.
 pub(super) fn decode_entry(index: u64, bytes: &[u8]) -> io::Result<Entry> {
-    decode(&format!("log entry {index}"), bytes)
+    use crate::types::format::{NEWEST, OLDEST};
+    decode(
+        &format!(
+            "log entry {index} (if a newer release wrote it, upgrade this node: this binary \
+             speaks formats {OLDEST}..={NEWEST}, see docs/upgrades.md)"
+        ),
+        bytes,
+    )
 }
 
 pub(super) fn encode<T: Serialize>(what: &str, value: &T) -> io::Result<Vec<u8>> {

@@ -1,8 +1,9 @@
 //! Applying a batch of committed entries on the writer thread.
 //!
 //! A batch runs in segments, each one SQLite transaction that also records `last_applied`; a
-//! VACUUM entry is a segment of its own, run outside any transaction (see `vacuum.rs`). Inside a
-//! segment every entry runs in its own savepoint.
+//! VACUUM entry is a segment of its own, run outside any transaction (see `vacuum.rs`), and so is
+//! an entry that raises the cluster's format (entries after it are applied in the new format;
+//! see `types::format`). Inside a segment every entry runs in its own savepoint.
 //!
 //! A few statements end the whole transaction, not just themselves: `INSERT OR ROLLBACK` and
 //! `RAISE(ROLLBACK, ...)` when they fire, and a statement interrupted by the step budget. Plain
@@ -25,6 +26,7 @@ use super::{determinism, ffi, history};
 use crate::types::command::{
     ApplyResult, Command, CommandResult, ConstraintKind, SqlError, WriteOp, WriteOutput,
 };
+use crate::types::format::{self, Feature, Format};
 use crate::types::raft::{LogId, StoredMembership};
 
 /// How an entry that ended the transaction failed: SQLite's error, until the segment started
@@ -76,7 +78,12 @@ impl WriterThread {
     fn apply_segment(&mut self, items: &[ApplyItem]) -> std::io::Result<Vec<ApplyResult>> {
         if let [(entry, _)] = items {
             if let EntryPayload::Normal(cmd) = &entry.payload {
-                if let Vacuum::Run(sql) = vacuum::classify(&self.conn, &cmd.op) {
+                if let WriteOp::SetFormat { format } = cmd.op {
+                    return self
+                        .apply_set_format(&entry.log_id(), cmd, format)
+                        .map(|r| vec![ApplyResult(Some(r))]);
+                }
+                if let Vacuum::Run(sql) = self.vacuum_kind(&cmd.op) {
                     return self
                         .apply_vacuum(&entry.log_id(), cmd, &sql)
                         .map(|r| vec![ApplyResult(Some(r))]);
@@ -154,7 +161,7 @@ impl WriterThread {
         ended: Option<&mut Ending>,
     ) -> Result<CommandResult, Interrupted> {
         let id = &cmd.request_id;
-        let entry_time_ms = self.clock.next(cmd.leader_time_ms);
+        let entry_time_ms = self.entry_time(cmd.leader_time_ms);
         self.forget_results(id, log_id, entry_time_ms)
             .map_err(io_err)?;
         if let Some(previous) = self.remembered_result(id).map_err(io_err)? {
@@ -182,7 +189,7 @@ impl WriterThread {
         history::mark_entry_start(&self.conn);
         self.guard.reset_budget();
         self.internal("SAVEPOINT entry").map_err(io_err)?;
-        let outcome = match (&cmd.op, vacuum::classify(&self.conn, &cmd.op)) {
+        let outcome = match (&cmd.op, self.vacuum_kind(&cmd.op)) {
             (_, Vacuum::Refuse(e)) => Err(OpError::Sql(e)),
             (WriteOp::Migrate(migration), _) => self.apply_migration(migration, entry_time_ms),
             (op, _) => run_op(&self.conn, op),
@@ -256,7 +263,7 @@ impl WriterThread {
     ) -> std::io::Result<CommandResult> {
         let clock_before = self.clock.last();
         let id = &cmd.request_id;
-        let entry_time_ms = self.clock.next(cmd.leader_time_ms);
+        let entry_time_ms = self.entry_time(cmd.leader_time_ms);
         let answered = self.internal("BEGIN IMMEDIATE").and_then(|()| {
             self.forget_results(id, log_id, entry_time_ms)?;
             let previous = self.remembered_result(id)?;
@@ -300,16 +307,95 @@ impl WriterThread {
     }
 }
 
-/// `items` cut into segments: each VACUUM entry alone, the entries between them together.
+impl WriterThread {
+    /// The time of an entry whose leader's clock read `leader_time_ms`: from format 2 on, never
+    /// earlier than the previous entry's (see `clock.rs`); format 1 took the leader's clock as is.
+    fn entry_time(&mut self, leader_time_ms: i64) -> i64 {
+        if Feature::MonotonicEntryTime.enabled_at(self.format.get()) {
+            self.clock.next(leader_time_ms)
+        } else {
+            self.clock.reset(leader_time_ms);
+            leader_time_ms
+        }
+    }
+
+    /// What `op` is as far as VACUUM goes, in the cluster's format: format 1 ran VACUUM like any
+    /// statement (inside the entry's transaction, where SQLite refuses it).
+    fn vacuum_kind(&self, op: &WriteOp) -> Vacuum {
+        if Feature::Vacuum.enabled_at(self.format.get()) {
+            vacuum::classify(&self.conn, op)
+        } else {
+            Vacuum::No
+        }
+    }
+
+    /// Applies a format change, a segment of its own: records the new format with
+    /// `last_applied`, then switches the writer to it. A format this binary does not know stops
+    /// the writer with an error that says so; nothing of the entry is applied.
+    fn apply_set_format(
+        &mut self,
+        log_id: &LogId,
+        cmd: &Command,
+        to: Format,
+    ) -> std::io::Result<CommandResult> {
+        if to > format::NEWEST {
+            return Err(std::io::Error::other(format!(
+                "the entry at log index {} raises the cluster to format {to}, but this binary \
+                 speaks formats {}..={}: upgrade this node to a release that speaks format {to} \
+                 (see docs/upgrades.md)",
+                log_id.index(),
+                format::OLDEST,
+                format::NEWEST
+            )));
+        }
+        let clock_before = self.clock.last();
+        let id = &cmd.request_id;
+        let entry_time_ms = self.entry_time(cmd.leader_time_ms);
+        // Formats only rise: a stale proposal of an older one changes nothing.
+        let format = self.format.get().max(to);
+        let result: CommandResult = Ok(WriteOutput::Executed {
+            rows_affected: 0,
+            last_insert_rowid: 0,
+        });
+        let recorded = self.internal("BEGIN IMMEDIATE").and_then(|()| {
+            self.forget_results(id, log_id, entry_time_ms)?;
+            self.remember_result(id, entry_time_ms, &result)?;
+            self.write_format(format)?;
+            self.write_applied(*log_id, None)?;
+            self.internal("COMMIT")
+        });
+        if let Err(e) = recorded {
+            let _ = self.internal("ROLLBACK");
+            self.clock.reset(clock_before);
+            return Err(io_err(e));
+        }
+        self.switch_format(format).map_err(io_err)?;
+        Ok(result)
+    }
+}
+
+/// `items` cut into segments: each VACUUM entry and each format change alone, the entries between
+/// them together. Whether an entry is a VACUUM entry depends on the format in force before it,
+/// and a format change always ends a segment, so this is known up front.
 fn segments(writer: &WriterThread, items: &[ApplyItem]) -> Vec<Range<usize>> {
     let mut segments = Vec::new();
     let mut start = 0;
+    let mut format = writer.format.get();
     for (i, (entry, _)) in items.iter().enumerate() {
-        let is_vacuum = matches!(
-            &entry.payload,
-            EntryPayload::Normal(cmd) if matches!(vacuum::classify(&writer.conn, &cmd.op), Vacuum::Run(_))
-        );
-        if is_vacuum {
+        let alone = match &entry.payload {
+            EntryPayload::Normal(cmd) => match cmd.op {
+                WriteOp::SetFormat { format: next } => {
+                    format = format.max(next);
+                    true
+                }
+                ref op => {
+                    Feature::Vacuum.enabled_at(format)
+                        && matches!(vacuum::classify(&writer.conn, op), Vacuum::Run(_))
+                }
+            },
+            _ => false,
+        };
+        if alone {
             if start < i {
                 segments.push(start..i);
             }

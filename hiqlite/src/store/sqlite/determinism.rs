@@ -105,7 +105,8 @@ pub fn open_writer(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection
     let conn = Connection::open_with_flags_and_vfs(path, flags, VFS_NAME_C)?;
     register_random_functions(&conn)?;
     super::history::register(&conn)?;
-    super::math::register(&conn)?;
+    // The math functions come with the cluster's format 2: the writer registers them
+    // (`WriterThread::switch_format`).
     Ok(conn)
 }
 

@@ -6,6 +6,8 @@ pub mod classify;
 pub mod clock;
 pub mod determinism;
 mod ffi;
+#[cfg(test)]
+mod format_tests;
 pub mod guard;
 pub mod history;
 pub mod math;

@@ -156,6 +156,10 @@ pub(crate) fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpE
         WriteOp::Migrate(_) => Err(OpError::Sql(SqlError::Sqlite {
             message: "a migration cannot run as an ordinary operation".into(),
         })),
+        // A segment of its own: `WriterThread::apply_set_format` runs it.
+        WriteOp::SetFormat { .. } => Err(OpError::Sql(SqlError::Sqlite {
+            message: "a format change cannot run as an ordinary operation".into(),
+        })),
     }
 }
 

@@ -86,6 +86,11 @@ impl StateMachine {
         self.writer.clock_offset()
     }
 
+    /// The cluster's format as this node applies it (see `types::format`).
+    pub fn cluster_format(&self) -> crate::types::format::ClusterFormat {
+        self.writer.cluster_format()
+    }
+
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.writer.applied_index()
     }

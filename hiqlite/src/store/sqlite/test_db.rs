@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use crate::store::sqlite::writer::{ApplyItem, SqliteWriter};
 use crate::types::command::{Command, CommandResult, RequestId, WriteOp};
+use crate::types::format::{self, Format};
 use crate::types::raft::{Entry, LogId};
 
 pub(crate) const LEADER_TIME_MS: i64 = 1_700_000_000_123;
@@ -46,6 +47,7 @@ pub(crate) struct Db {
 }
 
 impl Db {
+    /// A new database of a cluster that runs the newest format.
     pub(crate) fn open() -> Db {
         Self::open_with_step_budget(crate::store::sqlite::guard::ENTRY_STEP_BUDGET)
     }
@@ -53,9 +55,31 @@ impl Db {
     /// A database whose entries may run `budget` SQLite VM steps (an endless statement is
     /// interrupted within a second).
     pub(crate) fn open_with_step_budget(budget: u64) -> Db {
+        Self::open_in(format::NEWEST, budget)
+    }
+
+    /// A new database of a cluster that runs `format` (a real cluster starts at format 1 and is
+    /// raised by a `SetFormat` entry; tests of the newest behaviour start there directly).
+    pub(crate) fn open_in_format(format: Format) -> Db {
+        Self::open_in(format, crate::store::sqlite::guard::ENTRY_STEP_BUDGET)
+    }
+
+    fn open_in(format: Format, budget: u64) -> Db {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, _) =
-            SqliteWriter::open_with_step_budget(&dir.path().join("db.sqlite"), budget).unwrap();
+        let path = dir.path().join("db.sqlite");
+        if format != format::OLDEST {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE _hiqlite_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO _hiqlite_meta VALUES ('format', ?)",
+                [postcard::to_stdvec(&format).unwrap()],
+            )
+            .unwrap();
+        }
+        let (writer, _) = SqliteWriter::open_with_step_budget(&path, budget).unwrap();
         Db {
             _dir: dir,
             writer: Some(writer),
@@ -78,6 +102,14 @@ impl Db {
             .await
             .unwrap();
         (first..self.next).map(|seq| self.result(seq)).collect()
+    }
+
+    /// Applies `ops` as one batch and returns the writer's own error, if it stopped.
+    pub(crate) async fn try_apply(&mut self, ops: Vec<WriteOp>) -> std::io::Result<()> {
+        let first = self.next;
+        self.next += ops.len() as u64;
+        let ops = ops.into_iter().map(|op| (LEADER_TIME_MS, op)).collect();
+        self.writer().apply(timed_entries(first, ops)).await
     }
 
     /// Stops the writer and opens the database again, as a restarted node does.

@@ -18,6 +18,7 @@ use super::determinism;
 use super::guard::WriterGuard;
 use super::reader::SchemaGeneration;
 use crate::types::command::{CommandResult, RequestId, SqlError};
+use crate::types::format::{ClusterFormat, Feature, Format};
 use crate::types::raft::{Entry, LogId, StoredMembership, TypeConfig};
 
 /// Results of clients that went away (never sent a newer `answered_below`) are forgotten after
@@ -51,6 +52,7 @@ pub struct SqliteWriter {
     thread: Option<JoinHandle<()>>,
     applied: watch::Receiver<u64>,
     clock_offset: ClockOffset,
+    format: ClusterFormat,
     db_path: PathBuf,
 }
 
@@ -60,6 +62,8 @@ pub struct AppliedState {
     pub membership: StoredMembership,
     /// The entry time of the last applied entry, ms since the Unix epoch (see `clock.rs`).
     pub entry_time_ms: i64,
+    /// The cluster's format the database was written in (see `types::format`).
+    pub format: Format,
 }
 
 impl SqliteWriter {
@@ -78,6 +82,7 @@ impl SqliteWriter {
         let mut conn = open_connection(db_path).map_err(open_err)?;
         check_integrity(&conn)?;
         let state = read_applied_state(&conn).map_err(open_err)?;
+        check_format(&format!("the database {}", db_path.display()), state.format)?;
         let guard = WriterGuard::install(&mut conn, step_budget);
         let (applied_tx, applied_rx) =
             watch::channel(state.last_applied.map(|l| l.index()).unwrap_or(0));
@@ -86,19 +91,21 @@ impl SqliteWriter {
         let clock = EntryClock::new(state.entry_time_ms, clock_offset.clone());
         let schema_generation = SchemaGeneration::default();
         let schema = SchemaWatch::new(&conn, &guard, schema_generation.clone());
+        let format = ClusterFormat::new(crate::types::format::OLDEST);
+        let mut writer = WriterThread {
+            conn,
+            guard,
+            internal_tag: random_tag(),
+            applied: applied_tx,
+            clock,
+            schema,
+            format: format.clone(),
+            math_registered: false,
+        };
+        writer.switch_format(state.format).map_err(open_err)?;
         let thread = std::thread::Builder::new()
             .name("hiqlite-sqlite-writer".into())
-            .spawn(move || {
-                let mut writer = WriterThread {
-                    conn,
-                    guard,
-                    internal_tag: random_tag(),
-                    applied: applied_tx,
-                    clock,
-                    schema,
-                };
-                writer.run(jobs_rx)
-            })?;
+            .spawn(move || writer.run(jobs_rx))?;
         Ok((
             SqliteWriter {
                 jobs: Some(jobs_tx),
@@ -106,6 +113,7 @@ impl SqliteWriter {
                 applied: applied_rx,
                 schema_generation,
                 clock_offset,
+                format,
                 db_path: db_path.to_path_buf(),
             },
             state,
@@ -141,6 +149,11 @@ impl SqliteWriter {
     /// How far this node's clock is from the time of the entries it applies (see `clock.rs`).
     pub fn clock_offset(&self) -> ClockOffset {
         self.clock_offset.clone()
+    }
+
+    /// The cluster's format as this writer applies it (see `types::format`).
+    pub fn cluster_format(&self) -> ClusterFormat {
+        self.format.clone()
     }
 
     pub fn db_path(&self) -> &Path {
@@ -220,6 +233,30 @@ fn open_connection(db_path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Refuses a snapshot of a format this binary does not speak, before a page of it is copied.
+fn check_snapshot_format(snapshot: &Path) -> std::io::Result<()> {
+    let conn = Connection::open_with_flags(snapshot, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(open_err)?;
+    let format = read_applied_state(&conn).map_err(open_err)?.format;
+    check_format(&format!("the snapshot at {}", snapshot.display()), format)
+}
+
+/// `Ok` if this binary speaks `format`, else an `InvalidData` error that says `what` is of a
+/// newer format and to upgrade.
+fn check_format(what: &str, format: Format) -> std::io::Result<()> {
+    use crate::types::format::{NEWEST, OLDEST};
+    if format <= NEWEST {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "{what} is of format {format}, but this binary speaks formats {OLDEST}..={NEWEST}: \
+             upgrade this node to a release that speaks format {format} (see docs/upgrades.md)"
+        ),
+    ))
+}
+
 pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedState> {
     let read = |key: &str| -> rusqlite::Result<Option<Vec<u8>>> {
         conn.query_row(
@@ -250,10 +287,16 @@ pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedS
         Some(b) => postcard::from_bytes(&b).map_err(|e| decode_err("entry_time_ms", e))?,
         None => 0,
     };
+    // Missing in databases of format 1, which did not record it.
+    let format = match read("format")? {
+        Some(b) => postcard::from_bytes(&b).map_err(|e| decode_err("format", e))?,
+        None => crate::types::format::OLDEST,
+    };
     Ok(AppliedState {
         last_applied,
         membership,
         entry_time_ms,
+        format,
     })
 }
 
@@ -265,6 +308,10 @@ pub(super) struct WriterThread {
     pub(super) applied: watch::Sender<u64>,
     pub(super) clock: EntryClock,
     pub(super) schema: SchemaWatch,
+    /// The cluster's format the writer applies entries in.
+    pub(super) format: ClusterFormat,
+    /// Whether the math functions of format 2 are registered on `conn`.
+    math_registered: bool,
 }
 
 impl WriterThread {
@@ -284,6 +331,7 @@ impl WriterThread {
 
     /// Copies a snapshot's pages over the database (SQLite's backup API keeps readers safe).
     fn restore(&mut self, from: &Path) -> std::io::Result<AppliedState> {
+        check_snapshot_format(from)?;
         self.conn
             .restore(
                 rusqlite::MAIN_DB,
@@ -293,6 +341,7 @@ impl WriterThread {
             .map_err(io_err)?;
         let state = read_applied_state(&self.conn).map_err(io_err)?;
         self.schema.check(&self.conn, &self.guard);
+        self.switch_format(state.format).map_err(io_err)?;
         self.applied
             .send_replace(state.last_applied.map(|l| l.index()).unwrap_or(0));
         self.clock.reset(state.entry_time_ms);
@@ -336,6 +385,22 @@ impl WriterThread {
             self.write_meta("membership", m)?;
         }
         self.write_meta("entry_time_ms", &self.clock.last())
+    }
+
+    /// Records the cluster's format (in the caller's transaction).
+    pub(super) fn write_format(&self, format: Format) -> rusqlite::Result<()> {
+        self.write_meta("format", &format)
+    }
+
+    /// Applies entries in `format` from now on: registers what it brings (the math functions of
+    /// format 2). A snapshot never takes a database back to an older format than its entries.
+    pub(super) fn switch_format(&mut self, format: Format) -> rusqlite::Result<()> {
+        if Feature::PortableMath.enabled_at(format) && !self.math_registered {
+            super::math::register(&self.conn)?;
+            self.math_registered = true;
+        }
+        self.format.set(format);
+        Ok(())
     }
 
     fn write_meta<T: serde::Serialize>(&self, key: &str, value: &T) -> rusqlite::Result<()> {

@@ -1,0 +1,83 @@
+//! Raising the cluster's format (see `types::format`): while this node leads and the cluster runs
+//! an older format than this binary's newest, it checks every few seconds whether every member's
+//! Raft connection speaks the newest format; once all do (the last node of a rolling upgrade is
+//! back), it proposes a `WriteOp::SetFormat` entry. From that entry on, every node applies
+//! entries in the new format, so features that need it switch on everywhere at the same log
+//! index.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::ServerState;
+use tokio::sync::watch;
+
+use crate::engine::Engine;
+use crate::types::command::{RequestId, WriteOp};
+use crate::types::format::{Format, NEWEST};
+use crate::types::members::NodeId;
+
+/// How often the leader checks whether the cluster's format can be raised.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// Until shutdown, raises the cluster's format whenever this node leads and every member speaks
+/// a newer one.
+pub(crate) async fn raise_when_ready(node: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(CHECK_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|&stop| stop) => return,
+            _ = ticks.tick() => {}
+        }
+        let Some(format) = ready_to_raise(&node) else {
+            continue;
+        };
+        let id = RequestId {
+            client: format_client_id(),
+            seq: 1,
+            answered_below: 1,
+        };
+        match node.propose(id, WriteOp::SetFormat { format }).await {
+            Ok(reply) => tracing::info!(
+                format,
+                log_index = reply.log_index,
+                "every member speaks format {format}: the cluster now runs it"
+            ),
+            Err(_) => tracing::debug!(format, "raising the cluster's format will be retried"),
+        }
+    }
+}
+
+/// The format to raise the cluster to, if this node leads and every other member's Raft
+/// connection speaks it.
+fn ready_to_raise(node: &Engine) -> Option<Format> {
+    if node.cluster_format.get() >= NEWEST {
+        return None;
+    }
+    let metrics = node.raft.metrics();
+    let m = metrics.borrow_watched();
+    if m.state != ServerState::Leader {
+        return None;
+    }
+    let peers: Vec<NodeId> = m
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, _)| *id)
+        .filter(|id| *id != node.node_id)
+        .collect();
+    drop(m);
+    peers
+        .iter()
+        .all(|peer| node.peer_formats.get(*peer).is_some_and(|f| f >= NEWEST))
+        .then_some(NEWEST)
+}
+
+/// A fresh request id client for each proposal: a format change is never retried under the same
+/// id by another leader, and raising twice changes nothing.
+fn format_client_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::getrandom(&mut bytes);
+    u64::from_le_bytes(bytes)
+}

@@ -1,0 +1,6 @@
+CREATE TABLE notes (
+    id INTEGER PRIMARY KEY,
+    author TEXT NOT NULL,
+    body TEXT NOT NULL,
+    stars INTEGER
+);
