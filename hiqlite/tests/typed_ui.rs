@@ -37,6 +37,11 @@ fn reuse_compiled_rocksdb() {
         return;
     };
     if let Some(lib_dir) = newest_rocksdb_lib_dir(&build_dir) {
+        // Snappy, which the rocksdb crate's `snappy` feature compiles next to it, likewise.
+        if lib_dir.join("libsnappy.a").is_file() {
+            std::env::set_var("SNAPPY_LIB_DIR", &lib_dir);
+            std::env::set_var("SNAPPY_STATIC", "1");
+        }
         std::env::set_var("ROCKSDB_LIB_DIR", lib_dir);
         std::env::set_var("ROCKSDB_STATIC", "1");
     }

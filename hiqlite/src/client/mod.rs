@@ -517,8 +517,34 @@ impl Client {
 
     /// Waits until the cluster can serve linearizable reads and writes through this client: a
     /// leader is confirmed by a quorum and the contacted node has caught up with it.
+    ///
+    /// Then it waits, up to [`FORMAT_GRACE`] more, for the cluster to run the newest format this
+    /// binary speaks (`docs/upgrades.md`): a new cluster starts at format 1 and its leader raises
+    /// it within a moment of forming, so the first writes (migrations) run in the newest format.
+    /// A cluster that still has a node of an older release stays on the older format; the call
+    /// returns without it after the grace period. Fails with [`Error::Timeout`] when no healthy
+    /// leader is reached within `timeout`.
     pub async fn wait_until_healthy(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
+        self.wait_for_leader(timeout, deadline).await?;
+        let grace = Instant::now() + FORMAT_GRACE.min(deadline.saturating_duration_since(Instant::now()));
+        while Instant::now() < grace {
+            let format = match &self.inner.backend {
+                Backend::Local(node, _) => node.cluster_format.get(),
+                Backend::Remote(_) => match self.status().await {
+                    Ok(status) => status.cluster_format,
+                    Err(_) => break,
+                },
+            };
+            if format >= crate::types::format::NEWEST {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    async fn wait_for_leader(&self, timeout: Duration, deadline: Instant) -> Result<(), Error> {
         loop {
             let attempt = match &self.inner.backend {
                 Backend::Local(node, _) => tokio::time::timeout(timeout, node.linearize())
@@ -550,6 +576,10 @@ impl Client {
         }
     }
 }
+
+/// How long [`Client::wait_until_healthy`] waits, once a leader is healthy, for the cluster to run
+/// the newest format (a new cluster's leader raises it within a moment of forming).
+pub const FORMAT_GRACE: Duration = Duration::from_secs(2);
 
 fn one<T>(rows: Vec<T>) -> Result<T, Error> {
     rows.into_iter().next().ok_or(Error::NoRows)

@@ -145,6 +145,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         Arc::new(RaftService {
             raft: raft.clone(),
             inbox: SnapshotInbox::new(&snapshot_dir),
+            cluster_format: cluster_format.clone(),
         }),
         shutdown_rx.clone(),
     ));

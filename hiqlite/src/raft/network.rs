@@ -488,6 +488,9 @@ pub struct RaftService {
     pub raft: super::Raft<crate::store::sqlite::state_machine::StateMachine>,
     /// Where incoming snapshot transfers are assembled.
     pub inbox: SnapshotInbox,
+    /// Peers whose connection speaks an older format than the cluster's are refused: they could
+    /// not read its entries (and, being format-1 nodes, cannot prove their node id).
+    pub cluster_format: ClusterFormat,
 }
 
 impl crate::net::Service for RaftService {
@@ -497,6 +500,16 @@ impl crate::net::Service for RaftService {
     /// A request whose vote names another node than the one the connection proved to be is
     /// refused: one process can never speak for two members.
     async fn handle_from(&self, peer: crate::net::Accepted, req: RaftRequest) -> RaftResponse {
+        let cluster = self.cluster_format.get();
+        if peer.format < cluster {
+            let e = format!(
+                "refused: the peer speaks format {} only, but the cluster runs format {cluster}: \
+                 upgrade it (see docs/upgrades.md)",
+                peer.format
+            );
+            tracing::warn!("{e}");
+            return refusal(&req, e);
+        }
         if let (Some(peer), Some(sender)) = (peer.peer_id, sender_of(&req)) {
             if peer != sender {
                 let e = format!(
