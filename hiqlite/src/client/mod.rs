@@ -527,7 +527,8 @@ impl Client {
     pub async fn wait_until_healthy(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         self.wait_for_leader(timeout, deadline).await?;
-        let grace = Instant::now() + FORMAT_GRACE.min(deadline.saturating_duration_since(Instant::now()));
+        let grace =
+            Instant::now() + FORMAT_GRACE.min(deadline.saturating_duration_since(Instant::now()));
         while Instant::now() < grace {
             let format = match &self.inner.backend {
                 Backend::Local(node, _) => node.cluster_format.get(),
