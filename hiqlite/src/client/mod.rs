@@ -527,21 +527,25 @@ impl Client {
     pub async fn wait_until_healthy(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         self.wait_for_leader(timeout, deadline).await?;
-        let grace =
-            Instant::now() + FORMAT_GRACE.min(deadline.saturating_duration_since(Instant::now()));
-        while Instant::now() < grace {
-            let format = match &self.inner.backend {
-                Backend::Local(node, _) => node.cluster_format.get(),
-                Backend::Remote(_) => match self.status().await {
-                    Ok(status) => status.cluster_format,
-                    Err(_) => break,
-                },
-            };
-            if format >= crate::types::format::NEWEST {
-                break;
+        let grace = FORMAT_GRACE.min(deadline.saturating_duration_since(Instant::now()));
+        let newest = crate::types::format::NEWEST;
+        let format_raised = async {
+            match &self.inner.backend {
+                Backend::Local(node, _) => node.cluster_format.reached(newest).await,
+                // A remote node tells nothing by itself: ask until it runs the newest format (or
+                // stops answering, which the caller's next request will report).
+                Backend::Remote(_) => {
+                    while let Ok(status) = self.status().await {
+                        if status.cluster_format >= newest {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        };
+        // Past the grace period the cluster keeps an older format (a node of an older release).
+        let _ = tokio::time::timeout(grace, format_raised).await;
         Ok(())
     }
 

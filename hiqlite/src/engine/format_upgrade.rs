@@ -17,6 +17,10 @@ use crate::types::command::{RequestId, WriteOp};
 use crate::types::format::{Format, NEWEST};
 use crate::types::members::NodeId;
 
+/// The request id's client of format changes. Clients pick theirs at random from all of `u64`, so
+/// one collides with this as rarely as two clients collide with each other.
+const FORMAT_CHANGE_CLIENT: u64 = u64::from_be_bytes(*b"hqformat");
+
 /// How often the leader checks whether the cluster's format can be raised: often, because a new
 /// cluster also starts at format 1 and should run the newest format within a moment of forming.
 /// A check reads the metrics and a map; it proposes at most once per raise.
@@ -35,10 +39,12 @@ pub(crate) async fn raise_when_ready(node: Arc<Engine>, mut shutdown: watch::Rec
         let Some(format) = ready_to_raise(&node) else {
             continue;
         };
+        // One id per target format: a raise proposed again (by this or a later leader) is
+        // answered as the first one was, like any retried write.
         let id = RequestId {
-            client: format_client_id(),
-            seq: 1,
-            answered_below: 1,
+            client: FORMAT_CHANGE_CLIENT,
+            seq: u64::from(format),
+            answered_below: u64::from(format),
         };
         match node.propose(id, WriteOp::SetFormat { format }).await {
             Ok(reply) => tracing::info!(
@@ -74,12 +80,4 @@ fn ready_to_raise(node: &Engine) -> Option<Format> {
         .iter()
         .all(|peer| node.peer_formats.get(*peer).is_some_and(|f| f >= NEWEST))
         .then_some(NEWEST)
-}
-
-/// A fresh request id client for each proposal: a format change is never retried under the same
-/// id by another leader, and raising twice changes nothing.
-fn format_client_id() -> u64 {
-    let mut bytes = [0u8; 8];
-    let _ = getrandom::getrandom(&mut bytes);
-    u64::from_le_bytes(bytes)
 }

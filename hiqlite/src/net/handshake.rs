@@ -234,27 +234,14 @@ fn read_mark(nonce: &[u8]) -> Option<Mark> {
     })
 }
 
-/// The formats a peer speaks, by its nonce: an unmarked peer speaks format 1 only.
-fn peer_formats(nonce: &[u8]) -> FormatRange {
-    read_mark(nonce).map_or(
-        FormatRange {
-            oldest: UNMARKED_PEER,
-            newest: UNMARKED_PEER,
-        },
-        |m| m.formats,
-    )
+/// The formats a side speaks, by its mark: a side without one speaks format 1 only.
+fn formats_of(mark: Option<Mark>) -> FormatRange {
+    mark.map_or(FormatRange::UNMARKED, |m| m.formats)
 }
 
 /// The format both sides use, or the error that names both ranges.
 fn agree(ours: Option<Mark>, peer_nonce: &[u8]) -> Result<Format, NetError> {
-    let ours = ours.map_or(
-        FormatRange {
-            oldest: UNMARKED_PEER,
-            newest: UNMARKED_PEER,
-        },
-        |m| m.formats,
-    );
-    let theirs = peer_formats(peer_nonce);
+    let (ours, theirs) = (formats_of(ours), formats_of(read_mark(peer_nonce)));
     ours.agree(theirs)
         .ok_or(NetError::FormatMismatch { ours, theirs })
 }

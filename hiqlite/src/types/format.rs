@@ -25,8 +25,9 @@
 //! | 2 | 0.1.0 | format negotiation; node identity proof; the full node status and precise remote errors; deterministic SQL functions and rules whose results differ from format 1 (see [`Feature`]) |
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+
+use tokio::sync::watch;
 
 /// A format version (see the module docs).
 pub type Format = u8;
@@ -52,6 +53,12 @@ impl FormatRange {
     pub const OURS: FormatRange = FormatRange {
         oldest: OLDEST,
         newest: NEWEST,
+    };
+
+    /// What a peer that says nothing about formats speaks: format 1 only.
+    pub const UNMARKED: FormatRange = FormatRange {
+        oldest: UNMARKED_PEER,
+        newest: UNMARKED_PEER,
     };
 
     /// The newest format both ranges contain, or `None` when they do not overlap.
@@ -104,21 +111,28 @@ impl Feature {
 }
 
 /// The cluster's format as this node's state machine last applied it, shared by the writer (which
-/// sets it) with the node's status and its Raft connections (which read it).
+/// sets it) with the node's status, its Raft connections and its clients (which read or await it).
 #[derive(Debug, Clone)]
-pub struct ClusterFormat(Arc<AtomicU8>);
+pub struct ClusterFormat(Arc<watch::Sender<Format>>);
 
 impl ClusterFormat {
     pub fn new(format: Format) -> ClusterFormat {
-        ClusterFormat(Arc::new(AtomicU8::new(format)))
+        ClusterFormat(Arc::new(watch::Sender::new(format)))
     }
 
     pub fn get(&self) -> Format {
-        self.0.load(Ordering::Acquire)
+        *self.0.borrow()
     }
 
     pub fn set(&self, format: Format) {
-        self.0.store(format, Ordering::Release)
+        self.0.send_replace(format);
+    }
+
+    /// Returns once the cluster runs `format` or a newer one.
+    pub async fn reached(&self, format: Format) {
+        let mut changes = self.0.subscribe();
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = changes.wait_for(|&now| now >= format).await;
     }
 }
 

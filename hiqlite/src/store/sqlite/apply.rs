@@ -264,20 +264,10 @@ impl WriterThread {
         let clock_before = self.clock.last();
         let id = &cmd.request_id;
         let entry_time_ms = self.entry_time(cmd.leader_time_ms);
-        let answered = self.internal("BEGIN IMMEDIATE").and_then(|()| {
-            self.forget_results(id, log_id, entry_time_ms)?;
-            let previous = self.remembered_result(id)?;
-            self.internal("COMMIT")?;
-            Ok(previous)
-        });
-        let previous = match answered {
-            Ok(previous) => previous,
-            Err(e) => {
-                let _ = self.internal("ROLLBACK");
-                self.clock.reset(clock_before);
-                return Err(io_err(e));
-            }
-        };
+        let previous = self.in_transaction(clock_before, |w| {
+            w.forget_results(id, log_id, entry_time_ms)?;
+            w.remembered_result(id)
+        })?;
         let result = match previous {
             Some(previous) => previous,
             None => {
@@ -293,17 +283,30 @@ impl WriterThread {
                 }
             }
         };
-        let recorded = self.internal("BEGIN IMMEDIATE").and_then(|()| {
-            self.remember_result(id, entry_time_ms, &result)?;
-            self.write_applied(*log_id, None)?;
-            self.internal("COMMIT")
+        self.in_transaction(clock_before, |w| {
+            w.remember_result(id, entry_time_ms, &result)?;
+            w.write_applied(*log_id, None)
+        })?;
+        Ok(result)
+    }
+
+    /// Runs `run` in a transaction of its own and commits it. On failure it rolls back, puts the
+    /// log's clock back to `clock_before` and reports the error as this machine's (I/O).
+    fn in_transaction<T>(
+        &mut self,
+        clock_before: i64,
+        run: impl FnOnce(&Self) -> rusqlite::Result<T>,
+    ) -> std::io::Result<T> {
+        let outcome = self.internal("BEGIN IMMEDIATE").and_then(|()| {
+            let value = run(self)?;
+            self.internal("COMMIT")?;
+            Ok(value)
         });
-        if let Err(e) = recorded {
+        outcome.map_err(|e| {
             let _ = self.internal("ROLLBACK");
             self.clock.reset(clock_before);
-            return Err(io_err(e));
-        }
-        Ok(result)
+            io_err(e)
+        })
     }
 }
 
@@ -311,7 +314,7 @@ impl WriterThread {
     /// The time of an entry whose leader's clock read `leader_time_ms`: from format 2 on, never
     /// earlier than the previous entry's (see `clock.rs`); format 1 took the leader's clock as is.
     fn entry_time(&mut self, leader_time_ms: i64) -> i64 {
-        if Feature::MonotonicEntryTime.enabled_at(self.format.get()) {
+        if Feature::MonotonicEntryTime.enabled_at(self.format) {
             self.clock.next(leader_time_ms)
         } else {
             self.clock.reset(leader_time_ms);
@@ -322,7 +325,7 @@ impl WriterThread {
     /// What `op` is as far as VACUUM goes, in the cluster's format: format 1 ran VACUUM like any
     /// statement (inside the entry's transaction, where SQLite refuses it).
     fn vacuum_kind(&self, op: &WriteOp) -> Vacuum {
-        if Feature::Vacuum.enabled_at(self.format.get()) {
+        if Feature::Vacuum.enabled_at(self.format) {
             vacuum::classify(&self.conn, op)
         } else {
             Vacuum::No
@@ -352,23 +355,22 @@ impl WriterThread {
         let id = &cmd.request_id;
         let entry_time_ms = self.entry_time(cmd.leader_time_ms);
         // Formats only rise: a stale proposal of an older one changes nothing.
-        let format = self.format.get().max(to);
-        let result: CommandResult = Ok(WriteOutput::Executed {
-            rows_affected: 0,
-            last_insert_rowid: 0,
-        });
-        let recorded = self.internal("BEGIN IMMEDIATE").and_then(|()| {
-            self.forget_results(id, log_id, entry_time_ms)?;
-            self.remember_result(id, entry_time_ms, &result)?;
-            self.write_format(format)?;
-            self.write_applied(*log_id, None)?;
-            self.internal("COMMIT")
-        });
-        if let Err(e) = recorded {
-            let _ = self.internal("ROLLBACK");
-            self.clock.reset(clock_before);
-            return Err(io_err(e));
-        }
+        let format = self.format.max(to);
+        let result = self.in_transaction(clock_before, |w| {
+            w.forget_results(id, log_id, entry_time_ms)?;
+            // A proposal the leader repeated (same request id) is answered as the first was.
+            if let Some(previous) = w.remembered_result(id)? {
+                return Ok(previous);
+            }
+            let result = Ok(WriteOutput::Executed {
+                rows_affected: 0,
+                last_insert_rowid: 0,
+            });
+            w.remember_result(id, entry_time_ms, &result)?;
+            w.write_format(format)?;
+            w.write_applied(*log_id, None)?;
+            Ok(result)
+        })?;
         self.switch_format(format).map_err(io_err)?;
         Ok(result)
     }
@@ -380,7 +382,7 @@ impl WriterThread {
 fn segments(writer: &WriterThread, items: &[ApplyItem]) -> Vec<Range<usize>> {
     let mut segments = Vec::new();
     let mut start = 0;
-    let mut format = writer.format.get();
+    let mut format = writer.format;
     for (i, (entry, _)) in items.iter().enumerate() {
         let alone = match &entry.payload {
             EntryPayload::Normal(cmd) => match cmd.op {

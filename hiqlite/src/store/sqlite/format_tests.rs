@@ -4,16 +4,9 @@
 
 use rusqlite::types::Value as Sql;
 
-use crate::store::sqlite::test_db::{Db, LEADER_TIME_MS};
+use crate::store::sqlite::test_db::{execute, Db, LEADER_TIME_MS};
 use crate::types::command::{SqlError, WriteOp};
 use crate::types::format::NEWEST;
-
-fn execute(sql: &str) -> WriteOp {
-    WriteOp::Execute {
-        sql: sql.into(),
-        params: vec![],
-    }
-}
 
 fn message(result: &crate::types::command::CommandResult) -> String {
     match result {

@@ -12,6 +12,14 @@ use crate::types::raft::{Entry, LogId};
 
 pub(crate) const LEADER_TIME_MS: i64 = 1_700_000_000_123;
 
+/// One statement without parameters, as a client's `execute` sends it.
+pub(crate) fn execute(sql: &str) -> WriteOp {
+    WriteOp::Execute {
+        sql: sql.into(),
+        params: vec![],
+    }
+}
+
 /// Entries at consecutive indexes from `first`, each with its leader's clock; the request id's
 /// seq is the index.
 pub(crate) fn timed_entries(first: u64, ops: Vec<(i64, WriteOp)>) -> Vec<ApplyItem> {

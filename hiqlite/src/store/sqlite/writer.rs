@@ -91,7 +91,7 @@ impl SqliteWriter {
         let clock = EntryClock::new(state.entry_time_ms, clock_offset.clone());
         let schema_generation = SchemaGeneration::default();
         let schema = SchemaWatch::new(&conn, &guard, schema_generation.clone());
-        let format = ClusterFormat::new(crate::types::format::OLDEST);
+        let format = ClusterFormat::new(state.format);
         let mut writer = WriterThread {
             conn,
             guard,
@@ -99,7 +99,8 @@ impl SqliteWriter {
             applied: applied_tx,
             clock,
             schema,
-            format: format.clone(),
+            format: crate::types::format::OLDEST,
+            published_format: format.clone(),
             math_registered: false,
         };
         writer.switch_format(state.format).map_err(open_err)?;
@@ -308,8 +309,10 @@ pub(super) struct WriterThread {
     pub(super) applied: watch::Sender<u64>,
     pub(super) clock: EntryClock,
     pub(super) schema: SchemaWatch,
-    /// The cluster's format the writer applies entries in.
-    pub(super) format: ClusterFormat,
+    /// The cluster's format the writer applies entries in (read for every entry, so a plain
+    /// field), and where it is published for the node's status and Raft connections.
+    pub(super) format: Format,
+    published_format: ClusterFormat,
     /// Whether the math functions of format 2 are registered on `conn`.
     math_registered: bool,
 }
@@ -399,7 +402,8 @@ impl WriterThread {
             super::math::register(&self.conn)?;
             self.math_registered = true;
         }
-        self.format.set(format);
+        self.format = format;
+        self.published_format.set(format);
         Ok(())
     }
 

@@ -4,15 +4,8 @@
 
 use rusqlite::types::Value as Sql;
 
-use crate::store::sqlite::test_db::{Db, LEADER_TIME_MS};
+use crate::store::sqlite::test_db::{execute, Db, LEADER_TIME_MS};
 use crate::types::command::{SqlError, TxnStatement, TxnStatementKind, WriteOp, WriteOutput};
-
-fn execute(sql: &str) -> WriteOp {
-    WriteOp::Execute {
-        sql: sql.into(),
-        params: vec![],
-    }
-}
 
 fn int(db: &Db, sql: &str) -> i64 {
     match db.rows(sql).as_slice() {
