@@ -3,6 +3,7 @@
 //! `compile_error!`).
 //!
 //! - [`row`] implements `#[derive(HiqliteRow)]`,
+//! - [`value_type`] implements `#[derive(HiqliteType)]` (enums and newtypes in one column),
 //! - [`query`] implements `query!` and `query_as!` (build-time checked SQL),
 //! - [`migrations`] is also used by `hiqlite` at runtime: one resolver serves `migrate!()` and
 //!   `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
@@ -13,3 +14,4 @@ pub mod migrate_macro;
 pub use hiqlite_shared::migrations;
 pub mod query;
 pub mod row;
+pub mod value_type;

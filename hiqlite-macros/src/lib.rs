@@ -16,6 +16,18 @@ pub fn derive_hiqlite_row(input: TokenStream) -> TokenStream {
     hiqlite_macros_core::row::derive(&input).into()
 }
 
+/// Stores a type in one column: an enum of unit variants as TEXT (`#[hiqlite(rename_all =
+/// "snake_case")]`, `#[hiqlite(rename = "x")]` on a variant) or as INTEGER
+/// (`#[hiqlite(storage = "integer")]`: the discriminants), or a newtype `struct Id(i64);` as its
+/// inner type. Implements `hiqlite::types::Decode`, `From<T> for hiqlite::Value` (also from
+/// `&T`), `ColumnFit` and `ArgType`, so the type works as a field, a `query!` override and an
+/// argument.
+#[proc_macro_derive(HiqliteType, attributes(hiqlite))]
+pub fn derive_hiqlite_type(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    hiqlite_macros_core::value_type::derive(&input).into()
+}
+
 /// `query!("SQL", args..)`: SQL checked at build time against the migrations; rows are an
 /// anonymous record with one typed field per column. Reads run locally, writes through Raft.
 #[proc_macro]

@@ -33,12 +33,13 @@
 //!
 //! See docs/typed-api.md for the type rules, overrides and what is and is not checked.
 
+mod args;
 mod column;
 mod shape;
 
 use std::marker::PhantomData;
 
-pub use self::shape::{kind, ColumnFit};
+pub use crate::types::sql_type::{kind, ColumnFit};
 use crate::client::{row, Client, ExecuteResult, FromRow, StatementRef, Txn};
 use crate::engine::error::Error;
 use crate::types::command::{Rows, StatementOutput};
@@ -288,8 +289,10 @@ pub mod __private {
         read_with, Field,
     };
     pub use super::shape::{
-        check_query_as, kind, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape,
+        check_query_as, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape,
         Verdict,
     };
-    pub use rusqlite::types::FromSql;
+    pub use super::args::{ArgProbe, ArgStorage, ArgStorageUnknown, Stored};
+    pub use crate::types::decode::Decode;
+    pub use crate::types::sql_type::kind;
 }

@@ -10,7 +10,7 @@ use rusqlite::Statement;
 
 use super::lex::{self, Kind, Token};
 use super::schema::Schema;
-use super::types::{known_rust_type, parse_override, Force, SqlKind};
+use super::types::{column_rust_type, known_rust_type, parse_override, Force, SqlKind};
 
 /// One `?`/`:name` slot of the statement, by SQLite's parameter index (1-based, in order).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,11 +189,14 @@ struct Inferred {
     kind: Option<SqlKind>,
     /// `None`: unknown (treated as nullable).
     nullable: Option<bool>,
+    /// The declared type of the table column it comes from, if any.
+    decl: Option<String>,
 }
 
 const UNKNOWN: Inferred = Inferred {
     kind: None,
     nullable: None,
+    decl: None,
 };
 
 fn describe_columns(
@@ -264,7 +267,7 @@ fn describe_columns(
                     Some(Force::Nullable) => true,
                     None => inferred.nullable.unwrap_or(true),
                 };
-                let base = kind.rust_type();
+                let base = column_rust_type(inferred.decl.as_deref(), kind);
                 let rust_type = if nullable {
                     quote!(::core::option::Option<#base>)
                 } else {
@@ -317,11 +320,13 @@ fn infer_all(
                     Some((t, c)) => Inferred {
                         kind: Some(SqlKind::from_declared(&c.decl_type, t.strict)),
                         nullable: Some(!c.not_null || outer.nullable(&t.name)),
+                        decl: Some(c.decl_type.clone()),
                     },
                     // sqlite_schema and the like: any value.
                     None => Inferred {
                         kind: Some(SqlKind::Any),
                         nullable: Some(true),
+                        decl: None,
                     },
                 };
             }
@@ -341,6 +346,7 @@ fn infer_expression(item: &[Token]) -> Inferred {
     let known = |kind, nullable| Inferred {
         kind: Some(kind),
         nullable: Some(nullable),
+        decl: None,
     };
     match expr {
         [t] if t.kind == Kind::Number => {
@@ -388,6 +394,7 @@ fn infer_expression(item: &[Token]) -> Inferred {
                         Inferred {
                             kind: Some(SqlKind::from_declared(&decl.join(" "), false)),
                             nullable: None,
+                            decl: Some(decl.join(" ")),
                         }
                     }
                     None => UNKNOWN,

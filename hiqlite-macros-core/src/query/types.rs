@@ -96,6 +96,42 @@ impl SqlKind {
     }
 }
 
+/// The Rust type of a `query!` record field for a non-null column of `kind` whose table column
+/// is declared `decl`. With hiqlite's features, a few declared type names (case-insensitive,
+/// exactly) get the types of other crates, as sqlx's SQLite driver does:
+///
+/// | declared | `time` | `chrono` (without `time`) |
+/// |---|---|---|
+/// | `DATE` | `time::Date` | `chrono::NaiveDate` |
+/// | `TIME` | `time::Time` | `chrono::NaiveTime` |
+/// | `DATETIME`, `TIMESTAMP` | `time::OffsetDateTime` | `chrono::DateTime<Utc>` |
+///
+/// `UUID` → `uuid::Uuid` (`uuid`), `JSON` → `serde_json::Value` (`json`). Paths go through
+/// `::hiqlite::types::*`, so the user's crate needs no dependency of its own.
+pub fn column_rust_type(decl: Option<&str>, kind: SqlKind) -> TokenStream {
+    decl.and_then(feature_type).unwrap_or_else(|| kind.rust_type())
+}
+
+fn feature_type(decl: &str) -> Option<TokenStream> {
+    let d = decl.trim().to_ascii_uppercase();
+    let t = quote!(::hiqlite::types);
+    match d.as_str() {
+        "DATE" if cfg!(feature = "time") => Some(quote!(#t::time::Date)),
+        "TIME" if cfg!(feature = "time") => Some(quote!(#t::time::Time)),
+        "DATETIME" | "TIMESTAMP" if cfg!(feature = "time") => {
+            Some(quote!(#t::time::OffsetDateTime))
+        }
+        "DATE" if cfg!(feature = "chrono") => Some(quote!(#t::chrono::NaiveDate)),
+        "TIME" if cfg!(feature = "chrono") => Some(quote!(#t::chrono::NaiveTime)),
+        "DATETIME" | "TIMESTAMP" if cfg!(feature = "chrono") => {
+            Some(quote!(#t::chrono::DateTime<#t::chrono::Utc>))
+        }
+        "UUID" if cfg!(feature = "uuid") => Some(quote!(#t::uuid::Uuid)),
+        "JSON" if cfg!(feature = "json") => Some(quote!(#t::serde_json::Value)),
+        _ => None,
+    }
+}
+
 /// A forced nullability in an alias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Force {

@@ -55,7 +55,7 @@ pub fn expand(row: &RowStruct<'_>) -> TokenStream {
 }
 
 /// The struct's generics plus, for each field whose type uses a type parameter, the bound its
-/// read needs (`T: FromSql`, `Inner<T>: FromRow`, `T: Default`), so `struct Page<T> { item: T }`
+/// read needs (`T: Decode`, `Inner<T>: FromRow`, `T: Default`), so `struct Page<T> { item: T }`
 /// derives without the user spelling out bounds.
 fn with_bounds(row: &RowStruct<'_>) -> syn::Generics {
     let mut generics = row.generics.clone();
@@ -92,7 +92,7 @@ fn with_bounds(row: &RowStruct<'_>) -> syn::Generics {
                 // Conversions state their own requirements; the user bounds the parameter.
                 None
             } else {
-                Some(quote!(#ty: ::hiqlite::typed::__private::FromSql))
+                Some(quote!(#ty: ::hiqlite::typed::__private::Decode))
             }
         });
     let where_clause = generics.make_where_clause();

@@ -80,7 +80,7 @@ mod tests {
         })
         .unwrap();
         for needle in [
-            "impl < T > :: hiqlite :: FromRow for User < T > where T : :: hiqlite :: typed :: __private :: FromSql",
+            "impl < T > :: hiqlite :: FromRow for User < T > where T : :: hiqlite :: typed :: __private :: Decode",
             "read :: < i64 >",
             "column : \"mail\"",
             "read_from_str_opt",

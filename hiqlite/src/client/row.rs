@@ -1,10 +1,10 @@
 //! Rows as the typed API sees them, whether they come from a local SQLite connection, over the
 //! network, or from `... RETURNING` through Raft: one [`Row`] type, one [`FromRow`] trait.
 
-use rusqlite::types::FromSql;
 use serde::de::DeserializeOwned;
 
 use crate::engine::error::Error;
+use crate::types::decode::{Decode, DecodeError};
 use crate::types::value::Value;
 
 /// One result row. Read columns by name with [`Row::get`] or by position with [`Row::get_idx`].
@@ -33,35 +33,38 @@ impl<'r> Row<'r> {
         }
     }
 
-    /// The value of column `name`, converted with rusqlite's `FromSql` (integers, floats, strings,
-    /// blobs, `Option<T>` for NULL, ...).
-    pub fn get<T: FromSql>(&self, name: &str) -> Result<T, Error> {
-        match &self.inner {
-            RowInner::Sqlite(row) => row.get(name).map_err(|e| conversion(name, e)),
-            RowInner::Owned { columns, values } => {
-                let idx = columns
-                    .iter()
-                    .position(|c| c == name)
-                    .ok_or_else(|| Error::Conversion(format!("no column named {name:?}")))?;
-                let value = values.get(idx).ok_or_else(|| {
-                    Error::Conversion(format!("row has no value for column {name:?}"))
-                })?;
-                from_value(value).map_err(|e| Error::Conversion(format!("column {name:?}: {e}")))
-            }
+    /// The value of column `name`, read with [`Decode`] (integers, floats, strings, blobs,
+    /// `Option<T>` for NULL, the feature types, `#[derive(HiqliteType)]` types, ...).
+    /// [`Error::Conversion`] names the column when it is missing or its value does not fit `T`.
+    pub fn get<T: Decode>(&self, name: &str) -> Result<T, Error> {
+        let idx = match &self.inner {
+            RowInner::Sqlite(row) => row.as_ref().column_index(name).ok(),
+            RowInner::Owned { columns, .. } => columns.iter().position(|c| c == name),
         }
+        .ok_or_else(|| Error::Conversion(format!("no column named {name:?}")))?;
+        self.decode_at(idx, &format!("{name:?}"))
     }
 
-    /// The value of the column at `idx` (0-based).
-    pub fn get_idx<T: FromSql>(&self, idx: usize) -> Result<T, Error> {
-        match &self.inner {
-            RowInner::Sqlite(row) => row.get(idx).map_err(|e| conversion(&idx.to_string(), e)),
-            RowInner::Owned { values, .. } => {
-                let value = values
-                    .get(idx)
-                    .ok_or_else(|| Error::Conversion(format!("no column at index {idx}")))?;
-                from_value(value).map_err(|e| Error::Conversion(format!("column {idx}: {e}")))
-            }
-        }
+    /// The value of the column at `idx` (0-based), read with [`Decode`].
+    pub fn get_idx<T: Decode>(&self, idx: usize) -> Result<T, Error> {
+        self.decode_at(idx, &idx.to_string())
+    }
+
+    fn decode_at<T: Decode>(&self, idx: usize, label: &str) -> Result<T, Error> {
+        let value = self
+            .value_ref(idx)
+            .ok_or_else(|| Error::Conversion(format!("no column {label}")))?;
+        T::decode(value).map_err(|e| {
+            let why = match e {
+                DecodeError::InvalidType => format!(
+                    "cannot read {} as `{}`",
+                    value.data_type(),
+                    std::any::type_name::<T>()
+                ),
+                other => other.to_string(),
+            };
+            Error::Conversion(format!("column {label}: {why}"))
+        })
     }
 
     /// Number of columns.
@@ -128,14 +131,6 @@ impl<'r> Row<'r> {
     }
 }
 
-fn conversion(column: &str, e: rusqlite::Error) -> Error {
-    Error::Conversion(format!("column {column}: {e}"))
-}
-
-fn from_value<T: FromSql>(value: &Value) -> Result<T, rusqlite::types::FromSqlError> {
-    T::column_result(value.as_ref())
-}
-
 /// Builds a value from a result row. Implement it for your row structs (a derive comes with the typed API)
 /// or use tuples, `Value` and `Vec<Value>`, which implement it already.
 ///
@@ -169,7 +164,7 @@ impl FromRow for Value {
 
 macro_rules! tuple_from_row {
     ($($t:ident => $i:tt),+) => {
-        impl<$($t: FromSql),+> FromRow for ($($t,)+) {
+        impl<$($t: Decode),+> FromRow for ($($t,)+) {
             fn from_row(row: &Row<'_>) -> Result<Self, Error> {
                 Ok(($(row.get_idx::<$t>($i)?,)+))
             }

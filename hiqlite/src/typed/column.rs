@@ -4,7 +4,7 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use rusqlite::types::{FromSql, FromSqlError, ValueRef};
+use crate::types::decode::{Decode, DecodeError, ValueRef};
 
 use crate::client::Row;
 use crate::engine::error::Error;
@@ -53,21 +53,21 @@ fn describe(value: ValueRef<'_>) -> String {
     }
 }
 
-fn from_sql<T: FromSql>(value: ValueRef<'_>, ty: &str) -> Result<T, String> {
-    T::column_result(value).map_err(|e| match e {
-        FromSqlError::InvalidType if matches!(value, ValueRef::Null) => {
+fn decode<T: Decode>(value: ValueRef<'_>, ty: &str) -> Result<T, String> {
+    T::decode(value).map_err(|e| match e {
+        DecodeError::InvalidType if matches!(value, ValueRef::Null) => {
             format!("cannot read NULL as `{ty}`; use `Option<{ty}>` for a column that can be NULL")
         }
-        FromSqlError::InvalidType => format!("cannot read {} as `{ty}`", describe(value)),
-        FromSqlError::OutOfRange(i) => format!("the value {i} does not fit in `{ty}`"),
-        other => format!("cannot read {} as `{ty}`: {other}", describe(value)),
+        DecodeError::InvalidType => format!("cannot read {} as `{ty}`", describe(value)),
+        DecodeError::OutOfRange(i) => format!("the value {i} does not fit in `{ty}`"),
+        DecodeError::Invalid(why) => format!("cannot read {} as `{ty}`: {why}", describe(value)),
     })
 }
 
-/// A plain field: the column converted with `FromSql`.
-pub fn read<T: FromSql>(row: &Row<'_>, f: &'static Field) -> Result<T, Error> {
+/// A plain field: the column read with [`Decode`].
+pub fn read<T: Decode>(row: &Row<'_>, f: &'static Field) -> Result<T, Error> {
     let value = f.value(row)?;
-    from_sql(value, f.ty).map_err(|m| f.error(m))
+    decode(value, f.ty).map_err(|m| f.error(m))
 }
 
 fn read_text<'r>(row: &'r Row<'_>, f: &'static Field) -> Result<Option<&'r str>, Error> {
@@ -115,12 +115,12 @@ where
 /// `#[row(try_from = "S")]`: the column read as `S`, converted with `TryFrom<S>`.
 pub fn read_try_from<S, T>(row: &Row<'_>, f: &'static Field) -> Result<T, Error>
 where
-    S: FromSql,
+    S: Decode,
     T: TryFrom<S>,
     T::Error: Display,
 {
     let value = f.value(row)?;
-    let source: S = from_sql(value, std::any::type_name::<S>()).map_err(|m| f.error(m))?;
+    let source: S = decode(value, std::any::type_name::<S>()).map_err(|m| f.error(m))?;
     T::try_from(source).map_err(|e| {
         f.error(format_args!(
             "cannot convert {} to `{}`: {e}",
@@ -133,7 +133,7 @@ where
 /// `#[row(try_from = "S")]` on an `Option<T>` field: NULL is `None`.
 pub fn read_try_from_opt<S, T>(row: &Row<'_>, f: &'static Field) -> Result<Option<T>, Error>
 where
-    S: FromSql,
+    S: Decode,
     T: TryFrom<S>,
     T::Error: Display,
 {
@@ -156,7 +156,7 @@ where
 }
 
 /// A `query!` record field: the column at `idx`, whose name is `column`.
-pub fn read_column<T: FromSql>(
+pub fn read_column<T: Decode>(
     row: &Row<'_>,
     idx: usize,
     column: &'static str,
@@ -166,6 +166,6 @@ pub fn read_column<T: FromSql>(
             "column \"{column}\": the row has no column at position {idx}"
         ))
     })?;
-    from_sql(value, std::any::type_name::<T>())
+    decode(value, std::any::type_name::<T>())
         .map_err(|m| Error::Conversion(format!("column \"{column}\": {m}")))
 }

@@ -8,72 +8,7 @@
 
 use std::marker::PhantomData;
 
-/// Column kinds as bits: a result column has one; a field type accepts a set.
-pub mod kind {
-    pub const INTEGER: u32 = 1;
-    pub const REAL: u32 = 1 << 1;
-    pub const TEXT: u32 = 1 << 2;
-    pub const BLOB: u32 = 1 << 3;
-    /// NUMERIC affinity: integers or reals.
-    pub const NUMERIC: u32 = 1 << 4;
-    /// A declared `BOOL`/`BOOLEAN` column.
-    pub const BOOL: u32 = 1 << 5;
-    /// No declared type, or `ANY` in a STRICT table.
-    pub const ANY: u32 = 1 << 6;
-    /// Every non-null kind.
-    pub const NON_NULL: u32 = INTEGER | REAL | TEXT | BLOB | NUMERIC | BOOL | ANY;
-    /// The same kinds, when the column can be NULL.
-    pub const NULLABLE_SHIFT: u32 = 8;
-    pub const INTEGER_NULL: u32 = INTEGER << NULLABLE_SHIFT;
-    pub const REAL_NULL: u32 = REAL << NULLABLE_SHIFT;
-    pub const TEXT_NULL: u32 = TEXT << NULLABLE_SHIFT;
-    pub const BLOB_NULL: u32 = BLOB << NULLABLE_SHIFT;
-    pub const NUMERIC_NULL: u32 = NUMERIC << NULLABLE_SHIFT;
-    pub const BOOL_NULL: u32 = BOOL << NULLABLE_SHIFT;
-    pub const ANY_NULL: u32 = ANY << NULLABLE_SHIFT;
-    /// Every kind, nullable or not (what `hiqlite::Value` accepts).
-    pub const ALL: u32 = NON_NULL | (NON_NULL << NULLABLE_SHIFT);
-    /// Not checked: a column typed with a custom override type, or a field whose type the
-    /// check does not know (`#[row(with = ...)]`, types without [`ColumnFit`](super::ColumnFit)).
-    pub const UNKNOWN: u32 = 0;
-}
-
-/// Which SQL column kinds a Rust type can be read from, for `query_as!`'s compile-time check.
-///
-/// Implemented for the integer types, `bool`, `f32`/`f64`, `String`, `Vec<u8>`,
-/// [`Value`](crate::types::value::Value) and `Option<T>` of those. Implement it for your own `FromSql` types
-/// to have them checked; fields of other types are not checked (their conversion still fails
-/// at runtime with a message naming the column).
-///
-/// ```
-/// use hiqlite::typed::{kind, ColumnFit};
-/// struct Cents(i64);
-/// impl ColumnFit for Cents {
-///     const ACCEPTS: u32 = kind::INTEGER;
-/// }
-/// ```
-pub trait ColumnFit {
-    /// Bits of [`kind`]: the column kinds this type can hold (`..._NULL` ones for NULL).
-    const ACCEPTS: u32;
-}
-
-macro_rules! fit {
-    ($bits:expr => $($t:ty),*) => {$(
-        impl ColumnFit for $t {
-            const ACCEPTS: u32 = $bits;
-        }
-    )*};
-}
-fit!(kind::INTEGER | kind::BOOL => i64, i32, i16, i8, isize, u32, u16, u8);
-fit!(kind::BOOL | kind::INTEGER => bool);
-fit!(kind::REAL | kind::NUMERIC | kind::INTEGER => f64, f32);
-fit!(kind::TEXT => String);
-fit!(kind::BLOB => Vec<u8>);
-fit!(kind::ALL => crate::types::value::Value);
-
-impl<T: ColumnFit> ColumnFit for Option<T> {
-    const ACCEPTS: u32 = T::ACCEPTS | (T::ACCEPTS << kind::NULLABLE_SHIFT);
-}
+use crate::types::sql_type::{kind, ColumnFit};
 
 /// One field of a derived struct.
 #[derive(Debug)]

@@ -3,7 +3,27 @@
 //! room above (config, net, store, raft, engine, client) can speak it without knowing the others.
 
 pub mod command;
+pub mod decode;
+pub mod external;
 pub mod format;
 pub mod members;
 pub mod raft;
+pub mod sql_type;
 pub mod value;
+
+pub use self::decode::{Decode, DecodeError, ValueRef};
+pub use self::sql_type::{kind, storage, ArgType, ColumnFit};
+
+#[cfg(feature = "json")]
+pub use self::external::Json;
+pub use self::external::{UnixSeconds, UnixTime};
+/// The crates whose types the features add, for paths in `query!` expansions and for users who
+/// want the same version.
+#[cfg(feature = "chrono")]
+pub use chrono;
+#[cfg(feature = "json")]
+pub use serde_json;
+#[cfg(feature = "time")]
+pub use time;
+#[cfg(feature = "uuid")]
+pub use uuid;

@@ -36,9 +36,9 @@ impl FromRow for Manual {
 #[derive(Debug)]
 struct UserId(i64);
 
-impl rusqlite::types::FromSql for UserId {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        i64::column_result(v).map(UserId)
+impl hiqlite::types::Decode for UserId {
+    fn decode(v: hiqlite::types::ValueRef<'_>) -> Result<Self, hiqlite::types::DecodeError> {
+        i64::decode(v).map(UserId)
     }
 }
 
