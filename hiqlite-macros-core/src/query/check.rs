@@ -8,6 +8,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use rusqlite::Statement;
 
+use super::arg_types::Expectation;
 use super::lex::{self, Kind, Token};
 use super::schema::Schema;
 use super::types::{column_rust_type, known_rust_type, parse_override, Force, SqlKind};
@@ -51,6 +52,9 @@ pub struct Described {
     /// `false` when the statement writes: it must go through Raft.
     pub readonly: bool,
     pub params: Vec<ParamSlot>,
+    /// For each parameter, the columns (or clauses) it is compared with or written to, whose
+    /// types its argument must fit (see [`arg_types`](super::arg_types)).
+    pub param_types: Vec<Vec<Expectation>>,
     pub columns: Vec<OutputColumn>,
 }
 
@@ -84,7 +88,8 @@ pub fn describe(schema: &Schema, sql: &str) -> Result<Described, String> {
             Some(n) if !n.starts_with('?') => ParamSlot::Named(n.to_string()),
             _ => ParamSlot::Positional,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let param_types = super::arg_types::expectations(schema, sql, params.len());
     let columns = describe_columns(schema, &stmt, sql, &tokens, readonly)?;
     let original_names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     drop(stmt);
@@ -115,6 +120,7 @@ pub fn describe(schema: &Schema, sql: &str) -> Result<Described, String> {
         sql: final_sql,
         readonly,
         params,
+        param_types,
         columns,
     })
 }
@@ -184,7 +190,7 @@ fn rewrite_aliases(sql: &str, tokens: &[Token], renamed: &[(String, &str)]) -> S
 }
 
 /// What the schema or the SQL text says about one result column before overrides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Inferred {
     kind: Option<SqlKind>,
     /// `None`: unknown (treated as nullable).

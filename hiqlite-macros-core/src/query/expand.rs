@@ -85,13 +85,28 @@ fn tracking(files: &[PathBuf]) -> TokenStream {
 }
 
 /// `let __hiqlite_params = vec![..]`: every argument converted to a `hiqlite::Value` once, in
-/// the order written, then placed in parameter order.
+/// the order written, then placed in parameter order. Arguments compared with or written to a
+/// typed column are checked against it first (see [`argument_checks`]).
 fn arguments(plan: &Plan<'_>) -> TokenStream {
     let lets = plan.input.args.iter().enumerate().map(|(i, arg)| {
-        let expr = arg.expr();
+        let (expr, unchecked) = strip_unchecked(arg.expr());
         let var = arg_ident(i);
-        let value = quote_spanned! {expr.span()=> ::hiqlite::Value::from(#expr) };
-        quote! { let #var = #value; }
+        let raw = syn::Ident::new("__hiqlite_raw", Span::mixed_site());
+        let checks = if unchecked {
+            TokenStream::new()
+        } else {
+            argument_checks(plan, i, expr, &raw)
+        };
+        let value = quote_spanned! {expr.span()=> ::hiqlite::Value::from(#raw) };
+        // A `match` keeps the temporaries of the expression alive while it is converted.
+        quote! {
+            let #var = match #expr {
+                #raw => {
+                    #checks
+                    #value
+                }
+            };
+        }
     });
     // The last use of an argument moves it; earlier uses (one name bound twice) clone.
     let last_use: Vec<Option<usize>> = (0..plan.input.args.len())
@@ -110,6 +125,72 @@ fn arguments(plan: &Plan<'_>) -> TokenStream {
         #(#lets)*
         let #params: ::std::vec::Vec<::hiqlite::Value> = ::std::vec![#(#values),*];
     }
+}
+
+/// `arg as _`: bind the argument without checking its type (as sqlx's escape).
+fn strip_unchecked(expr: &syn::Expr) -> (&syn::Expr, bool) {
+    match expr {
+        syn::Expr::Cast(cast) if matches!(*cast.ty, syn::Type::Infer(_)) => (&cast.expr, true),
+        _ => (expr, false),
+    }
+}
+
+/// For argument `arg` (0-based), one check per column it meets: a local trait implemented for
+/// the storage classes the column accepts, whose `on_unimplemented` message names the argument,
+/// the parameter and the column, and a call that requires the argument's storage class
+/// (`hiqlite::types::ArgType`) to implement it. Arguments of types without `ArgType` pass.
+fn argument_checks(plan: &Plan<'_>, arg: usize, expr: &syn::Expr, raw: &syn::Ident) -> TokenStream {
+    let p = quote!(::hiqlite::typed::__private);
+    let macro_name = match plan.mode {
+        Mode::Query => "query!",
+        Mode::QueryAs => "query_as!",
+    };
+    let mut checks = TokenStream::new();
+    for (slot, bound) in plan.binding.iter().enumerate() {
+        if *bound != arg {
+            continue;
+        }
+        let param = match &plan.described.params[slot] {
+            super::check::ParamSlot::Named(name) => name.clone(),
+            super::check::ParamSlot::Positional => format!("?{}", slot + 1),
+        };
+        let Some(expectations) = plan.described.param_types.get(slot) else {
+            continue;
+        };
+        for e in expectations {
+            let accepted: Vec<&str> = e.accepts.iter().map(|s| s.marker()).collect();
+            let message = format!(
+                "{macro_name}: argument {} (parameter `{param}`) does not fit {}: {} takes {}, but the \
+                 argument is bound as {{Self}}",
+                arg + 1,
+                e.target,
+                e.rule,
+                accepted.join(" or "),
+            );
+            let label = format!("bound as {{Self}}, {} needs {}", e.target, accepted.join(" or "));
+            let note = "convert the argument (e.g. `UnixTime(t)` for a date in an INTEGER column, \
+                        `uuid.hyphenated()` for a UUID in a TEXT column), or bind it unchecked \
+                        with `arg as _` (docs/typed-api.md, \"Argument types\")";
+            let markers = e.accepts.iter().map(|s| {
+                let m = syn::Ident::new(s.marker(), Span::call_site());
+                quote!(impl Fits for ::hiqlite::types::storage::#m {})
+            });
+            checks.extend(quote_spanned! {expr.span()=>
+                {
+                    #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                    trait Fits {}
+                    #(#markers)*
+                    #[diagnostic::do_not_recommend]
+                    impl Fits for ::hiqlite::types::storage::DYNAMIC {}
+                    fn fits<S: Fits>(_: #p::Stored<S>) {}
+                    #[allow(unused_imports)]
+                    use #p::{ArgStorage as _, ArgStorageUnknown as _};
+                    fits((&&#p::ArgProbe::of(&#raw)).storage());
+                }
+            });
+        }
+    }
+    checks
 }
 
 /// Locals of the expansion are hygienic (mixed-site): user expressions cannot see or shadow them.

@@ -8,6 +8,7 @@
 //! - [`lex`]: the little SQL tokenizer `check` needs,
 //! - [`expand`]: the generated code.
 
+pub mod arg_types;
 pub mod check;
 pub mod expand;
 pub mod functions;
