@@ -5,5 +5,6 @@
 pub mod command;
 pub mod format;
 pub mod members;
+pub mod params;
 pub mod raft;
 pub mod value;
