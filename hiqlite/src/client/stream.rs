@@ -397,3 +397,84 @@ async fn open_remote<T>(
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::TryStreamExt;
+    use tokio::net::TcpListener;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::config::Secret;
+    use crate::net::serve_api_speaking;
+    use crate::net::Service;
+    use crate::types::format::FormatRange;
+
+    const SECRET: &str = "api-secret-of-an-old-node";
+
+    /// Plays a node of a release that speaks formats 1..=2: it answers one-shot reads only.
+    #[derive(Default)]
+    struct OldNode {
+        requests: Mutex<Vec<String>>,
+    }
+
+    impl Service for OldNode {
+        type Request = ApiRequest;
+        type Response = ApiResponse;
+
+        async fn handle(&self, req: ApiRequest) -> ApiResponse {
+            let kind = format!("{req:?}");
+            let kind = kind.split([' ', '{', '(']).next().unwrap_or("").to_string();
+            self.requests.lock().unwrap().push(kind);
+            match req {
+                ApiRequest::Query { .. } => ApiResponse::Rows(Ok(Rows {
+                    columns: vec!["x".into()],
+                    rows: (1..=2_500).map(|x| vec![Value::Integer(x)]).collect(),
+                })),
+                _ => ApiResponse::Rows(Err(RemoteError::Other("unknown request".into()))),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_node_of_format_2_is_read_in_one_go() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let node = Arc::new(OldNode::default());
+        let (stop, shutdown) = watch::channel(false);
+        let old = FormatRange {
+            oldest: 1,
+            newest: 2,
+        };
+        let server = tokio::spawn(serve_api_speaking(
+            listener,
+            Secret::new(SECRET),
+            old,
+            node.clone(),
+            shutdown,
+        ));
+
+        let client = Client::remote(vec![addr], SECRET);
+        let stream = client.query_stream::<(i64,)>("SELECT x FROM t", crate::params!());
+        let mut rows = Vec::new();
+        let mut stream = stream;
+        while let Some((x,)) = stream.try_next().await.unwrap() {
+            rows.push(x);
+        }
+        assert_eq!(rows, (1..=2_500).collect::<Vec<_>>());
+        assert_eq!(
+            *node.requests.lock().unwrap(),
+            ["Query"],
+            "no cursor request reaches a node that could not decode it"
+        );
+        assert_eq!(
+            stream.peak_buffered_rows(),
+            2_500,
+            "the whole result, as documented"
+        );
+        stop.send(true).unwrap();
+        server.await.unwrap();
+    }
+}

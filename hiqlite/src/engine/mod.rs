@@ -6,7 +6,7 @@
 //! answers a repeated id with its first result, so a retry never applies twice).
 
 pub mod api;
-pub(crate) mod cursors;
+pub mod cursors;
 pub mod error;
 pub(crate) mod format_upgrade;
 mod handover;

@@ -26,3 +26,5 @@ pub use handshake::{
 };
 pub use rpc::RpcClient;
 pub use server::{serve, serve_node, serve_with_handshake_timeout, Service};
+#[cfg(test)]
+pub(crate) use server::serve_api_speaking;

@@ -247,8 +247,8 @@ mod tests {
         conn.execute_batch("CREATE TABLE t (x INTEGER, s TEXT)")
             .unwrap();
         conn.execute(
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?)
-             INSERT INTO t SELECT x, printf('%0100d', x) FROM c",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1)
+             INSERT INTO t SELECT x, printf('%0100d', x) FROM c WHERE x <= ?1",
             [rows],
         )
         .unwrap();
