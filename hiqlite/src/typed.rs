@@ -34,6 +34,7 @@
 //! See docs/typed-api.md for the type rules, overrides and what is and is not checked.
 
 mod column;
+mod fetch;
 mod shape;
 
 use std::marker::PhantomData;

@@ -429,3 +429,54 @@ async fn a_connection_holds_a_bounded_number_of_cursors() {
     poll_until("the cursors to close", || leader.__cursor_stats().unwrap().open == 0).await;
     cluster.shutdown().await;
 }
+
+#[derive(hiqlite::HiqliteRow, Debug, PartialEq)]
+struct User {
+    id: i64,
+    name: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checked_queries_stream_with_fetch() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let leader_idx = cluster.leader().await;
+    let leader = &cluster.clients[leader_idx];
+    leader
+        .batch(include_str!("../../migrations/0001_init.sql"))
+        .await
+        .unwrap();
+    let rows = (1..=3_000).map(|i| params!(format!("user-{i:04}"))).collect();
+    let mut txn = Txn::new();
+    txn.execute_many("INSERT INTO users (name) VALUES (?)", rows);
+    leader.txn(txn).await.unwrap();
+
+    let far = remote(&cluster, cluster.follower().await);
+    for client in [leader, &far] {
+        let users: Vec<User> = hiqlite::query_as!(
+            User,
+            "SELECT id, name FROM users WHERE id > :after ORDER BY id",
+            after = 1_000
+        )
+        .fetch_consistent(client)
+        .try_collect()
+        .await
+        .unwrap();
+        assert_eq!(users.len(), 2_000);
+        assert_eq!(
+            users[0],
+            User {
+                id: 1_001,
+                name: "user-1001".into()
+            }
+        );
+        let first = hiqlite::query!("SELECT name FROM users ORDER BY id")
+            .fetch(client)
+            .next()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.name, "user-0001");
+    }
+    cluster.shutdown().await;
+}
