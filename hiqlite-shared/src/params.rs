@@ -137,7 +137,10 @@ mod tests {
             ]
         );
         // Names are compared exactly: case matters, as in SQLite.
-        assert_eq!(named("SELECT :Id, :id"), [(":Id".into(), 1), (":id".into(), 2)]);
+        assert_eq!(
+            named("SELECT :Id, :id"),
+            [(":Id".into(), 1), (":id".into(), 2)]
+        );
         // A prefix without a name is no parameter; `::` is not a name either.
         assert_eq!(numbering("SELECT 1 : 2, @ x").count, 0);
         // Non-ASCII letters are name characters.
@@ -146,7 +149,15 @@ mod tests {
 
     #[test]
     fn unterminated_and_odd_input_does_not_panic() {
-        for sql in ["'abc :a", "\"abc", "/* :a", "?", ":", "$a(", "?99999999999999999999999"] {
+        for sql in [
+            "'abc :a",
+            "\"abc",
+            "/* :a",
+            "?",
+            ":",
+            "$a(",
+            "?99999999999999999999999",
+        ] {
             let _ = numbering(sql);
         }
         assert_eq!(numbering("?99999999999999999999999").count, usize::MAX);

@@ -169,7 +169,10 @@ async fn named_parameters_on_every_client_and_method() {
     // A transaction with a statement whose names do not fit is refused whole.
     let mut txn = Txn::new();
     txn.execute("INSERT INTO people (name) VALUES ('never')", params!());
-    txn.execute("UPDATE people SET age = :age", named_params! { ":agee" => 1 });
+    txn.execute(
+        "UPDATE people SET age = :age",
+        named_params! { ":agee" => 1 },
+    );
     let err = leader.txn(txn).await.unwrap_err();
     assert!(
         matches!(&err, Error::Params(ParamsError::InTxn { statement: 1, .. })),
@@ -196,10 +199,9 @@ async fn streams_of_100k_rows_hold_a_bounded_number_of_rows() {
 
     // Embedded node: a consistent stream on a follower sees the leader's writes.
     let follower = &cluster.clients[follower_idx];
-    let peak = assert_all_rows(
-        follower.query_consistent_stream(sql, named_params! { ":from" => 1 }),
-    )
-    .await;
+    let peak =
+        assert_all_rows(follower.query_consistent_stream(sql, named_params! { ":from" => 1 }))
+            .await;
     println!("embedded stream of {ROWS} rows: at most {peak} rows held at once");
     assert!(
         peak <= 3 * hiqlite::client::stream::LOCAL_BATCH_ROWS,
@@ -230,16 +232,16 @@ async fn streams_of_100k_rows_hold_a_bounded_number_of_rows() {
             .query_stream("SELECT nope FROM big", params!())
             .collect()
             .await;
-        assert!(
-            matches!(&items[..], [Err(Error::Sql(_))]),
-            "{items:?}"
-        );
+        assert!(matches!(&items[..], [Err(Error::Sql(_))]), "{items:?}");
         let items: Vec<Result<(i64,), Error>> = client
             .query_stream("SELECT x FROM big WHERE x = :x", named_params! {})
             .collect()
             .await;
         assert!(
-            matches!(&items[..], [Err(Error::Params(ParamsError::Missing { .. }))]),
+            matches!(
+                &items[..],
+                [Err(Error::Params(ParamsError::Missing { .. }))]
+            ),
             "{items:?}"
         );
     }
@@ -276,14 +278,17 @@ async fn dropping_a_stream_frees_its_read_connection_and_cursor() {
     // A stream never polled holds nothing; one dropped in a long step (a sort of every row
     // without an index) is interrupted.
     drop(leader.query_stream::<(i64, String)>(sql, params!()));
-    let mut sorting =
-        leader.query_stream::<(String,)>("SELECT s FROM big ORDER BY s DESC, x * 7 % 13", params!());
+    let mut sorting = leader
+        .query_stream::<(String,)>("SELECT s FROM big ORDER BY s DESC, x * 7 % 13", params!());
     assert!(sorting.try_next().await.unwrap().is_some());
     drop(sorting);
-    tokio::time::timeout(quickly, leader.query_map_one::<(i64,)>("SELECT 1", params!()))
-        .await
-        .expect("the interrupted stream gave its connection back")
-        .unwrap();
+    tokio::time::timeout(
+        quickly,
+        leader.query_map_one::<(i64,)>("SELECT 1", params!()),
+    )
+    .await
+    .expect("the interrupted stream gave its connection back")
+    .unwrap();
 
     // Remote: the node closes the cursor when the stream is dropped, and its connection is free.
     let far = remote(&cluster, leader_idx);
@@ -297,14 +302,20 @@ async fn dropping_a_stream_frees_its_read_connection_and_cursor() {
         leader.__cursor_stats().unwrap().open == 0
     })
     .await;
-    tokio::time::timeout(quickly, far.query_map_one::<(i64,)>("SELECT count(*) FROM big", params!()))
-        .await
-        .expect("the closed cursor gave its connection back")
-        .unwrap();
+    tokio::time::timeout(
+        quickly,
+        far.query_map_one::<(i64,)>("SELECT count(*) FROM big", params!()),
+    )
+    .await
+    .expect("the closed cursor gave its connection back")
+    .unwrap();
 
     // A connection that ends loses its cursors; a connection may hold 8; a cursor belongs to
     // the connection that opened it.
-    let (addr, secret) = (cluster.api_addr(leader_idx), hiqlite::Secret::new(SECRET_API));
+    let (addr, secret) = (
+        cluster.api_addr(leader_idx),
+        hiqlite::Secret::new(SECRET_API),
+    );
     let connect = || RpcClient::connect(&addr, &secret, Channel::Api, 1 << 20);
     let open = ApiRequest::OpenCursor {
         sql: sql.into(),
@@ -340,10 +351,13 @@ async fn dropping_a_stream_frees_its_read_connection_and_cursor() {
         leader.__cursor_stats().unwrap().open == 0
     })
     .await;
-    tokio::time::timeout(quickly, leader.query_map_one::<(i64,)>("SELECT 1", params!()))
-        .await
-        .expect("the connection's end gave the read connection back")
-        .unwrap();
+    tokio::time::timeout(
+        quickly,
+        leader.query_map_one::<(i64,)>("SELECT 1", params!()),
+    )
+    .await
+    .expect("the connection's end gave the read connection back")
+    .unwrap();
 
     cluster.shutdown().await;
 }
@@ -361,7 +375,10 @@ async fn a_stream_reads_one_snapshot() {
         assert_eq!(stream.try_next().await.unwrap().unwrap().0, 1);
         // Writes while the stream is open: a row changed ahead of the stream and a row added.
         client
-            .execute("UPDATE big SET s = 'changed' WHERE x = :x", named_params! { ":x" => ROWS })
+            .execute(
+                "UPDATE big SET s = 'changed' WHERE x = :x",
+                named_params! { ":x" => ROWS },
+            )
             .await
             .unwrap();
         let added = client
@@ -369,15 +386,25 @@ async fn a_stream_reads_one_snapshot() {
             .await
             .unwrap();
         let rest: Vec<(i64, String)> = stream.try_collect().await.unwrap();
-        assert_eq!(rest.len() as i64, ROWS - 1, "the added row is not in the snapshot");
+        assert_eq!(
+            rest.len() as i64,
+            ROWS - 1,
+            "the added row is not in the snapshot"
+        );
         assert_eq!(rest.last().unwrap().1, format!("row-{ROWS:06}"));
         // Undo for the next client.
         client
-            .execute("UPDATE big SET s = :s WHERE x = :x", named_params! { ":x" => ROWS, ":s" => format!("row-{ROWS:06}") })
+            .execute(
+                "UPDATE big SET s = :s WHERE x = :x",
+                named_params! { ":x" => ROWS, ":s" => format!("row-{ROWS:06}") },
+            )
             .await
             .unwrap();
         client
-            .execute("DELETE FROM big WHERE x = ?", params!(added.last_insert_rowid))
+            .execute(
+                "DELETE FROM big WHERE x = ?",
+                params!(added.last_insert_rowid),
+            )
             .await
             .unwrap();
     }
@@ -426,7 +453,10 @@ async fn a_connection_holds_a_bounded_number_of_cursors() {
         .await;
     assert_eq!(n as i64, ROWS);
     drop(rpc);
-    poll_until("the cursors to close", || leader.__cursor_stats().unwrap().open == 0).await;
+    poll_until("the cursors to close", || {
+        leader.__cursor_stats().unwrap().open == 0
+    })
+    .await;
     cluster.shutdown().await;
 }
 
@@ -446,7 +476,9 @@ async fn checked_queries_stream_with_fetch() {
         .batch(include_str!("../../migrations/0001_init.sql"))
         .await
         .unwrap();
-    let rows = (1..=3_000).map(|i| params!(format!("user-{i:04}"))).collect();
+    let rows = (1..=3_000)
+        .map(|i| params!(format!("user-{i:04}")))
+        .collect();
     let mut txn = Txn::new();
     txn.execute_many("INSERT INTO users (name) VALUES (?)", rows);
     leader.txn(txn).await.unwrap();

@@ -8,6 +8,11 @@
 //! - local reads (`query_*`) read the contacted node's own database: fast, and they see every write
 //!   made through the same node, but another node's newest writes may not be there yet;
 //! - consistent reads (`query_consistent_*`) are linearizable from any node.
+//!
+//! Every method that takes `params` accepts positional values (`hiqlite::params!`) or named
+//! values (`hiqlite::named_params! { ":id" => 1 }`, see [`NamedParams`]); named values that do
+//! not fit the statement fail with [`Error::Params`] before anything is sent. Streaming reads
+//! (`query_stream`, `query_consistent_stream`) are in [`stream`].
 
 mod migrate;
 pub mod remote;
@@ -199,10 +204,7 @@ impl Client {
         params: impl IntoParams,
     ) -> Result<ExecuteResult, Error> {
         let (sql, params) = resolve(sql, params)?;
-        match self
-            .write(WriteOp::Execute { sql, params })
-            .await?
-        {
+        match self.write(WriteOp::Execute { sql, params }).await? {
             WriteOutput::Executed {
                 rows_affected,
                 last_insert_rowid,

@@ -79,7 +79,10 @@ fn ready_to_raise(node: &Engine) -> Option<Format> {
         .filter(|id| *id != node.node_id)
         .collect();
     drop(m);
-    newest_common(current, peers.iter().map(|peer| node.peer_formats.get(*peer)))
+    newest_common(
+        current,
+        peers.iter().map(|peer| node.peer_formats.get(*peer)),
+    )
 }
 
 /// The newest format this binary and every peer speak (`None` for a peer whose format is not
@@ -98,13 +101,21 @@ mod tests {
 
     #[test]
     fn raises_to_the_newest_format_every_member_speaks() {
-        let peers = |f: &[Option<Format>]| f.to_vec().into_iter();
-        assert_eq!(newest_common(1, peers(&[Some(NEWEST), Some(NEWEST)])), Some(NEWEST));
+        fn peers(f: &[Option<Format>]) -> impl Iterator<Item = Option<Format>> + '_ {
+            f.iter().copied()
+        }
+        assert_eq!(
+            newest_common(1, peers(&[Some(NEWEST), Some(NEWEST)])),
+            Some(NEWEST)
+        );
         // A member of an older release holds the cluster at what it speaks...
         assert_eq!(newest_common(1, peers(&[Some(NEWEST), Some(2)])), Some(2));
         // ...and once the cluster runs that, there is nothing to raise until it is upgraded.
         assert_eq!(newest_common(2, peers(&[Some(NEWEST), Some(2)])), None);
-        assert_eq!(newest_common(2, peers(&[Some(NEWEST), Some(NEWEST)])), Some(NEWEST));
+        assert_eq!(
+            newest_common(2, peers(&[Some(NEWEST), Some(NEWEST)])),
+            Some(NEWEST)
+        );
         // A member not reached yet: wait.
         assert_eq!(newest_common(1, peers(&[Some(NEWEST), None])), None);
         // A single-node cluster raises to this binary's newest.
