@@ -33,6 +33,7 @@ pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, 
 pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
+pub use types::params::{IntoParams, IntoTxnParams, NamedParams, ParamsError};
 pub use value::{Params, Value};
 
 /// The `tracing` filter `hiqlite serve` logs with (unless `RUST_LOG` is set): info, openraft's

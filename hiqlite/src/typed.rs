@@ -35,6 +35,7 @@
 
 mod args;
 mod column;
+mod fetch;
 mod shape;
 
 use std::marker::PhantomData;

@@ -6,7 +6,8 @@
 //! versions both ways: an old leader's to a new node, and (the last old node restarting once on
 //! the old binary before its upgrade) a new leader's to an old node. Nothing acknowledged may be
 //! lost, every node must end with the same rows, and once every
-//! member runs the new binary the cluster must move to format 2, where a format-2 feature works.
+//! member runs the new binary the cluster must move to the newest format (2 or later), where a
+//! format-2 feature works.
 //!
 //! Opt-in (`#[ignore]`, it needs the old binary): run `scripts/upgrade-test`.
 
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hiqlite::types::format::NEWEST;
 use hiqlite::{params, Client, Error, Value};
 use hiqlite_cluster_tests::faults::history::{write_outcome, Outcome};
 use hiqlite_cluster_tests::{hiqlite_bin, ProcessCluster, POLL};
@@ -496,23 +498,24 @@ async fn rolling_upgrade_under_writes_loses_nothing_and_ends_on_format_2() {
         )
         .await;
 
-    // Every member speaks format 2: the cluster moves to it by itself.
+    // Every member speaks the newest format: the cluster moves to it by itself (from format 1
+    // straight to the newest, `engine::format_upgrade`).
     let t = Instant::now();
     wait_for(
-        "every node to report cluster_format 2",
+        "every node to report the newest cluster_format",
         FORMAT_TIMEOUT,
         || async {
             let formats = formats(&cluster).await?;
             formats
                 .iter()
-                .all(|f| f.0 == 2)
+                .all(|f| f.0 == NEWEST)
                 .then_some(())
                 .ok_or(format!("cluster_format by node: {formats:?}"))
         },
     )
     .await;
     eprintln!(
-        "[{:>6.1?}] every node reports cluster_format 2 ({:.1?} after the last upgrade)",
+        "[{:>6.1?}] every node reports cluster_format {NEWEST} ({:.1?} after the last upgrade)",
         started.elapsed(),
         t.elapsed()
     );

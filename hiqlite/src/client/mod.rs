@@ -8,10 +8,16 @@
 //! - local reads (`query_*`) read the contacted node's own database: fast, and they see every write
 //!   made through the same node, but another node's newest writes may not be there yet;
 //! - consistent reads (`query_consistent_*`) are linearizable from any node.
+//!
+//! Every method that takes `params` accepts positional values (`hiqlite::params!`) or named
+//! values (`hiqlite::named_params! { ":id" => 1 }`, see [`NamedParams`]); named values that do
+//! not fit the statement fail with [`Error::Params`] before anything is sent. Streaming reads
+//! (`query_stream`, `query_consistent_stream`) are in [`stream`].
 
 mod migrate;
 pub mod remote;
 pub mod row;
+pub mod stream;
 pub mod txn;
 
 use std::collections::BTreeSet;
@@ -24,6 +30,7 @@ use serde::de::DeserializeOwned;
 use self::remote::RemoteNodes;
 pub use self::remote::RemoteOptions;
 pub use self::row::{FromRow, Row};
+pub use self::stream::RowStream;
 pub use crate::engine::membership::{Members, MembershipChange, MembershipError};
 use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError, WriteReply};
 pub use crate::engine::protocol::{NodeStatus, SqlOutput};
@@ -34,6 +41,7 @@ use crate::config::Secret;
 use crate::engine::error::Error;
 pub use crate::engine::{membership, protocol};
 use crate::types::command::{RequestId, Rows, SqlError, StatementOutput, WriteOp, WriteOutput};
+pub use crate::types::params::{IntoParams, IntoTxnParams, NamedParams, ParamsError};
 use crate::types::value::Params;
 
 /// Rows affected and last inserted rowid of an `execute`.
@@ -193,15 +201,10 @@ impl Client {
     pub async fn execute(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<ExecuteResult, Error> {
-        match self
-            .write(WriteOp::Execute {
-                sql: sql.into(),
-                params,
-            })
-            .await?
-        {
+        let (sql, params) = resolve(sql, params)?;
+        match self.write(WriteOp::Execute { sql, params }).await? {
             WriteOutput::Executed {
                 rows_affected,
                 last_insert_rowid,
@@ -217,7 +220,7 @@ impl Client {
     pub async fn execute_returning<T: FromRow>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Vec<T>, Error> {
         let rows = self.execute_returning_rows(sql, params).await?;
         row::map_rows(&rows, T::from_row)
@@ -227,13 +230,11 @@ impl Client {
     pub async fn execute_returning_rows(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Rows, Error> {
+        let (sql, params) = resolve(sql, params)?;
         match self
-            .write(WriteOp::ExecuteReturning {
-                sql: sql.into(),
-                params,
-            })
+            .write(WriteOp::ExecuteReturning { sql, params })
             .await?
         {
             WriteOutput::Rows(rows) => Ok(rows),
@@ -245,6 +246,9 @@ impl Client {
     /// one output per statement; if any statement fails or a guard does not hold, nothing is
     /// applied and the error names the statement.
     pub async fn txn(&self, txn: Txn) -> Result<Vec<StatementOutput>, Error> {
+        if let Some(e) = txn.params_error {
+            return Err(e.into());
+        }
         match self
             .write(WriteOp::Txn {
                 statements: txn.statements,
@@ -271,17 +275,17 @@ impl Client {
     pub async fn query_map<T: FromRow + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Vec<T>, Error> {
-        self.query_with(sql.into(), params, false, T::from_row)
-            .await
+        let (sql, params) = resolve(sql, params)?;
+        self.query_with(sql, params, false, T::from_row).await
     }
 
     /// Local read that expects exactly one row ([`Error::NoRows`] otherwise).
     pub async fn query_map_one<T: FromRow + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<T, Error> {
         one(self.query_map(sql, params).await?)
     }
@@ -290,7 +294,7 @@ impl Client {
     pub async fn query_map_optional<T: FromRow + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Option<T>, Error> {
         Ok(self.query_map(sql, params).await?.into_iter().next())
     }
@@ -299,9 +303,10 @@ impl Client {
     pub async fn query_as<T: DeserializeOwned + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Vec<T>, Error> {
-        self.query_with(sql.into(), params, false, |r| r.deserialize())
+        let (sql, params) = resolve(sql, params)?;
+        self.query_with(sql, params, false, |r| r.deserialize())
             .await
     }
 
@@ -309,7 +314,7 @@ impl Client {
     pub async fn query_as_one<T: DeserializeOwned + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<T, Error> {
         one(self.query_as(sql, params).await?)
     }
@@ -318,14 +323,19 @@ impl Client {
     pub async fn query_as_optional<T: DeserializeOwned + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Option<T>, Error> {
         Ok(self.query_as(sql, params).await?.into_iter().next())
     }
 
     /// Local read returning raw rows with their column names.
-    pub async fn query_rows(&self, sql: impl Into<String>, params: Params) -> Result<Rows, Error> {
-        self.rows(sql.into(), params, false).await
+    pub async fn query_rows(
+        &self,
+        sql: impl Into<String>,
+        params: impl IntoParams,
+    ) -> Result<Rows, Error> {
+        let (sql, params) = resolve(sql, params)?;
+        self.rows(sql, params, false).await
     }
 
     /// Linearizable read from any node: it sees every write that completed before it was called,
@@ -334,16 +344,17 @@ impl Client {
     pub async fn query_consistent_map<T: FromRow + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Vec<T>, Error> {
-        self.query_with(sql.into(), params, true, T::from_row).await
+        let (sql, params) = resolve(sql, params)?;
+        self.query_with(sql, params, true, T::from_row).await
     }
 
     /// [`query_consistent_map`](Self::query_consistent_map) expecting exactly one row.
     pub async fn query_consistent_one<T: FromRow + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<T, Error> {
         one(self.query_consistent_map(sql, params).await?)
     }
@@ -352,7 +363,7 @@ impl Client {
     pub async fn query_consistent_optional<T: FromRow + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Option<T>, Error> {
         Ok(self
             .query_consistent_map(sql, params)
@@ -365,9 +376,10 @@ impl Client {
     pub async fn query_consistent_as<T: DeserializeOwned + Send + 'static>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Vec<T>, Error> {
-        self.query_with(sql.into(), params, true, |r| r.deserialize())
+        let (sql, params) = resolve(sql, params)?;
+        self.query_with(sql, params, true, |r| r.deserialize())
             .await
     }
 
@@ -375,9 +387,10 @@ impl Client {
     pub async fn query_consistent_rows(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Rows, Error> {
-        self.rows(sql.into(), params, true).await
+        let (sql, params) = resolve(sql, params)?;
+        self.rows(sql, params, true).await
     }
 
     async fn query_with<T, F>(
@@ -585,6 +598,13 @@ impl Client {
 /// How long [`Client::wait_until_healthy`] waits, once a leader is healthy, for the cluster to run
 /// the newest format (a new cluster's leader raises it within a moment of forming).
 pub const FORMAT_GRACE: Duration = Duration::from_secs(2);
+
+/// `sql` as a string and `params` in its positional order.
+fn resolve(sql: impl Into<String>, params: impl IntoParams) -> Result<(String, Params), Error> {
+    let sql = sql.into();
+    let params = params.into_params(&sql)?;
+    Ok((sql, params))
+}
 
 fn one<T>(rows: Vec<T>) -> Result<T, Error> {
     rows.into_iter().next().ok_or(Error::NoRows)

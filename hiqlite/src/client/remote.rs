@@ -13,6 +13,7 @@ use crate::config::Secret;
 use crate::engine::error::Error;
 use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::net::{Channel, NetError, RpcClient};
+use crate::types::format::Format;
 
 /// A node answers a write within its own `request_timeout` (a result, `NoLeader`, or an unknown
 /// outcome); the client waits this much longer, so it hears the node's verdict rather than
@@ -75,6 +76,11 @@ impl RemoteNodes {
         }
     }
 
+    /// The largest frame this client sends or accepts.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.options.max_frame_bytes
+    }
+
     /// Sends `req` to the current node, moving on to the next node on connection failures.
     /// Authentication failures are not retried.
     pub async fn call(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
@@ -87,7 +93,9 @@ impl RemoteNodes {
         req: &ApiRequest,
         timeout: Duration,
     ) -> Result<ApiResponse, Error> {
-        let (resp, earlier_sent) = self.call_tracked(req, timeout).await?;
+        let (resp, earlier_sent, _) = self
+            .call_tracked(Fitted::Same(req), req.may_write(), timeout)
+            .await?;
         if earlier_sent && says_not_applied(&resp) {
             // The node that answered did not apply it, but an earlier try (same request id) may
             // have reached a node that did, or will.
@@ -104,19 +112,34 @@ impl RemoteNodes {
         Ok(resp)
     }
 
-    /// Sends `req` until a node answers; also says whether an earlier try may have delivered it
-    /// to another node.
+    /// Sends a read that depends on what the node speaks: `build` makes the request for the
+    /// format of the connection it goes out on (a node of an older release cannot decode
+    /// requests added since). Moves on to the next node on connection failures, as
+    /// [`call`](Self::call) does. Returns the answer and the connection that gave it (a streaming
+    /// read goes on on that connection).
+    pub async fn call_fitted(
+        &self,
+        build: &(dyn Fn(Format) -> ApiRequest + Sync),
+    ) -> Result<(ApiResponse, RpcClient), Error> {
+        let (resp, _, rpc) = self
+            .call_tracked(Fitted::PerFormat(build), false, self.request_timeout)
+            .await?;
+        Ok((resp, rpc))
+    }
+
+    /// Sends the request until a node answers; also says whether an earlier try may have
+    /// delivered it to another node, and which connection answered.
     async fn call_tracked(
         &self,
-        req: &ApiRequest,
+        req: Fitted<'_>,
+        writes: bool,
         timeout: Duration,
-    ) -> Result<(ApiResponse, bool), Error> {
+    ) -> Result<(ApiResponse, bool, RpcClient), Error> {
         if self.addrs.is_empty() {
             return Err(Error::Config(
                 "a remote client needs at least one API address".into(),
             ));
         }
-        let writes = req.may_write();
         let answer_timeout = if writes {
             timeout + ANSWER_MARGIN
         } else {
@@ -129,8 +152,11 @@ impl RemoteNodes {
             let idx = self.current.load(Ordering::Relaxed) % self.addrs.len();
             let addr = &self.addrs[idx];
             let failure = match self.client(idx).await {
-                Ok(client) => match client.call(req, answer_timeout).await {
-                    Ok(resp) => return Ok((resp, writes && failures.iter().any(|f| f.sent))),
+                Ok(client) => match req.call(&client, answer_timeout).await {
+                    Ok(resp) => {
+                        let earlier_sent = writes && failures.iter().any(|f| f.sent);
+                        return Ok((resp, earlier_sent, client));
+                    }
                     Err(error) => Failure {
                         addr: addr.clone(),
                         sent: !matches!(
@@ -184,6 +210,23 @@ impl RemoteNodes {
             .map_err(|_| NetError::Timeout)??;
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((idx, client.clone()));
         Ok(client)
+    }
+}
+
+/// A request as [`RemoteNodes::call_tracked`] sends it: the same to every node, or made for the
+/// format of the connection it goes out on.
+#[derive(Clone, Copy)]
+enum Fitted<'a> {
+    Same(&'a ApiRequest),
+    PerFormat(&'a (dyn Fn(Format) -> ApiRequest + Sync)),
+}
+
+impl Fitted<'_> {
+    async fn call(self, client: &RpcClient, timeout: Duration) -> Result<ApiResponse, NetError> {
+        match self {
+            Fitted::Same(req) => client.call(req, timeout).await,
+            Fitted::PerFormat(build) => client.call(&build(client.peer_format()), timeout).await,
+        }
     }
 }
 

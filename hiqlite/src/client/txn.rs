@@ -5,6 +5,7 @@
 //! roll back when a condition does not hold (read-check-write without a round trip).
 
 use crate::types::command::{OutputRef, TxnParam, TxnStatement, TxnStatementKind};
+use crate::types::params::{IntoTxnParams, ParamsError};
 use crate::types::value::Value;
 
 /// A transaction under construction.
@@ -23,6 +24,9 @@ use crate::types::value::Value;
 #[derive(Debug, Clone, Default)]
 pub struct Txn {
     pub(crate) statements: Vec<TxnStatement>,
+    /// The first statement whose named parameters did not fit its SQL: [`Client::txn`]
+    /// (crate::Client::txn) returns it and sends nothing.
+    pub(crate) params_error: Option<ParamsError>,
 }
 
 /// Refers to a statement of a [`Txn`], to use its output as a later statement's parameter.
@@ -59,12 +63,12 @@ impl Txn {
         Self::default()
     }
 
-    /// Adds a statement; its output is rows affected and the last inserted rowid.
-    pub fn execute<P: Into<TxnParam>>(
-        &mut self,
-        sql: impl Into<String>,
-        params: Vec<P>,
-    ) -> StatementRef {
+    /// Adds a statement; its output is rows affected and the last inserted rowid. `params`:
+    /// positional (`params!`, or a `Vec` of values and earlier outputs) or named
+    /// ([`NamedParams`](crate::NamedParams)); named values that do not fit the SQL make
+    /// [`Client::txn`](crate::Client::txn) fail with [`Error::Params`](crate::Error::Params)
+    /// before anything is sent.
+    pub fn execute(&mut self, sql: impl Into<String>, params: impl IntoTxnParams) -> StatementRef {
         self.push(sql, params, TxnStatementKind::Execute)
     }
 
@@ -84,23 +88,17 @@ impl Txn {
         )
     }
 
-    /// Adds a statement whose rows are kept (a `SELECT` or `... RETURNING`).
-    pub fn query<P: Into<TxnParam>>(
-        &mut self,
-        sql: impl Into<String>,
-        params: Vec<P>,
-    ) -> StatementRef {
+    /// Adds a statement whose rows are kept (a `SELECT` or `... RETURNING`). `params` as for
+    /// [`execute`](Self::execute).
+    pub fn query(&mut self, sql: impl Into<String>, params: impl IntoTxnParams) -> StatementRef {
         self.push(sql, params, TxnStatementKind::Query)
     }
 
     /// Adds a guard: the first column of its first row must be truthy (non-zero, non-NULL), or
     /// the whole transaction rolls back and [`Client::txn`](crate::Client::txn) returns
-    /// [`SqlError::GuardFailed`](crate::types::command::SqlError::GuardFailed).
-    pub fn guard<P: Into<TxnParam>>(
-        &mut self,
-        sql: impl Into<String>,
-        params: Vec<P>,
-    ) -> StatementRef {
+    /// [`SqlError::GuardFailed`](crate::types::command::SqlError::GuardFailed). `params` as for
+    /// [`execute`](Self::execute).
+    pub fn guard(&mut self, sql: impl Into<String>, params: impl IntoTxnParams) -> StatementRef {
         self.push(sql, params, TxnStatementKind::Guard)
     }
 
@@ -112,17 +110,22 @@ impl Txn {
         self.statements.is_empty()
     }
 
-    fn push<P: Into<TxnParam>>(
+    fn push(
         &mut self,
         sql: impl Into<String>,
-        params: Vec<P>,
+        params: impl IntoTxnParams,
         kind: TxnStatementKind,
     ) -> StatementRef {
-        self.statements.push(TxnStatement {
-            sql: sql.into(),
-            params: params.into_iter().map(Into::into).collect(),
-            kind,
+        let sql = sql.into();
+        let params = params.into_txn_params(&sql).unwrap_or_else(|e| {
+            let statement = self.statements.len();
+            self.params_error.get_or_insert(ParamsError::InTxn {
+                statement,
+                source: Box::new(e),
+            });
+            Vec::new()
         });
+        self.statements.push(TxnStatement { sql, params, kind });
         StatementRef(self.statements.len() - 1)
     }
 }

@@ -17,12 +17,27 @@ impl Service for ApiService {
     type Response = ApiResponse;
 
     async fn handle_from(&self, peer: Accepted, req: ApiRequest) -> ApiResponse {
-        self.handle(req).await.for_format(peer.format)
+        self.answer(peer.connection, req)
+            .await
+            .for_format(peer.format)
     }
 
     /// Answers in the newest format; [`handle_from`](Self::handle_from) fits the answer to the
-    /// connection's format.
+    /// connection's format. Cursors opened here belong to connection 0.
     async fn handle(&self, req: ApiRequest) -> ApiResponse {
+        self.answer(0, req).await
+    }
+
+    /// A connection ended: its streaming reads stop.
+    fn connection_closed(&self, peer: Accepted) {
+        self.node.cursors.connection_closed(peer.connection);
+    }
+}
+
+impl ApiService {
+    /// Answers `req` from connection `connection` (cursors belong to the connection that opened
+    /// them), in the newest format.
+    async fn answer(&self, connection: u64, req: ApiRequest) -> ApiResponse {
         match req {
             ApiRequest::Write { id, op, forwarded } => ApiResponse::Write(if forwarded {
                 self.node.write_on_leader(id, op).await
@@ -59,12 +74,32 @@ impl Service for ApiService {
                     .await
                     .map_err(to_remote),
             ),
+            ApiRequest::OpenCursor {
+                sql,
+                params,
+                consistent,
+                max_rows,
+                max_bytes,
+            } => ApiResponse::Cursor(
+                self.node
+                    .cursors
+                    .open(
+                        &self.node, connection, sql, params, consistent, max_rows, max_bytes,
+                    )
+                    .await,
+            ),
+            ApiRequest::FetchCursor { cursor } => {
+                ApiResponse::Cursor(self.node.cursors.fetch(connection, cursor).await)
+            }
+            ApiRequest::CloseCursor { cursor } => {
+                ApiResponse::Cursor(Ok(self.node.cursors.close(connection, cursor)))
+            }
         }
     }
 }
 
 /// An error as it crosses the network, keeping its kind (see `client::remote_error`).
-fn to_remote(e: Error) -> RemoteError {
+pub(crate) fn to_remote(e: Error) -> RemoteError {
     match e {
         Error::Sql(e) => RemoteError::Sql(e),
         Error::NoRows => RemoteError::NoRows,

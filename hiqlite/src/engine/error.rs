@@ -4,7 +4,7 @@
 ///
 /// For a write, every variant says whether it was applied: [`Error::Sql`] (the statement failed,
 /// identically on every node: nothing applied), [`Error::NoLeader`], [`Error::Removed`],
-/// [`Error::TooLarge`], [`Error::Config`] (never applied) and [`Error::OutcomeUnknown`] (maybe
+/// [`Error::TooLarge`], [`Error::Config`], [`Error::Params`] (never applied) and [`Error::OutcomeUnknown`] (maybe
 /// applied). docs/cli.md has the whole list with the outcome of each.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -61,6 +61,11 @@ pub enum Error {
     Timeout(String),
     #[error(transparent)]
     Migration(#[from] crate::migrate::MigrationError),
+    /// Named parameters that do not fit the statement (a name without a value, a value for a
+    /// name the statement does not use, ...). Found before anything was sent: nothing was
+    /// applied.
+    #[error("parameters: {0}")]
+    Params(#[from] crate::types::params::ParamsError),
 }
 
 /// A local SQLite failure (a read with bad SQL, a type mismatch) reads the same as the error a
@@ -78,9 +83,10 @@ impl From<rusqlite::Error> for Error {
 impl From<crate::store::sqlite::reader::PoolError> for Error {
     fn from(e: crate::store::sqlite::reader::PoolError) -> Self {
         use crate::store::sqlite::reader::PoolError;
-        match e {
+        match &e {
             PoolError::Closed => Error::ShuttingDown,
-            PoolError::TaskFailed(message) => Error::Storage(message),
+            PoolError::TaskFailed(message) => Error::Storage(message.clone()),
+            PoolError::Cancelled => Error::Storage(e.to_string()),
         }
     }
 }

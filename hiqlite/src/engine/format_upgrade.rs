@@ -1,7 +1,9 @@
 //! Raising the cluster's format (see `types::format`): while this node leads and the cluster runs
-//! an older format than this binary's newest, it checks every few seconds whether every member's
-//! Raft connection speaks the newest format; once all do (the last node of a rolling upgrade is
-//! back), it proposes a `WriteOp::SetFormat` entry. From that entry on, every node applies
+//! an older format than this binary's newest, it checks every few seconds which formats every
+//! member's Raft connection speaks; once all speak a newer one than the cluster runs (the last
+//! node of a rolling upgrade is back), it proposes a `WriteOp::SetFormat` entry for the newest
+//! format they all speak (a cluster of 0.1.0-era nodes and newer ones rises as far as the oldest
+//! node allows, and again once that one is upgraded). From that entry on, every node applies
 //! entries in the new format, so features that need it switch on everywhere at the same log
 //! index.
 
@@ -58,9 +60,10 @@ pub(crate) async fn raise_when_ready(node: Arc<Engine>, mut shutdown: watch::Rec
 }
 
 /// The format to raise the cluster to, if this node leads and every other member's Raft
-/// connection speaks it.
+/// connection speaks a newer format than the cluster runs: the newest format all of them speak.
 fn ready_to_raise(node: &Engine) -> Option<Format> {
-    if node.cluster_format.get() >= NEWEST {
+    let current = node.cluster_format.get();
+    if current >= NEWEST {
         return None;
     }
     let metrics = node.raft.metrics();
@@ -76,8 +79,46 @@ fn ready_to_raise(node: &Engine) -> Option<Format> {
         .filter(|id| *id != node.node_id)
         .collect();
     drop(m);
-    peers
-        .iter()
-        .all(|peer| node.peer_formats.get(*peer).is_some_and(|f| f >= NEWEST))
-        .then_some(NEWEST)
+    newest_common(
+        current,
+        peers.iter().map(|peer| node.peer_formats.get(*peer)),
+    )
+}
+
+/// The newest format this binary and every peer speak (`None` for a peer whose format is not
+/// known yet), if it is newer than `current`.
+fn newest_common(current: Format, peers: impl Iterator<Item = Option<Format>>) -> Option<Format> {
+    let mut common = NEWEST;
+    for format in peers {
+        common = common.min(format?);
+    }
+    (common > current).then_some(common)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raises_to_the_newest_format_every_member_speaks() {
+        fn peers(f: &[Option<Format>]) -> impl Iterator<Item = Option<Format>> + '_ {
+            f.iter().copied()
+        }
+        assert_eq!(
+            newest_common(1, peers(&[Some(NEWEST), Some(NEWEST)])),
+            Some(NEWEST)
+        );
+        // A member of an older release holds the cluster at what it speaks...
+        assert_eq!(newest_common(1, peers(&[Some(NEWEST), Some(2)])), Some(2));
+        // ...and once the cluster runs that, there is nothing to raise until it is upgraded.
+        assert_eq!(newest_common(2, peers(&[Some(NEWEST), Some(2)])), None);
+        assert_eq!(
+            newest_common(2, peers(&[Some(NEWEST), Some(NEWEST)])),
+            Some(NEWEST)
+        );
+        // A member not reached yet: wait.
+        assert_eq!(newest_common(1, peers(&[Some(NEWEST), None])), None);
+        // A single-node cluster raises to this binary's newest.
+        assert_eq!(newest_common(1, peers(&[])), Some(NEWEST));
+    }
 }

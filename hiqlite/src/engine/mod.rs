@@ -6,6 +6,7 @@
 //! answers a repeated id with its first result, so a retry never applies twice).
 
 pub mod api;
+pub mod cursors;
 pub mod error;
 pub(crate) mod format_upgrade;
 mod handover;
@@ -63,6 +64,8 @@ pub struct Engine {
     peers: Mutex<HashMap<NodeId, RpcClient>>,
     /// Set once the leader no longer lists this node (see `engine::member_watch`).
     pub(crate) removal: watch::Sender<Option<Removal>>,
+    /// Streaming reads that remote clients have open on this node (see `engine::cursors`).
+    pub(crate) cursors: Arc<cursors::Cursors>,
 }
 
 /// Why one attempt did not succeed.
@@ -112,6 +115,7 @@ impl Engine {
             read_policy: config.read_policy,
             peers: Mutex::new(HashMap::new()),
             removal: watch::channel(None).0,
+            cursors: cursors::Cursors::new(config.max_frame_bytes),
         }
     }
 

@@ -40,6 +40,23 @@ pub enum ApiRequest {
         sql: String,
         consistent: bool,
     },
+    // Added in format 3 (`Feature::StreamingReads`): sent only on connections of format 3 or
+    // later, so an older node never receives one.
+    /// Opens a cursor: runs the read (linearizable with `consistent`) and answers with its first
+    /// chunk of at most `max_rows` rows and about `max_bytes` bytes (the node may lower both).
+    /// The cursor lives on this connection until its last chunk, a `CloseCursor`, the connection's
+    /// end, or an idle timeout (`engine::cursors`).
+    OpenCursor {
+        sql: String,
+        params: Vec<Value>,
+        consistent: bool,
+        max_rows: u32,
+        max_bytes: u32,
+    },
+    /// The next chunk of a cursor this connection opened.
+    FetchCursor { cursor: u64 },
+    /// Closes a cursor this connection opened, before its last chunk (the consumer left).
+    CloseCursor { cursor: u64 },
 }
 
 impl ApiRequest {
@@ -66,18 +83,43 @@ pub enum ApiResponse {
     Membership(Result<super::membership::change::Members, RemoteError>),
     /// The answer to [`ApiRequest::Status`] on connections of format 2 and later.
     FullStatus(NodeStatus),
+    /// Format 3: the answer to the cursor requests (`OpenCursor`, `FetchCursor`, `CloseCursor`).
+    Cursor(Result<CursorChunk, RemoteError>),
+}
+
+/// One chunk of a streaming read's rows (see [`ApiRequest::OpenCursor`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CursorChunk {
+    /// The cursor to fetch the next chunk with.
+    pub cursor: u64,
+    /// The statement's column names, in the first chunk only.
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    /// No rows follow: the cursor is closed.
+    pub done: bool,
 }
 
 impl ApiResponse {
     /// This answer as a peer of `format` can read it: format 1 gets the status without the
     /// fields added since, and errors of the kinds added since as [`RemoteError::Other`] with
     /// the same message.
+    /// Answers added in format 3 answer requests that only format-3 connections send; on an
+    /// older connection they become an error a peer of that format can read.
     pub fn for_format(self, format: Format) -> ApiResponse {
-        if format >= 2 {
+        if format >= 3 {
             return self;
         }
+        let this = match self {
+            ApiResponse::Cursor(_) => ApiResponse::Rows(Err(RemoteError::Other(
+                "streaming reads need format 3 on the connection".into(),
+            ))),
+            other => other,
+        };
+        if format >= 2 {
+            return this;
+        }
         let down = RemoteError::for_format_1;
-        match self {
+        match this {
             ApiResponse::Write(r) => ApiResponse::Write(r.map_err(down)),
             ApiResponse::Rows(r) => ApiResponse::Rows(r.map_err(down)),
             ApiResponse::ReadIndex(r) => ApiResponse::ReadIndex(r.map_err(down)),
@@ -85,6 +127,8 @@ impl ApiResponse {
             ApiResponse::Membership(r) => ApiResponse::Membership(r.map_err(down)),
             ApiResponse::FullStatus(s) => ApiResponse::Status(s.into()),
             status @ ApiResponse::Status(_) => status,
+            // Replaced above.
+            cursor @ ApiResponse::Cursor(_) => cursor,
         }
     }
 

@@ -136,6 +136,10 @@ pub struct Accepted {
     pub peer_id: Option<u64>,
     /// The format the connection uses: the newest both sides speak.
     pub format: Format,
+    /// Which of the server's connections this is: unique among the connections a process
+    /// accepted, set by the server loop (0 from the handshake alone). Services keep state per
+    /// connection under it (see [`Service::connection_closed`](crate::net::Service::connection_closed)).
+    pub connection: u64,
 }
 
 /// What a client learnt from a completed handshake.
@@ -270,23 +274,26 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     channel: Channel,
     timeout: Duration,
 ) -> Result<(), NetError> {
-    accept_as(stream, secret, channel, None, timeout)
+    accept_as(stream, secret, channel, None, FormatRange::OURS, timeout)
         .await
         .map(|_| ())
 }
 
 /// [`accept`] for a server that is node `node_id` (Raft connections): a client that names the
 /// node it expects must name this one. Returns the client's proven node id (`None` for a client
-/// that proved none) and the format the connection uses.
+/// that proved none) and the format the connection uses, the newest in both the client's range
+/// and `formats` (this binary's, [`FormatRange::OURS`], except in tests that play an older
+/// node).
 pub(crate) async fn accept_as<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     channel: Channel,
     node_id: Option<u64>,
+    formats: FormatRange,
     timeout: Duration,
 ) -> Result<Accepted, NetError> {
     let mark = Some(Mark {
-        formats: FormatRange::OURS,
+        formats,
         flags: if node_id.is_some() { FLAG_NODE } else { 0 },
     });
     tokio::time::timeout(
@@ -350,6 +357,7 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
             STATUS_OK => Ok(Accepted {
                 peer_id: Some(ids.local),
                 format,
+                connection: 0,
             }),
             STATUS_SAME_ID => Err(NetError::SameNodeId(own_id)),
             _ => Err(NetError::WrongNode {
@@ -378,6 +386,7 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Accepted {
         peer_id: None,
         format,
+        connection: 0,
     })
 }
 
@@ -634,7 +643,7 @@ mod tests {
         let s = secret("raft-secret-0123456789");
         let (mut a, mut b) = duplex(1024);
         let (server, client) = tokio::join!(
-            accept_as(&mut a, &s, Channel::Raft, server_id, T),
+            accept_as(&mut a, &s, Channel::Raft, server_id, FormatRange::OURS, T),
             connect_to(&mut b, &s, Channel::Raft, ids, T)
         );
         if let (Ok(server), Ok(client)) = (&server, &client) {
@@ -732,7 +741,8 @@ mod tests {
             server.unwrap(),
             Accepted {
                 peer_id: None,
-                format: 1
+                format: 1,
+                connection: 0
             }
         );
         let client = client.unwrap();
@@ -744,7 +754,8 @@ mod tests {
             server.unwrap(),
             Accepted {
                 peer_id: None,
-                format: 1
+                format: 1,
+                connection: 0
             }
         );
         assert_eq!(client.unwrap().format, 1);
@@ -765,13 +776,13 @@ mod tests {
     #[tokio::test]
     async fn ranges_without_a_common_format_are_refused_on_both_sides() {
         let newer = Some(FormatRange {
-            oldest: 3,
-            newest: 4,
+            oldest: NEWEST + 1,
+            newest: NEWEST + 2,
         });
         // The client sees the server's range first and hangs up.
         let (server, client) = formats_handshake(newer, Some(FormatRange::OURS)).await;
         assert!(
-            matches!(client, Err(NetError::FormatMismatch { theirs, .. }) if theirs.oldest == 3),
+            matches!(client, Err(NetError::FormatMismatch { theirs, .. }) if theirs.oldest == NEWEST + 1),
             "{client:?}"
         );
         assert!(server.is_err(), "{server:?}");
@@ -784,7 +795,8 @@ mod tests {
         assert!(matches!(client, Err(NetError::AuthFailed)), "{client:?}");
         let message = server.unwrap_err().to_string();
         assert!(
-            message.contains("formats 3..=4") && message.contains("format 1"),
+            message.contains(&format!("formats {}..={}", NEWEST + 1, NEWEST + 2))
+                && message.contains("format 1"),
             "{message}"
         );
     }
@@ -799,7 +811,7 @@ mod tests {
         let right = secret("right-secret-0123456789");
         let wrong = secret("wrong-secret-0123456789");
         let (server, client) = tokio::join!(
-            accept_as(&mut a, &right, Channel::Raft, Some(2), T),
+            accept_as(&mut a, &right, Channel::Raft, Some(2), FormatRange::OURS, T),
             connect_to(&mut b, &wrong, Channel::Raft, Some(ids), T)
         );
         assert!(matches!(server, Err(NetError::AuthFailed)), "{server:?}");

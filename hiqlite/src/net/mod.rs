@@ -25,4 +25,6 @@ pub use handshake::{
     Accepted, Channel, NodeIds, PeerIdentity, EXTENSION_MARKER, HANDSHAKE_TIMEOUT, PROTOCOL_VERSION,
 };
 pub use rpc::RpcClient;
+#[cfg(test)]
+pub(crate) use server::serve_api_speaking;
 pub use server::{serve, serve_node, serve_with_handshake_timeout, Service};

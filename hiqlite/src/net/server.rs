@@ -59,6 +59,13 @@ pub trait Service: Send + Sync + 'static {
     /// Answers one request. Runs in its own task, concurrently with other requests.
     fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response> + Send;
 
+    /// Called once a connection has ended (the peer hung up, a bad frame, shutdown), after its
+    /// requests still running were aborted: a service that keeps state per connection
+    /// ([`Accepted::connection`]) drops it here. By default nothing.
+    fn connection_closed(&self, peer: Accepted) {
+        let _ = peer;
+    }
+
     /// Answers one request from `peer`: the node id it proved in the handshake (`None`: it proved
     /// none, as clients and format-1 nodes do) and the format the connection uses (answers must
     /// be readable in it). By default the same as [`handle`](Self::handle); a service that must
@@ -139,6 +146,28 @@ pub async fn serve_with_handshake_timeout<S: Service>(
         max_frame,
         handshake_timeout,
         node_id: None,
+        formats: crate::types::format::FormatRange::OURS,
+    };
+    serve_settings(listener, settings, service, shutdown).await
+}
+
+/// [`serve`] on the API channel speaking only `formats`: tests play a node of an older release
+/// with it.
+#[cfg(test)]
+pub(crate) async fn serve_api_speaking<S: Service>(
+    listener: TcpListener,
+    secret: Secret,
+    formats: crate::types::format::FormatRange,
+    service: Arc<S>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let settings = Settings {
+        secret,
+        channel: Channel::Api,
+        max_frame: 16 << 20,
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        node_id: None,
+        formats,
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -160,6 +189,7 @@ pub async fn serve_node<S: Service>(
         max_frame,
         handshake_timeout: HANDSHAKE_TIMEOUT,
         node_id: Some(node_id),
+        formats: crate::types::format::FormatRange::OURS,
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -216,6 +246,14 @@ struct Settings {
     handshake_timeout: Duration,
     /// This node's id on a Raft listener: proven to peers that ask (see `handshake`).
     node_id: Option<u64>,
+    /// The formats this server speaks (this binary's, except in tests).
+    formats: crate::types::format::FormatRange,
+}
+
+/// Numbers the connections of this process ([`Accepted::connection`]), from 1.
+fn next_connection_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Resolves once shutdown is requested. A dropped sender counts as a request: nobody could ever
@@ -242,6 +280,7 @@ async fn serve_connection<S: Service>(
         &settings.secret,
         channel,
         settings.node_id,
+        settings.formats,
         settings.handshake_timeout,
     );
     let authenticated = tokio::select! {
@@ -249,7 +288,10 @@ async fn serve_connection<S: Service>(
         _ = shutdown_requested(&mut shutdown) => return,
     };
     let peer_id = match authenticated {
-        Ok(accepted) => accepted,
+        Ok(accepted) => Accepted {
+            connection: next_connection_id(),
+            ..accepted
+        },
         Err(e) => {
             log_refused(peer, channel, settings.handshake_timeout, e);
             return;
@@ -306,6 +348,8 @@ async fn serve_connection<S: Service>(
             },
         }
     }
+    handlers.shutdown().await;
+    service.connection_closed(peer_id);
 }
 
 /// Logs why a connection was refused during the handshake.

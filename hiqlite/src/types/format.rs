@@ -23,6 +23,7 @@
 //! |---|---|---|
 //! | 1 | commit f4f5ed9 | — |
 //! | 2 | 0.1.0 | format negotiation; node identity proof; the full node status and precise remote errors; deterministic SQL functions and rules whose results differ from format 1 (see [`Feature`]) |
+//! | 3 | 0.1.0 (main after commit ecbeb24) | streaming reads on the API port (cursor requests); nothing in log entries or snapshots changes |
 
 use std::fmt;
 use std::sync::Arc;
@@ -36,7 +37,7 @@ pub type Format = u8;
 pub const OLDEST: Format = 1;
 
 /// The newest format this binary speaks, which a cluster of such binaries raises itself to.
-pub const NEWEST: Format = 2;
+pub const NEWEST: Format = 3;
 
 /// The format of a peer that says nothing about formats (it predates them: commit f4f5ed9).
 pub const UNMARKED_PEER: Format = 1;
@@ -94,6 +95,11 @@ pub enum Feature {
     PortableMath,
     /// `VACUUM` is replicated (it runs outside the entry's transaction).
     Vacuum,
+    /// Streaming reads over the API port (`ApiRequest::OpenCursor` and the requests that follow
+    /// it). A property of a connection, not of the cluster: a remote client checks the format of
+    /// its own connection (`RpcClient::peer_format`), and reads in one go from a node that does
+    /// not speak it.
+    StreamingReads,
 }
 
 impl Feature {
@@ -101,10 +107,12 @@ impl Feature {
     pub fn since(self) -> Format {
         match self {
             Feature::MonotonicEntryTime | Feature::PortableMath | Feature::Vacuum => 2,
+            Feature::StreamingReads => 3,
         }
     }
 
-    /// Whether a cluster running `format` has this feature.
+    /// Whether a cluster (or, for [`Feature::StreamingReads`], a connection) running `format`
+    /// has this feature.
     pub fn enabled_at(self, format: Format) -> bool {
         format >= self.since()
     }

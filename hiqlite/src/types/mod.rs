@@ -7,6 +7,7 @@ pub mod decode;
 pub mod external;
 pub mod format;
 pub mod members;
+pub mod params;
 pub mod raft;
 pub mod sql_type;
 pub mod value;

@@ -16,6 +16,7 @@ pub(crate) mod ops;
 pub mod reader;
 pub mod snapshot;
 pub mod state_machine;
+pub mod stream;
 #[cfg(test)]
 pub(crate) mod test_db;
 mod vacuum;

@@ -47,6 +47,9 @@ pub enum PoolError {
     /// The blocking task that ran a long read panicked or was cancelled.
     #[error("read task failed: {0}")]
     TaskFailed(String),
+    /// A streaming read was cancelled before it started (its consumer left).
+    #[error("the read was cancelled")]
+    Cancelled,
 }
 
 /// The error type of a read: the pool's own failures convert into it, and a statement the
@@ -118,23 +121,7 @@ impl ReadPool {
             let refusals = super::guard::install_reader_guard(&conn);
             conn.set_prepared_statement_cache_capacity(256);
             let limit = Arc::new(StepLimit::default());
-            let handler_limit = limit.clone();
-            conn.progress_handler(
-                STEPS_PER_CALL as i32,
-                Some(move || {
-                    if !handler_limit.enabled.load(Ordering::Relaxed) {
-                        return false;
-                    }
-                    let steps = handler_limit
-                        .steps
-                        .fetch_add(STEPS_PER_CALL, Ordering::Relaxed);
-                    let over = steps + STEPS_PER_CALL > INLINE_STEP_BUDGET;
-                    if over {
-                        handler_limit.tripped.store(true, Ordering::Relaxed);
-                    }
-                    over
-                }),
-            );
+            install_step_limit(&conn, &limit);
             idle.push(PooledConnection {
                 conn,
                 limit,
@@ -188,6 +175,60 @@ impl ReadPool {
         .map_err(|e| PoolError::TaskFailed(e.to_string()))?
     }
 
+    /// Runs the read `f` with a pooled connection on the blocking pool, for as long as it takes
+    /// (a streaming read): no inline attempt and no step budget, so `f` runs exactly once.
+    /// Instead, once `cancel` is set, SQLite interrupts the statement `f` is stepping within
+    /// about a thousand VM steps (its `step` fails with "interrupted"), so a consumer that left
+    /// frees the connection promptly even while a step takes long (a sort, an aggregate).
+    ///
+    /// The connection counts against the pool for the whole of `f`: with a pool of N
+    /// connections, N streams open at once make every other read wait.
+    pub async fn with_conn_streaming<T, E, F>(
+        self: &Arc<Self>,
+        cancel: Arc<AtomicBool>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: ReadError,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PoolError::Closed)?;
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let lease = pool.lease(&permit)?;
+            let pooled = lease.pooled();
+            pooled.limit.arm(false);
+            let handler_cancel = cancel.clone();
+            pooled.conn.progress_handler(
+                STEPS_PER_CALL as i32,
+                Some(move || handler_cancel.load(Ordering::Relaxed)),
+            );
+            // Back to the pool's own handler however `f` ends (it may run user code that panics).
+            let restore = RestoreStepLimit(pooled);
+            let result = if cancel.load(Ordering::Relaxed) {
+                Ok(None)
+            } else {
+                pooled.run(&pool.schema, f).map(Some)
+            };
+            drop(restore);
+            drop(lease);
+            drop(permit);
+            match result {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => Err(PoolError::Cancelled.into()),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|e| PoolError::TaskFailed(e.to_string()))?
+    }
+
     /// Takes an idle connection for as long as the returned lease lives (a permit guarantees one).
     fn lease<'a>(&'a self, _permit: &OwnedSemaphorePermit) -> Result<Lease<'a>, PoolError> {
         // A poisoned lock only means a reader panicked while holding it; the Vec is still fine.
@@ -215,13 +256,43 @@ impl ReadPool {
     }
 }
 
+/// Installs the progress handler that enforces `limit` (see [`StepLimit`]) on `conn`.
+fn install_step_limit(conn: &Connection, limit: &Arc<StepLimit>) {
+    let handler_limit = limit.clone();
+    conn.progress_handler(
+        STEPS_PER_CALL as i32,
+        Some(move || {
+            if !handler_limit.enabled.load(Ordering::Relaxed) {
+                return false;
+            }
+            let steps = handler_limit
+                .steps
+                .fetch_add(STEPS_PER_CALL, Ordering::Relaxed);
+            let over = steps + STEPS_PER_CALL > INLINE_STEP_BUDGET;
+            if over {
+                handler_limit.tripped.store(true, Ordering::Relaxed);
+            }
+            over
+        }),
+    );
+}
+
+/// Puts the pool's step-limit handler back on a connection a streaming read replaced it on.
+struct RestoreStepLimit<'a>(&'a PooledConnection);
+
+impl Drop for RestoreStepLimit<'_> {
+    fn drop(&mut self) {
+        install_step_limit(&self.0.conn, &self.0.limit);
+    }
+}
+
 impl PooledConnection {
     /// Runs the read `f`; a statement the guard refused fails with the guard's reason rather
     /// than SQLite's bare "not authorized".
     fn run<T, E: ReadError>(
         &self,
         schema: &SchemaGeneration,
-        f: impl Fn(&Connection) -> Result<T, E>,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
     ) -> Result<T, E> {
         let latest = schema.current();
         if self.schema_seen.load(Ordering::Relaxed) != latest

@@ -1,8 +1,9 @@
-//! A small SQL tokenizer: enough to find keywords, quoted identifiers and clause boundaries
-//! outside of string literals and comments. It never decides whether SQL is valid (SQLite does
-//! that); it only answers questions the prepared statement cannot: where the `RETURNING` clause
-//! starts, which table an `INSERT` targets, which tables sit on the nullable side of an outer
-//! join, what expression a result column came from, and where an alias is written.
+//! A small SQL tokenizer: enough to find keywords, quoted identifiers, parameters and clause
+//! boundaries outside of string literals and comments. It never decides whether SQL is valid
+//! (SQLite does that); it only answers questions the prepared statement cannot: where the
+//! `RETURNING` clause starts, which table an `INSERT` targets, which tables sit on the nullable
+//! side of an outer join, what expression a result column came from, where an alias is written,
+//! and (for the runtime, before any statement is prepared) which parameters a statement has.
 
 use std::ops::Range;
 
@@ -16,7 +17,7 @@ pub enum Kind {
     /// `'...'` or `x'...'`.
     String,
     Number,
-    /// `?`, `?NNN`, `:name`, `@name`, `$name`.
+    /// `?`, `?NNN`, `:name`, `@name`, `$name`, `#name` (the text as written, prefix included).
     Param,
     /// Any other single character (`(`, `)`, `,`, `.`, `*`, `;`, operators).
     Punct,
@@ -107,13 +108,10 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
                 }
                 (Kind::Param, end, sql[start..end].to_string())
             }
-            b':' | b'@' | b'$' if bytes.get(i + 1).is_some_and(|b| is_word_byte(*b)) => {
-                let mut end = i + 1;
-                while end < n && (is_word_byte(bytes[end]) || bytes[end] == b'$') {
-                    end += 1;
-                }
-                (Kind::Param, end, sql[start..end].to_string())
-            }
+            b':' | b'@' | b'$' | b'#' => match named_param_end(bytes, i) {
+                Some(end) => (Kind::Param, end, sql[start..end].to_string()),
+                None => (Kind::Punct, i + 1, sql[start..i + 1].to_string()),
+            },
             b'0'..=b'9' => {
                 let mut end = i + 1;
                 while end < n && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'.') {
@@ -148,6 +146,36 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
         i = end;
     }
     tokens
+}
+
+/// End (exclusive) of the named parameter starting at `start` (`:`, `@`, `$` or `#`), by SQLite's
+/// own rules (`tokenize.c`): identifier characters (`$` included), `::` inside the name, and a
+/// Tcl-style suffix `(...)` without whitespace. `None` when no name follows: then the prefix is
+/// no parameter (SQLite reports a syntax error).
+fn named_param_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut name_chars = 0;
+    let mut i = start + 1;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if is_word_byte(c) || c == b'$' {
+            name_chars += 1;
+        } else if c == b'(' && name_chars > 0 {
+            i += 1;
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b')' {
+                i += 1;
+            }
+            if bytes.get(i) == Some(&b')') {
+                i += 1;
+            }
+            break;
+        } else if c == b':' && bytes.get(i + 1) == Some(&b':') {
+            i += 1;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    (name_chars > 0).then_some(i)
 }
 
 fn is_word_byte(b: u8) -> bool {
