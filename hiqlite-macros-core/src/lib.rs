@@ -3,7 +3,8 @@
 //! `compile_error!`).
 //!
 //! - [`row`] implements `#[derive(HiqliteRow)]`,
-//! - [`query`] implements `query!` and `query_as!` (build-time checked SQL),
+//! - [`query`] implements `query!`, `query_as!`, `query_scalar!` and their `query_file*!` forms
+//!   (build-time checked SQL),
 //! - [`migrations`] is also used by `hiqlite` at runtime: one resolver serves `migrate!()` and
 //!   `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
 //!   migration is or what its checksum is.

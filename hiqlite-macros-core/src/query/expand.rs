@@ -51,6 +51,11 @@ pub fn expand(plan: &Plan<'_>) -> syn::Result<TokenStream> {
                 quote!(#ty),
             )
         }
+        Mode::Scalar => super::scalar::row_type(
+            &plan.described.columns,
+            super::input::macro_name(plan.mode, plan.input.source),
+            sql_span,
+        )?,
     };
     let tracking = tracking(plan.files);
     let args = arguments(plan);
