@@ -211,9 +211,7 @@ impl<T: QueryRow> Query<Write, T> {
     /// Runs the statement through Raft (as [`execute`](Self::execute)) and returns the rows of
     /// its `RETURNING` clause.
     pub async fn fetch_all(self, client: &Client) -> Result<Vec<T::Output>, Error> {
-        let rows = client
-            .execute_returning_rows(self.sql, self.params)
-            .await?;
+        let rows = client.execute_returning_rows(self.sql, self.params).await?;
         row::map_rows(&rows, T::read)
     }
 

@@ -383,14 +383,11 @@ async fn scalar_and_file_queries_on_three_nodes() {
         (row.id, row.name.as_str(), row.email.as_deref()),
         (ann, "ann", Some("ann@example.com"))
     );
-    let renamed: String = query_file_scalar!(
-        "tests/queries/rename_user.sql",
-        new_name = "anna",
-        id = ann
-    )
-    .fetch_one(&cluster.clients[leader])
-    .await
-    .unwrap();
+    let renamed: String =
+        query_file_scalar!("tests/queries/rename_user.sql", new_name = "anna", id = ann)
+            .fetch_one(&cluster.clients[leader])
+            .await
+            .unwrap();
     assert_eq!(renamed, "anna");
     let users: Vec<User> = query_file_as!(User, "tests/queries/users_from.sql", ann)
         .fetch_all_consistent(follower)
@@ -410,10 +407,11 @@ async fn scalar_and_file_queries_on_three_nodes() {
         .await
         .unwrap();
     assert_eq!(n, 2);
-    let name: Option<String> = query_file_scalar!("tests/queries/rename_user.sql", new_name = "anne", id = ann)
-        .fetch_optional(&remote)
-        .await
-        .unwrap();
+    let name: Option<String> =
+        query_file_scalar!("tests/queries/rename_user.sql", new_name = "anne", id = ann)
+            .fetch_optional(&remote)
+            .await
+            .unwrap();
     assert_eq!(name.as_deref(), Some("anne"));
     cluster.shutdown().await;
 }

@@ -39,7 +39,10 @@ fn place_query_fixtures() {
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
     else {
-        panic!("no target directory (with CACHEDIR.TAG) above {}", exe.display());
+        panic!(
+            "no target directory (with CACHEDIR.TAG) above {}",
+            exe.display()
+        );
     };
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/queries");
     let to = target

@@ -227,8 +227,11 @@ mod tests {
 
     #[test]
     fn parses_the_scalar_and_file_forms() {
-        let q = QueryInput::parse(quote!("SELECT count(*) FROM t WHERE a = :a", a = 1), Mode::Scalar)
-            .unwrap();
+        let q = QueryInput::parse(
+            quote!("SELECT count(*) FROM t WHERE a = :a", a = 1),
+            Mode::Scalar,
+        )
+        .unwrap();
         assert!(q.record.is_none());
         assert_eq!(q.source, Source::Inline);
         assert_eq!(q.args.len(), 1);
@@ -247,7 +250,10 @@ mod tests {
         let q = QueryInput::parse_from(quote!(User, "q.sql"), Mode::QueryAs, Source::File).unwrap();
         assert!(q.record.is_some());
         let q = QueryInput::parse_from(quote!("q.sql"), Mode::Scalar, Source::File).unwrap();
-        assert_eq!((q.sql.value(), q.source), ("q.sql".to_string(), Source::File));
+        assert_eq!(
+            (q.sql.value(), q.source),
+            ("q.sql".to_string(), Source::File)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! - [`check`]: prepare + describe (types, nullability, reads vs writes),
 //! - [`types`]: SQL types → Rust types, alias overrides,
 //! - [`lex`]: the little SQL tokenizer `check` needs,
-//! - [`expand`]: the generated code,
+//! - [`mod@expand`]: the generated code,
 //! - [`scalar`]: the row type of `query_scalar!`.
 
 pub mod check;
@@ -27,8 +27,8 @@ use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 
 use self::check::ParamSlot;
-pub use self::input::{Mode, Source};
 use self::input::{Arg, QueryInput};
+pub use self::input::{Mode, Source};
 
 /// The environment variable that points `query!` at a migrations directory (absolute, or
 /// relative to the crate's `Cargo.toml`). A `migrations = "dir"` argument wins over it.
@@ -62,7 +62,7 @@ pub fn expand(tokens: TokenStream, mode: Mode) -> TokenStream {
     expand_from(tokens, mode, Source::Inline)
 }
 
-/// [`expand`] for the `query_file*!` macros: the literal names a file holding the SQL.
+/// [`expand()`] for the `query_file*!` macros: the literal names a file holding the SQL.
 pub fn expand_file(tokens: TokenStream, mode: Mode) -> TokenStream {
     expand_from(tokens, mode, Source::File)
 }
@@ -80,8 +80,10 @@ fn expand_from(tokens: TokenStream, mode: Mode, source: Source) -> TokenStream {
 pub fn try_expand(input: &QueryInput, mode: Mode, env: &Env) -> syn::Result<TokenStream> {
     let sql_span = input.sql.span();
     let dir = migrations_dir(input, env)?;
-    let file = sql_file(input, env)?;
-    let sql = file.as_ref().map_or_else(|| input.sql.value(), |f| f.sql.clone());
+    let file = load_sql_file(input, env)?;
+    let sql = file
+        .as_ref()
+        .map_or_else(|| input.sql.value(), |f| f.sql.clone());
     let (described, files) = schema::with_schema(&dir, |schema| {
         let described = check::describe(schema, &sql).map_err(|m| match &file {
             Some(f) => f.place_error(&schema.conn, &m),
@@ -113,7 +115,7 @@ pub fn try_expand(input: &QueryInput, mode: Mode, env: &Env) -> syn::Result<Toke
 
 /// The SQL file of a `query_file*!` macro, read; `None` for an inline statement. An error
 /// points at the path literal and names the full path.
-pub fn sql_file(input: &QueryInput, env: &Env) -> syn::Result<Option<sql_file::SqlFile>> {
+pub fn load_sql_file(input: &QueryInput, env: &Env) -> syn::Result<Option<sql_file::SqlFile>> {
     match input.source {
         Source::Inline => Ok(None),
         Source::File => sql_file::load(&env.manifest_dir, &input.sql.value())
@@ -380,7 +382,8 @@ mod tests {
     }
 
     fn expand_file_str(tokens: TokenStream, mode: Mode, env: &Env) -> Result<String, String> {
-        let input = QueryInput::parse_from(tokens, mode, Source::File).map_err(|e| e.to_string())?;
+        let input =
+            QueryInput::parse_from(tokens, mode, Source::File).map_err(|e| e.to_string())?;
         try_expand(&input, mode, env)
             .map(|t| t.to_string())
             .map_err(|e| e.to_string())
@@ -391,29 +394,47 @@ mod tests {
         let (_dir, env) = env_with(SCHEMA);
         let out = expand_str(quote!("SELECT count(*) FROM users"), Mode::Scalar, &env).unwrap();
         assert!(
-            out.contains("Query :: < :: hiqlite :: typed :: Read , :: hiqlite :: typed :: Scalar < i64 > >"),
+            out.contains(
+                "Query :: < :: hiqlite :: typed :: Read , :: hiqlite :: typed :: Scalar < i64 > >"
+            ),
             "{out}"
         );
-        let out = expand_str(quote!("SELECT email FROM users WHERE id = ?", 1), Mode::Scalar, &env)
-            .unwrap();
-        assert!(
-            out.contains("Scalar < :: core :: option :: Option < :: std :: string :: String > >"),
-            "{out}"
-        );
-        // Overrides work as in query!, and leave the SQL sent at runtime.
-        let out = expand_str(quote!(r#"SELECT max(id) AS "top!: u32" FROM users"#), Mode::Scalar, &env)
-            .unwrap();
-        assert!(out.contains("Scalar < u32 >"), "{out}");
-        assert!(out.contains(r#""SELECT max(id) AS \"top\" FROM users""#), "{out}");
-        // A write with RETURNING goes through Raft.
         let out = expand_str(
-            quote!("INSERT INTO users (name) VALUES (:name) RETURNING id", name = "x"),
+            quote!("SELECT email FROM users WHERE id = ?", 1),
             Mode::Scalar,
             &env,
         )
         .unwrap();
         assert!(
-            out.contains("Query :: < :: hiqlite :: typed :: Write , :: hiqlite :: typed :: Scalar < i64 > >"),
+            out.contains("Scalar < :: core :: option :: Option < :: std :: string :: String > >"),
+            "{out}"
+        );
+        // Overrides work as in query!, and leave the SQL sent at runtime.
+        let out = expand_str(
+            quote!(r#"SELECT max(id) AS "top!: u32" FROM users"#),
+            Mode::Scalar,
+            &env,
+        )
+        .unwrap();
+        assert!(out.contains("Scalar < u32 >"), "{out}");
+        assert!(
+            out.contains(r#""SELECT max(id) AS \"top\" FROM users""#),
+            "{out}"
+        );
+        // A write with RETURNING goes through Raft.
+        let out = expand_str(
+            quote!(
+                "INSERT INTO users (name) VALUES (:name) RETURNING id",
+                name = "x"
+            ),
+            Mode::Scalar,
+            &env,
+        )
+        .unwrap();
+        assert!(
+            out.contains(
+                "Query :: < :: hiqlite :: typed :: Write , :: hiqlite :: typed :: Scalar < i64 > >"
+            ),
             "{out}"
         );
     }
@@ -444,15 +465,25 @@ mod tests {
         )
         .unwrap();
         assert!(out.contains("pub id : i64"), "{out}");
-        assert!(out.contains("WHERE name = :name"), "the file's SQL is sent: {out}");
+        assert!(
+            out.contains("WHERE name = :name"),
+            "the file's SQL is sent: {out}"
+        );
         let tracked = std::fs::canonicalize(queries.join("by_name.sql")).unwrap();
         assert!(
-            out.contains(&format!("include_bytes ! ({:?})", tracked.display().to_string())),
+            out.contains(&format!(
+                "include_bytes ! ({:?})",
+                tracked.display().to_string()
+            )),
             "the file is tracked: {out}"
         );
 
-        let out = expand_file_str(quote!(User, "queries/by_name.sql", name = "bob"), Mode::QueryAs, &env)
-            .unwrap();
+        let out = expand_file_str(
+            quote!(User, "queries/by_name.sql", name = "bob"),
+            Mode::QueryAs,
+            &env,
+        )
+        .unwrap();
         assert!(out.contains("Probe :: < User > :: SHAPE"), "{out}");
 
         std::fs::write(queries.join("count.sql"), "SELECT count(*) FROM users").unwrap();
@@ -470,7 +501,12 @@ mod tests {
         let err = expand_file_str(quote!("queries/missing.sql"), Mode::Query, &env).unwrap_err();
         assert!(err.contains("does not exist"), "{err}");
         assert!(
-            err.contains(&env.manifest_dir.join("queries/missing.sql").display().to_string()),
+            err.contains(
+                &env.manifest_dir
+                    .join("queries/missing.sql")
+                    .display()
+                    .to_string()
+            ),
             "the full path: {err}"
         );
         let err = expand_file_str(quote!("queries"), Mode::Query, &env).unwrap_err();
@@ -483,15 +519,25 @@ mod tests {
 
         std::fs::write(queries.join("two.sql"), "SELECT id, name FROM users").unwrap();
         let err = expand_file_str(quote!("queries/two.sql"), Mode::Scalar, &env).unwrap_err();
-        assert!(err.starts_with("query_file_scalar! needs a statement"), "{err}");
+        assert!(
+            err.starts_with("query_file_scalar! needs a statement"),
+            "{err}"
+        );
 
-        std::fs::write(queries.join("param.sql"), "SELECT id FROM users WHERE id = ?").unwrap();
+        std::fs::write(
+            queries.join("param.sql"),
+            "SELECT id FROM users WHERE id = ?",
+        )
+        .unwrap();
         let err = expand_file_str(quote!("queries/param.sql"), Mode::Query, &env).unwrap_err();
         assert!(err.contains("1 positional parameter"), "{err}");
 
         std::fs::write(queries.join("empty.sql"), "-- nothing\n").unwrap();
         let err = expand_file_str(quote!("queries/empty.sql"), Mode::Query, &env).unwrap_err();
-        assert!(err.contains("empty") && err.contains("in queries/empty.sql"), "{err}");
+        assert!(
+            err.contains("empty") && err.contains("in queries/empty.sql"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -177,7 +177,10 @@ mod tests {
         if std::fs::read(&path).is_err() {
             let err = load(dir.path(), "secret.sql").unwrap_err();
             assert!(matches!(err, SqlFileError::Io { .. }), "{err}");
-            assert!(err.to_string().starts_with("cannot read the SQL file"), "{err}");
+            assert!(
+                err.to_string().starts_with("cannot read the SQL file"),
+                "{err}"
+            );
         }
     }
 
@@ -188,7 +191,11 @@ mod tests {
         assert_eq!(line_column(sql, 7), (1, 8));
         let x = sql.find('x').unwrap();
         assert_eq!(line_column(sql, x), (2, 12), "é is one column");
-        assert_eq!(line_column(sql, sql.len() + 5), (3, 7), "clamped to the end");
+        assert_eq!(
+            line_column(sql, sql.len() + 5),
+            (3, 7),
+            "clamped to the end"
+        );
     }
 
     #[test]

@@ -174,9 +174,9 @@ pub fn read_column<T: FromSql>(
 /// own column name.
 pub fn read_scalar<T: FromSql>(row: &Row<'_>) -> Result<T, Error> {
     let column = row.column_name(0).unwrap_or("?");
-    let value = row.value_ref(0).ok_or_else(|| {
-        Error::Conversion("query_scalar!: the row has no columns".to_string())
-    })?;
+    let value = row
+        .value_ref(0)
+        .ok_or_else(|| Error::Conversion("query_scalar!: the row has no columns".to_string()))?;
     from_sql(value, std::any::type_name::<T>())
         .map_err(|m| Error::Conversion(format!("column \"{column}\": {m}")))
 }
