@@ -4,7 +4,8 @@
 //!
 //! - [`row`] implements `#[derive(HiqliteRow)]`,
 //! - [`value_type`] implements `#[derive(HiqliteType)]` (enums and newtypes in one column),
-//! - [`query`] implements `query!` and `query_as!` (build-time checked SQL),
+//! - [`query`] implements `query!`, `query_as!`, `query_scalar!` and their `query_file*!` forms
+//!   (build-time checked SQL),
 //! - [`migrations`] is also used by `hiqlite` at runtime: one resolver serves `migrate!()` and
 //!   `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
 //!   migration is or what its checksum is.

@@ -1,4 +1,5 @@
-//! Proc-macros for Hiqlite: `#[derive(HiqliteRow)]`, `query!`, `query_as!` and `migrate!`.
+//! Proc-macros for Hiqlite: `#[derive(HiqliteRow)]`, `query!`, `query_as!`, `query_scalar!`,
+//! `query_file!`, `query_file_as!`, `query_file_scalar!` and `migrate!`.
 //!
 //! This crate only lists the entry points: each parses its input, calls into
 //! `hiqlite_macros_core` (where all the logic lives, unit-tested) and turns an error into
@@ -40,6 +41,41 @@ pub fn query(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn query_as(input: TokenStream) -> TokenStream {
     hiqlite_macros_core::query::expand(input.into(), hiqlite_macros_core::query::Mode::QueryAs)
+        .into()
+}
+
+/// `query_scalar!("SQL", args..)`: like `query!` for a statement that returns exactly one
+/// column (a compile error says how many it returns otherwise); each row is that column's value,
+/// typed as a `query!` field would be (`AS "x: T"`, `"x!"`, `"x?"` overrides included). The row
+/// type is `hiqlite::typed::Scalar<T>`.
+#[proc_macro]
+pub fn query_scalar(input: TokenStream) -> TokenStream {
+    hiqlite_macros_core::query::expand(input.into(), hiqlite_macros_core::query::Mode::Scalar)
+        .into()
+}
+
+/// `query_file!("path/to/query.sql", args..)`: `query!` with the SQL in a file, named relative to
+/// the directory of the crate's `Cargo.toml`; checked the same way, and the crate rebuilds when the
+/// file changes.
+#[proc_macro]
+pub fn query_file(input: TokenStream) -> TokenStream {
+    hiqlite_macros_core::query::expand_file(input.into(), hiqlite_macros_core::query::Mode::Query)
+        .into()
+}
+
+/// `query_file_as!(Type, "path/to/query.sql", args..)`: `query_as!` with the SQL in a file (see
+/// `query_file!`).
+#[proc_macro]
+pub fn query_file_as(input: TokenStream) -> TokenStream {
+    hiqlite_macros_core::query::expand_file(input.into(), hiqlite_macros_core::query::Mode::QueryAs)
+        .into()
+}
+
+/// `query_file_scalar!("path/to/query.sql", args..)`: `query_scalar!` with the SQL in a file (see
+/// `query_file!`).
+#[proc_macro]
+pub fn query_file_scalar(input: TokenStream) -> TokenStream {
+    hiqlite_macros_core::query::expand_file(input.into(), hiqlite_macros_core::query::Mode::Scalar)
         .into()
 }
 

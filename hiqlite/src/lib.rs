@@ -28,7 +28,10 @@ pub use client::{
 pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use error::Error;
 #[cfg(feature = "macros")]
-pub use hiqlite_macros::{migrate, query, query_as, HiqliteRow, HiqliteType};
+pub use hiqlite_macros::{
+    migrate, query, query_as, query_file, query_file_as, query_file_scalar, query_scalar,
+    HiqliteRow, HiqliteType,
+};
 pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, Migrations};
 pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};

@@ -1,7 +1,8 @@
 //! The typed API: rows read into structs, and SQL checked at build time.
 //!
 //! - `#[derive(HiqliteRow)]` implements [`FromRow`] by column name.
-//! - `query!` and `query_as!` check a statement against the
+//! - `query!`, `query_as!` and `query_scalar!` (and `query_file!`, `query_file_as!`,
+//!   `query_file_scalar!` for SQL kept in `.sql` files) check a statement against the
 //!   crate's migrations when the crate compiles, and return a [`Query`]: a [`Query<Read, T>`]
 //!   for a statement SQLite reports as read-only, a [`Query<Write, T>`] for anything that
 //!   writes. The access is part of the type, so a write can never be run as a local read: a
@@ -41,7 +42,8 @@ mod shape;
 use std::marker::PhantomData;
 
 pub use crate::types::sql_type::{kind, ColumnFit};
-use crate::client::{row, Client, ExecuteResult, FromRow, StatementRef, Txn};
+use crate::client::{row, Client, ExecuteResult, FromRow, Row, StatementRef, Txn};
+use crate::types::decode::Decode;
 use crate::engine::error::Error;
 use crate::types::command::{Rows, StatementOutput};
 use crate::types::value::{Params, Value};
@@ -66,8 +68,10 @@ impl Access for Read {}
 impl Access for Write {}
 
 /// A statement checked at build time with its arguments bound, built by
-/// `query!` or `query_as!`. `A` says whether it reads or
-/// writes, `T` is the row type (`()` for a write without `RETURNING`).
+/// `query!`, `query_as!` or `query_scalar!` (or their `query_file*!` forms). `A` says whether
+/// it reads or writes, `T` is the row type (`()` for a write without `RETURNING`): the fetch
+/// methods return `T`'s [`QueryRow::Output`] per row, which is `T` itself for a [`FromRow`]
+/// type and the column's value `V` for a [`Scalar<V>`].
 #[must_use = "a query does nothing until it is run with a client"]
 pub struct Query<A: Access, T> {
     sql: &'static str,
@@ -144,43 +148,55 @@ impl<T> Query<Read, T> {
     }
 }
 
-impl<T: FromRow + Send + 'static> Query<Read, T> {
+impl<T: QueryRow + 'static> Query<Read, T>
+where
+    T::Output: Send + 'static,
+{
     /// Local read: runs on the contacted node's own database (no network for an embedded node).
     /// Sees every write made through the same node; another node's newest writes may not have
     /// arrived yet. Use [`fetch_all_consistent`](Self::fetch_all_consistent) when they must.
-    pub async fn fetch_all(self, client: &Client) -> Result<Vec<T>, Error> {
-        client.query_map(self.sql, self.params).await
+    pub async fn fetch_all(self, client: &Client) -> Result<Vec<T::Output>, Error> {
+        client
+            .query_with(self.sql.into(), self.params, false, T::read)
+            .await
     }
 
     /// Local read of exactly one row: [`Error::NoRows`] when there is none; further rows are
     /// ignored.
-    pub async fn fetch_one(self, client: &Client) -> Result<T, Error> {
-        client.query_map_one(self.sql, self.params).await
+    pub async fn fetch_one(self, client: &Client) -> Result<T::Output, Error> {
+        first(self.fetch_all(client).await?)
     }
 
     /// Local read of at most one row: `None` when there is none; further rows are ignored.
-    pub async fn fetch_optional(self, client: &Client) -> Result<Option<T>, Error> {
-        client.query_map_optional(self.sql, self.params).await
+    pub async fn fetch_optional(self, client: &Client) -> Result<Option<T::Output>, Error> {
+        Ok(self.fetch_all(client).await?.into_iter().next())
     }
 
     /// Linearizable read from any node: sees every write that completed before the call,
     /// whichever node took it (a round trip to the leader, then a local read).
-    pub async fn fetch_all_consistent(self, client: &Client) -> Result<Vec<T>, Error> {
-        client.query_consistent_map(self.sql, self.params).await
+    pub async fn fetch_all_consistent(self, client: &Client) -> Result<Vec<T::Output>, Error> {
+        client
+            .query_with(self.sql.into(), self.params, true, T::read)
+            .await
     }
 
     /// [`fetch_all_consistent`](Self::fetch_all_consistent) of exactly one row
     /// ([`Error::NoRows`] when there is none).
-    pub async fn fetch_one_consistent(self, client: &Client) -> Result<T, Error> {
-        client.query_consistent_one(self.sql, self.params).await
+    pub async fn fetch_one_consistent(self, client: &Client) -> Result<T::Output, Error> {
+        first(self.fetch_all_consistent(client).await?)
     }
 
     /// [`fetch_all_consistent`](Self::fetch_all_consistent) of at most one row.
-    pub async fn fetch_optional_consistent(self, client: &Client) -> Result<Option<T>, Error> {
-        client
-            .query_consistent_optional(self.sql, self.params)
-            .await
+    pub async fn fetch_optional_consistent(
+        self,
+        client: &Client,
+    ) -> Result<Option<T::Output>, Error> {
+        Ok(self.fetch_all_consistent(client).await?.into_iter().next())
     }
+}
+
+fn first<T>(rows: Vec<T>) -> Result<T, Error> {
+    rows.into_iter().next().ok_or(Error::NoRows)
 }
 
 impl<T> Query<Write, T> {
@@ -192,27 +208,72 @@ impl<T> Query<Write, T> {
     }
 }
 
-impl<T: FromRow> Query<Write, T> {
+impl<T: QueryRow> Query<Write, T> {
     /// Runs the statement through Raft (as [`execute`](Self::execute)) and returns the rows of
     /// its `RETURNING` clause.
-    pub async fn fetch_all(self, client: &Client) -> Result<Vec<T>, Error> {
-        client.execute_returning(self.sql, self.params).await
+    pub async fn fetch_all(self, client: &Client) -> Result<Vec<T::Output>, Error> {
+        let rows = client.execute_returning_rows(self.sql, self.params).await?;
+        row::map_rows(&rows, T::read)
     }
 
     /// [`fetch_all`](Self::fetch_all) expecting one row: [`Error::NoRows`] when the statement
     /// returned none (it was still applied). Further rows are ignored.
-    pub async fn fetch_one(self, client: &Client) -> Result<T, Error> {
-        self.fetch_all(client)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(Error::NoRows)
+    pub async fn fetch_one(self, client: &Client) -> Result<T::Output, Error> {
+        first(self.fetch_all(client).await?)
     }
 
     /// [`fetch_all`](Self::fetch_all) expecting at most one row. Further rows are ignored.
-    pub async fn fetch_optional(self, client: &Client) -> Result<Option<T>, Error> {
+    pub async fn fetch_optional(self, client: &Client) -> Result<Option<T::Output>, Error> {
         Ok(self.fetch_all(client).await?.into_iter().next())
     }
+}
+
+/// How each row of a [`Query`] is read: a [`FromRow`] type as itself (`Output = Self`), a
+/// [`Scalar<V>`] as the value of the row's only column (`Output = V`). Sealed: it is
+/// implemented for every `FromRow` type and every `Scalar<V>`, and for nothing else.
+pub trait QueryRow: sealed_row::Sealed {
+    /// What one row becomes.
+    type Output;
+    /// Reads one row; a conversion failure is an [`Error::Conversion`] naming the column.
+    fn read(row: &Row<'_>) -> Result<Self::Output, Error>;
+}
+
+impl<T: FromRow> QueryRow for T {
+    type Output = T;
+    fn read(row: &Row<'_>) -> Result<T, Error> {
+        T::from_row(row)
+    }
+}
+
+/// The row type of `query_scalar!` and `query_file_scalar!`: a row of exactly one column, read
+/// as that column's value, a `V`. Only a type: no value of it is ever built.
+///
+/// ```no_run
+/// use hiqlite::typed::{Query, Read, Scalar};
+///
+/// fn count_users() -> Query<Read, Scalar<i64>> {
+///     hiqlite::query_scalar!("SELECT count(*) FROM users")
+/// }
+/// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
+/// let n: i64 = count_users().fetch_one(&client).await?;
+/// # Ok(()) }
+/// ```
+pub struct Scalar<V> {
+    _never: PhantomData<fn() -> V>,
+    _uninhabited: std::convert::Infallible,
+}
+
+impl<V: Decode> QueryRow for Scalar<V> {
+    type Output = V;
+    fn read(row: &Row<'_>) -> Result<V, Error> {
+        column::read_scalar::<V>(row)
+    }
+}
+
+mod sealed_row {
+    pub trait Sealed {}
+    impl<T: crate::client::FromRow> Sealed for T {}
+    impl<V> Sealed for super::Scalar<V> {}
 }
 
 /// A typed statement inside a [`Txn`], returned by [`Query::add_to`].
@@ -236,10 +297,10 @@ impl<T> TxnRows<T> {
     }
 }
 
-impl<T: FromRow> TxnRows<T> {
+impl<T: QueryRow> TxnRows<T> {
     /// This statement's rows, from the outputs [`Client::txn`] returned.
-    pub fn rows(&self, outputs: &[StatementOutput]) -> Result<Vec<T>, Error> {
-        row::map_rows(self.output(outputs)?, T::from_row)
+    pub fn rows(&self, outputs: &[StatementOutput]) -> Result<Vec<T::Output>, Error> {
+        row::map_rows(self.output(outputs)?, T::read)
     }
 
     /// This statement's first row: [`Error::NoRows`] when it returned none. Further rows are
@@ -254,16 +315,16 @@ impl<T: FromRow> TxnRows<T> {
     /// let id: i64 = user.one(&outputs)?.id;
     /// # Ok(()) }
     /// ```
-    pub fn one(&self, outputs: &[StatementOutput]) -> Result<T, Error> {
+    pub fn one(&self, outputs: &[StatementOutput]) -> Result<T::Output, Error> {
         self.optional(outputs)?.ok_or(Error::NoRows)
     }
 
     /// This statement's first row, or `None` when it returned none. Further rows are ignored.
-    pub fn optional(&self, outputs: &[StatementOutput]) -> Result<Option<T>, Error> {
+    pub fn optional(&self, outputs: &[StatementOutput]) -> Result<Option<T::Output>, Error> {
         let rows = self.output(outputs)?;
         rows.rows
             .first()
-            .map(|values| T::from_row(&row::Row::owned(&rows.columns, values)))
+            .map(|values| T::read(&row::Row::owned(&rows.columns, values)))
             .transpose()
     }
 

@@ -1,15 +1,18 @@
-//! The typed API on an in-process node: derive(HiqliteRow) with every attribute, query! and
-//! query_as! reads and writes, transactions, and the runtime errors a user sees when data does
-//! not fit. The SQL is checked at build time against the workspace's example schema
+//! The typed API on in-process nodes: derive(HiqliteRow) with every attribute, query!,
+//! query_as!, query_scalar! and the query_file*! macros (SQL in `tests/queries/`), reads and
+//! writes, transactions, and the runtime errors a user sees when data does not fit. The SQL is checked at build time against the workspace's example schema
 //! (`migrations/`, the nearest one above this crate).
 
 mod common;
 
 use std::str::FromStr;
 
-use common::TestCluster;
-use hiqlite::typed::{Query, Read, Write};
-use hiqlite::{query, query_as, Error, HiqliteRow, Txn, Value};
+use common::{TestCluster, SECRET_API};
+use hiqlite::typed::{Query, Read, Scalar, Write};
+use hiqlite::{
+    query, query_as, query_file, query_file_as, query_file_scalar, query_scalar, Client, Error,
+    HiqliteRow, Txn, Value,
+};
 
 const SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
 
@@ -293,4 +296,135 @@ fn access_is_part_of_the_type() {
     let write: Query<Write, ()> = query!("DELETE FROM users WHERE id = ?", 1);
     assert_eq!(read.sql(), "SELECT id FROM users");
     assert_eq!(write.params(), &[Value::Integer(1)]);
+}
+
+/// query_scalar! and the query_file*! macros on a 3-node cluster: writes from a follower (through
+/// Raft), local and consistent reads on every node, a remote client, and a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scalar_and_file_queries_on_three_nodes() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = &cluster.clients[(leader + 1) % 3];
+    follower.batch(SCHEMA).await.unwrap();
+
+    // RETURNING id: a write from a follower, its one column read as an i64.
+    let ann: i64 = query_scalar!(
+        "INSERT INTO users (name, email) VALUES (?, ?) RETURNING id",
+        "ann",
+        "ann@example.com"
+    )
+    .fetch_one(follower)
+    .await
+    .unwrap();
+    let ben: i64 = query_scalar!(
+        "INSERT INTO users (name) VALUES (:name) RETURNING id",
+        name = "ben"
+    )
+    .fetch_one(follower)
+    .await
+    .unwrap();
+    assert!(ben > ann, "{ann} then {ben}");
+
+    // A count, linearizable on every node.
+    for client in &cluster.clients {
+        let n: i64 = query_scalar!("SELECT count(*) FROM users")
+            .fetch_one_consistent(client)
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+
+    // An Option column: Some and None; no row at all is None or NoRows.
+    let emails: Vec<Option<String>> = query_scalar!("SELECT email FROM users ORDER BY id")
+        .fetch_all(follower)
+        .await
+        .unwrap();
+    assert_eq!(emails, vec![Some("ann@example.com".to_string()), None]);
+    let missing = query_scalar!("SELECT email FROM users WHERE name = ?", "nobody");
+    assert_eq!(missing.fetch_optional(follower).await.unwrap(), None);
+    assert!(matches!(
+        query_scalar!("SELECT email FROM users WHERE name = ?", "nobody")
+            .fetch_one(follower)
+            .await,
+        Err(Error::NoRows)
+    ));
+
+    // Overrides as in query!: the type, and a failing conversion naming the column.
+    let top: u32 = query_scalar!(r#"SELECT max(id) AS "top!: u32" FROM users"#)
+        .fetch_one(follower)
+        .await
+        .unwrap();
+    assert_eq!(i64::from(top), ben);
+    let err = query_scalar!(r#"SELECT name AS "n: i64" FROM users WHERE id = ?"#, ann)
+        .fetch_one(follower)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("column \"n\""), "{err}");
+    assert!(err.contains("TEXT \"ann\""), "{err}");
+
+    // In a transaction: a RETURNING write and a read, each read back as its scalar.
+    let mut txn = Txn::new();
+    let inserted =
+        query_scalar!("INSERT INTO users (name) VALUES (?) RETURNING id", "cat").add_to(&mut txn);
+    let count = query_scalar!("SELECT count(*) FROM users").add_to(&mut txn);
+    let outputs = follower.txn(txn).await.unwrap();
+    let cat: i64 = inserted.one(&outputs).unwrap();
+    assert!(cat > ben);
+    assert_eq!(count.rows(&outputs).unwrap(), vec![3]);
+
+    // The SQL from files: query_file! (named parameter), query_file_as!, and
+    // query_file_scalar! for a write with RETURNING, round trips through the cluster.
+    let row = query_file!("tests/queries/user_by_name.sql", name = "ann")
+        .fetch_one(follower)
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.id, row.name.as_str(), row.email.as_deref()),
+        (ann, "ann", Some("ann@example.com"))
+    );
+    let renamed: String =
+        query_file_scalar!("tests/queries/rename_user.sql", new_name = "anna", id = ann)
+            .fetch_one(&cluster.clients[leader])
+            .await
+            .unwrap();
+    assert_eq!(renamed, "anna");
+    let users: Vec<User> = query_file_as!(User, "tests/queries/users_from.sql", ann)
+        .fetch_all_consistent(follower)
+        .await
+        .unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["anna", "ben", "cat"]);
+
+    // A remote client reads the rows from the network (owned rows): same values.
+    let remote = Client::remote(vec![cluster.api_addr(leader)], SECRET_API);
+    remote
+        .wait_until_healthy(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let n: i64 = query_scalar!("SELECT count(*) FROM users WHERE email IS NULL")
+        .fetch_one_consistent(&remote)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let name: Option<String> =
+        query_file_scalar!("tests/queries/rename_user.sql", new_name = "anne", id = ann)
+            .fetch_optional(&remote)
+            .await
+            .unwrap();
+    assert_eq!(name.as_deref(), Some("anne"));
+    cluster.shutdown().await;
+}
+
+/// A scalar query's type names its column type.
+#[test]
+fn scalar_queries_have_nameable_types() {
+    fn count_users() -> Query<Read, Scalar<i64>> {
+        query_scalar!("SELECT count(*) FROM users")
+    }
+    let _: Query<Write, Scalar<i64>> =
+        query_scalar!("DELETE FROM users WHERE id = ? RETURNING id", 1);
+    assert_eq!(count_users().sql(), "SELECT count(*) FROM users");
+    let file: Query<Read, _> = query_file!("tests/queries/user_by_name.sql", name = "x");
+    assert!(file.sql().contains("WHERE name = :name"));
 }

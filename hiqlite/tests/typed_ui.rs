@@ -4,6 +4,12 @@
 //! name their directory relative to trybuild's crate (`target/tests/trybuild/hiqlite`), so they
 //! assume the default target directory; `tests/ui/migrations_bad_name` is their fixture.
 //!
+//! `query_file!` paths are relative to the crate being compiled, for the cases trybuild's own
+//! crate under the target directory: the harness copies `tests/ui/queries` there first (see
+//! [`place_query_fixtures`]), so a case names a fixture `tests/ui/queries/x.sql`, as this crate
+//! would. The cases that must fail on a path use absolute paths, so their messages do not
+//! depend on where the target directory is.
+//!
 //! Regenerate the expected messages after a deliberate change with
 //! `TRYBUILD=overwrite cargo test -p hiqlite --test typed_ui`.
 
@@ -17,9 +23,39 @@ fn typed_api_compile_checks() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/migrations"),
     );
     reuse_compiled_rocksdb();
+    place_query_fixtures();
     let cases = trybuild::TestCases::new();
     cases.pass("tests/ui/pass/*.rs");
     cases.compile_fail("tests/ui/fail/*.rs");
+}
+
+/// Copies `tests/ui/queries/*` to `<target>/tests/trybuild/<this crate>/tests/ui/queries/`, the
+/// same path from the crate trybuild generates for the cases (trybuild's layout since 1.0).
+/// The target directory is the nearest ancestor of this test binary holding Cargo's
+/// `CACHEDIR.TAG`.
+fn place_query_fixtures() {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let Some(target) = exe
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+    else {
+        panic!(
+            "no target directory (with CACHEDIR.TAG) above {}",
+            exe.display()
+        );
+    };
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/queries");
+    let to = target
+        .join("tests/trybuild")
+        .join(env!("CARGO_PKG_NAME"))
+        .join("tests/ui/queries");
+    std::fs::create_dir_all(&to).expect("create the fixtures' directory under trybuild's crate");
+    for entry in std::fs::read_dir(&from).expect("tests/ui/queries") {
+        let path = entry.expect("a fixture").path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, to.join(name)).expect("copy a query fixture");
+        }
+    }
 }
 
 /// trybuild builds the cases in a target directory of its own, where librocksdb-sys would compile

@@ -51,6 +51,11 @@ pub fn expand(plan: &Plan<'_>) -> syn::Result<TokenStream> {
                 quote!(#ty),
             )
         }
+        Mode::Scalar => super::scalar::row_type(
+            &plan.described.columns,
+            super::input::macro_name(plan.mode, plan.input.source),
+            sql_span,
+        )?,
     };
     let tracking = tracking(plan.files);
     let args = arguments(plan);
@@ -141,10 +146,7 @@ fn strip_unchecked(expr: &syn::Expr) -> (&syn::Expr, bool) {
 /// (`hiqlite::types::ArgType`) to implement it. Arguments of types without `ArgType` pass.
 fn argument_checks(plan: &Plan<'_>, arg: usize, expr: &syn::Expr, raw: &syn::Ident) -> TokenStream {
     let p = quote!(::hiqlite::typed::__private);
-    let macro_name = match plan.mode {
-        Mode::Query => "query!",
-        Mode::QueryAs => "query_as!",
-    };
+    let macro_name = super::input::macro_name(plan.mode, plan.input.source);
     let mut checks = TokenStream::new();
     for (slot, bound) in plan.binding.iter().enumerate() {
         if *bound != arg {

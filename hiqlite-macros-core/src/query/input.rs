@@ -1,8 +1,12 @@
-//! Parses the input of `query!` and `query_as!`:
+//! Parses the input of `query!`, `query_as!`, `query_scalar!` and their `query_file*!` forms:
 //!
 //! ```text
-//! query!(   [migrations = "dir",] "SQL" [, arg]* [,])
-//! query_as!([migrations = "dir",] Type, "SQL" [, arg]* [,])
+//! query!(            [migrations = "dir",] "SQL" [, arg]* [,])
+//! query_as!(         [migrations = "dir",] Type, "SQL" [, arg]* [,])
+//! query_scalar!(     [migrations = "dir",] "SQL" [, arg]* [,])
+//! query_file!(       [migrations = "dir",] "path.sql" [, arg]* [,])
+//! query_file_as!(    [migrations = "dir",] Type, "path.sql" [, arg]* [,])
+//! query_file_scalar!([migrations = "dir",] "path.sql" [, arg]* [,])
 //! arg := expr            (binds the next `?` / `?NNN`)
 //!      | name = expr     (binds `:name`, `@name` or `$name`)
 //! ```
@@ -11,13 +15,49 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Token, Type};
 
-/// Which macro is being expanded.
+/// Which macro is being expanded: what a row becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `query!`: an anonymous record with one field per result column.
     Query,
     /// `query_as!(Type, ...)`: rows read into `Type` through its `FromRow`.
     QueryAs,
+    /// `query_scalar!`: the statement returns exactly one column; a row is that column's value.
+    Scalar,
+}
+
+/// Where the SQL of the macro comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The string literal is the SQL (`query!`, `query_as!`, `query_scalar!`).
+    Inline,
+    /// The string literal is the path of a file holding the SQL, relative to the crate's
+    /// `Cargo.toml` directory (`query_file!`, `query_file_as!`, `query_file_scalar!`).
+    File,
+}
+
+/// The macro's name as the user wrote it, for messages (`query_file_as!`).
+pub fn macro_name(mode: Mode, source: Source) -> &'static str {
+    match (mode, source) {
+        (Mode::Query, Source::Inline) => "query!",
+        (Mode::QueryAs, Source::Inline) => "query_as!",
+        (Mode::Scalar, Source::Inline) => "query_scalar!",
+        (Mode::Query, Source::File) => "query_file!",
+        (Mode::QueryAs, Source::File) => "query_file_as!",
+        (Mode::Scalar, Source::File) => "query_file_scalar!",
+    }
+}
+
+/// How the macro is called, for messages about malformed input.
+fn usage(mode: Mode, source: Source) -> &'static str {
+    match (mode, source) {
+        (Mode::Query, Source::Inline) => "query!(\"SELECT ...\", args...)",
+        (Mode::QueryAs, Source::Inline) => "query_as!(Type, \"SELECT ...\", args...)",
+        (Mode::Scalar, Source::Inline) => "query_scalar!(\"SELECT ...\", args...)",
+        (Mode::Query, Source::File) => "query_file!(\"path/to/query.sql\", args...)",
+        (Mode::QueryAs, Source::File) => "query_file_as!(Type, \"path/to/query.sql\", args...)",
+        (Mode::Scalar, Source::File) => "query_file_scalar!(\"path/to/query.sql\", args...)",
+    }
 }
 
 /// One argument after the SQL.
@@ -40,23 +80,33 @@ pub struct QueryInput {
     pub migrations: Option<LitStr>,
     /// The row type of `query_as!`.
     pub record: Option<Type>,
+    /// The SQL literal; for a [`Source::File`] macro, the literal holding the file's path
+    /// (errors about the SQL point at it either way).
     pub sql: LitStr,
     pub args: Vec<Arg>,
+    /// Whether `sql` is the SQL or the path of a file holding it.
+    pub source: Source,
 }
 
 impl QueryInput {
-    /// Parses `tokens` for `mode`.
+    /// Parses `tokens` for `mode`, with the SQL inline.
     pub fn parse(tokens: proc_macro2::TokenStream, mode: Mode) -> syn::Result<QueryInput> {
-        let parser = move |input: ParseStream<'_>| parse_input(input, mode);
+        QueryInput::parse_from(tokens, mode, Source::Inline)
+    }
+
+    /// Parses `tokens` for `mode`, with the SQL inline or in a file.
+    pub fn parse_from(
+        tokens: proc_macro2::TokenStream,
+        mode: Mode,
+        source: Source,
+    ) -> syn::Result<QueryInput> {
+        let parser = move |input: ParseStream<'_>| parse_input(input, mode, source);
         parser.parse2(tokens)
     }
 }
 
-fn parse_input(input: ParseStream<'_>, mode: Mode) -> syn::Result<QueryInput> {
-    let usage = match mode {
-        Mode::Query => "query!(\"SELECT ...\", args...)",
-        Mode::QueryAs => "query_as!(Type, \"SELECT ...\", args...)",
-    };
+fn parse_input(input: ParseStream<'_>, mode: Mode, source: Source) -> syn::Result<QueryInput> {
+    let usage = usage(mode, source);
     if input.is_empty() {
         return Err(input.error(format!("expected {usage}")));
     }
@@ -78,20 +128,27 @@ fn parse_input(input: ParseStream<'_>, mode: Mode) -> syn::Result<QueryInput> {
         }
     }
     let record = match mode {
-        Mode::Query => None,
+        Mode::Query | Mode::Scalar => None,
         Mode::QueryAs => {
             if input.peek(LitStr) {
-                return Err(input.error(format!("query_as! needs the row type first: {usage}")));
+                return Err(input.error(format!(
+                    "{} needs the row type first: {usage}",
+                    macro_name(mode, source)
+                )));
             }
             let ty: Type = input.parse()?;
             input.parse::<Token![,]>()?;
             Some(ty)
         }
     };
+    let what = match source {
+        Source::Inline => "the SQL",
+        Source::File => "the path of the SQL file",
+    };
     let sql: LitStr = input.parse().map_err(|e| {
         syn::Error::new(
             e.span(),
-            format!("expected the SQL as a string literal: {usage}"),
+            format!("expected {what} as a string literal: {usage}"),
         )
     })?;
     let mut args = Vec::new();
@@ -115,6 +172,7 @@ fn parse_input(input: ParseStream<'_>, mode: Mode) -> syn::Result<QueryInput> {
         record,
         sql,
         args,
+        source,
     })
 }
 
@@ -165,5 +223,56 @@ mod tests {
         assert!(err(quote!(sql), Mode::Query).contains("string literal"));
         assert!(err(quote!("SELECT 1"), Mode::QueryAs).contains("row type first"));
         assert!(err(quote!(migrations = 5, "x"), Mode::Query).contains("path string"));
+    }
+
+    #[test]
+    fn parses_the_scalar_and_file_forms() {
+        let q = QueryInput::parse(
+            quote!("SELECT count(*) FROM t WHERE a = :a", a = 1),
+            Mode::Scalar,
+        )
+        .unwrap();
+        assert!(q.record.is_none());
+        assert_eq!(q.source, Source::Inline);
+        assert_eq!(q.args.len(), 1);
+
+        let q = QueryInput::parse_from(
+            quote!(migrations = "db", "queries/by_id.sql", 7, name = n),
+            Mode::Query,
+            Source::File,
+        )
+        .unwrap();
+        assert_eq!(q.source, Source::File);
+        assert_eq!(q.sql.value(), "queries/by_id.sql");
+        assert_eq!(q.migrations.unwrap().value(), "db");
+        assert_eq!(q.args.len(), 2);
+
+        let q = QueryInput::parse_from(quote!(User, "q.sql"), Mode::QueryAs, Source::File).unwrap();
+        assert!(q.record.is_some());
+        let q = QueryInput::parse_from(quote!("q.sql"), Mode::Scalar, Source::File).unwrap();
+        assert_eq!(
+            (q.sql.value(), q.source),
+            ("q.sql".to_string(), Source::File)
+        );
+    }
+
+    #[test]
+    fn malformed_file_forms_name_their_macro() {
+        let err = |t, m| {
+            QueryInput::parse_from(t, m, Source::File)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        let e = err(quote!("q.sql"), Mode::QueryAs);
+        assert!(e.contains("query_file_as! needs the row type first"), "{e}");
+        let e = err(quote!(path), Mode::Query);
+        assert!(
+            e.contains("expected the path of the SQL file as a string literal: query_file!("),
+            "{e}"
+        );
+        let e = err(quote!(), Mode::Scalar);
+        assert!(e.contains("expected query_file_scalar!("), "{e}");
+        assert_eq!(macro_name(Mode::Scalar, Source::Inline), "query_scalar!");
     }
 }

@@ -1,12 +1,15 @@
-//! `query!` and `query_as!`: parse the input, find and apply the migrations (cached), prepare
-//! and describe the statement, bind the arguments to its parameters, expand.
+//! `query!`, `query_as!`, `query_scalar!` and their `query_file*!` forms: parse the input, find
+//! and apply the migrations (cached), read the SQL (inline or from a file), prepare and describe
+//! the statement, bind the arguments to its parameters, expand.
 //!
 //! - [`input`]: the macro input,
+//! - [`sql_file`]: the SQL of the `query_file*!` macros,
 //! - [`schema`]: the migrated in-memory database, cached per process,
 //! - [`check`]: prepare + describe (types, nullability, reads vs writes),
 //! - [`types`]: SQL types → Rust types, alias overrides,
 //! - [`lex`]: the little SQL tokenizer `check` needs,
-//! - [`expand`]: the generated code.
+//! - [`mod@expand`]: the generated code,
+//! - [`scalar`]: the row type of `query_scalar!`.
 
 pub mod arg_types;
 pub mod check;
@@ -16,7 +19,9 @@ pub mod input;
 // The tokenizer lives in `hiqlite-shared` (the runtime resolves named parameters with it too);
 // this path stays.
 pub use hiqlite_shared::lex;
+pub mod scalar;
 pub mod schema;
+pub mod sql_file;
 pub mod types;
 
 use std::path::{Path, PathBuf};
@@ -25,8 +30,8 @@ use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 
 use self::check::ParamSlot;
-pub use self::input::Mode;
 use self::input::{Arg, QueryInput};
+pub use self::input::{Mode, Source};
 
 /// The environment variable that points `query!` at a migrations directory (absolute, or
 /// relative to the crate's `Cargo.toml`). A `migrations = "dir"` argument wins over it.
@@ -57,7 +62,16 @@ impl Env {
 /// The whole macro: the expansion, or a `compile_error!` (which stands in for the expression,
 /// so the user sees one error, not a cascade of type errors).
 pub fn expand(tokens: TokenStream, mode: Mode) -> TokenStream {
-    let result = QueryInput::parse(tokens, mode)
+    expand_from(tokens, mode, Source::Inline)
+}
+
+/// [`expand()`] for the `query_file*!` macros: the literal names a file holding the SQL.
+pub fn expand_file(tokens: TokenStream, mode: Mode) -> TokenStream {
+    expand_from(tokens, mode, Source::File)
+}
+
+fn expand_from(tokens: TokenStream, mode: Mode, source: Source) -> TokenStream {
+    let result = QueryInput::parse_from(tokens, mode, source)
         .and_then(|input| try_expand(&input, mode, &Env::from_process()));
     match result {
         Ok(tokens) => tokens,
@@ -69,9 +83,16 @@ pub fn expand(tokens: TokenStream, mode: Mode) -> TokenStream {
 pub fn try_expand(input: &QueryInput, mode: Mode, env: &Env) -> syn::Result<TokenStream> {
     let sql_span = input.sql.span();
     let dir = migrations_dir(input, env)?;
-    let sql = input.sql.value();
+    let file = load_sql_file(input, env)?;
+    let sql = file
+        .as_ref()
+        .map_or_else(|| input.sql.value(), |f| f.sql.clone());
     let (described, files) = schema::with_schema(&dir, |schema| {
-        (check::describe(schema, &sql), schema.files.clone())
+        let described = check::describe(schema, &sql).map_err(|m| match &file {
+            Some(f) => f.place_error(&schema.conn, &m),
+            None => m,
+        });
+        (described, schema.files.clone())
     })
     .map_err(|e| {
         syn::Error::new(
@@ -84,6 +105,7 @@ pub fn try_expand(input: &QueryInput, mode: Mode, env: &Env) -> syn::Result<Toke
     let files: Vec<PathBuf> = files
         .into_iter()
         .map(|f| std::fs::canonicalize(&f).unwrap_or(f))
+        .chain(file.map(|f| f.path))
         .collect();
     expand::expand(&expand::Plan {
         mode,
@@ -92,6 +114,17 @@ pub fn try_expand(input: &QueryInput, mode: Mode, env: &Env) -> syn::Result<Toke
         binding,
         files: &files,
     })
+}
+
+/// The SQL file of a `query_file*!` macro, read; `None` for an inline statement. An error
+/// points at the path literal and names the full path.
+pub fn load_sql_file(input: &QueryInput, env: &Env) -> syn::Result<Option<sql_file::SqlFile>> {
+    match input.source {
+        Source::Inline => Ok(None),
+        Source::File => sql_file::load(&env.manifest_dir, &input.sql.value())
+            .map(Some)
+            .map_err(|e| syn::Error::new(input.sql.span(), e.to_string())),
+    }
 }
 
 /// The migrations directory: `migrations = "dir"`, else `HIQLITE_MIGRATIONS_DIR`, else the
@@ -349,6 +382,165 @@ mod tests {
         let (_dir, bad) = env_with("CREATE TABL x;");
         let err = expand_str(quote!("SELECT 1 AS one"), Mode::Query, &bad).unwrap_err();
         assert!(err.contains("0001_init.sql does not apply"), "{err}");
+    }
+
+    fn expand_file_str(tokens: TokenStream, mode: Mode, env: &Env) -> Result<String, String> {
+        let input =
+            QueryInput::parse_from(tokens, mode, Source::File).map_err(|e| e.to_string())?;
+        try_expand(&input, mode, env)
+            .map(|t| t.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn scalar_rows_are_the_column_type() {
+        let (_dir, env) = env_with(SCHEMA);
+        let out = expand_str(quote!("SELECT count(*) FROM users"), Mode::Scalar, &env).unwrap();
+        assert!(
+            out.contains(
+                "Query :: < :: hiqlite :: typed :: Read , :: hiqlite :: typed :: Scalar < i64 > >"
+            ),
+            "{out}"
+        );
+        let out = expand_str(
+            quote!("SELECT email FROM users WHERE id = ?", 1),
+            Mode::Scalar,
+            &env,
+        )
+        .unwrap();
+        assert!(
+            out.contains("Scalar < :: core :: option :: Option < :: std :: string :: String > >"),
+            "{out}"
+        );
+        // Overrides work as in query!, and leave the SQL sent at runtime.
+        let out = expand_str(
+            quote!(r#"SELECT max(id) AS "top!: u32" FROM users"#),
+            Mode::Scalar,
+            &env,
+        )
+        .unwrap();
+        assert!(out.contains("Scalar < u32 >"), "{out}");
+        assert!(
+            out.contains(r#""SELECT max(id) AS \"top\" FROM users""#),
+            "{out}"
+        );
+        // A write with RETURNING goes through Raft.
+        let out = expand_str(
+            quote!(
+                "INSERT INTO users (name) VALUES (:name) RETURNING id",
+                name = "x"
+            ),
+            Mode::Scalar,
+            &env,
+        )
+        .unwrap();
+        assert!(
+            out.contains(
+                "Query :: < :: hiqlite :: typed :: Write , :: hiqlite :: typed :: Scalar < i64 > >"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn scalar_needs_exactly_one_column() {
+        let (_dir, env) = env_with(SCHEMA);
+        let err = expand_str(quote!("SELECT id, name FROM users"), Mode::Scalar, &env).unwrap_err();
+        assert!(err.contains("returns 2 (\"id\", \"name\")"), "{err}");
+        let err = expand_str(quote!("DELETE FROM users"), Mode::Scalar, &env).unwrap_err();
+        assert!(err.contains("returns none"), "{err}");
+    }
+
+    #[test]
+    fn file_sql_is_checked_tracked_and_sent() {
+        let (dir, env) = env_with(SCHEMA);
+        let queries = env.manifest_dir.join("queries");
+        std::fs::create_dir(&queries).unwrap();
+        std::fs::write(
+            queries.join("by_name.sql"),
+            "-- Users by name.\nSELECT id, email\nFROM users\nWHERE name = :name\n",
+        )
+        .unwrap();
+        let out = expand_file_str(
+            quote!("queries/by_name.sql", name = "bob"),
+            Mode::Query,
+            &env,
+        )
+        .unwrap();
+        assert!(out.contains("pub id : i64"), "{out}");
+        assert!(
+            out.contains("WHERE name = :name"),
+            "the file's SQL is sent: {out}"
+        );
+        let tracked = std::fs::canonicalize(queries.join("by_name.sql")).unwrap();
+        assert!(
+            out.contains(&format!(
+                "include_bytes ! ({:?})",
+                tracked.display().to_string()
+            )),
+            "the file is tracked: {out}"
+        );
+
+        let out = expand_file_str(
+            quote!(User, "queries/by_name.sql", name = "bob"),
+            Mode::QueryAs,
+            &env,
+        )
+        .unwrap();
+        assert!(out.contains("Probe :: < User > :: SHAPE"), "{out}");
+
+        std::fs::write(queries.join("count.sql"), "SELECT count(*) FROM users").unwrap();
+        let out = expand_file_str(quote!("queries/count.sql"), Mode::Scalar, &env).unwrap();
+        assert!(out.contains("Scalar < i64 >"), "{out}");
+        drop(dir);
+    }
+
+    #[test]
+    fn file_errors_point_at_the_path_and_name_the_file() {
+        let (_dir, env) = env_with(SCHEMA);
+        let queries = env.manifest_dir.join("queries");
+        std::fs::create_dir(&queries).unwrap();
+
+        let err = expand_file_str(quote!("queries/missing.sql"), Mode::Query, &env).unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(
+            err.contains(
+                &env.manifest_dir
+                    .join("queries/missing.sql")
+                    .display()
+                    .to_string()
+            ),
+            "the full path: {err}"
+        );
+        let err = expand_file_str(quote!("queries"), Mode::Query, &env).unwrap_err();
+        assert!(err.contains("is a directory"), "{err}");
+
+        std::fs::write(queries.join("bad.sql"), "SELECT id,\n  nope\nFROM users").unwrap();
+        let err = expand_file_str(quote!("queries/bad.sql"), Mode::Query, &env).unwrap_err();
+        assert!(err.contains("no such column: nope"), "{err}");
+        assert!(err.contains("in queries/bad.sql:2:3"), "{err}");
+
+        std::fs::write(queries.join("two.sql"), "SELECT id, name FROM users").unwrap();
+        let err = expand_file_str(quote!("queries/two.sql"), Mode::Scalar, &env).unwrap_err();
+        assert!(
+            err.starts_with("query_file_scalar! needs a statement"),
+            "{err}"
+        );
+
+        std::fs::write(
+            queries.join("param.sql"),
+            "SELECT id FROM users WHERE id = ?",
+        )
+        .unwrap();
+        let err = expand_file_str(quote!("queries/param.sql"), Mode::Query, &env).unwrap_err();
+        assert!(err.contains("1 positional parameter"), "{err}");
+
+        std::fs::write(queries.join("empty.sql"), "-- nothing\n").unwrap();
+        let err = expand_file_str(quote!("queries/empty.sql"), Mode::Query, &env).unwrap_err();
+        assert!(
+            err.contains("empty") && err.contains("in queries/empty.sql"),
+            "{err}"
+        );
     }
 
     #[test]

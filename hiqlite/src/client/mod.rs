@@ -393,7 +393,9 @@ impl Client {
         self.rows(sql, params, true).await
     }
 
-    async fn query_with<T, F>(
+    /// A read (linearized first when `consistent`) whose rows are mapped with `map`; the typed
+    /// API's `Query` passes its row reader here.
+    pub(crate) async fn query_with<T, F>(
         &self,
         sql: String,
         params: Params,

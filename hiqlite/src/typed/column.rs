@@ -169,3 +169,14 @@ pub fn read_column<T: Decode>(
     decode(value, std::any::type_name::<T>())
         .map_err(|m| Error::Conversion(format!("column \"{column}\": {m}")))
 }
+
+/// A `query_scalar!` row: the value of its first (only) column, named in errors by the row's
+/// own column name.
+pub fn read_scalar<T: Decode>(row: &Row<'_>) -> Result<T, Error> {
+    let column = row.column_name(0).unwrap_or("?");
+    let value = row
+        .value_ref(0)
+        .ok_or_else(|| Error::Conversion("query_scalar!: the row has no columns".to_string()))?;
+    decode(value, std::any::type_name::<T>())
+        .map_err(|m| Error::Conversion(format!("column \"{column}\": {m}")))
+}

@@ -1,0 +1,1 @@
+UPDATE users SET name = :name WHERE id = :id RETURNING name AS "renamed?"
