@@ -34,10 +34,12 @@
 //! See docs/typed-api.md for the type rules, overrides and what is and is not checked.
 
 mod column;
+mod keyed;
 mod shape;
 
 use std::marker::PhantomData;
 
+pub use self::keyed::KeyedQuery;
 pub use self::shape::{kind, ColumnFit};
 use crate::client::{row, Client, ExecuteResult, FromRow, StatementRef, Txn};
 use crate::engine::error::Error;

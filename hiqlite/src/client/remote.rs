@@ -14,16 +14,37 @@ use crate::engine::error::Error;
 use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::net::{Channel, NetError, RpcClient};
 
-/// A node answers a write within its own `request_timeout` (a result, `NoLeader`, or an unknown
-/// outcome); the client waits this much longer, so it hears the node's verdict rather than
-/// timing out first.
-const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+/// Default of [`RemoteOptions::answer_margin`]: 5 s.
+pub const DEFAULT_ANSWER_MARGIN: Duration = Duration::from_secs(5);
+
+/// Default of [`RemoteOptions::connect_timeout`]: 3 s, so that within the default 10 s
+/// `request_timeout` a client can still try the other two nodes of a three-node cluster after
+/// one whose machine is gone (a connection there hangs instead of being refused).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How a remote client reaches a cluster (see [`Client::remote_with`](crate::Client::remote_with)).
+///
+/// Set fields with struct update syntax or the `with_*` methods:
+///
+/// ```
+/// use std::time::Duration;
+/// use hiqlite::RemoteOptions;
+/// let options = RemoteOptions::default()
+///     .with_request_timeout(Duration::from_secs(3))
+///     .with_connect_timeout(Duration::from_millis(500));
+/// assert_eq!(options.answer_margin, hiqlite::client::remote::DEFAULT_ANSWER_MARGIN);
+/// ```
+///
+/// How long a call takes at most: it tries nodes until `request_timeout` has passed, and the try
+/// under way then still finishes: opening a connection (up to `connect_timeout`) and waiting for
+/// the answer (up to `request_timeout` for a read, `request_timeout + answer_margin` for a
+/// write). Then it fails with [`Error::Network`], or [`Error::OutcomeUnknown`] for a write that
+/// may have been delivered (repeat it with a [`WriteKey`](crate::WriteKey) to be safe).
 #[derive(Debug, Clone)]
 pub struct RemoteOptions {
     /// How long a request keeps trying nodes that cannot be reached; also the client's share of
-    /// waiting for an answer (see `ANSWER_MARGIN`). Default: a node's default `request_timeout`
+    /// waiting for an answer (see [`answer_margin`](Self::answer_margin)). Set it to the nodes'
+    /// `request_timeout`. Default: a node's default `request_timeout`
     /// ([`DEFAULT_REQUEST_TIMEOUT`](crate::config::DEFAULT_REQUEST_TIMEOUT), 10 s).
     pub request_timeout: Duration,
     /// Largest frame sent or accepted. Default: a node's default `max_frame_bytes`
@@ -33,6 +54,18 @@ pub struct RemoteOptions {
     /// `request_timeout` (nodes restarting, an election). `false`: try each address once, in
     /// order, and fail at once if none answers (the `hiqlite` command line).
     pub retry_unreachable: bool,
+    /// How long opening one connection may take: the TCP connect and the authentication
+    /// handshake together (each of the two also stops after 5 s,
+    /// [`HANDSHAKE_TIMEOUT`](crate::net::HANDSHAKE_TIMEOUT)). A node that does not connect in
+    /// time counts as unreachable and the next address is tried. Never longer than
+    /// `request_timeout`. Default: [`DEFAULT_CONNECT_TIMEOUT`] (3 s).
+    pub connect_timeout: Duration,
+    /// How much longer than `request_timeout` a write (or membership change) waits for the node's
+    /// answer. A node answers a write within its own `request_timeout` (a result, `NoLeader`, or
+    /// an unknown outcome); the margin lets the client hear that verdict rather than give up
+    /// first with [`Error::OutcomeUnknown`]. Reads wait `request_timeout`. Default:
+    /// [`DEFAULT_ANSWER_MARGIN`] (5 s).
+    pub answer_margin: Duration,
 }
 
 impl Default for RemoteOptions {
@@ -41,7 +74,41 @@ impl Default for RemoteOptions {
             request_timeout: crate::config::DEFAULT_REQUEST_TIMEOUT,
             max_frame_bytes: crate::config::DEFAULT_MAX_FRAME_BYTES,
             retry_unreachable: true,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            answer_margin: DEFAULT_ANSWER_MARGIN,
         }
+    }
+}
+
+impl RemoteOptions {
+    /// Sets [`request_timeout`](Self::request_timeout).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_frame_bytes`](Self::max_frame_bytes).
+    pub fn with_max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes;
+        self
+    }
+
+    /// Sets [`retry_unreachable`](Self::retry_unreachable).
+    pub fn with_retry_unreachable(mut self, retry: bool) -> Self {
+        self.retry_unreachable = retry;
+        self
+    }
+
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`answer_margin`](Self::answer_margin).
+    pub fn with_answer_margin(mut self, margin: Duration) -> Self {
+        self.answer_margin = margin;
+        self
     }
 }
 
@@ -118,7 +185,7 @@ impl RemoteNodes {
         }
         let writes = req.may_write();
         let answer_timeout = if writes {
-            timeout + ANSWER_MARGIN
+            timeout + self.options.answer_margin
         } else {
             timeout
         };
@@ -179,7 +246,8 @@ impl RemoteNodes {
             Channel::Api,
             self.options.max_frame_bytes,
         );
-        let client = tokio::time::timeout(self.request_timeout, connect)
+        let limit = self.options.connect_timeout.min(self.request_timeout);
+        let client = tokio::time::timeout(limit, connect)
             .await
             .map_err(|_| NetError::Timeout)??;
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((idx, client.clone()));
