@@ -78,7 +78,10 @@ async fn a_keyed_write_applies_once_whoever_repeats_it() {
             .with_key(key)
             .execute(insert, params!("once"))
             .await,
-        fresh.with_key(parsed).execute(insert, params!("once")).await,
+        fresh
+            .with_key(parsed)
+            .execute(insert, params!("once"))
+            .await,
     ];
     for repeat in repeats {
         assert_eq!(repeat.unwrap(), first);
@@ -92,14 +95,23 @@ async fn a_keyed_write_applies_once_whoever_repeats_it() {
         .unwrap();
     assert_eq!(other, first);
     for c in &cluster.clients {
-        assert_eq!(count(c, "SELECT count(*) FROM users WHERE name = 'once'").await, 1);
-        assert_eq!(count(c, "SELECT count(*) FROM users WHERE name = 'other'").await, 0);
+        assert_eq!(
+            count(c, "SELECT count(*) FROM users WHERE name = 'once'").await,
+            1
+        );
+        assert_eq!(
+            count(c, "SELECT count(*) FROM users WHERE name = 'other'").await,
+            0
+        );
     }
 
     // Another kind of write cannot return an `execute` result: refused, nothing applied.
     let err = cluster.clients[leader]
         .with_key(key)
-        .execute_returning_rows("INSERT INTO users (name) VALUES ('kind') RETURNING id", params!())
+        .execute_returning_rows(
+            "INSERT INTO users (name) VALUES ('kind') RETURNING id",
+            params!(),
+        )
         .await
         .unwrap_err();
     match &err {
@@ -109,7 +121,10 @@ async fn a_keyed_write_applies_once_whoever_repeats_it() {
         other => panic!("expected WriteKeyReused, got {other:?}"),
     }
     assert!(err.to_string().contains(&key.to_string()), "{err}");
-    assert_eq!(count(&fresh, "SELECT count(*) FROM users WHERE name = 'kind'").await, 0);
+    assert_eq!(
+        count(&fresh, "SELECT count(*) FROM users WHERE name = 'kind'").await,
+        0
+    );
 
     // The client's own later writes do not make the cluster forget the key (its pruning only
     // covers the client's own request ids).
@@ -130,7 +145,10 @@ async fn a_keyed_write_applies_once_whoever_repeats_it() {
     // Without a key the same statement is a new write: that is what the key prevented.
     let unkeyed = writer.execute(insert, params!("once")).await.unwrap();
     assert_ne!(unkeyed.last_insert_rowid, first.last_insert_rowid);
-    assert_eq!(count(writer, "SELECT count(*) FROM users WHERE name = 'once'").await, 2);
+    assert_eq!(
+        count(writer, "SELECT count(*) FROM users WHERE name = 'once'").await,
+        2
+    );
     cluster.shutdown().await;
 }
 
@@ -175,7 +193,10 @@ async fn errors_transactions_batches_and_typed_queries_are_remembered() {
     let txn = || {
         let mut txn = Txn::new();
         txn.execute("INSERT INTO tags VALUES ('a')", Vec::<Value>::new());
-        txn.query("INSERT INTO tags VALUES ('b') RETURNING name", Vec::<Value>::new());
+        txn.query(
+            "INSERT INTO tags VALUES ('b') RETURNING name",
+            Vec::<Value>::new(),
+        );
         txn
     };
     let key = WriteKey::new();
@@ -214,7 +235,10 @@ async fn errors_transactions_batches_and_typed_queries_are_remembered() {
     let id = insert.fetch_one(f).await.unwrap().id;
     assert_eq!(insert.fetch_one(l).await.unwrap().id, id);
     assert_eq!(insert.clone().fetch_all(&far).await.unwrap().len(), 1);
-    assert_eq!(insert.fetch_optional(&far).await.unwrap().map(|r| r.id), Some(id));
+    assert_eq!(
+        insert.fetch_optional(&far).await.unwrap().map(|r| r.id),
+        Some(id)
+    );
     // `execute` is another kind of write than `fetch_*`: refused, nothing applied.
     assert!(matches!(
         insert.execute(l).await,
@@ -229,6 +253,9 @@ async fn errors_transactions_batches_and_typed_queries_are_remembered() {
     let done = update.execute(f).await.unwrap();
     assert_eq!(done.rows_affected, 1);
     assert_eq!(update.execute(&far).await.unwrap(), done);
-    assert_eq!(count(l, "SELECT count(*) FROM users WHERE name = 'typed'").await, 1);
+    assert_eq!(
+        count(l, "SELECT count(*) FROM users WHERE name = 'typed'").await,
+        1
+    );
     cluster.shutdown().await;
 }

@@ -146,7 +146,10 @@ mod tests {
         client.write_all(b"lost!").await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while proxy.dropped_bytes() < 5 {
-            assert!(std::time::Instant::now() < deadline, "the reply was not dropped");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reply was not dropped"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(received.load(Ordering::SeqCst), 10, "the request arrived");

@@ -61,9 +61,11 @@ async fn a_keyed_write_whose_reply_was_lost_applies_once_across_a_leader_kill() 
         || async { (local_count(&follower_client).await == Some(1)).then_some(()) },
     )
     .await;
-    poll_until("the leader's reply to be lost", Duration::from_secs(20), || async {
-        (proxy.dropped_bytes() > 0).then_some(())
-    })
+    poll_until(
+        "the leader's reply to be lost",
+        Duration::from_secs(20),
+        || async { (proxy.dropped_bytes() > 0).then_some(()) },
+    )
     .await;
     let (original_id,): (i64,) = follower_client
         .query_map_one(

@@ -135,8 +135,7 @@ impl std::str::FromStr for WriteKey {
         if len != 32 {
             return Err(ParseWriteKeyError::Length(len));
         }
-        if let Some((index, found)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit())
-        {
+        if let Some((index, found)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit()) {
             return Err(ParseWriteKeyError::NotHex { index, found });
         }
         // 32 ASCII hex digits (no sign: checked above) always fit.
@@ -176,7 +175,9 @@ mod tests {
             let key = WriteKey::new();
             let text = key.to_string();
             assert_eq!(text.len(), 32);
-            assert!(text.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+            assert!(text
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
             assert_eq!(text.parse::<WriteKey>(), Ok(key));
             assert_eq!(text.to_uppercase().parse::<WriteKey>(), Ok(key));
         }

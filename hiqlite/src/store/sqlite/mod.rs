@@ -19,6 +19,8 @@ pub mod state_machine;
 #[cfg(test)]
 pub(crate) mod test_db;
 mod vacuum;
+#[cfg(test)]
+mod write_key_tests;
 pub mod writer;
 #[cfg(test)]
 mod writer_tests;
