@@ -96,6 +96,18 @@ async fn a_keyed_write_whose_reply_was_lost_applies_once_across_a_leader_kill() 
         "the retry returns the first attempt's result"
     );
 
+    eprintln!(
+        "key {key}: reply lost ({} bytes dropped), leader node {} killed, first attempt: {}; \
+         retry through node {}: {retried:?}",
+        proxy.dropped_bytes(),
+        cluster.node_id(leader),
+        first
+            .as_ref()
+            .map(|_| "Ok".to_string())
+            .unwrap_or_else(|e| e.to_string()),
+        cluster.node_id(follower),
+    );
+
     // Exactly one row on every node, the killed one too once it is back.
     cluster.restart(leader);
     cluster.wait_all_healthy(Duration::from_secs(60)).await;

@@ -273,11 +273,7 @@ fn says_not_applied(resp: &ApiResponse) -> bool {
 /// outcome; anything else is a network error naming every address tried.
 fn give_up(writes: bool, failures: Vec<Failure>, waited: Option<Duration>) -> Error {
     let maybe_applied = writes && failures.iter().any(|f| f.sent);
-    let tried: Vec<String> = failures
-        .iter()
-        .map(|f| format!("{}: {}", f.addr, f.error))
-        .collect();
-    let tried = tried.join("; ");
+    let tried = summarize(&failures);
     if maybe_applied {
         return Error::OutcomeUnknown(format!("no answer from the cluster ({tried})"));
     }
@@ -289,6 +285,27 @@ fn give_up(writes: bool, failures: Vec<Failure>, waited: Option<Duration>) -> Er
     }
 }
 
+/// Every try as `addr: error`, in order; a run of identical ones once, with its count (a node
+/// that keeps closing connections is tried every 100 ms until `request_timeout`).
+fn summarize(failures: &[Failure]) -> String {
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for f in failures {
+        let line = format!("{}: {}", f.addr, f.error);
+        match runs.last_mut() {
+            Some((last, count)) if *last == line => *count += 1,
+            _ => runs.push((line, 1)),
+        }
+    }
+    let runs: Vec<String> = runs
+        .into_iter()
+        .map(|(line, count)| match count {
+            1 => line,
+            n => format!("{line} ({n} times)"),
+        })
+        .collect();
+    runs.join("; ")
+}
+
 /// Failures another node (or the same one, later) may not have. A wrong secret, a protocol
 /// mismatch or a message too large would fail everywhere: they are reported at once.
 fn is_retryable(e: &NetError) -> bool {
@@ -296,4 +313,61 @@ fn is_retryable(e: &NetError) -> bool {
         e,
         NetError::Connect(..) | NetError::ConnectionClosed | NetError::Timeout | NetError::Io(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_failures_are_summarized_once_with_their_count() {
+        let failure = |addr: &str, error: NetError| Failure {
+            addr: addr.into(),
+            error,
+            sent: true,
+        };
+        let failures = vec![
+            failure("a:1", NetError::ConnectionClosed),
+            failure("a:1", NetError::ConnectionClosed),
+            failure("a:1", NetError::ConnectionClosed),
+            failure("b:2", NetError::Timeout),
+            failure("a:1", NetError::ConnectionClosed),
+        ];
+        let closed = NetError::ConnectionClosed.to_string();
+        let timeout = NetError::Timeout.to_string();
+        assert_eq!(
+            summarize(&failures),
+            format!("a:1: {closed} (3 times); b:2: {timeout}; a:1: {closed}")
+        );
+        let e = give_up(true, failures, Some(Duration::from_secs(1)));
+        assert!(matches!(e, Error::OutcomeUnknown(_)), "{e}");
+    }
+
+    /// A node that accepts TCP connections but never completes the handshake (a hung process):
+    /// the client gives up on it after `connect_timeout`, not after `request_timeout`.
+    #[tokio::test]
+    async fn connect_timeout_bounds_a_hanging_handshake() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let options = RemoteOptions::default()
+            .with_request_timeout(Duration::from_secs(10))
+            .with_connect_timeout(Duration::from_millis(200))
+            .with_retry_unreachable(false);
+        let nodes = RemoteNodes::new(vec![addr], Secret::new("a-secret-of-16+-chars"), options);
+        let started = Instant::now();
+        let result = nodes.call(&ApiRequest::Status).await;
+        assert!(matches!(result, Err(Error::Network(_))), "{result:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "gave up after {:?}",
+            started.elapsed()
+        );
+        hold.abort();
+    }
 }
