@@ -22,8 +22,8 @@ pub use types::value;
 // `use hiqlite::...` is enough; each also stays at its module path. `Query`, `TxnRows` and the
 // access markers stay together in `hiqlite::typed` (rustc names them by that path in errors).
 pub use client::{
-    Client, ExecuteResult, FromRow, Members, MembershipChange, MembershipError, NodeStatus,
-    RemoteOptions, Row, SqlOutput, StatementRef, Txn,
+    Client, ExecuteResult, FromRow, KeyedWrite, Members, MembershipChange, MembershipError,
+    NodeStatus, RemoteOptions, Row, SqlOutput, StatementRef, Txn,
 };
 pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use error::Error;
@@ -37,6 +37,7 @@ pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
 pub use types::params::{IntoParams, IntoTxnParams, NamedParams, ParamsError};
+pub use types::write_key::{ParseWriteKeyError, WriteKey, WRITE_KEY_RETENTION};
 pub use value::{Params, Value};
 
 /// The `tracing` filter `hiqlite serve` logs with (unless `RUST_LOG` is set): info, openraft's

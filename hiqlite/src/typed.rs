@@ -37,10 +37,12 @@
 mod args;
 mod column;
 mod fetch;
+mod keyed;
 mod shape;
 
 use std::marker::PhantomData;
 
+pub use self::keyed::KeyedQuery;
 pub use crate::types::sql_type::{kind, ColumnFit};
 use crate::client::{row, Client, ExecuteResult, FromRow, Row, StatementRef, Txn};
 use crate::types::decode::Decode;

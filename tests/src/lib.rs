@@ -10,6 +10,7 @@ pub mod differential;
 pub mod docs;
 pub mod faults;
 pub mod netns;
+pub mod proxy;
 pub mod slow_disk;
 pub mod sqlgen;
 

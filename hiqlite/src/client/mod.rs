@@ -5,6 +5,8 @@
 //! Guarantees, for every method below:
 //! - writes (`execute`, `execute_returning`, `txn`, `batch`) are linearizable and durable: they
 //!   return after the entry is fsynced on a majority and applied; a retried write applies once;
+//!   a write whose outcome the caller does not know can be repeated safely under a
+//!   [`WriteKey`](crate::WriteKey) ([`Client::with_key`]);
 //! - local reads (`query_*`) read the contacted node's own database: fast, and they see every write
 //!   made through the same node, but another node's newest writes may not be there yet;
 //! - consistent reads (`query_consistent_*`) are linearizable from any node.
@@ -14,6 +16,7 @@
 //! not fit the statement fail with [`Error::Params`] before anything is sent. Streaming reads
 //! (`query_stream`, `query_consistent_stream`) are in [`stream`].
 
+mod keyed;
 mod migrate;
 pub mod remote;
 pub mod row;
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
+pub use self::keyed::KeyedWrite;
 use self::remote::RemoteNodes;
 pub use self::remote::RemoteOptions;
 pub use self::row::{FromRow, Row};
@@ -173,6 +177,11 @@ impl Client {
     /// Replicates one write; returns its output or the statement's (deterministic) SQL error.
     pub(crate) async fn write(&self, op: WriteOp) -> Result<WriteOutput, Error> {
         let (id, _pending) = self.next_request_id();
+        self.write_as(id, op).await
+    }
+
+    /// [`write`](Self::write) under a request id the caller chose (a write key's).
+    async fn write_as(&self, id: RequestId, op: WriteOp) -> Result<WriteOutput, Error> {
         let reply: WriteReply = match &self.inner.backend {
             Backend::Local(node, _) => node.write(id, op).await?,
             Backend::Remote(remote) => {

@@ -15,16 +15,37 @@ use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
 use crate::net::{Channel, NetError, RpcClient};
 use crate::types::format::Format;
 
-/// A node answers a write within its own `request_timeout` (a result, `NoLeader`, or an unknown
-/// outcome); the client waits this much longer, so it hears the node's verdict rather than
-/// timing out first.
-const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+/// Default of [`RemoteOptions::answer_margin`]: 5 s.
+pub const DEFAULT_ANSWER_MARGIN: Duration = Duration::from_secs(5);
+
+/// Default of [`RemoteOptions::connect_timeout`]: 3 s, so that within the default 10 s
+/// `request_timeout` a client can still try the other two nodes of a three-node cluster after
+/// one whose machine is gone (a connection there hangs instead of being refused).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How a remote client reaches a cluster (see [`Client::remote_with`](crate::Client::remote_with)).
+///
+/// Set fields with struct update syntax or the `with_*` methods:
+///
+/// ```
+/// use std::time::Duration;
+/// use hiqlite::RemoteOptions;
+/// let options = RemoteOptions::default()
+///     .with_request_timeout(Duration::from_secs(3))
+///     .with_connect_timeout(Duration::from_millis(500));
+/// assert_eq!(options.answer_margin, hiqlite::client::remote::DEFAULT_ANSWER_MARGIN);
+/// ```
+///
+/// How long a call takes at most: it tries nodes until `request_timeout` has passed, and the try
+/// under way then still finishes: opening a connection (up to `connect_timeout`) and waiting for
+/// the answer (up to `request_timeout` for a read, `request_timeout + answer_margin` for a
+/// write). Then it fails with [`Error::Network`], or [`Error::OutcomeUnknown`] for a write that
+/// may have been delivered (repeat it with a [`WriteKey`](crate::WriteKey) to be safe).
 #[derive(Debug, Clone)]
 pub struct RemoteOptions {
     /// How long a request keeps trying nodes that cannot be reached; also the client's share of
-    /// waiting for an answer (see `ANSWER_MARGIN`). Default: a node's default `request_timeout`
+    /// waiting for an answer (see [`answer_margin`](Self::answer_margin)). Set it to the nodes'
+    /// `request_timeout`. Default: a node's default `request_timeout`
     /// ([`DEFAULT_REQUEST_TIMEOUT`](crate::config::DEFAULT_REQUEST_TIMEOUT), 10 s).
     pub request_timeout: Duration,
     /// Largest frame sent or accepted. Default: a node's default `max_frame_bytes`
@@ -34,6 +55,18 @@ pub struct RemoteOptions {
     /// `request_timeout` (nodes restarting, an election). `false`: try each address once, in
     /// order, and fail at once if none answers (the `hiqlite` command line).
     pub retry_unreachable: bool,
+    /// How long opening one connection may take: the TCP connect and the authentication
+    /// handshake together (each of the two also stops after 5 s,
+    /// [`HANDSHAKE_TIMEOUT`](crate::net::HANDSHAKE_TIMEOUT)). A node that does not connect in
+    /// time counts as unreachable and the next address is tried. Never longer than
+    /// `request_timeout`. Default: [`DEFAULT_CONNECT_TIMEOUT`] (3 s).
+    pub connect_timeout: Duration,
+    /// How much longer than `request_timeout` a write (or membership change) waits for the node's
+    /// answer. A node answers a write within its own `request_timeout` (a result, `NoLeader`, or
+    /// an unknown outcome); the margin lets the client hear that verdict rather than give up
+    /// first with [`Error::OutcomeUnknown`]. Reads wait `request_timeout`. Default:
+    /// [`DEFAULT_ANSWER_MARGIN`] (5 s).
+    pub answer_margin: Duration,
 }
 
 impl Default for RemoteOptions {
@@ -42,7 +75,41 @@ impl Default for RemoteOptions {
             request_timeout: crate::config::DEFAULT_REQUEST_TIMEOUT,
             max_frame_bytes: crate::config::DEFAULT_MAX_FRAME_BYTES,
             retry_unreachable: true,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            answer_margin: DEFAULT_ANSWER_MARGIN,
         }
+    }
+}
+
+impl RemoteOptions {
+    /// Sets [`request_timeout`](Self::request_timeout).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_frame_bytes`](Self::max_frame_bytes).
+    pub fn with_max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes;
+        self
+    }
+
+    /// Sets [`retry_unreachable`](Self::retry_unreachable).
+    pub fn with_retry_unreachable(mut self, retry: bool) -> Self {
+        self.retry_unreachable = retry;
+        self
+    }
+
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`answer_margin`](Self::answer_margin).
+    pub fn with_answer_margin(mut self, margin: Duration) -> Self {
+        self.answer_margin = margin;
+        self
     }
 }
 
@@ -141,7 +208,7 @@ impl RemoteNodes {
             ));
         }
         let answer_timeout = if writes {
-            timeout + ANSWER_MARGIN
+            timeout + self.options.answer_margin
         } else {
             timeout
         };
@@ -205,7 +272,8 @@ impl RemoteNodes {
             Channel::Api,
             self.options.max_frame_bytes,
         );
-        let client = tokio::time::timeout(self.request_timeout, connect)
+        let limit = self.options.connect_timeout.min(self.request_timeout);
+        let client = tokio::time::timeout(limit, connect)
             .await
             .map_err(|_| NetError::Timeout)??;
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((idx, client.clone()));
@@ -248,11 +316,7 @@ fn says_not_applied(resp: &ApiResponse) -> bool {
 /// outcome; anything else is a network error naming every address tried.
 fn give_up(writes: bool, failures: Vec<Failure>, waited: Option<Duration>) -> Error {
     let maybe_applied = writes && failures.iter().any(|f| f.sent);
-    let tried: Vec<String> = failures
-        .iter()
-        .map(|f| format!("{}: {}", f.addr, f.error))
-        .collect();
-    let tried = tried.join("; ");
+    let tried = summarize(&failures);
     if maybe_applied {
         return Error::OutcomeUnknown(format!("no answer from the cluster ({tried})"));
     }
@@ -264,6 +328,27 @@ fn give_up(writes: bool, failures: Vec<Failure>, waited: Option<Duration>) -> Er
     }
 }
 
+/// Every try as `addr: error`, in order; a run of identical ones once, with its count (a node
+/// that keeps closing connections is tried every 100 ms until `request_timeout`).
+fn summarize(failures: &[Failure]) -> String {
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for f in failures {
+        let line = format!("{}: {}", f.addr, f.error);
+        match runs.last_mut() {
+            Some((last, count)) if *last == line => *count += 1,
+            _ => runs.push((line, 1)),
+        }
+    }
+    let runs: Vec<String> = runs
+        .into_iter()
+        .map(|(line, count)| match count {
+            1 => line,
+            n => format!("{line} ({n} times)"),
+        })
+        .collect();
+    runs.join("; ")
+}
+
 /// Failures another node (or the same one, later) may not have. A wrong secret, a protocol
 /// mismatch or a message too large would fail everywhere: they are reported at once.
 fn is_retryable(e: &NetError) -> bool {
@@ -271,4 +356,61 @@ fn is_retryable(e: &NetError) -> bool {
         e,
         NetError::Connect(..) | NetError::ConnectionClosed | NetError::Timeout | NetError::Io(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_failures_are_summarized_once_with_their_count() {
+        let failure = |addr: &str, error: NetError| Failure {
+            addr: addr.into(),
+            error,
+            sent: true,
+        };
+        let failures = vec![
+            failure("a:1", NetError::ConnectionClosed),
+            failure("a:1", NetError::ConnectionClosed),
+            failure("a:1", NetError::ConnectionClosed),
+            failure("b:2", NetError::Timeout),
+            failure("a:1", NetError::ConnectionClosed),
+        ];
+        let closed = NetError::ConnectionClosed.to_string();
+        let timeout = NetError::Timeout.to_string();
+        assert_eq!(
+            summarize(&failures),
+            format!("a:1: {closed} (3 times); b:2: {timeout}; a:1: {closed}")
+        );
+        let e = give_up(true, failures, Some(Duration::from_secs(1)));
+        assert!(matches!(e, Error::OutcomeUnknown(_)), "{e}");
+    }
+
+    /// A node that accepts TCP connections but never completes the handshake (a hung process):
+    /// the client gives up on it after `connect_timeout`, not after `request_timeout`.
+    #[tokio::test]
+    async fn connect_timeout_bounds_a_hanging_handshake() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let options = RemoteOptions::default()
+            .with_request_timeout(Duration::from_secs(10))
+            .with_connect_timeout(Duration::from_millis(200))
+            .with_retry_unreachable(false);
+        let nodes = RemoteNodes::new(vec![addr], Secret::new("a-secret-of-16+-chars"), options);
+        let started = Instant::now();
+        let result = nodes.call(&ApiRequest::Status).await;
+        assert!(matches!(result, Err(Error::Network(_))), "{result:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "gave up after {:?}",
+            started.elapsed()
+        );
+        hold.abort();
+    }
 }

@@ -4,8 +4,10 @@
 ///
 /// For a write, every variant says whether it was applied: [`Error::Sql`] (the statement failed,
 /// identically on every node: nothing applied), [`Error::NoLeader`], [`Error::Removed`],
-/// [`Error::TooLarge`], [`Error::Config`], [`Error::Params`] (never applied) and [`Error::OutcomeUnknown`] (maybe
-/// applied). docs/cli.md has the whole list with the outcome of each.
+/// [`Error::TooLarge`], [`Error::Config`], [`Error::Params`], [`Error::WriteKeyReused`] (never
+/// applied) and [`Error::OutcomeUnknown`] (maybe applied). docs/cli.md has the whole list with
+/// the outcome of each. A write made with a [`WriteKey`](crate::WriteKey) can be repeated after
+/// any of them: it is applied at most once.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid configuration: {0}")]
@@ -27,7 +29,9 @@ pub enum Error {
     NoLeader(std::time::Duration),
     /// A write (or membership change) reached a leader, or may have, but no answer came back: it
     /// may have been applied or not, and may still be. Check with a consistent read before
-    /// repeating it.
+    /// repeating it, or make the write with a [`WriteKey`](crate::WriteKey)
+    /// ([`Client::with_key`](crate::Client::with_key)) and repeat it with the same key: it is
+    /// applied at most once, and the repeat returns the first attempt's result.
     #[error(
         "outcome unknown: {0}; the write may or may not have been applied (check with a \
          consistent read before repeating it)"
@@ -57,6 +61,11 @@ pub enum Error {
     TooLarge { size: usize, max: usize },
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// Something did not finish in time: a consistent read's node did not catch up with the
+    /// leader within `request_timeout`, or
+    /// [`wait_until_healthy`](crate::Client::wait_until_healthy) gave up. Writes do not report
+    /// it: a write that may have been applied reports [`Error::OutcomeUnknown`], and one made
+    /// with a [`WriteKey`](crate::WriteKey) can then be repeated with the same key safely.
     #[error("timed out: {0}")]
     Timeout(String),
     #[error(transparent)]
@@ -66,6 +75,19 @@ pub enum Error {
     /// applied.
     #[error("parameters: {0}")]
     Params(#[from] crate::types::params::ParamsError),
+    /// A write made with a [`WriteKey`](crate::WriteKey) whose first write was of another kind
+    /// (`first`, e.g. `execute`) than this call (`now`, e.g. `execute_returning`): the cluster
+    /// keeps the first write's result, which this call cannot return. This call applied nothing.
+    /// Repeat a keyed write with the same method, or use a new key for a new write.
+    #[error(
+        "write key {key} was first used for {first}, not {now}: its first result is kept and \
+         this write was not applied (repeat a write with the same method, or use a new key)"
+    )]
+    WriteKeyReused {
+        key: crate::types::write_key::WriteKey,
+        first: &'static str,
+        now: &'static str,
+    },
 }
 
 /// A local SQLite failure (a read with bad SQL, a type mismatch) reads the same as the error a

@@ -1,6 +1,7 @@
 //! The shared vocabulary, at the bottom of the house: SQL values, the replicated command and its
-//! results, openraft's type configuration, and members. It imports nothing of the crate, so every
-//! room above (config, net, store, raft, engine, client) can speak it without knowing the others.
+//! results, write keys, openraft's type configuration, and members. It imports nothing of the
+//! crate, so every room above (config, net, store, raft, engine, client) can speak it without
+//! knowing the others.
 
 pub mod command;
 pub mod decode;
@@ -11,6 +12,7 @@ pub mod params;
 pub mod raft;
 pub mod sql_type;
 pub mod value;
+pub mod write_key;
 
 pub use self::decode::{Decode, DecodeError, ValueRef};
 pub use self::sql_type::{kind, storage, ArgType, ColumnFit};

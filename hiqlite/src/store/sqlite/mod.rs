@@ -20,6 +20,8 @@ pub mod stream;
 #[cfg(test)]
 pub(crate) mod test_db;
 mod vacuum;
+#[cfg(test)]
+mod write_key_tests;
 pub mod writer;
 #[cfg(test)]
 mod writer_tests;

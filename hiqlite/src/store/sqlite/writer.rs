@@ -20,10 +20,12 @@ use super::reader::SchemaGeneration;
 use crate::types::command::{CommandResult, RequestId, SqlError};
 use crate::types::format::{ClusterFormat, Feature, Format};
 use crate::types::raft::{Entry, LogId, StoredMembership, TypeConfig};
+use crate::types::write_key::WRITE_KEY_RETENTION;
 
-/// Results of clients that went away (never sent a newer `answered_below`) are forgotten after
-/// this much leader time. Live clients' results are forgotten as soon as they are answered.
-const DEDUP_ABANDONED_MS: i64 = 10 * 60 * 1000;
+/// Results of clients that went away (never sent a newer `answered_below`) and of write keys are
+/// forgotten after this much leader time. Live clients' results are forgotten as soon as they are
+/// answered. (Public, and promised to users, as `WRITE_KEY_RETENTION`.)
+const DEDUP_ABANDONED_MS: i64 = WRITE_KEY_RETENTION.as_millis() as i64;
 /// Forget abandoned results every this many log indexes (deterministic: depends on the index).
 const DEDUP_PRUNE_EVERY: u64 = 1024;
 /// Largest result one entry may return; a larger one is a statement error, the same everywhere
