@@ -43,11 +43,11 @@ mod shape;
 use std::marker::PhantomData;
 
 pub use self::keyed::KeyedQuery;
-pub use crate::types::sql_type::{kind, ColumnFit};
 use crate::client::{row, Client, ExecuteResult, FromRow, Row, StatementRef, Txn};
-use crate::types::decode::Decode;
 use crate::engine::error::Error;
 use crate::types::command::{Rows, StatementOutput};
+use crate::types::decode::Decode;
+pub use crate::types::sql_type::{kind, ColumnFit};
 use crate::types::value::{Params, Value};
 
 /// Access marker of a [`Query`] that only reads (SQLite's `sqlite3_stmt_readonly`).
@@ -348,15 +348,14 @@ impl<T: QueryRow> TxnRows<T> {
 /// Used by the generated code; not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use super::args::{ArgProbe, ArgStorage, ArgStorageUnknown, Stored};
     pub use super::column::{
         read, read_column, read_from_str, read_from_str_opt, read_try_from, read_try_from_opt,
         read_with, Field,
     };
     pub use super::shape::{
-        check_query_as, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape,
-        Verdict,
+        check_query_as, FieldShape, Probe, ProbeFallback, ResultColumn, RowShape, Shape, Verdict,
     };
-    pub use super::args::{ArgProbe, ArgStorage, ArgStorageUnknown, Stored};
     pub use crate::types::decode::Decode;
     pub use crate::types::sql_type::kind;
 }

@@ -156,7 +156,10 @@ async fn value_types_round_trip_through_a_cluster() {
     );
 
     // Local reads on every node once replicated, a linearizable read, a remote client.
-    assert_eq!(read_all(&cluster.clients[leader], true).await, vec![expected.clone()]);
+    assert_eq!(
+        read_all(&cluster.clients[leader], true).await,
+        vec![expected.clone()]
+    );
     for client in &cluster.clients {
         assert_eq!(read_all(client, true).await, vec![expected.clone()]);
         assert_eq!(read_all(client, false).await, vec![expected.clone()]);
@@ -202,14 +205,14 @@ async fn value_types_round_trip_through_a_cluster() {
     .await
     .unwrap()
     .id;
-    let (text, unix, unix_as_time): (DateTime<Utc>, DateTime<Utc>, time::OffsetDateTime) =
-        cluster.clients[follower]
-            .query_consistent_one(
-                "SELECT at_text, at_unix, at_unix FROM happenings WHERE id = ?",
-                hiqlite::params!(id),
-            )
-            .await
-            .unwrap();
+    let (text, unix, unix_as_time): (DateTime<Utc>, DateTime<Utc>, time::OffsetDateTime) = cluster
+        .clients[follower]
+        .query_consistent_one(
+            "SELECT at_text, at_unix, at_unix FROM happenings WHERE id = ?",
+            hiqlite::params!(id),
+        )
+        .await
+        .unwrap();
     assert_eq!(text.timestamp(), 1_800_000_000);
     assert_eq!(unix.timestamp(), 1_800_000_000);
     assert_eq!(unix_as_time, t);

@@ -128,9 +128,34 @@ struct Scope<'s> {
 }
 
 const NOT_AN_ALIAS: &[&str] = &[
-    "WHERE", "ON", "USING", "JOIN", "LEFT", "RIGHT", "FULL", "INNER", "OUTER", "CROSS",
-    "NATURAL", "SET", "GROUP", "ORDER", "LIMIT", "HAVING", "WINDOW", "UNION", "EXCEPT",
-    "INTERSECT", "VALUES", "SELECT", "DEFAULT", "RETURNING", "INDEXED", "NOT", "DO", "OR",
+    "WHERE",
+    "ON",
+    "USING",
+    "JOIN",
+    "LEFT",
+    "RIGHT",
+    "FULL",
+    "INNER",
+    "OUTER",
+    "CROSS",
+    "NATURAL",
+    "SET",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "HAVING",
+    "WINDOW",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "VALUES",
+    "SELECT",
+    "DEFAULT",
+    "RETURNING",
+    "INDEXED",
+    "NOT",
+    "DO",
+    "OR",
 ];
 
 impl<'s> Scope<'s> {
@@ -139,7 +164,9 @@ impl<'s> Scope<'s> {
         let mut opaque = tokens.first().is_some_and(|t| t.is("WITH"));
         let mut i = 0;
         while i < tokens.len() {
-            let starts = ["FROM", "JOIN", "UPDATE", "INTO"].iter().any(|k| tokens[i].is(k));
+            let starts = ["FROM", "JOIN", "UPDATE", "INTO"]
+                .iter()
+                .any(|k| tokens[i].is(k));
             if !starts {
                 i += 1;
                 continue;
@@ -149,8 +176,7 @@ impl<'s> Scope<'s> {
             if tokens[i].is("UPDATE") && tokens.get(j).is_some_and(|t| t.is("OR")) {
                 j += 2;
             }
-            loop {
-                let Some(t) = tokens.get(j) else { break };
+            while let Some(t) = tokens.get(j) {
                 if NOT_AN_ALIAS.iter().any(|k| t.is(k)) {
                     break; // `DO UPDATE SET`: no table named
                 }
@@ -175,9 +201,10 @@ impl<'s> Scope<'s> {
                 if tokens.get(j).is_some_and(|t| t.is("AS")) {
                     j += 1;
                 }
-                if let Some(a) = tokens.get(j).filter(|t| {
-                    t.is_name() && !NOT_AN_ALIAS.iter().any(|k| t.is(k))
-                }) {
+                if let Some(a) = tokens
+                    .get(j)
+                    .filter(|t| t.is_name() && !NOT_AN_ALIAS.iter().any(|k| t.is(k)))
+                {
                     alias = Some(a.text.clone());
                     j += 1;
                 }
@@ -276,7 +303,9 @@ fn operator_before(tokens: &[Token], at: usize) -> Option<usize> {
         return Some(at - 2);
     }
     let joined = |a: usize| {
-        a >= 1 && tokens[a - 1].kind == Kind::Punct && tokens[a - 1].range.end == tokens[a].range.start
+        a >= 1
+            && tokens[a - 1].kind == Kind::Punct
+            && tokens[a - 1].range.end == tokens[a].range.start
     };
     if prev.is_punct('=') {
         if joined(at - 1) && ["=", "!", "<", ">"].contains(&tokens[at - 2].text.as_str()) {
@@ -304,9 +333,9 @@ fn operator_after(tokens: &[Token], at: usize) -> Option<usize> {
         return Some(at + 2 + usize::from(not));
     }
     let joined = |a: usize| {
-        tokens.get(a + 1).is_some_and(|t| {
-            t.kind == Kind::Punct && tokens[a].range.end == t.range.start
-        })
+        tokens
+            .get(a + 1)
+            .is_some_and(|t| t.kind == Kind::Punct && tokens[a].range.end == t.range.start)
     };
     match next.text.as_str() {
         "=" | "<" | ">" | "!" if next.kind == Kind::Punct => {
@@ -335,9 +364,11 @@ fn boundary_before(tokens: &[Token], at: usize) -> bool {
     };
     prev.is_punct('(')
         || prev.is_punct(',')
-        || ["WHERE", "AND", "OR", "ON", "NOT", "HAVING", "WHEN", "THEN", "ELSE", "SET"]
-            .iter()
-            .any(|k| prev.is(k))
+        || [
+            "WHERE", "AND", "OR", "ON", "NOT", "HAVING", "WHEN", "THEN", "ELSE", "SET",
+        ]
+        .iter()
+        .any(|k| prev.is(k))
 }
 
 /// Where an operand may end: the end, `)`, `,`, `;`, or a keyword that starts the next clause or
@@ -350,8 +381,25 @@ fn boundary_after(tokens: &[Token], at: usize) -> bool {
         || next.is_punct(',')
         || next.is_punct(';')
         || [
-            "AND", "OR", "WHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "THEN", "ELSE", "END",
-            "WHEN", "RETURNING", "ON", "UNION", "EXCEPT", "INTERSECT", "WINDOW", "FROM", "OFFSET",
+            "AND",
+            "OR",
+            "WHERE",
+            "GROUP",
+            "ORDER",
+            "LIMIT",
+            "HAVING",
+            "THEN",
+            "ELSE",
+            "END",
+            "WHEN",
+            "RETURNING",
+            "ON",
+            "UNION",
+            "EXCEPT",
+            "INTERSECT",
+            "WINDOW",
+            "FROM",
+            "OFFSET",
         ]
         .iter()
         .any(|k| next.is(k))
@@ -410,9 +458,27 @@ fn is_column_name(t: &Token) -> bool {
     t.kind == Kind::Quoted
         || (t.kind == Kind::Word
             && ![
-                "NULL", "TRUE", "FALSE", "NOT", "AND", "OR", "IS", "IN", "CASE", "WHEN", "THEN",
-                "ELSE", "END", "EXISTS", "SELECT", "CURRENT_TIMESTAMP", "CURRENT_DATE",
-                "CURRENT_TIME", "LIKE", "GLOB", "BETWEEN",
+                "NULL",
+                "TRUE",
+                "FALSE",
+                "NOT",
+                "AND",
+                "OR",
+                "IS",
+                "IN",
+                "CASE",
+                "WHEN",
+                "THEN",
+                "ELSE",
+                "END",
+                "EXISTS",
+                "SELECT",
+                "CURRENT_TIMESTAMP",
+                "CURRENT_DATE",
+                "CURRENT_TIME",
+                "LIKE",
+                "GLOB",
+                "BETWEEN",
             ]
             .iter()
             .any(|k| t.is(k)))
@@ -475,7 +541,12 @@ fn in_list(tokens: &[Token], at: usize) -> Option<ColumnRef> {
 fn between(tokens: &[Token], at: usize) -> Option<ColumnRef> {
     let (keyword, upper) = match at.checked_sub(1).map(|i| &tokens[i]) {
         Some(t) if t.is("BETWEEN") => (at - 1, false),
-        Some(t) if t.is("AND") && at >= 3 && tokens[at - 2].kind == Kind::Param && tokens[at - 3].is("BETWEEN") => {
+        Some(t)
+            if t.is("AND")
+                && at >= 3
+                && tokens[at - 2].kind == Kind::Param
+                && tokens[at - 3].is("BETWEEN") =>
+        {
             (at - 3, true)
         }
         _ => return None,
@@ -497,8 +568,13 @@ fn between(tokens: &[Token], at: usize) -> Option<ColumnRef> {
 /// `LIMIT ?`, `OFFSET ?`, `LIMIT ?, ?`: integers.
 fn limit(tokens: &[Token], at: usize) -> Option<Expectation> {
     let prev = tokens.get(at.checked_sub(1)?)?;
+    // `LIMIT a, b` is `LIMIT b OFFSET a`.
     let clause = if prev.is("LIMIT") {
-        "LIMIT"
+        if tokens.get(at + 1).is_some_and(|t| t.is_punct(',')) {
+            "OFFSET"
+        } else {
+            "LIMIT"
+        }
     } else if prev.is("OFFSET") {
         "OFFSET"
     } else if prev.is_punct(',')
@@ -506,7 +582,7 @@ fn limit(tokens: &[Token], at: usize) -> Option<Expectation> {
         && tokens[at - 2].kind == Kind::Param
         && tokens[at - 3].is("LIMIT")
     {
-        "OFFSET"
+        "LIMIT"
     } else {
         return None;
     };
@@ -530,7 +606,11 @@ fn insert_values(schema: &Schema, tokens: &[Token], depths: &[usize]) -> Vec<(us
     let Some(into) = (start..tokens.len()).find(|&i| depths[i] == 0 && tokens[i].is("INTO")) else {
         return Vec::new();
     };
-    let Some(mut at) = tokens.get(into + 1).filter(|t| t.is_name()).map(|_| into + 1) else {
+    let Some(mut at) = tokens
+        .get(into + 1)
+        .filter(|t| t.is_name())
+        .map(|_| into + 1)
+    else {
         return Vec::new();
     };
     if tokens.get(at + 1).is_some_and(|t| t.is_punct('.')) {
@@ -567,7 +647,9 @@ fn insert_values(schema: &Schema, tokens: &[Token], depths: &[usize]) -> Vec<(us
     let mut out = Vec::new();
     // Each row: `( item, item, ... )` at depth 1.
     while tokens.get(at).is_some_and(|t| t.is_punct('(')) {
-        let Some(close) = (at + 1..tokens.len()).find(|&i| depths[i] == depths[at] && tokens[i].is_punct(')')) else {
+        let Some(close) =
+            (at + 1..tokens.len()).find(|&i| depths[i] == depths[at] && tokens[i].is_punct(')'))
+        else {
             break;
         };
         let mut items: Vec<(usize, usize)> = Vec::new();
@@ -696,10 +778,14 @@ mod tests {
                 "column `s.t` TEXT",
             ]
         );
-        assert_eq!(expect("SELECT id FROM users LIMIT ? OFFSET ?"), [
-            "the LIMIT clause INTEGER",
-            "the OFFSET clause INTEGER"
-        ]);
+        assert_eq!(
+            expect("SELECT id FROM users LIMIT ?, ?"),
+            ["the OFFSET clause INTEGER", "the LIMIT clause INTEGER"]
+        );
+        assert_eq!(
+            expect("SELECT id FROM users LIMIT ? OFFSET ?"),
+            ["the LIMIT clause INTEGER", "the OFFSET clause INTEGER"]
+        );
     }
 
     #[test]
@@ -709,15 +795,28 @@ mod tests {
             ["column `posts.title` TEXT", "column `users.id` INTEGER|REAL"]
         );
         // `id` is in both tables: ambiguous here (SQLite would refuse it anyway).
-        assert_eq!(expect("SELECT 1 FROM users, posts WHERE users.id = posts.id AND title = ?"), [
-            "column `posts.title` TEXT"
-        ]);
+        assert_eq!(
+            expect("SELECT 1 FROM users, posts WHERE users.id = posts.id AND title = ?"),
+            ["column `posts.title` TEXT"]
+        );
         // Parameters inside expressions, views and CTEs are not checked.
-        assert_eq!(expect("SELECT id FROM users WHERE id = ? + 1 OR id + 1 = ? OR lower(name) = ?"), ["", "", ""]);
+        assert_eq!(
+            expect("SELECT id FROM users WHERE id = ? + 1 OR id + 1 = ? OR lower(name) = ?"),
+            ["", "", ""]
+        );
         assert_eq!(expect("SELECT id FROM v WHERE name = ?"), [""]);
-        assert_eq!(expect("WITH c AS (SELECT id FROM users) SELECT id FROM c WHERE id = ?"), [""]);
-        assert_eq!(expect("SELECT id FROM users WHERE name LIKE ? OR name GLOB ?"), ["", ""]);
+        assert_eq!(
+            expect("WITH c AS (SELECT id FROM users) SELECT id FROM c WHERE id = ?"),
+            [""]
+        );
+        assert_eq!(
+            expect("SELECT id FROM users WHERE name LIKE ? OR name GLOB ?"),
+            ["", ""]
+        );
         // A qualified name still resolves next to a subquery.
-        assert_eq!(expect("SELECT u.id FROM users u, (SELECT 1) x WHERE u.name = ?"), ["column `users.name` TEXT"]);
+        assert_eq!(
+            expect("SELECT u.id FROM users u, (SELECT 1) x WHERE u.name = ?"),
+            ["column `users.name` TEXT"]
+        );
     }
 }

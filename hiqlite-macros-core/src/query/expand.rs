@@ -160,6 +160,13 @@ fn argument_checks(plan: &Plan<'_>, arg: usize, expr: &syn::Expr, raw: &syn::Ide
             continue;
         };
         for e in expectations {
+            // Named after what it checks: rustc shows the name in its help lines.
+            let fits = format_ident!(
+                "Argument{}Fits{}",
+                arg + 1,
+                camel_case(&e.target),
+                span = expr.span()
+            );
             let accepted: Vec<&str> = e.accepts.iter().map(|s| s.marker()).collect();
             let message = format!(
                 "{macro_name}: argument {} (parameter `{param}`) does not fit {}: {} takes {}, but the \
@@ -169,30 +176,80 @@ fn argument_checks(plan: &Plan<'_>, arg: usize, expr: &syn::Expr, raw: &syn::Ide
                 e.rule,
                 accepted.join(" or "),
             );
-            let label = format!("bound as {{Self}}, {} needs {}", e.target, accepted.join(" or "));
+            let label = format!(
+                "bound as {{Self}}, {} needs {}",
+                e.target,
+                accepted.join(" or ")
+            );
             let note = "convert the argument (e.g. `UnixTime(t)` for a date in an INTEGER column, \
                         `uuid.hyphenated()` for a UUID in a TEXT column), or bind it unchecked \
                         with `arg as _` (docs/typed-api.md, \"Argument types\")";
             let markers = e.accepts.iter().map(|s| {
                 let m = syn::Ident::new(s.marker(), Span::call_site());
-                quote!(impl Fits for ::hiqlite::types::storage::#m {})
+                quote!(impl #fits for ::hiqlite::types::storage::#m {})
             });
+            let fits = &fits;
+            // A literal's storage class is plain from its token (and `5` or `1.5` have no type
+            // yet when the probe's method is chosen, so they would go unchecked).
+            let stored = match literal_storage(expr) {
+                Some(m) => {
+                    let m = syn::Ident::new(m, expr.span());
+                    quote_spanned!(expr.span()=>
+                        ::hiqlite::typed::__private::Stored::<::hiqlite::types::storage::#m>::new()
+                    )
+                }
+                None => quote_spanned!(expr.span()=>
+                    (&&::hiqlite::typed::__private::ArgProbe::of(&#raw)).storage()
+                ),
+            };
             checks.extend(quote_spanned! {expr.span()=>
                 {
                     #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
-                    trait Fits {}
+                    trait #fits {}
                     #(#markers)*
                     #[diagnostic::do_not_recommend]
-                    impl Fits for ::hiqlite::types::storage::DYNAMIC {}
-                    fn fits<S: Fits>(_: #p::Stored<S>) {}
+                    impl #fits for ::hiqlite::types::storage::DYNAMIC {}
+                    fn fits<S: #fits>(_: #p::Stored<S>) {}
                     #[allow(unused_imports)]
                     use #p::{ArgStorage as _, ArgStorageUnknown as _};
-                    fits((&&#p::ArgProbe::of(&#raw)).storage());
+                    fits(#stored);
                 }
             });
         }
     }
     checks
+}
+
+/// The storage class of a literal argument (`5`, `-1.5`, `"x"`, `b"x"`, `true`).
+fn literal_storage(expr: &syn::Expr) -> Option<&'static str> {
+    match expr {
+        syn::Expr::Lit(lit) => match &lit.lit {
+            syn::Lit::Int(_) | syn::Lit::Bool(_) => Some("INTEGER"),
+            syn::Lit::Float(_) => Some("REAL"),
+            syn::Lit::Str(_) => Some("TEXT"),
+            syn::Lit::ByteStr(_) => Some("BLOB"),
+            _ => None,
+        },
+        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => literal_storage(&u.expr),
+        syn::Expr::Group(g) => literal_storage(&g.expr),
+        syn::Expr::Paren(p) => literal_storage(&p.expr),
+        _ => None,
+    }
+}
+
+/// `column \`users.user_id\`` → `UsersUserId`, for the names of generated check traits.
+fn camel_case(text: &str) -> String {
+    let inner = text.split('`').nth(1).unwrap_or(text);
+    inner
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Locals of the expansion are hygienic (mixed-site): user expressions cannot see or shadow them.

@@ -109,7 +109,8 @@ impl SqlKind {
 /// `UUID` → `uuid::Uuid` (`uuid`), `JSON` → `serde_json::Value` (`json`). Paths go through
 /// `::hiqlite::types::*`, so the user's crate needs no dependency of its own.
 pub fn column_rust_type(decl: Option<&str>, kind: SqlKind) -> TokenStream {
-    decl.and_then(feature_type).unwrap_or_else(|| kind.rust_type())
+    decl.and_then(feature_type)
+        .unwrap_or_else(|| kind.rust_type())
 }
 
 fn feature_type(decl: &str) -> Option<TokenStream> {

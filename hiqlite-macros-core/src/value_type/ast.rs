@@ -34,7 +34,8 @@ pub struct Variant<'a> {
 }
 
 /// The attribute values of `#[hiqlite(...)]` the derive knows, for error messages.
-const ON_ENUM: &str = "storage = \"text\" | \"integer\", rename_all = \"snake_case\" (or lowercase, \
+const ON_ENUM: &str =
+    "storage = \"text\" | \"integer\", rename_all = \"snake_case\" (or lowercase, \
                        UPPERCASE, SCREAMING_SNAKE_CASE, kebab-case, camelCase, PascalCase)";
 
 impl<'a> ValueType<'a> {
@@ -104,15 +105,18 @@ fn parse_enum<'a>(
                     if convert_case(&lit.value(), "Check").is_none() {
                         return Err(syn::Error::new(
                             lit.span(),
-                            format!("unknown rename_all rule \"{}\"; expected one of: {ON_ENUM}", lit.value()),
+                            format!(
+                                "unknown rename_all rule \"{}\"; expected one of: {ON_ENUM}",
+                                lit.value()
+                            ),
                         ));
                     }
                     rename_all = Some((lit.value(), lit.span()));
                 }
                 _ => {
-                    return Err(meta.error(format!(
-                        "unknown hiqlite attribute; on an enum: {ON_ENUM}"
-                    )))
+                    return Err(
+                        meta.error(format!("unknown hiqlite attribute; on an enum: {ON_ENUM}"))
+                    )
                 }
             }
             Ok(())
@@ -197,15 +201,17 @@ fn parse_enum<'a>(
 /// an unknown rule.
 pub fn convert_case(rule: &str, variant: &str) -> Option<String> {
     let words = split_words(variant);
-    let joined = |sep: &str, f: fn(&str) -> String| {
-        words.iter().map(|w| f(w)).collect::<Vec<_>>().join(sep)
-    };
+    let joined =
+        |sep: &str, f: fn(&str) -> String| words.iter().map(|w| f(w)).collect::<Vec<_>>().join(sep);
     let lower = |w: &str| w.to_lowercase();
     let upper = |w: &str| w.to_uppercase();
     let capital = |w: &str| {
         let mut c = w.chars();
         match c.next() {
-            Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+            Some(f) => f
+                .to_uppercase()
+                .chain(c.flat_map(char::to_lowercase))
+                .collect(),
             None => String::new(),
         }
     };

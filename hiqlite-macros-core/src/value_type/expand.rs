@@ -20,7 +20,9 @@ pub fn expand(ty: &ValueType<'_>) -> TokenStream {
             let (decode, stored, accepts, arg) = match storage {
                 Storage::Text => {
                     let names: Vec<_> = variants.iter().map(|v| v.name.as_str()).collect();
-                    let name_bytes = names.iter().map(|n| syn::LitByteStr::new(n.as_bytes(), proc_macro2::Span::call_site()));
+                    let name_bytes = names.iter().map(|n| {
+                        syn::LitByteStr::new(n.as_bytes(), proc_macro2::Span::call_site())
+                    });
                     let expected = names
                         .iter()
                         .map(|n| format!("{n:?}"))
@@ -47,7 +49,12 @@ pub fn expand(ty: &ValueType<'_>) -> TokenStream {
                             #(#ident::#idents => #names,)*
                         }))
                     };
-                    (decode, stored, quote!(#t::kind::TEXT), quote!(#t::storage::TEXT))
+                    (
+                        decode,
+                        stored,
+                        quote!(#t::kind::TEXT),
+                        quote!(#t::storage::TEXT),
+                    )
                 }
                 Storage::Integer => {
                     let decode = quote! {

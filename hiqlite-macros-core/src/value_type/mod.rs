@@ -66,26 +66,93 @@ mod tests {
 
     #[test]
     fn newtypes_delegate_to_the_inner_type() {
-        let out = derive_str(quote!(struct UserId(i64);)).unwrap();
-        assert!(out.contains("< i64 as :: hiqlite :: types :: Decode > :: decode (value) . map (UserId)"), "{out}");
-        assert!(out.contains("type Storage = < i64 as :: hiqlite :: types :: ArgType > :: Storage"), "{out}");
-        let out = derive_str(quote!(struct Id<T>(T);)).unwrap();
-        assert!(out.contains("where T : :: hiqlite :: types :: Decode"), "{out}");
+        let out = derive_str(quote!(
+            struct UserId(i64);
+        ))
+        .unwrap();
+        assert!(
+            out.contains(
+                "< i64 as :: hiqlite :: types :: Decode > :: decode (value) . map (UserId)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("type Storage = < i64 as :: hiqlite :: types :: ArgType > :: Storage"),
+            "{out}"
+        );
+        let out = derive_str(quote!(
+            struct Id<T>(T);
+        ))
+        .unwrap();
+        assert!(
+            out.contains("where T : :: hiqlite :: types :: Decode"),
+            "{out}"
+        );
     }
 
     #[test]
     fn mistakes_are_named() {
         let err = |t| derive_str(t).unwrap_err();
-        assert!(err(quote!(#[hiqlite(storage = "blob")] enum E { A })).contains("unknown storage \"blob\""));
-        assert!(err(quote!(enum E { A(i64) })).contains("variant `A` has fields"));
-        assert!(err(quote!(struct S { a: i64 })).contains("newtype"));
-        assert!(err(quote!(enum E { A, #[hiqlite(rename = "A")] B })).contains("both be stored as \"A\""));
-        assert!(err(quote!(#[hiqlite(storage = "integer", rename_all = "lowercase")] enum E { A })).contains("rename_all applies"));
-        assert!(err(quote!(#[hiqlite(rename_all = "Title")] enum E { A })).contains("unknown rename_all rule"));
-        assert!(err(quote!(#[hiqlite(frobnicate)] enum E { A })).contains("unknown hiqlite attribute"));
+        assert!(err(quote!(
+            #[hiqlite(storage = "blob")]
+            enum E {
+                A,
+            }
+        ))
+        .contains("unknown storage \"blob\""));
+        assert!(err(quote!(
+            enum E {
+                A(i64),
+            }
+        ))
+        .contains("variant `A` has fields"));
+        assert!(err(quote!(
+            struct S {
+                a: i64,
+            }
+        ))
+        .contains("newtype"));
+        assert!(err(quote!(
+            enum E {
+                A,
+                #[hiqlite(rename = "A")]
+                B,
+            }
+        ))
+        .contains("both be stored as \"A\""));
+        assert!(err(quote!(
+            #[hiqlite(storage = "integer", rename_all = "lowercase")]
+            enum E {
+                A,
+            }
+        ))
+        .contains("rename_all applies"));
+        assert!(err(quote!(
+            #[hiqlite(rename_all = "Title")]
+            enum E {
+                A,
+            }
+        ))
+        .contains("unknown rename_all rule"));
+        assert!(err(quote!(
+            #[hiqlite(frobnicate)]
+            enum E {
+                A,
+            }
+        ))
+        .contains("unknown hiqlite attribute"));
         // Several mistakes are reported together.
-        let both = err(quote!(#[hiqlite(storage = "x")] enum E { A(u8), B }));
-        assert!(both.contains("unknown storage") && both.contains("has fields"), "{both}");
+        let both = err(quote!(
+            #[hiqlite(storage = "x")]
+            enum E {
+                A(u8),
+                B,
+            }
+        ));
+        assert!(
+            both.contains("unknown storage") && both.contains("has fields"),
+            "{both}"
+        );
     }
 
     #[test]

@@ -24,6 +24,13 @@ impl<T: ?Sized> ArgProbe<T> {
 /// The storage class `S` as a value, so the macro's generated function can bound `S`.
 pub struct Stored<S: ?Sized>(PhantomData<fn() -> S>);
 
+impl<S: ?Sized> Stored<S> {
+    /// The storage class of a literal argument, which the macro knows from its token.
+    pub fn new() -> Self {
+        Stored(PhantomData)
+    }
+}
+
 /// Chosen when the argument's type implements [`ArgType`] (one autoref closer than the fallback).
 pub trait ArgStorage {
     type Storage;

@@ -156,11 +156,7 @@ where
 }
 
 /// A `query!` record field: the column at `idx`, whose name is `column`.
-pub fn read_column<T: Decode>(
-    row: &Row<'_>,
-    idx: usize,
-    column: &'static str,
-) -> Result<T, Error> {
+pub fn read_column<T: Decode>(row: &Row<'_>, idx: usize, column: &'static str) -> Result<T, Error> {
     let value = row.value_ref(idx).ok_or_else(|| {
         Error::Conversion(format!(
             "column \"{column}\": the row has no column at position {idx}"

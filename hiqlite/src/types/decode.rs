@@ -144,11 +144,20 @@ mod tests {
     #[test]
     fn built_in_types_follow_sqlite_storage() {
         assert_eq!(i64::decode(ValueRef::Integer(7)), Ok(7));
-        assert_eq!(u8::decode(ValueRef::Integer(300)), Err(DecodeError::OutOfRange(300)));
-        assert_eq!(i64::decode(ValueRef::Text(b"7")), Err(DecodeError::InvalidType));
+        assert_eq!(
+            u8::decode(ValueRef::Integer(300)),
+            Err(DecodeError::OutOfRange(300))
+        );
+        assert_eq!(
+            i64::decode(ValueRef::Text(b"7")),
+            Err(DecodeError::InvalidType)
+        );
         assert_eq!(f64::decode(ValueRef::Integer(2)), Ok(2.0));
         assert_eq!(bool::decode(ValueRef::Integer(2)), Ok(true));
-        assert_eq!(String::decode(ValueRef::Null), Err(DecodeError::InvalidType));
+        assert_eq!(
+            String::decode(ValueRef::Null),
+            Err(DecodeError::InvalidType)
+        );
         assert_eq!(Option::<String>::decode(ValueRef::Null), Ok(None));
         assert!(matches!(
             String::decode(ValueRef::Text(&[0xff])),

@@ -107,8 +107,8 @@ fn fixed(value: ValueRef<'_>) -> Result<DateTime<FixedOffset>, DecodeError> {
         Instant::Text(parts @ Parts { date, time, offset }) => {
             let date = naive_date(date.ok_or_else(|| datetime::missing_date(&parts))?)?;
             let time = naive_time(time.unwrap_or_default())?;
-            let offset = FixedOffset::east_opt(offset.unwrap_or(0))
-                .ok_or_else(|| out_of_range(offset))?;
+            let offset =
+                FixedOffset::east_opt(offset.unwrap_or(0)).ok_or_else(|| out_of_range(offset))?;
             NaiveDateTime::new(date, time)
                 .and_local_timezone(offset)
                 .single()
@@ -201,14 +201,20 @@ mod tests {
         let dt = DateTime::from_timestamp(1_764_491_089, 123_000_000).unwrap();
         let stored = text(Value::from(dt));
         assert_eq!(stored, "2025-11-30 08:24:49.123+00:00");
-        assert_eq!(DateTime::<Utc>::decode(ValueRef::Text(stored.as_bytes())), Ok(dt));
+        assert_eq!(
+            DateTime::<Utc>::decode(ValueRef::Text(stored.as_bytes())),
+            Ok(dt)
+        );
 
         let plus2 = dt.with_timezone(&FixedOffset::east_opt(7200).unwrap());
         let stored = text(Value::from(plus2));
         assert_eq!(stored, "2025-11-30 10:24:49.123+02:00");
         let back = DateTime::<FixedOffset>::decode(ValueRef::Text(stored.as_bytes())).unwrap();
         assert_eq!((back, back.offset().local_minus_utc()), (plus2, 7200));
-        assert_eq!(DateTime::<Utc>::decode(ValueRef::Text(stored.as_bytes())), Ok(dt));
+        assert_eq!(
+            DateTime::<Utc>::decode(ValueRef::Text(stored.as_bytes())),
+            Ok(dt)
+        );
 
         let d = NaiveDate::from_ymd_opt(2026, 2, 28).unwrap();
         assert_eq!(text(Value::from(d)), "2026-02-28");
@@ -222,7 +228,10 @@ mod tests {
         // datetime('now') writes no offset and no fraction: UTC.
         let dt = DateTime::<Utc>::decode(ValueRef::Text(b"2026-11-30 08:24:49")).unwrap();
         assert_eq!(dt.timestamp(), 1_796_027_089);
-        assert_eq!(DateTime::<Utc>::decode(ValueRef::Integer(1_796_027_089)), Ok(dt));
+        assert_eq!(
+            DateTime::<Utc>::decode(ValueRef::Integer(1_796_027_089)),
+            Ok(dt)
+        );
         assert_eq!(
             NaiveDate::decode(ValueRef::Integer(1_796_027_089)),
             Ok(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap())

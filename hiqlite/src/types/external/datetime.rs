@@ -54,7 +54,9 @@ pub(crate) fn instant(value: ValueRef<'_>) -> Result<Instant, DecodeError> {
                 r
             };
             if unix.abs() > 1e15 {
-                return Err(DecodeError::Invalid(format!("{r} is out of range for a time")));
+                return Err(DecodeError::Invalid(format!(
+                    "{r} is out of range for a time"
+                )));
             }
             let seconds = unix.floor();
             // Millisecond precision, as SQLite keeps: a Julian day in an f64 has no more.
@@ -95,7 +97,9 @@ pub(crate) fn parse(text: &str) -> Result<Parts, DecodeError> {
         if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
             return Err(invalid());
         }
-        if p.peek().is_some_and(|c| c == b' ' || c == b'T' || c == b't') {
+        if p.peek()
+            .is_some_and(|c| c == b' ' || c == b'T' || c == b't')
+        {
             p.at += 1;
         }
         Some((year, month, day))
@@ -188,7 +192,11 @@ impl Cursor<'_> {
             return None;
         }
         self.at += n;
-        Some(chunk.iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')))
+        Some(
+            chunk
+                .iter()
+                .fold(0, |acc, d| acc * 10 + u32::from(d - b'0')),
+        )
     }
 
     /// One or more digits after the decimal point, as nanoseconds (digits past 9 are dropped).
@@ -267,7 +275,10 @@ mod tests {
     #[test]
     fn reads_every_sqlite_format() {
         let p = parts("2026-11-30");
-        assert_eq!((p.date, p.time, p.offset), (Some((2026, 11, 30)), None, None));
+        assert_eq!(
+            (p.date, p.time, p.offset),
+            (Some((2026, 11, 30)), None, None)
+        );
         let p = parts("2026-11-30 08:24");
         assert_eq!(p.time, Some((8, 24, 0, 0)));
         let p = parts("2026-11-30T08:24:49");

@@ -156,6 +156,9 @@ mod tests {
             serde_json::Value::decode(ValueRef::Text(b"[1,\"a\"]")),
             Ok(serde_json::json!([1, "a"]))
         );
-        assert_eq!(serde_json::Value::decode(ValueRef::Null), Ok(serde_json::Value::Null));
+        assert_eq!(
+            serde_json::Value::decode(ValueRef::Null),
+            Ok(serde_json::Value::Null)
+        );
     }
 }

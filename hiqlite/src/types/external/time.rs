@@ -80,8 +80,10 @@ fn time_of_day((h, m, s, n): (u8, u8, u8, u32)) -> Result<Time, DecodeError> {
 }
 
 fn from_unix(seconds: i64, nanos: u32) -> Result<OffsetDateTime, DecodeError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(seconds) * 1_000_000_000 + i128::from(nanos))
-        .map_err(invalid)
+    OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(seconds) * 1_000_000_000 + i128::from(nanos),
+    )
+    .map_err(invalid)
 }
 
 impl Decode for OffsetDateTime {
@@ -167,8 +169,14 @@ mod tests {
             panic!()
         };
         assert_eq!(stored, "2025-11-30 08:24:49.123+00:00");
-        assert_eq!(OffsetDateTime::decode(ValueRef::Text(stored.as_bytes())), Ok(dt));
-        assert_eq!(OffsetDateTime::decode(ValueRef::Integer(1_764_491_089)).map(|d| d.unix_timestamp()), Ok(1_764_491_089));
+        assert_eq!(
+            OffsetDateTime::decode(ValueRef::Text(stored.as_bytes())),
+            Ok(dt)
+        );
+        assert_eq!(
+            OffsetDateTime::decode(ValueRef::Integer(1_764_491_089)).map(|d| d.unix_timestamp()),
+            Ok(1_764_491_089)
+        );
         let d = Date::decode(ValueRef::Text(b"2026-02-28 10:00:00")).unwrap();
         assert_eq!(Value::from(d), Value::Text("2026-02-28".into()));
         assert!(Date::decode(ValueRef::Text(b"2026-02-30")).is_err());

@@ -40,9 +40,8 @@ impl Decode for Uuid {
             ValueRef::Blob(b) => Uuid::from_slice(b).map_err(|_| {
                 DecodeError::Invalid(format!("a UUID is 16 bytes, this BLOB has {}", b.len()))
             }),
-            ValueRef::Text(t) => {
-                Uuid::try_parse_ascii(t).map_err(|e| DecodeError::Invalid(format!("not a UUID: {e}")))
-            }
+            ValueRef::Text(t) => Uuid::try_parse_ascii(t)
+                .map_err(|e| DecodeError::Invalid(format!("not a UUID: {e}"))),
             _ => Err(DecodeError::InvalidType),
         }
     }
@@ -79,9 +78,17 @@ mod tests {
         assert_eq!(Value::from(u.hyphenated()), Value::Text(text.into()));
         assert_eq!(Uuid::decode(ValueRef::Blob(u.as_bytes())), Ok(u));
         assert_eq!(Uuid::decode(ValueRef::Text(text.as_bytes())), Ok(u));
-        assert_eq!(Hyphenated::decode(ValueRef::Blob(u.as_bytes())), Ok(u.hyphenated()));
-        assert!(matches!(Uuid::decode(ValueRef::Blob(&[1, 2])), Err(DecodeError::Invalid(m)) if m.contains("16 bytes")));
+        assert_eq!(
+            Hyphenated::decode(ValueRef::Blob(u.as_bytes())),
+            Ok(u.hyphenated())
+        );
+        assert!(
+            matches!(Uuid::decode(ValueRef::Blob(&[1, 2])), Err(DecodeError::Invalid(m)) if m.contains("16 bytes"))
+        );
         assert!(Uuid::decode(ValueRef::Text(b"nope")).is_err());
-        assert_eq!(Uuid::decode(ValueRef::Integer(1)), Err(DecodeError::InvalidType));
+        assert_eq!(
+            Uuid::decode(ValueRef::Integer(1)),
+            Err(DecodeError::InvalidType)
+        );
     }
 }

@@ -20,7 +20,10 @@ impl From<Opaque> for Value {
     }
 }
 
-fn generic<T: Into<Value>>(v: T) {
+fn generic<T>(v: T)
+where
+    Value: From<T>,
+{
     // The argument's type is only known to the caller: not checked.
     let _ = query!("SELECT id FROM users WHERE id = ?", v);
 }
