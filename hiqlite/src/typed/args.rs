@@ -31,6 +31,12 @@ impl<S: ?Sized> Stored<S> {
     }
 }
 
+impl<S: ?Sized> Default for Stored<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Chosen when the argument's type implements [`ArgType`] (one autoref closer than the fallback).
 pub trait ArgStorage {
     type Storage;
