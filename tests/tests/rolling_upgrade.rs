@@ -44,7 +44,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a restarted node may take to serve again and catch up.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How long the cluster may take to move to format 2 once every member runs the new binary.
+/// How long the cluster may take to move to the newest format once every member runs the new
+/// binary.
 const FORMAT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Ids of writer `w` (1-based) are `w * ID_STRIDE + seq`: unique across writers.
@@ -387,7 +388,7 @@ async fn rows_on(cluster: &ProcessCluster, i: usize, sql: &str) -> Vec<Vec<Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the f4f5ed9 binary in HIQLITE_OLD_BIN: run scripts/upgrade-test"]
-async fn rolling_upgrade_under_writes_loses_nothing_and_ends_on_format_2() {
+async fn rolling_upgrade_under_writes_loses_nothing_and_ends_on_the_newest_format() {
     let Some(old_bin) = std::env::var_os(OLD_BIN_ENV).map(PathBuf::from) else {
         eprintln!(
             "SKIPPED: {OLD_BIN_ENV} is not set; it names the hiqlite binary of commit f4f5ed9. \
@@ -519,7 +520,7 @@ async fn rolling_upgrade_under_writes_loses_nothing_and_ends_on_format_2() {
         started.elapsed(),
         t.elapsed()
     );
-    wait_for_writes(&progress, progress.acked(), "format 2").await;
+    wait_for_writes(&progress, progress.acked(), "the newest format").await;
 
     progress.stop.store(true, Ordering::Relaxed);
     let mut logs = Vec::new();
@@ -600,12 +601,12 @@ async fn rolling_upgrade_under_writes_loses_nothing_and_ends_on_format_2() {
         );
     }
 
-    // A format-2 feature: a write with one of the math functions.
+    // A feature of format 2 (and later): a write with one of the math functions.
     cluster
         .failover_client(0)
         .execute("INSERT INTO f (v) VALUES (sqrt(16.0))", vec![])
         .await
-        .expect("a write with sqrt() on format 2");
+        .expect("a write with sqrt() on the newest format");
     for i in 0..NODES {
         assert_eq!(
             rows_on(&cluster, i, "SELECT v FROM f").await,
@@ -615,8 +616,9 @@ async fn rolling_upgrade_under_writes_loses_nothing_and_ends_on_format_2() {
         );
     }
     eprintln!(
-        "[{:>6.1?}] rolling upgrade done: nothing acknowledged lost, 3 nodes agree, format 2 \
+        "[{:>6.1?}] rolling upgrade done: nothing acknowledged lost, 3 nodes agree, format {} \
          in use",
-        started.elapsed()
+        started.elapsed(),
+        hiqlite::types::format::NEWEST
     );
 }
