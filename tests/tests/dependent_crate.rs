@@ -62,8 +62,9 @@ fn a_fresh_crate_depending_on_hiqlite_builds_and_runs_a_cluster() {
     );
     for line in [
         "cluster: 3 nodes healthy",
-        "migrations: 1 applied",
+        "migrations: 2 applied",
         "consistent read on node 3: 3 notes",
+        "value types: uuid, timestamp, enum and json round-trip",
         "ok",
     ] {
         assert!(

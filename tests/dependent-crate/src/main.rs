@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hiqlite::{query, query_as, Client, HiqliteRow, NodeConfig};
+use hiqlite::{query, query_as, Client, HiqliteRow, HiqliteType, NodeConfig};
 
 #[derive(HiqliteRow, Debug, PartialEq)]
 struct Note {
@@ -15,6 +15,14 @@ struct Note {
     author: String,
     body: String,
     stars: Option<i64>,
+}
+
+/// Stored as TEXT: 'login', 'logout'.
+#[derive(HiqliteType, Debug, Clone, Copy, PartialEq)]
+#[hiqlite(rename_all = "lowercase")]
+enum Kind {
+    Login,
+    Logout,
 }
 
 #[tokio::main]
@@ -72,6 +80,32 @@ async fn main() -> Result<(), hiqlite::Error> {
         assert_eq!(authors, ["node1", "node2", "node3"], "node {} reads {notes:?}", i + 1);
         println!("consistent read on node {}: {} notes", i + 1, notes.len());
     }
+
+    // Value types: a UUID key (BLOB), a timestamp (TEXT), an enum and a JSON document, with the
+    // Rust types `query!` infers from the declared column types (UUID-less BLOB stays bytes).
+    let id = uuid::Uuid::new_v4();
+    let at = chrono::Utc::now();
+    query!(
+        "INSERT INTO events (id, at, kind, detail) VALUES (?, ?, ?, ?)",
+        id,
+        at,
+        Kind::Logout,
+        serde_json::json!({"ip": "10.0.0.1"})
+    )
+    .execute(&nodes[1])
+    .await?;
+    let event = query!(
+        "SELECT at, kind AS \"kind: Kind\", detail FROM events WHERE id = ? AND at <= ?",
+        id,
+        at
+    )
+    .fetch_one_consistent(&nodes[2])
+    .await?;
+    let read_at: chrono::DateTime<chrono::Utc> = event.at;
+    assert_eq!(read_at, at, "the timestamp round-trips");
+    assert_eq!(event.kind, Kind::Logout);
+    assert_eq!(event.detail, Some(serde_json::json!({"ip": "10.0.0.1"})));
+    println!("value types: uuid, timestamp, enum and json round-trip");
 
     for node in nodes {
         node.shutdown().await?;

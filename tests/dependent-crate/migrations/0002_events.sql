@@ -1,0 +1,6 @@
+CREATE TABLE events (
+    id BLOB PRIMARY KEY NOT NULL,
+    at DATETIME NOT NULL,
+    kind TEXT NOT NULL,
+    detail JSON
+);
