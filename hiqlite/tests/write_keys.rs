@@ -82,6 +82,14 @@ async fn a_keyed_write_applies_once_whoever_repeats_it() {
             .with_key(parsed)
             .execute(insert, params!("once"))
             .await,
+        // Named parameters name the same write.
+        cluster.clients[third]
+            .with_key(key)
+            .execute(
+                "INSERT INTO users (name) VALUES (:name)",
+                hiqlite::named_params! { ":name" => "once" },
+            )
+            .await,
     ];
     for repeat in repeats {
         assert_eq!(repeat.unwrap(), first);

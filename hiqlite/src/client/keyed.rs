@@ -9,7 +9,7 @@
 use super::{row, Client, ExecuteResult, FromRow, Txn};
 use crate::engine::error::Error;
 use crate::types::command::{Rows, StatementOutput, WriteOp, WriteOutput};
-use crate::types::value::Params;
+use crate::types::params::IntoParams;
 use crate::types::write_key::WriteKey;
 
 impl Client {
@@ -80,12 +80,10 @@ impl KeyedWrite<'_> {
     pub async fn execute(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<ExecuteResult, Error> {
-        let op = WriteOp::Execute {
-            sql: sql.into(),
-            params,
-        };
+        let (sql, params) = super::resolve(sql, params)?;
+        let op = WriteOp::Execute { sql, params };
         match self.write(op).await? {
             WriteOutput::Executed {
                 rows_affected,
@@ -102,7 +100,7 @@ impl KeyedWrite<'_> {
     pub async fn execute_returning<T: FromRow>(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Vec<T>, Error> {
         let rows = self.execute_returning_rows(sql, params).await?;
         row::map_rows(&rows, T::from_row)
@@ -112,12 +110,10 @@ impl KeyedWrite<'_> {
     pub async fn execute_returning_rows(
         &self,
         sql: impl Into<String>,
-        params: Params,
+        params: impl IntoParams,
     ) -> Result<Rows, Error> {
-        let op = WriteOp::ExecuteReturning {
-            sql: sql.into(),
-            params,
-        };
+        let (sql, params) = super::resolve(sql, params)?;
+        let op = WriteOp::ExecuteReturning { sql, params };
         match self.write(op).await? {
             WriteOutput::Rows(rows) => Ok(rows),
             other => Err(self.reused(&other, "execute_returning")),
@@ -126,6 +122,9 @@ impl KeyedWrite<'_> {
 
     /// [`Client::txn`] under the key: the whole transaction is applied at most once.
     pub async fn txn(&self, txn: Txn) -> Result<Vec<StatementOutput>, Error> {
+        if let Some(e) = txn.params_error {
+            return Err(e.into());
+        }
         let op = WriteOp::Txn {
             statements: txn.statements,
         };
