@@ -513,6 +513,14 @@ async fn checked_queries_stream_with_fetch() {
             .unwrap()
             .unwrap();
         assert_eq!(first.name, "user-0001");
+        // A scalar query streams its column's values.
+        let ids: Vec<i64> =
+            hiqlite::query_scalar!("SELECT id FROM users WHERE id <= ? ORDER BY id", 5)
+                .fetch(client)
+                .try_collect()
+                .await
+                .unwrap();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
     }
     cluster.shutdown().await;
 }

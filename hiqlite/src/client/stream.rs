@@ -88,7 +88,7 @@ impl<T> std::fmt::Debug for RowStream<T> {
 }
 
 /// Maps one row; shared by the producer thread (embedded node) or the stream (remote).
-type MapRow<T> = Arc<dyn Fn(&Row<'_>) -> Result<T, Error> + Send + Sync>;
+pub(crate) type MapRow<T> = Arc<dyn Fn(&Row<'_>) -> Result<T, Error> + Send + Sync>;
 
 impl Client {
     /// Streaming local read: runs `sql` on the contacted node's own database, like
@@ -147,7 +147,7 @@ impl Client {
         }
     }
 
-    fn stream_with<T: Send + 'static>(
+    pub(crate) fn stream_with<T: Send + 'static>(
         &self,
         sql: String,
         params: impl IntoParams,

@@ -1,9 +1,14 @@
 //! Streaming reads of checked queries: [`Query::fetch`] and [`Query::fetch_consistent`].
 
-use super::{Query, Read};
-use crate::client::{Client, FromRow, RowStream};
+use std::sync::Arc;
 
-impl<T: FromRow + Send + 'static> Query<Read, T> {
+use super::{Query, QueryRow, Read};
+use crate::client::{Client, RowStream};
+
+impl<T: QueryRow + 'static> Query<Read, T>
+where
+    T::Output: Send + 'static,
+{
     /// Streaming local read: the rows one at a time as a [`RowStream`] (a `futures::Stream` of
     /// `Result<T, Error>`), holding a few batches in memory whatever the size of the result.
     /// Sees every write made through the same node; all rows come from one snapshot, taken when
@@ -19,13 +24,14 @@ impl<T: FromRow + Send + 'static> Query<Read, T> {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn fetch(self, client: &Client) -> RowStream<T> {
-        client.query_stream(self.sql, self.params)
+    /// A `query_scalar!` streams its column's values.
+    pub fn fetch(self, client: &Client) -> RowStream<T::Output> {
+        client.stream_with(self.sql.into(), self.params, false, Arc::new(T::read))
     }
 
     /// [`fetch`](Self::fetch), linearizable: the rows include every write that completed
     /// before the call, whichever node took it (see [`Client::query_consistent_stream`]).
-    pub fn fetch_consistent(self, client: &Client) -> RowStream<T> {
-        client.query_consistent_stream(self.sql, self.params)
+    pub fn fetch_consistent(self, client: &Client) -> RowStream<T::Output> {
+        client.stream_with(self.sql.into(), self.params, true, Arc::new(T::read))
     }
 }
