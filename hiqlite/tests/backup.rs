@@ -55,7 +55,9 @@ async fn backup_through_a_follower_while_writes_go_on() {
     let mut txn = Txn::new();
     txn.execute_many(
         "INSERT INTO t (id, v) VALUES (?, ?)",
-        (1..=FIRST_ROWS).map(|id| params!(id, value_of(id))).collect(),
+        (1..=FIRST_ROWS)
+            .map(|id| params!(id, value_of(id)))
+            .collect(),
     );
     clients[leader].txn(txn).await.unwrap();
 
@@ -69,7 +71,10 @@ async fn backup_through_a_follower_while_writes_go_on() {
             while !stop.load(Ordering::Relaxed) {
                 id += 1;
                 client
-                    .execute("INSERT INTO t (id, v) VALUES (?, ?)", params!(id, value_of(id)))
+                    .execute(
+                        "INSERT INTO t (id, v) VALUES (?, ?)",
+                        params!(id, value_of(id)),
+                    )
                     .await
                     .unwrap();
                 acked.store(id, Ordering::Relaxed);
@@ -82,7 +87,10 @@ async fn backup_through_a_follower_while_writes_go_on() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let acked_before = acked.load(Ordering::Relaxed);
-    let info = clients[follower].backup().await.expect("backup through a follower");
+    let info = clients[follower]
+        .backup()
+        .await
+        .expect("backup through a follower");
     let acked_during = acked.load(Ordering::Relaxed);
     // Let a few more writes land after the backup, then stop.
     while acked.load(Ordering::Relaxed) < acked_during + 5 {
@@ -101,8 +109,14 @@ async fn backup_through_a_follower_while_writes_go_on() {
     assert!(info.size > 0 && info.log_index > 0);
 
     // Listed by the follower (embedded) and by a remote client talking to it; not by the leader.
-    assert_eq!(clients[follower].backups().await.unwrap(), vec![info.clone()]);
-    let remote = Client::remote(vec![configs[follower].nodes[follower].api_addr.clone()], SECRET_API);
+    assert_eq!(
+        clients[follower].backups().await.unwrap(),
+        vec![info.clone()]
+    );
+    let remote = Client::remote(
+        vec![configs[follower].nodes[follower].api_addr.clone()],
+        SECRET_API,
+    );
     assert_eq!(remote.backups().await.unwrap(), vec![info.clone()]);
     assert!(clients[leader].backups().await.unwrap().is_empty());
 
@@ -140,8 +154,14 @@ async fn backup_through_a_follower_while_writes_go_on() {
     }
     let n = rows.len() as i64;
     println!("the backup holds rows 1..={n}");
-    assert!(n >= acked_before, "{n} rows, {acked_before} acknowledged before the backup");
-    assert!(n <= acked_after, "{n} rows, only {acked_after} were written");
+    assert!(
+        n >= acked_before,
+        "{n} rows, {acked_before} acknowledged before the backup"
+    );
+    assert!(
+        n <= acked_after,
+        "{n} rows, only {acked_after} were written"
+    );
 
     // The remote client makes backups too (on the node it talks to).
     let second = remote.backup().await.unwrap();

@@ -58,7 +58,8 @@ impl LocalDir {
     /// A fresh path for a file that is not complete yet (hidden, ends in `.tmp`).
     pub fn temp_path(&self, purpose: &str) -> Result<PathBuf, BackupError> {
         let mut n = [0u8; 8];
-        getrandom::getrandom(&mut n).map_err(|e| io_err(&self.dir, std::io::Error::other(e.to_string())))?;
+        getrandom::getrandom(&mut n)
+            .map_err(|e| io_err(&self.dir, std::io::Error::other(e.to_string())))?;
         Ok(self
             .dir
             .join(format!(".{purpose}-{:016x}.tmp", u64::from_le_bytes(n))))
@@ -117,7 +118,9 @@ impl LocalDir {
                 Err(e) => tracing::warn!("skipping backup {name}: {e}"),
             }
         }
-        out.sort_by(|a, b| (a.log_index, a.created_ms, &a.name).cmp(&(b.log_index, b.created_ms, &b.name)));
+        out.sort_by(|a, b| {
+            (a.log_index, a.created_ms, &a.name).cmp(&(b.log_index, b.created_ms, &b.name))
+        });
         Ok(out)
     }
 }

@@ -29,8 +29,8 @@ use openraft::vote::RaftLeaderId;
 use rusqlite::{Connection, OpenFlags};
 
 pub use self::format::{BackupHeader, BACKUP_FORMAT};
-pub use self::local::LocalDir;
 use self::local::io_err;
+pub use self::local::LocalDir;
 use crate::config::EncKeys;
 use crate::engine::backups::BackupStore;
 use crate::store::sqlite::snapshot::copy_database;
@@ -159,8 +159,10 @@ impl BackupStore for LocalBackups {
 
 /// The name of a file, for messages.
 fn display_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Decrypts the backup at `path` into a new file `out` (a SQLite database) and checks it: the

@@ -218,7 +218,11 @@ async fn a_chunk_boundary_body_and_an_empty_database_round_trip() {
 #[test]
 fn without_an_active_key_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalBackups::new(dir.path().join("db"), dir.path().join("b"), EncKeys::default());
+    let store = LocalBackups::new(
+        dir.path().join("db"),
+        dir.path().join("b"),
+        EncKeys::default(),
+    );
     let e = store.create_blocking().unwrap_err();
     assert!(matches!(e, BackupError::NotConfigured(_)), "{e:?}");
 }

@@ -189,10 +189,7 @@ mod tests {
     #[test]
     fn active_must_name_a_key() {
         let keys = parse_list([format!("k1/{K}").as_str()]).unwrap();
-        let mut set = EncKeys {
-            keys,
-            active: None,
-        };
+        let mut set = EncKeys { keys, active: None };
         assert!(set.problems()[0].contains("enc_key_active is not"));
         set.active = Some("k2".into());
         assert!(set.problems()[0].contains("not one of enc_keys"));

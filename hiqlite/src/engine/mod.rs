@@ -144,7 +144,9 @@ impl Engine {
     ///
     /// # Errors
     /// [`Error::Backup`].
-    pub(crate) async fn list_backups(&self) -> Result<Vec<crate::types::backup::BackupInfo>, Error> {
+    pub(crate) async fn list_backups(
+        &self,
+    ) -> Result<Vec<crate::types::backup::BackupInfo>, Error> {
         let store = self.backups.as_ref().ok_or_else(backups::not_configured)?;
         Ok(store.list().await?)
     }

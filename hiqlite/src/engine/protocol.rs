@@ -143,9 +143,8 @@ impl ApiResponse {
             ApiResponse::FullStatus(s) => ApiResponse::Status(s.into()),
             status @ ApiResponse::Status(_) => status,
             // Replaced above.
-            cursor @ (ApiResponse::Cursor(_) | ApiResponse::Backup(_) | ApiResponse::Backups(_)) => {
-                cursor
-            }
+            cursor
+            @ (ApiResponse::Cursor(_) | ApiResponse::Backup(_) | ApiResponse::Backups(_)) => cursor,
         }
     }
 

@@ -57,20 +57,28 @@ pub enum BackupError {
     #[error(
         "{name} has backup format {found}, this binary reads up to {newest}: use a newer Hiqlite"
     )]
-    NewerFormat { name: String, found: u16, newest: u16 },
+    NewerFormat {
+        name: String,
+        found: u16,
+        newest: u16,
+    },
     /// The database inside is of a cluster format newer than this binary speaks.
     #[error("{name} holds data of format {found}, this binary speaks up to {newest}")]
     NewerDataFormat { name: String, found: u8, newest: u8 },
     /// The backup names a key id that is not in `ENC_KEYS`: add that key (old keys stay
     /// usable for reading).
-    #[error("{name} was encrypted with key {key_id:?}, which is not in ENC_KEYS (known: {known:?})")]
+    #[error(
+        "{name} was encrypted with key {key_id:?}, which is not in ENC_KEYS (known: {known:?})"
+    )]
     UnknownKey {
         name: String,
         key_id: String,
         known: Vec<String>,
     },
     /// A key with the backup's key id exists, but it is not the key the backup was made with.
-    #[error("{name}: the key {key_id:?} in ENC_KEYS is not the key this backup was encrypted with")]
+    #[error(
+        "{name}: the key {key_id:?} in ENC_KEYS is not the key this backup was encrypted with"
+    )]
     WrongKey { name: String, key_id: String },
     /// The file ends before the data its header announces.
     #[error("{name} is truncated: expected {expected} bytes, found {found}")]

@@ -309,12 +309,11 @@ fn backup_settings_from_env_and_toml() {
 
     // A directory without keys, a bad key, an active id that is no key: all reported at once.
     let e = err_of(b.clone().backup_dir("b").build());
-    assert!(e.contains("backup_dir \"b\" is set but enc_keys is empty"), "{e}");
-    let e = err_of(
-        b.enc_keys(["k1/short", "x/y"])
-            .enc_key_active("k9")
-            .build(),
+    assert!(
+        e.contains("backup_dir \"b\" is set but enc_keys is empty"),
+        "{e}"
     );
+    let e = err_of(b.enc_keys(["k1/short", "x/y"]).enc_key_active("k9").build());
     assert!(e.contains("key \"k1\": 5 bytes") || e.contains("k1"), "{e}");
     assert!(e.contains("2 to 20"), "{e}");
     assert!(!e.contains("short"), "{e}");

@@ -225,8 +225,8 @@ impl SnapshotStore {
 /// `io::Error` (kind `Other`, message `SQLite: ...`) when SQLite cannot open the database or write
 /// the copy; a partial `dest` is left for the caller to remove.
 pub fn copy_database(db_path: &Path, dest: &Path) -> io::Result<()> {
-    let conn =
-        Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sqlite_err)?;
+    let conn = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sqlite_err)?;
     conn.execute("VACUUM INTO ?1", [dest.display().to_string()])
         .map_err(sqlite_err)?;
     Ok(())
