@@ -3,6 +3,7 @@
 //! Every node holds the whole database; reads are local, writes go through Raft (strongly
 //! consistent, durable on a majority, automatic leader fail-over).
 
+pub mod backup;
 pub mod client;
 pub mod config;
 pub mod engine;

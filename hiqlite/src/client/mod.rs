@@ -16,6 +16,7 @@
 //! not fit the statement fail with [`Error::Params`] before anything is sent. Streaming reads
 //! (`query_stream`, `query_consistent_stream`) are in [`stream`].
 
+mod backup;
 mod keyed;
 mod migrate;
 pub mod remote;
@@ -645,6 +646,7 @@ fn remote_error(e: RemoteError) -> Error {
         },
         RemoteError::Timeout(m) => Error::Timeout(m),
         RemoteError::ShuttingDown => Error::ShuttingDown,
+        RemoteError::Backup(e) => Error::Backup(e),
     }
 }
 

@@ -209,6 +209,31 @@ impl NodeConfigBuilder {
         self
     }
 
+    /// Where this node writes its encrypted backups (TOML `backup_dir`, env `HQL_BACKUP_DIR`).
+    pub fn backup_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.backup_dir = Some(dir.into());
+        self
+    }
+
+    /// The backup encryption keys, each `ID/BASE64` (32 bytes) as cryptr writes them; an entry
+    /// may hold several separated by newlines or spaces (TOML `enc_keys`, env `ENC_KEYS`). A key
+    /// that does not parse is reported by [`build`](Self::build), by id, never by value.
+    pub fn enc_keys<S: AsRef<str>>(mut self, entries: impl IntoIterator<Item = S>) -> Self {
+        let entries: Vec<S> = entries.into_iter().collect();
+        match super::enc_keys::parse_list(entries.iter().map(|e| e.as_ref())) {
+            Ok(keys) => self.config.enc_keys.keys = keys,
+            Err(problems) => self.problems.extend(problems),
+        }
+        self
+    }
+
+    /// The id of the key new backups are encrypted with (TOML `enc_key_active`, env
+    /// `ENC_KEY_ACTIVE`); it must be one of [`enc_keys`](Self::enc_keys).
+    pub fn enc_key_active(mut self, id: impl Into<String>) -> Self {
+        self.config.enc_keys.active = Some(id.into().trim().to_string());
+        self
+    }
+
     /// Checks that the required values are present, then [validates](NodeConfig::validate).
     /// Every problem is reported in one error: missing values, problems recorded while layering
     /// (see [`parse_nodes`](Self::parse_nodes)) and every check of the values that are set.

@@ -23,7 +23,8 @@ pub(super) struct Key {
 }
 
 impl Key {
-    /// The environment variable: `HQL_` and the key in capitals.
+    /// The environment variable: `HQL_` and the key in capitals (`ENC_KEYS` and `ENC_KEY_ACTIVE`
+    /// without the prefix, as cryptr names them).
     pub fn env_var(&self) -> String {
         env_var_of(self.name)
     }
@@ -82,6 +83,13 @@ pub(super) const KEYS: &[Key] = &[
     key("read_policy", None, |b, v| {
         set(b, v.parse().map_err(EnvProblem::Invalid), B::read_policy)
     }),
+    key("backup_dir", None, |b, v| {
+        set(b, Ok(v.trim()), B::backup_dir)
+    }),
+    key("enc_keys", None, |b, v| set(b, Ok([v]), B::enc_keys)),
+    key("enc_key_active", None, |b, v| {
+        set(b, Ok(v.trim()), B::enc_key_active)
+    }),
 ];
 
 /// Where a setting can be given, for messages: ``TOML `nodes`, env HQL_NODES, flag --node``.
@@ -95,6 +103,10 @@ pub(super) fn given_by(name: &str) -> String {
 }
 
 fn env_var_of(name: &str) -> String {
+    // The backup keys keep the names cryptr gives them, so one set of variables serves both.
+    if matches!(name, "enc_keys" | "enc_key_active") {
+        return name.to_ascii_uppercase();
+    }
     format!("HQL_{}", name.to_ascii_uppercase())
 }
 

@@ -36,6 +36,7 @@
 //! ```
 
 mod builder;
+mod enc_keys;
 mod error;
 mod keys;
 mod members;
@@ -48,6 +49,7 @@ mod validate;
 mod tests;
 
 pub use builder::NodeConfigBuilder;
+pub use enc_keys::{check_key_id, EncKey, EncKeys, ENC_KEY_LEN};
 pub use error::ConfigError;
 pub use members::{parse_member, parse_members};
 pub use node::{

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{ConfigError, NodeConfigBuilder, Secret};
+use super::{ConfigError, EncKeys, NodeConfigBuilder, Secret};
 use crate::types::members::{Member, NodeId};
 
 /// Default for `filename_db`.
@@ -111,6 +111,12 @@ pub struct NodeConfig {
     /// When this node finds a running cluster it is not a member of, it asks to join as a
     /// learner (a read replica that never votes) instead of as a voter.
     pub learner: bool,
+    /// Where `hiqlite backup now` / [`Client::backup`](crate::Client::backup) write this node's
+    /// encrypted backups (TOML `backup_dir`, env `HQL_BACKUP_DIR`). `None`: no local backups.
+    pub backup_dir: Option<PathBuf>,
+    /// The keys backups are encrypted with, and the id of the active one (TOML `enc_keys` and
+    /// `enc_key_active`, env `ENC_KEYS` and `ENC_KEY_ACTIVE`, as cryptr reads them).
+    pub enc_keys: EncKeys,
 }
 
 impl NodeConfig {
@@ -208,6 +214,8 @@ impl NodeConfig {
             listen_raft_addr: None,
             listen_api_addr: None,
             learner: false,
+            backup_dir: None,
+            enc_keys: EncKeys::default(),
         }
     }
 }

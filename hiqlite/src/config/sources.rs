@@ -124,6 +124,18 @@ struct FileConfig {
     listen_raft_addr: Option<String>,
     listen_api_addr: Option<String>,
     learner: Option<bool>,
+    backup_dir: Option<PathBuf>,
+    enc_keys: Option<KeyEntries>,
+    enc_key_active: Option<String>,
+}
+
+/// `enc_keys` as one string (cryptr's newline-separated form) or a list of entries. Untagged, so
+/// that a value of another type is refused without serde quoting it (it holds keys).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyEntries {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl FileConfig {
@@ -200,6 +212,18 @@ impl FileConfig {
         }
         if let Some(v) = self.learner {
             b = b.learner(v);
+        }
+        if let Some(v) = self.backup_dir {
+            b = b.backup_dir(v);
+        }
+        if let Some(v) = self.enc_keys {
+            b = b.enc_keys(match v {
+                KeyEntries::One(s) => vec![s],
+                KeyEntries::Many(v) => v,
+            });
+        }
+        if let Some(v) = self.enc_key_active {
+            b = b.enc_key_active(v);
         }
         Ok(b)
     }

@@ -117,6 +117,18 @@ impl NodeConfig {
             }
         }
 
+        // backups: keys that fit together, and keys wherever backups are written
+        problems.extend(self.enc_keys.problems());
+        if let Some(dir) = &self.backup_dir {
+            if self.enc_keys.keys.is_empty() {
+                problems.push(format!(
+                    "backup_dir {:?} is set but enc_keys is empty: backups are always encrypted \
+                     (TOML `enc_keys` and `enc_key_active`, env ENC_KEYS and ENC_KEY_ACTIVE)",
+                    dir.display().to_string()
+                ));
+            }
+        }
+
         // secrets: say which and how short, never the value
         for (key, secret) in [
             ("secret_raft", &self.secret_raft),

@@ -94,6 +94,12 @@ impl ApiService {
             ApiRequest::CloseCursor { cursor } => {
                 ApiResponse::Cursor(Ok(self.node.cursors.close(connection, cursor)))
             }
+            ApiRequest::Backup => {
+                ApiResponse::Backup(self.node.create_backup().await.map_err(to_remote))
+            }
+            ApiRequest::Backups => {
+                ApiResponse::Backups(self.node.list_backups().await.map_err(to_remote))
+            }
         }
     }
 }
@@ -115,6 +121,7 @@ pub(crate) fn to_remote(e: Error) -> RemoteError {
         },
         Error::Timeout(m) => RemoteError::Timeout(m),
         Error::ShuttingDown => RemoteError::ShuttingDown,
+        Error::Backup(e) => RemoteError::Backup(e),
         other => RemoteError::Other(other.to_string()),
     }
 }

@@ -88,6 +88,10 @@ pub enum Error {
         first: &'static str,
         now: &'static str,
     },
+    /// A backup could not be made, listed or read (see [`BackupError`](crate::backup::BackupError)
+    /// for each case).
+    #[error(transparent)]
+    Backup(#[from] crate::types::backup::BackupError),
 }
 
 /// A local SQLite failure (a read with bad SQL, a type mismatch) reads the same as the error a

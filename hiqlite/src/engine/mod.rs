@@ -6,6 +6,7 @@
 //! answers a repeated id with its first result, so a retry never applies twice).
 
 pub mod api;
+pub mod backups;
 pub mod cursors;
 pub mod error;
 pub(crate) mod format_upgrade;
@@ -66,6 +67,8 @@ pub struct Engine {
     pub(crate) removal: watch::Sender<Option<Removal>>,
     /// Streaming reads that remote clients have open on this node (see `engine::cursors`).
     pub(crate) cursors: Arc<cursors::Cursors>,
+    /// Where backups go, when `backup_dir` is set (see `crate::backup`).
+    backups: Option<Arc<dyn backups::BackupStore>>,
 }
 
 /// Why one attempt did not succeed.
@@ -116,7 +119,36 @@ impl Engine {
             peers: Mutex::new(HashMap::new()),
             removal: watch::channel(None).0,
             cursors: cursors::Cursors::new(config.max_frame_bytes),
+            backups: None,
         }
+    }
+
+    /// This engine, writing backups to `store`.
+    pub(crate) fn with_backups(mut self, store: Arc<dyn backups::BackupStore>) -> Self {
+        self.backups = Some(store);
+        self
+    }
+
+    /// Makes a backup on this node: linearizes first, so that it holds every write acknowledged
+    /// before the call, then copies and encrypts (see `crate::backup`).
+    ///
+    /// # Errors
+    /// [`Error::Backup`] (`NotConfigured` without `backup_dir`), or what linearizing fails with.
+    pub(crate) async fn create_backup(&self) -> Result<crate::types::backup::BackupInfo, Error> {
+        let store = self.backups.as_ref().ok_or_else(backups::not_configured)?;
+        self.linearize().await?;
+        Ok(store.create().await?)
+    }
+
+    /// The backups this node's store holds, oldest log index first.
+    ///
+    /// # Errors
+    /// [`Error::Backup`].
+    pub(crate) async fn list_backups(
+        &self,
+    ) -> Result<Vec<crate::types::backup::BackupInfo>, Error> {
+        let store = self.backups.as_ref().ok_or_else(backups::not_configured)?;
+        Ok(store.list().await?)
     }
 
     pub(crate) fn current_leader(&self) -> Option<NodeId> {

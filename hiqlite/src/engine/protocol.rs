@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::raft::NodeId;
+use crate::types::backup::{BackupError, BackupInfo};
 use crate::types::command::{CommandResult, RequestId, Rows, SqlError, WriteOp};
 use crate::types::format::{self, Format};
 use crate::types::value::Value;
@@ -57,6 +58,13 @@ pub enum ApiRequest {
     FetchCursor { cursor: u64 },
     /// Closes a cursor this connection opened, before its last chunk (the consumer left).
     CloseCursor { cursor: u64 },
+    // Also format 3 (not released apart from streaming reads): sent only on connections of
+    // format 3 or later.
+    /// Makes an encrypted backup on the receiving node, into its `backup_dir`, after a
+    /// linearizable read barrier (`hiqlite backup now`).
+    Backup,
+    /// Lists the receiving node's backups (`hiqlite backup list`).
+    Backups,
 }
 
 impl ApiRequest {
@@ -85,6 +93,10 @@ pub enum ApiResponse {
     FullStatus(NodeStatus),
     /// Format 3: the answer to the cursor requests (`OpenCursor`, `FetchCursor`, `CloseCursor`).
     Cursor(Result<CursorChunk, RemoteError>),
+    /// Format 3: the answer to [`ApiRequest::Backup`].
+    Backup(Result<BackupInfo, RemoteError>),
+    /// Format 3: the answer to [`ApiRequest::Backups`].
+    Backups(Result<Vec<BackupInfo>, RemoteError>),
 }
 
 /// One chunk of a streaming read's rows (see [`ApiRequest::OpenCursor`]).
@@ -113,6 +125,9 @@ impl ApiResponse {
             ApiResponse::Cursor(_) => ApiResponse::Rows(Err(RemoteError::Other(
                 "streaming reads need format 3 on the connection".into(),
             ))),
+            ApiResponse::Backup(_) | ApiResponse::Backups(_) => ApiResponse::Rows(Err(
+                RemoteError::Other("backups need format 3 on the connection".into()),
+            )),
             other => other,
         };
         if format >= 2 {
@@ -128,7 +143,8 @@ impl ApiResponse {
             ApiResponse::FullStatus(s) => ApiResponse::Status(s.into()),
             status @ ApiResponse::Status(_) => status,
             // Replaced above.
-            cursor @ ApiResponse::Cursor(_) => cursor,
+            cursor
+            @ (ApiResponse::Cursor(_) | ApiResponse::Backup(_) | ApiResponse::Backups(_)) => cursor,
         }
     }
 
@@ -209,6 +225,9 @@ pub enum RemoteError {
     /// [`Error::ShuttingDown`](crate::Error::ShuttingDown).
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// [`Error::Backup`](crate::Error::Backup). Format 3: only in answers to backup requests.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
 }
 
 impl RemoteError {

@@ -149,14 +149,22 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         }),
         shutdown_rx.clone(),
     ));
-    let local = Arc::new(Engine::new(
+    let mut engine = Engine::new(
         &config,
         raft.clone(),
         reads,
         applied,
         clock_offset,
         (cluster_format, peer_formats),
-    ));
+    );
+    if let Some(dir) = &config.backup_dir {
+        engine = engine.with_backups(Arc::new(crate::backup::LocalBackups::new(
+            config.data_dir.join("db").join(&config.filename_db),
+            dir,
+            config.enc_keys.clone(),
+        )));
+    }
+    let local = Arc::new(engine);
     let api_server = tokio::spawn(crate::net::serve(
         api_listener,
         config.secret_api.clone(),

@@ -23,7 +23,7 @@
 //! |---|---|---|
 //! | 1 | commit f4f5ed9 | — |
 //! | 2 | 0.1.0 | format negotiation; node identity proof; the full node status and precise remote errors; deterministic SQL functions and rules whose results differ from format 1 (see [`Feature`]) |
-//! | 3 | 0.1.0 (main after commit ecbeb24) | streaming reads on the API port (cursor requests); nothing in log entries or snapshots changes |
+//! | 3 | 0.1.0 (main after commit ecbeb24) | streaming reads on the API port (cursor requests); backup requests (`ApiRequest::Backup`, `Backups`); nothing in log entries or snapshots changes |
 
 use std::fmt;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! crate, so every room above (config, net, store, raft, engine, client) can speak it without
 //! knowing the others.
 
+pub mod backup;
 pub mod command;
 pub mod decode;
 pub mod external;

@@ -1,6 +1,7 @@
 //! The `hiqlite` program: run a node (`serve`), talk to a cluster (`sql`, `status`, `migrate`),
 //! or watch a local 3-node cluster survive losing its leader (`demo`).
 
+mod backup;
 mod demo;
 mod dev;
 mod members;
@@ -37,6 +38,8 @@ enum Command {
     /// After losing a majority for good: make a stopped node's data the start of a new cluster of
     /// the members given (run on that node, then start it with those members).
     Recover(recover::RecoverArgs),
+    /// Encrypted backups: make one now, list them, verify a backup file (see docs/backups.md).
+    Backup(backup::BackupArgs),
     /// Start a local 3-node cluster, write and read through different nodes, kill the leader,
     /// show the fail-over and the catch-up, print a throughput figure, clean up.
     Demo(demo::DemoArgs),
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(args) => migrate::run(args).await,
             Command::Recover(args) => recover::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Backup(args) => backup::run(args).await,
         }
     });
     match result {

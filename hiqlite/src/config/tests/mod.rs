@@ -277,3 +277,44 @@ fn errors_are_typed() {
         format!("invalid configuration: {}", e.detail())
     );
 }
+
+#[test]
+fn backup_settings_from_env_and_toml() {
+    const K: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let (_dir, b) = valid();
+    let c = b
+        .clone()
+        .env_with(env(&[
+            ("HQL_BACKUP_DIR", "/tmp/hq-backups"),
+            ("ENC_KEYS", &format!("old/{K}\nnew/{K}")),
+            ("ENC_KEY_ACTIVE", "new"),
+        ]))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(c.backup_dir, Some(PathBuf::from("/tmp/hq-backups")));
+    assert_eq!(c.enc_keys.ids(), vec!["old", "new"]);
+    assert_eq!(c.enc_keys.active_key().unwrap().id(), "new");
+    assert!(!format!("{c:?}").contains(K), "keys never printed");
+
+    let t = b
+        .clone()
+        .toml_str(&format!(
+            "backup_dir = \"b\"\nenc_keys = [\"k1/{K}\"]\nenc_key_active = \"k1\"\n"
+        ))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(t.enc_keys.ids(), vec!["k1"]);
+
+    // A directory without keys, a bad key, an active id that is no key: all reported at once.
+    let e = err_of(b.clone().backup_dir("b").build());
+    assert!(
+        e.contains("backup_dir \"b\" is set but enc_keys is empty"),
+        "{e}"
+    );
+    let e = err_of(b.enc_keys(["k1/short", "x/y"]).enc_key_active("k9").build());
+    assert!(e.contains("key \"k1\": 5 bytes") || e.contains("k1"), "{e}");
+    assert!(e.contains("2 to 20"), "{e}");
+    assert!(!e.contains("short"), "{e}");
+}

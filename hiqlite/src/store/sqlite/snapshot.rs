@@ -132,14 +132,7 @@ impl SnapshotStore {
     fn build_blocking(&self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = self.temp_file();
-        let copy = || -> io::Result<()> {
-            let conn = Connection::open_with_flags(&self.db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(sqlite_err)?;
-            conn.execute("VACUUM INTO ?1", [tmp.display().to_string()])
-                .map_err(sqlite_err)?;
-            Ok(())
-        };
-        if let Err(e) = copy() {
+        if let Err(e) = copy_database(&self.db_path, &tmp) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
@@ -221,6 +214,22 @@ impl SnapshotStore {
         })
         .await
     }
+}
+
+/// Writes a consistent copy of the database at `db_path` to `dest` (which must not exist) with
+/// `VACUUM INTO` from a read-only connection: the writer keeps going meanwhile, and the copy holds
+/// exactly the entries applied when the read began, with their `_hiqlite_meta`. Snapshots and
+/// backups (`crate::backup`) are both made this way. `dest` is not fsynced.
+///
+/// # Errors
+/// `io::Error` (kind `Other`, message `SQLite: ...`) when SQLite cannot open the database or write
+/// the copy; a partial `dest` is left for the caller to remove.
+pub fn copy_database(db_path: &Path, dest: &Path) -> io::Result<()> {
+    let conn = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sqlite_err)?;
+    conn.execute("VACUUM INTO ?1", [dest.display().to_string()])
+        .map_err(sqlite_err)?;
+    Ok(())
 }
 
 /// A fresh `*.tmp` path in `dir` (temporary files are removed when the store opens).

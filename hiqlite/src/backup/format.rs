@@ -1,0 +1,263 @@
+//! The backup file's header: what a backup is, readable without its key.
+//!
+//! All integers big-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `HQLBAKUP` |
+//! | 2 | backup format version ([`BACKUP_FORMAT`]) |
+//! | 1 | the hiqlite data format of the database inside (`types::format`) |
+//! | 8 | log index of the last entry the database holds |
+//! | 8 | log term of that entry |
+//! | 8 | creation time: that entry's time (leader time), ms since the Unix epoch, signed |
+//! | 1 + n | key id: length, then UTF-8 |
+//! | 8 | plaintext length in bytes |
+//! | 32 | SHA-256 of the plaintext |
+//! | 16 | nonce prefix (random per backup) |
+//! | 16 | key check: HMAC-SHA256(key, "hiqlite-backup-key-check" ‖ nonce prefix), first 16 bytes |
+//! | 4 | chunk size in bytes |
+//!
+//! The encrypted body follows (`crypto.rs`): the plaintext in chunks of `chunk size` bytes (the
+//! last may be shorter; an empty plaintext is one empty chunk), each sealed with
+//! XChaCha20-Poly1305 and followed by its 16-byte tag, with the whole header as associated data,
+//! so a changed header byte fails authentication too.
+
+use std::io::Read;
+
+use crate::types::backup::BackupError;
+use crate::types::format::Format;
+
+/// The first bytes of every backup file.
+pub const MAGIC: &[u8; 8] = b"HQLBAKUP";
+/// The backup format this binary writes and the newest it reads.
+pub const BACKUP_FORMAT: u16 = 1;
+/// Bytes of an authentication tag after each chunk.
+pub const TAG_LEN: u64 = 16;
+/// The chunk size new backups use: 1 MiB.
+pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
+/// The largest chunk size a reader accepts (bounds its memory): 16 MiB.
+pub const MAX_CHUNK_SIZE: u32 = 16 << 20;
+
+/// A backup's header (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupHeader {
+    pub format_version: u16,
+    pub data_format: Format,
+    pub log_index: u64,
+    pub log_term: u64,
+    pub created_ms: i64,
+    pub key_id: String,
+    pub plain_len: u64,
+    pub sha256: [u8; 32],
+    pub nonce_prefix: [u8; 16],
+    pub key_check: [u8; 16],
+    pub chunk_size: u32,
+}
+
+impl BackupHeader {
+    /// The header's bytes, as written at the start of the file and used as associated data.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(128);
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&self.format_version.to_be_bytes());
+        b.push(self.data_format);
+        b.extend_from_slice(&self.log_index.to_be_bytes());
+        b.extend_from_slice(&self.log_term.to_be_bytes());
+        b.extend_from_slice(&self.created_ms.to_be_bytes());
+        // Key ids are at most 20 bytes (config::check_key_id).
+        b.push(self.key_id.len() as u8);
+        b.extend_from_slice(self.key_id.as_bytes());
+        b.extend_from_slice(&self.plain_len.to_be_bytes());
+        b.extend_from_slice(&self.sha256);
+        b.extend_from_slice(&self.nonce_prefix);
+        b.extend_from_slice(&self.key_check);
+        b.extend_from_slice(&self.chunk_size.to_be_bytes());
+        b
+    }
+
+    /// How many chunks the body has.
+    pub fn chunks(&self) -> u64 {
+        self.plain_len.div_ceil(u64::from(self.chunk_size)).max(1)
+    }
+
+    /// The length of the encrypted body in bytes.
+    pub fn body_len(&self) -> u64 {
+        self.plain_len + self.chunks() * TAG_LEN
+    }
+
+    /// Reads a header from the start of `r`; returns it with its bytes (the associated data).
+    /// `name` is for messages.
+    ///
+    /// # Errors
+    /// [`BackupError::NotABackup`] (wrong magic, or too short to hold one),
+    /// [`BackupError::NewerFormat`] (a backup format newer than [`BACKUP_FORMAT`]),
+    /// [`BackupError::Truncated`] (the file ends inside the header), [`BackupError::Tampered`]
+    /// (a field no writer produces: key id, chunk size), [`BackupError::Io`].
+    pub fn read(r: &mut impl Read, name: &str) -> Result<(BackupHeader, Vec<u8>), BackupError> {
+        let mut h = HeaderReader {
+            r,
+            bytes: Vec::with_capacity(128),
+            name,
+        };
+        let magic = match h.take::<8>() {
+            Ok(m) => m,
+            Err(BackupError::Truncated { .. }) => {
+                return Err(BackupError::NotABackup { name: name.into() })
+            }
+            Err(e) => return Err(e),
+        };
+        if &magic != MAGIC {
+            return Err(BackupError::NotABackup { name: name.into() });
+        }
+        let format_version = u16::from_be_bytes(h.take()?);
+        if format_version > BACKUP_FORMAT {
+            return Err(BackupError::NewerFormat {
+                name: name.into(),
+                found: format_version,
+                newest: BACKUP_FORMAT,
+            });
+        }
+        let [data_format] = h.take()?;
+        let log_index = u64::from_be_bytes(h.take()?);
+        let log_term = u64::from_be_bytes(h.take()?);
+        let created_ms = i64::from_be_bytes(h.take()?);
+        let [id_len] = h.take()?;
+        let id_bytes = h.take_vec(usize::from(id_len))?;
+        let key_id = String::from_utf8(id_bytes)
+            .ok()
+            .filter(|id| crate::config::check_key_id(id).is_ok())
+            .ok_or_else(|| tampered(name, "the key id in the header is not a valid key id"))?;
+        let plain_len = u64::from_be_bytes(h.take()?);
+        let sha256 = h.take()?;
+        let nonce_prefix = h.take()?;
+        let key_check = h.take()?;
+        let chunk_size = u32::from_be_bytes(h.take()?);
+        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+            return Err(tampered(
+                name,
+                &format!("chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}"),
+            ));
+        }
+        let header = BackupHeader {
+            format_version,
+            data_format,
+            log_index,
+            log_term,
+            created_ms,
+            key_id,
+            plain_len,
+            sha256,
+            nonce_prefix,
+            key_check,
+            chunk_size,
+        };
+        Ok((header, h.bytes))
+    }
+}
+
+pub(super) fn tampered(name: &str, detail: &str) -> BackupError {
+    BackupError::Tampered {
+        name: name.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Reads header fields, keeping every byte read.
+struct HeaderReader<'a, R: Read> {
+    r: &'a mut R,
+    bytes: Vec<u8>,
+    name: &'a str,
+}
+
+impl<R: Read> HeaderReader<'_, R> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], BackupError> {
+        let v = self.take_vec(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(&v);
+        Ok(a)
+    }
+
+    fn take_vec(&mut self, n: usize) -> Result<Vec<u8>, BackupError> {
+        let mut v = vec![0u8; n];
+        let mut filled = 0;
+        while filled < n {
+            match self.r.read(&mut v[filled..]) {
+                Ok(0) => {
+                    return Err(BackupError::Truncated {
+                        name: self.name.into(),
+                        expected: (self.bytes.len() + n) as u64,
+                        found: (self.bytes.len() + filled) as u64,
+                    })
+                }
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(BackupError::Io {
+                        path: self.name.into(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+        self.bytes.extend_from_slice(&v);
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> BackupHeader {
+        BackupHeader {
+            format_version: BACKUP_FORMAT,
+            data_format: 3,
+            log_index: 42,
+            log_term: 7,
+            created_ms: 1_764_495_600_000,
+            key_id: "k1".into(),
+            plain_len: 5,
+            sha256: [9; 32],
+            nonce_prefix: [1; 16],
+            key_check: [2; 16],
+            chunk_size: 4,
+        }
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let h = sample();
+        let bytes = h.encode();
+        let (back, raw) = BackupHeader::read(&mut bytes.as_slice(), "b").unwrap();
+        assert_eq!(back, h);
+        assert_eq!(raw, bytes);
+        assert_eq!(h.chunks(), 2);
+        assert_eq!(h.body_len(), 5 + 2 * 16);
+    }
+
+    #[test]
+    fn newer_format_is_refused_before_the_rest_is_read() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&(BACKUP_FORMAT + 1).to_be_bytes());
+        let e = BackupHeader::read(&mut bytes.as_slice(), "b").unwrap_err();
+        assert_eq!(
+            e,
+            BackupError::NewerFormat {
+                name: "b".into(),
+                found: BACKUP_FORMAT + 1,
+                newest: BACKUP_FORMAT
+            }
+        );
+    }
+
+    #[test]
+    fn other_files_and_short_headers_are_typed() {
+        let e = BackupHeader::read(&mut &b"SQLite format 3\0"[..], "b").unwrap_err();
+        assert!(matches!(e, BackupError::NotABackup { .. }), "{e:?}");
+        let e = BackupHeader::read(&mut &b"HQL"[..], "b").unwrap_err();
+        assert!(matches!(e, BackupError::NotABackup { .. }), "{e:?}");
+        let bytes = sample().encode();
+        let e = BackupHeader::read(&mut &bytes[..30], "b").unwrap_err();
+        assert!(matches!(e, BackupError::Truncated { .. }), "{e:?}");
+    }
+}

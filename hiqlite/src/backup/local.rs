@@ -1,0 +1,148 @@
+//! Backups in a local directory (`backup_dir`): written atomically (temporary file, fsync,
+//! rename, fsync of the directory), listed by reading each file's header, and found by name.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use super::format::BackupHeader;
+use crate::types::backup::{BackupError, BackupInfo, BackupLocation};
+
+/// The file name ending of backups.
+pub const EXTENSION: &str = "hqbackup";
+
+/// A backup directory.
+#[derive(Debug, Clone)]
+pub struct LocalDir {
+    dir: PathBuf,
+}
+
+pub(super) fn io_err(path: &Path, e: std::io::Error) -> BackupError {
+    BackupError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl LocalDir {
+    pub fn new(dir: impl Into<PathBuf>) -> LocalDir {
+        LocalDir { dir: dir.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The name a backup at log index `index` made at `created_ms` gets: sorted by name is sorted
+    /// by log index.
+    pub fn name_for(index: u64, created_ms: i64) -> String {
+        format!("hiqlite-{index:020}-{created_ms}.{EXTENSION}")
+    }
+
+    /// The path of backup `name`.
+    ///
+    /// # Errors
+    /// [`BackupError::InvalidName`]: `name` is not a plain file name ending in `.hqbackup`.
+    pub fn path_of(&self, name: &str) -> Result<PathBuf, BackupError> {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.contains(['/', '\\'])
+            && name.ends_with(&format!(".{EXTENSION}"));
+        if plain {
+            Ok(self.dir.join(name))
+        } else {
+            Err(BackupError::InvalidName { name: name.into() })
+        }
+    }
+
+    /// A fresh path for a file that is not complete yet (hidden, ends in `.tmp`).
+    pub fn temp_path(&self, purpose: &str) -> Result<PathBuf, BackupError> {
+        let mut n = [0u8; 8];
+        getrandom::getrandom(&mut n)
+            .map_err(|e| io_err(&self.dir, std::io::Error::other(e.to_string())))?;
+        Ok(self
+            .dir
+            .join(format!(".{purpose}-{:016x}.tmp", u64::from_le_bytes(n))))
+    }
+
+    /// Creates the directory if needed.
+    pub fn ensure(&self) -> Result<(), BackupError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))
+    }
+
+    /// Writes file `name` atomically: `write` fills a temporary file, which is then fsynced and
+    /// renamed to `name`, and the directory is fsynced. Returns the file's size. On any error the
+    /// temporary file is removed and no file `name` appears.
+    pub fn write_atomic(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut File) -> Result<(), BackupError>,
+    ) -> Result<u64, BackupError> {
+        let dest = self.path_of(name)?;
+        let tmp = self.temp_path("write")?;
+        let result = (|| {
+            let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+            write(&mut file)?;
+            file.sync_all().map_err(|e| io_err(&tmp, e))?;
+            let size = file.metadata().map_err(|e| io_err(&tmp, e))?.len();
+            drop(file);
+            std::fs::rename(&tmp, &dest).map_err(|e| io_err(&dest, e))?;
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_err(&self.dir, e))?;
+            Ok(size)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Every backup in the directory, oldest log index first. Files whose header cannot be read
+    /// are left out with a warning in the log; a missing directory lists nothing.
+    pub fn list(&self) -> Result<Vec<BackupInfo>, BackupError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(&self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if self.path_of(&name).is_err() {
+                continue;
+            }
+            match info_of(&entry.path(), &name) {
+                Ok(info) => out.push(info),
+                Err(e) => tracing::warn!("skipping backup {name}: {e}"),
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.log_index, a.created_ms, &a.name).cmp(&(b.log_index, b.created_ms, &b.name))
+        });
+        Ok(out)
+    }
+}
+
+/// What a backup file's header says, with its size.
+pub fn info_of(path: &Path, name: &str) -> Result<BackupInfo, BackupError> {
+    let file = File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            BackupError::NotFound { name: name.into() }
+        } else {
+            io_err(path, e)
+        }
+    })?;
+    let size = file.metadata().map_err(|e| io_err(path, e))?.len();
+    let (header, _) = BackupHeader::read(&mut BufReader::new(file), name)?;
+    Ok(BackupInfo {
+        name: name.into(),
+        created_ms: header.created_ms,
+        log_index: header.log_index,
+        log_term: header.log_term,
+        size,
+        key_id: header.key_id,
+        location: BackupLocation::Local,
+    })
+}

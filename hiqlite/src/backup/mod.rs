@@ -1,0 +1,263 @@
+//! Backups: encrypted, consistent copies of the database at a known log index.
+//!
+//! This first part writes snapshot backups to a local directory (`backup_dir`), lists and
+//! verifies them. The parts, each one job:
+//! - `format.rs`: the file's header ([`BackupHeader`]) and layout
+//! - `crypto.rs`: encrypting and decrypting the body, checking the key
+//! - `local.rs`: the backup directory: atomic writes, listing, names
+//! - here: making a backup ([`LocalBackups`]), decrypting and verifying one
+//!
+//! A backup is made on the node that receives the request: the engine linearizes first (so it
+//! holds every write acknowledged before the request), then the database is copied with
+//! `VACUUM INTO` from a read connection (`store::sqlite::snapshot::copy_database`, as snapshots
+//! are; writes go on meanwhile), and the copy is encrypted into the directory. The copy's own
+//! `_hiqlite_meta` says which log entry it holds, so the header always matches the data.
+//!
+//! Sits above `engine` and `store`, like `client`; `node` wires it. See docs/backups.md.
+
+pub mod crypto;
+pub mod format;
+pub mod local;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use openraft::vote::RaftLeaderId;
+use rusqlite::{Connection, OpenFlags};
+
+pub use self::format::{BackupHeader, BACKUP_FORMAT};
+use self::local::io_err;
+pub use self::local::LocalDir;
+use crate::config::EncKeys;
+use crate::engine::backups::BackupStore;
+use crate::store::sqlite::snapshot::copy_database;
+use crate::store::sqlite::writer::read_applied_state;
+pub use crate::types::backup::{BackupError, BackupInfo, BackupLocation};
+use crate::types::format as data_format;
+
+/// A node's local backups: its database, its backup directory and its keys.
+#[derive(Debug, Clone)]
+pub struct LocalBackups {
+    db_path: PathBuf,
+    dir: LocalDir,
+    keys: Arc<EncKeys>,
+}
+
+impl LocalBackups {
+    /// Backups of the database at `db_path`, kept in `dir`, encrypted with `keys`' active key.
+    pub fn new(db_path: impl Into<PathBuf>, dir: impl Into<PathBuf>, keys: EncKeys) -> Self {
+        LocalBackups {
+            db_path: db_path.into(),
+            dir: LocalDir::new(dir),
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// Copies the database and encrypts the copy into the directory (blocking: run it on a
+    /// blocking thread).
+    ///
+    /// # Errors
+    /// [`BackupError::NotConfigured`] without an active key; [`BackupError::Copy`] when SQLite
+    /// cannot copy or read the copy; [`BackupError::Io`] when the directory cannot be written.
+    pub fn create_blocking(&self) -> Result<BackupInfo, BackupError> {
+        let key = self.keys.active_key().ok_or_else(|| {
+            BackupError::NotConfigured(
+                "no active encryption key (enc_keys and enc_key_active)".into(),
+            )
+        })?;
+        self.dir.ensure()?;
+        let copy = self.dir.temp_path("copy")?;
+        let result = self.encrypt_copy(key, &copy);
+        let _ = std::fs::remove_file(&copy);
+        result
+    }
+
+    fn encrypt_copy(
+        &self,
+        key: &crate::config::EncKey,
+        copy: &Path,
+    ) -> Result<BackupInfo, BackupError> {
+        copy_database(&self.db_path, copy).map_err(|e| BackupError::Copy(e.to_string()))?;
+        let state = Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| read_applied_state(&c))
+            .map_err(|e| BackupError::Copy(format!("reading the copy's log id: {e}")))?;
+        let (log_index, log_term) = state
+            .last_applied
+            .map_or((0, 0), |id| (id.index, id.leader_id.term()));
+        let (plain_len, sha256) = File::open(copy)
+            .and_then(|f| crypto::measure(&mut BufReader::new(f)))
+            .map_err(|e| io_err(copy, e))?;
+        let nonce_prefix = crypto::new_nonce_prefix().map_err(|e| io_err(copy, e))?;
+        let header = BackupHeader {
+            format_version: BACKUP_FORMAT,
+            data_format: state.format,
+            log_index,
+            log_term,
+            created_ms: state.entry_time_ms,
+            key_id: key.id().to_string(),
+            plain_len,
+            sha256,
+            nonce_prefix,
+            key_check: crypto::key_check(key, &nonce_prefix),
+            chunk_size: format::DEFAULT_CHUNK_SIZE,
+        };
+        let name = LocalDir::name_for(log_index, state.entry_time_ms);
+        let header_bytes = header.encode();
+        let size = self.dir.write_atomic(&name, |file| {
+            let mut out = BufWriter::new(file);
+            let mut plain = BufReader::new(File::open(copy).map_err(|e| io_err(copy, e))?);
+            out.write_all(&header_bytes)
+                .and_then(|()| crypto::seal_body(key, &header, &header_bytes, &mut plain, &mut out))
+                .and_then(|()| out.flush())
+                .map_err(|e| io_err(copy, e))
+        })?;
+        tracing::info!(%name, log_index, size, key_id = key.id(), "backup written");
+        Ok(BackupInfo {
+            name,
+            created_ms: header.created_ms,
+            log_index,
+            log_term,
+            size,
+            key_id: header.key_id,
+            location: BackupLocation::Local,
+        })
+    }
+
+    /// The backups in the directory, oldest log index first.
+    pub fn list_blocking(&self) -> Result<Vec<BackupInfo>, BackupError> {
+        self.dir.list()
+    }
+
+    /// Verifies backup `name` of this directory (see [`verify_file`]).
+    pub fn verify_blocking(&self, name: &str) -> Result<BackupHeader, BackupError> {
+        verify_file(&self.dir.path_of(name)?, &self.keys)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, BackupError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BackupError::Copy(format!("the backup task failed: {e}")))?
+}
+
+impl BackupStore for LocalBackups {
+    fn create(&self) -> BoxFuture<'_, Result<BackupInfo, BackupError>> {
+        let this = self.clone();
+        Box::pin(blocking(move || this.create_blocking()))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<BackupInfo>, BackupError>> {
+        let this = self.clone();
+        Box::pin(blocking(move || this.list_blocking()))
+    }
+}
+
+/// The name of a file, for messages.
+fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Decrypts the backup at `path` into a new file `out` (a SQLite database) and checks it: the
+/// SHA-256 and length of the plaintext, that it opens as a Hiqlite database (`PRAGMA
+/// quick_check`, `_hiqlite_meta`), and that its last applied log id is the header's. Returns the
+/// header. On an error `out` is removed.
+///
+/// # Errors
+/// Every [`BackupError`] of reading a backup: `NotFound`, `NotABackup`, `NewerFormat`,
+/// `NewerDataFormat`, `UnknownKey`, `WrongKey`, `Truncated`, `Tampered`, `Mismatch`,
+/// `NotADatabase`, `Io` (also when `out` exists already).
+pub fn decrypt_file(path: &Path, keys: &EncKeys, out: &Path) -> Result<BackupHeader, BackupError> {
+    let name = display_name(path);
+    let file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => BackupError::NotFound { name: name.clone() },
+        _ => io_err(path, e),
+    })?;
+    let mut input = BufReader::new(file);
+    let (header, header_bytes) = BackupHeader::read(&mut input, &name)?;
+    if header.data_format > data_format::NEWEST {
+        return Err(BackupError::NewerDataFormat {
+            name,
+            found: header.data_format,
+            newest: data_format::NEWEST,
+        });
+    }
+    let key = crypto::key_for(keys, &header, &name)?;
+    let result = (|| {
+        let plain = File::options()
+            .write(true)
+            .create_new(true)
+            .open(out)
+            .map_err(|e| io_err(out, e))?;
+        let mut writer = BufWriter::new(plain);
+        let sha = crypto::open_body(key, &header, &header_bytes, &name, &mut input, &mut writer)?;
+        let plain = writer
+            .into_inner()
+            .map_err(|e| io_err(out, e.into_error()))?;
+        plain.sync_all().map_err(|e| io_err(out, e))?;
+        if sha != header.sha256 {
+            return Err(BackupError::Mismatch {
+                name: name.clone(),
+                detail: "the SHA-256 of the decrypted data differs from the header's".into(),
+            });
+        }
+        check_database(out, &header, &name)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    result.map(|()| header)
+}
+
+/// Checks that `db` is a sound Hiqlite database whose last applied entry is the header's.
+fn check_database(db: &Path, header: &BackupHeader, name: &str) -> Result<(), BackupError> {
+    let not_db = |detail: String| BackupError::NotADatabase {
+        name: name.into(),
+        detail,
+    };
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| not_db(e.to_string()))?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| not_db(e.to_string()))?;
+    if check != "ok" {
+        return Err(not_db(format!("quick_check: {check}")));
+    }
+    let state = read_applied_state(&conn).map_err(|e| not_db(format!("_hiqlite_meta: {e}")))?;
+    let found = state
+        .last_applied
+        .map_or((0, 0), |id| (id.index, id.leader_id.term()));
+    if found != (header.log_index, header.log_term) {
+        return Err(BackupError::Mismatch {
+            name: name.into(),
+            detail: format!(
+                "the database holds log entry {found:?} (index, term), the header says {:?}",
+                (header.log_index, header.log_term)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Verifies the backup at `path` with `keys`: decrypts it into a temporary file next to it,
+/// checks it as [`decrypt_file`] does, and removes the temporary file. Returns the header.
+///
+/// # Errors
+/// As [`decrypt_file`].
+pub fn verify_file(path: &Path, keys: &EncKeys) -> Result<BackupHeader, BackupError> {
+    let dir = LocalDir::new(path.parent().unwrap_or(Path::new(".")));
+    let tmp = dir.temp_path("verify")?;
+    let result = decrypt_file(path, keys, &tmp);
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+#[cfg(test)]
+mod tests;
