@@ -65,6 +65,28 @@ impl LocalDir {
             .join(format!(".{purpose}-{:016x}.tmp", u64::from_le_bytes(n))))
     }
 
+    /// Removes the temporary files a crash left behind (`.*.tmp`: unfinished backups and
+    /// copies). Call it only when no backup is being made, at the node's start. Returns how many
+    /// were removed; a directory that does not exist yet has none.
+    pub fn remove_leftovers(&self) -> Result<usize, BackupError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err(&self.dir, e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(&self.dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                std::fs::remove_file(entry.path()).map_err(|e| io_err(&entry.path(), e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Creates the directory if needed.
     pub fn ensure(&self) -> Result<(), BackupError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))

@@ -126,6 +126,19 @@ impl LocalBackups {
         })
     }
 
+    /// Removes what a crash left in the directory (see [`LocalDir::remove_leftovers`]): call it
+    /// at the node's start, before any backup runs. Failures are logged, not returned: they
+    /// only cost disk space.
+    pub fn remove_leftovers(&self) {
+        match self.dir.remove_leftovers() {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(removed = n, dir = %self.dir.path().display(), "removed unfinished backup files")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot remove unfinished backup files"),
+        }
+    }
+
     /// The backups in the directory, oldest log index first.
     pub fn list_blocking(&self) -> Result<Vec<BackupInfo>, BackupError> {
         self.dir.list()

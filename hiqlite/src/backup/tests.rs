@@ -226,3 +226,21 @@ fn without_an_active_key_nothing_is_written() {
     let e = store.create_blocking().unwrap_err();
     assert!(matches!(e, BackupError::NotConfigured(_)), "{e:?}");
 }
+
+#[tokio::test]
+async fn leftovers_of_a_crash_are_removed_and_backups_kept() {
+    let (db, dir) = db_with_rows().await;
+    let store = backups(&db, dir.path(), keys("k1", &[("k1", 1)]));
+    let info = store.create_blocking().unwrap();
+    // What a crash in the middle of a backup leaves: a copy and an unfinished backup.
+    let copy = store.dir.temp_path("copy").unwrap();
+    let unfinished = store.dir.temp_path("backup").unwrap();
+    std::fs::write(&copy, b"partial copy").unwrap();
+    std::fs::write(&unfinished, b"partial backup").unwrap();
+    assert_eq!(store.dir.remove_leftovers().unwrap(), 2);
+    assert!(!copy.exists() && !unfinished.exists());
+    assert_eq!(store.list_blocking().unwrap(), vec![info]);
+    assert_eq!(store.dir.remove_leftovers().unwrap(), 0);
+    let missing = LocalDir::new(dir.path().join("not-yet"));
+    assert_eq!(missing.remove_leftovers().unwrap(), 0);
+}

@@ -67,7 +67,12 @@ impl Client {
                 ApiRequest::Status
             }
         };
-        let (resp, rpc) = remote.call_fitted(&build).await?;
+        // A backup is answered once the node has copied and encrypted the whole database.
+        let answer_timeout = match req {
+            ApiRequest::Backup => remote.backup_timeout().max(remote.request_timeout),
+            _ => remote.request_timeout,
+        };
+        let (resp, rpc) = remote.call_fitted_waiting(&build, answer_timeout).await?;
         let format = rpc.peer_format();
         if format < needed {
             return Err(Error::Backup(BackupError::NodeTooOld { format, needed }));

@@ -23,6 +23,10 @@ pub const DEFAULT_ANSWER_MARGIN: Duration = Duration::from_secs(5);
 /// one whose machine is gone (a connection there hangs instead of being refused).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Default of [`RemoteOptions::backup_timeout`]: 1 hour, time to copy and encrypt a database of
+/// tens of GB on an ordinary disk.
+pub const DEFAULT_BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// How a remote client reaches a cluster (see [`Client::remote_with`](crate::Client::remote_with)).
 ///
 /// Set fields with struct update syntax or the `with_*` methods:
@@ -67,6 +71,11 @@ pub struct RemoteOptions {
     /// first with [`Error::OutcomeUnknown`]. Reads wait `request_timeout`. Default:
     /// [`DEFAULT_ANSWER_MARGIN`] (5 s).
     pub answer_margin: Duration,
+    /// How long [`Client::backup`](crate::Client::backup) waits for the node's answer: the node
+    /// copies and encrypts the whole database before it answers, which takes far longer than a
+    /// request. Finding a node that answers is still bounded by `request_timeout`. Default:
+    /// [`DEFAULT_BACKUP_TIMEOUT`] (1 hour).
+    pub backup_timeout: Duration,
 }
 
 impl Default for RemoteOptions {
@@ -77,6 +86,7 @@ impl Default for RemoteOptions {
             retry_unreachable: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             answer_margin: DEFAULT_ANSWER_MARGIN,
+            backup_timeout: DEFAULT_BACKUP_TIMEOUT,
         }
     }
 }
@@ -109,6 +119,12 @@ impl RemoteOptions {
     /// Sets [`answer_margin`](Self::answer_margin).
     pub fn with_answer_margin(mut self, margin: Duration) -> Self {
         self.answer_margin = margin;
+        self
+    }
+
+    /// Sets [`backup_timeout`](Self::backup_timeout).
+    pub fn with_backup_timeout(mut self, timeout: Duration) -> Self {
+        self.backup_timeout = timeout;
         self
     }
 }
@@ -188,10 +204,25 @@ impl RemoteNodes {
         &self,
         build: &(dyn Fn(Format) -> ApiRequest + Sync),
     ) -> Result<(ApiResponse, RpcClient), Error> {
+        self.call_fitted_waiting(build, self.request_timeout).await
+    }
+
+    /// [`call_fitted`](Self::call_fitted) for a request the node answers only after a long job
+    /// (a backup): waits up to `answer_timeout` for the answer once a node took the request.
+    pub async fn call_fitted_waiting(
+        &self,
+        build: &(dyn Fn(Format) -> ApiRequest + Sync),
+        answer_timeout: Duration,
+    ) -> Result<(ApiResponse, RpcClient), Error> {
         let (resp, _, rpc) = self
-            .call_tracked(Fitted::PerFormat(build), false, self.request_timeout)
+            .call_tracked(Fitted::PerFormat(build), false, answer_timeout)
             .await?;
         Ok((resp, rpc))
+    }
+
+    /// [`RemoteOptions::backup_timeout`].
+    pub(crate) fn backup_timeout(&self) -> Duration {
+        self.options.backup_timeout
     }
 
     /// Sends the request until a node answers; also says whether an earlier try may have

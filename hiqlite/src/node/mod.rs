@@ -158,11 +158,13 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         (cluster_format, peer_formats),
     );
     if let Some(dir) = &config.backup_dir {
-        engine = engine.with_backups(Arc::new(crate::backup::LocalBackups::new(
+        let backups = crate::backup::LocalBackups::new(
             config.data_dir.join("db").join(&config.filename_db),
             dir,
             config.enc_keys.clone(),
-        )));
+        );
+        backups.remove_leftovers();
+        engine = engine.with_backups(Arc::new(backups));
     }
     let local = Arc::new(engine);
     let api_server = tokio::spawn(crate::net::serve(
