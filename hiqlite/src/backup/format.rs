@@ -7,12 +7,13 @@
 //! | 8 | magic `HQLBAKUP` |
 //! | 2 | backup format version ([`BACKUP_FORMAT`]) |
 //! | 1 | the hiqlite data format of the database inside (`types::format`) |
+//! | 1 | compression of the payload ([`Compression`]: 0 none, 1 zstd) |
 //! | 8 | log index of the last entry the database holds |
 //! | 8 | log term of that entry |
 //! | 8 | creation time: that entry's time (leader time), ms since the Unix epoch, signed |
 //! | 1 + n | key id: length, then UTF-8 |
-//! | 8 | plaintext length in bytes |
-//! | 32 | SHA-256 of the plaintext |
+//! | 8 | payload length in bytes (the database after compression) |
+//! | 32 | SHA-256 of the payload |
 //! | 16 | nonce prefix (random per backup) |
 //! | 16 | key check: HMAC-SHA256(key, "hiqlite-backup-key-check" ‖ nonce prefix), first 16 bytes |
 //! | 4 | chunk size in bytes |
@@ -38,11 +39,34 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
 /// The largest chunk size a reader accepts (bounds its memory): 16 MiB.
 pub const MAX_CHUNK_SIZE: u32 = 16 << 20;
 
+/// How the database is compressed before it is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// The payload is the database file itself.
+    None = 0,
+    /// The payload is the database file compressed with zstd.
+    Zstd = 1,
+}
+
+impl Compression {
+    fn from_byte(b: u8) -> Option<Compression> {
+        match b {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// The zstd level new backups use: zstd's default, fast, and SQLite pages compress well at it.
+pub const ZSTD_LEVEL: i32 = 3;
+
 /// A backup's header (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupHeader {
     pub format_version: u16,
     pub data_format: Format,
+    pub compression: Compression,
     pub log_index: u64,
     pub log_term: u64,
     pub created_ms: i64,
@@ -61,6 +85,7 @@ impl BackupHeader {
         b.extend_from_slice(MAGIC);
         b.extend_from_slice(&self.format_version.to_be_bytes());
         b.push(self.data_format);
+        b.push(self.compression as u8);
         b.extend_from_slice(&self.log_index.to_be_bytes());
         b.extend_from_slice(&self.log_term.to_be_bytes());
         b.extend_from_slice(&self.created_ms.to_be_bytes());
@@ -118,6 +143,13 @@ impl BackupHeader {
             });
         }
         let [data_format] = h.take()?;
+        let [compression] = h.take()?;
+        let compression = Compression::from_byte(compression).ok_or_else(|| {
+            tampered(
+                name,
+                &format!("compression {compression} is not one this backup format has"),
+            )
+        })?;
         let log_index = u64::from_be_bytes(h.take()?);
         let log_term = u64::from_be_bytes(h.take()?);
         let created_ms = i64::from_be_bytes(h.take()?);
@@ -141,6 +173,7 @@ impl BackupHeader {
         let header = BackupHeader {
             format_version,
             data_format,
+            compression,
             log_index,
             log_term,
             created_ms,
@@ -212,6 +245,7 @@ mod tests {
         BackupHeader {
             format_version: BACKUP_FORMAT,
             data_format: 3,
+            compression: Compression::Zstd,
             log_index: 42,
             log_term: 7,
             created_ms: 1_764_495_600_000,

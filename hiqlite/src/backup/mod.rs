@@ -70,15 +70,20 @@ impl LocalBackups {
         })?;
         self.dir.ensure()?;
         let copy = self.dir.temp_path("copy")?;
-        let result = self.encrypt_copy(key, &copy);
+        let compressed = self.dir.temp_path("zstd")?;
+        let result = self.encrypt_copy(key, &copy, &compressed);
         let _ = std::fs::remove_file(&copy);
+        let _ = std::fs::remove_file(&compressed);
         result
     }
 
+    /// Copies the database to `copy`, compresses it into `compressed`, encrypts that into the
+    /// directory.
     fn encrypt_copy(
         &self,
         key: &crate::config::EncKey,
         copy: &Path,
+        compressed: &Path,
     ) -> Result<BackupInfo, BackupError> {
         copy_database(&self.db_path, copy).map_err(|e| BackupError::Copy(e.to_string()))?;
         let state = Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -87,13 +92,23 @@ impl LocalBackups {
         let (log_index, log_term) = state
             .last_applied
             .map_or((0, 0), |id| (id.index, id.leader_id.term()));
-        let (plain_len, sha256) = File::open(copy)
+        // Compressed into a file first: the header, written before the body, holds the
+        // payload's length and hash.
+        File::open(copy)
+            .and_then(|f| {
+                let mut out = BufWriter::new(File::create(compressed)?);
+                zstd::stream::copy_encode(BufReader::new(f), &mut out, format::ZSTD_LEVEL)?;
+                out.flush()
+            })
+            .map_err(|e| io_err(compressed, e))?;
+        let (plain_len, sha256) = File::open(compressed)
             .and_then(|f| crypto::measure(&mut BufReader::new(f)))
-            .map_err(|e| io_err(copy, e))?;
+            .map_err(|e| io_err(compressed, e))?;
         let nonce_prefix = crypto::new_nonce_prefix().map_err(|e| io_err(copy, e))?;
         let header = BackupHeader {
             format_version: BACKUP_FORMAT,
             data_format: state.format,
+            compression: format::Compression::Zstd,
             log_index,
             log_term,
             created_ms: state.entry_time_ms,
@@ -108,11 +123,12 @@ impl LocalBackups {
         let header_bytes = header.encode();
         let size = self.dir.write_atomic(&name, |file| {
             let mut out = BufWriter::new(file);
-            let mut plain = BufReader::new(File::open(copy).map_err(|e| io_err(copy, e))?);
+            let mut plain =
+                BufReader::new(File::open(compressed).map_err(|e| io_err(compressed, e))?);
             out.write_all(&header_bytes)
                 .and_then(|()| crypto::seal_body(key, &header, &header_bytes, &mut plain, &mut out))
                 .and_then(|()| out.flush())
-                .map_err(|e| io_err(copy, e))
+                .map_err(|e| io_err(compressed, e))
         })?;
         tracing::info!(%name, log_index, size, key_id = key.id(), "backup written");
         Ok(BackupInfo {
@@ -209,8 +225,34 @@ pub fn decrypt_file(path: &Path, keys: &EncKeys, out: &Path) -> Result<BackupHea
             .create_new(true)
             .open(out)
             .map_err(|e| io_err(out, e))?;
-        let mut writer = BufWriter::new(plain);
-        let sha = crypto::open_body(key, &header, &header_bytes, &name, &mut input, &mut writer)?;
+        let writer = BufWriter::new(plain);
+        let (sha, writer) = match header.compression {
+            format::Compression::None => {
+                let mut writer = writer;
+                let sha =
+                    crypto::open_body(key, &header, &header_bytes, &name, &mut input, &mut writer)?;
+                (sha, writer)
+            }
+            format::Compression::Zstd => {
+                let mut decoder =
+                    zstd::stream::write::Decoder::new(writer).map_err(|e| io_err(out, e))?;
+                // A write error here is the output file's or, for a payload that authenticated
+                // but does not decompress (a writer bug), zstd's: both come back as `Io`.
+                let sha = crypto::open_body(
+                    key,
+                    &header,
+                    &header_bytes,
+                    &name,
+                    &mut input,
+                    &mut decoder,
+                )?;
+                decoder.flush().map_err(|e| BackupError::Mismatch {
+                    name: name.clone(),
+                    detail: format!("the payload is not valid zstd data: {e}"),
+                })?;
+                (sha, decoder.into_inner())
+            }
+        };
         let plain = writer
             .into_inner()
             .map_err(|e| io_err(out, e.into_error()))?;
