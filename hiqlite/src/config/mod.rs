@@ -11,6 +11,7 @@
 //! - `sources.rs`: the TOML file and the `HQL_*` environment variables
 //! - `keys.rs`: the one list of keys (TOML key, environment variable, flag)
 //! - `members.rs`: members written as `"ID RAFT_ADDR API_ADDR"` ([`parse_member`])
+//! - `s3.rs`: [`S3Config`], the bucket backups are uploaded to
 //! - `secret.rs`: [`Secret`], never printed; `error.rs`: [`ConfigError`]
 //!
 //! This room imports nothing of the crate but `crate::types`.
@@ -41,6 +42,7 @@ mod error;
 mod keys;
 mod members;
 mod node;
+mod s3;
 mod secret;
 mod sources;
 mod validate;
@@ -52,6 +54,7 @@ pub use builder::NodeConfigBuilder;
 pub use enc_keys::{check_key_id, EncKey, EncKeys, ENC_KEY_LEN};
 pub use error::ConfigError;
 pub use members::{parse_member, parse_members};
+pub use s3::{S3Config, DEFAULT_S3_REGION};
 pub use node::{
     NodeConfig, ReadPolicy, DEFAULT_DATA_DIR, DEFAULT_ELECTION_TIMEOUT_MAX,
     DEFAULT_ELECTION_TIMEOUT_MIN, DEFAULT_FILENAME_DB, DEFAULT_HEARTBEAT_INTERVAL,
