@@ -101,8 +101,13 @@ async fn backups_are_uploaded_listed_and_failures_keep_the_local_file() {
             .s3_secret(SECRET_KEY)
     })
     .remove(0);
-    assert!(!format!("{config:?}").contains(SECRET_KEY), "secret printed");
-    let client = hiqlite::start_node(config.clone()).await.expect("node starts");
+    assert!(
+        !format!("{config:?}").contains(SECRET_KEY),
+        "secret printed"
+    );
+    let client = hiqlite::start_node(config.clone())
+        .await
+        .expect("node starts");
     client
         .wait_until_healthy(Duration::from_secs(30))
         .await
@@ -164,7 +169,10 @@ async fn backups_are_uploaded_listed_and_failures_keep_the_local_file() {
     // S3 down: a clear error after the retries, and the new local file is kept.
     server.stop().await;
     client
-        .execute("INSERT INTO t (id, b) VALUES (?, ?)", params!(100, vec![1u8]))
+        .execute(
+            "INSERT INTO t (id, b) VALUES (?, ?)",
+            params!(100, vec![1u8]),
+        )
         .await
         .unwrap();
     let e = client.backup().await.unwrap_err();
@@ -177,16 +185,21 @@ async fn backups_are_uploaded_listed_and_failures_keep_the_local_file() {
     assert!(!s3_root.join(BUCKET).join(name).exists());
     let e = client.backups().await.unwrap_err();
     println!("S3 down, listing: {e}");
-    assert!(
-        matches!(e, Error::Backup(BackupError::S3 { .. })),
-        "{e:?}"
-    );
+    assert!(matches!(e, Error::Backup(BackupError::S3 { .. })), "{e:?}");
 
     // Wrong credentials: the server is back on the same address with another key pair.
-    let server = start_s3(&s3_root, &s3_addr.to_string(), "someone-else", "another-secret-0123")
-        .await;
+    let server = start_s3(
+        &s3_root,
+        &s3_addr.to_string(),
+        "someone-else",
+        "another-secret-0123",
+    )
+    .await;
     client
-        .execute("INSERT INTO t (id, b) VALUES (?, ?)", params!(101, vec![2u8]))
+        .execute(
+            "INSERT INTO t (id, b) VALUES (?, ?)",
+            params!(101, vec![2u8]),
+        )
         .await
         .unwrap();
     let e = client.backup().await.unwrap_err();

@@ -73,16 +73,12 @@ impl S3Backups {
     /// # Errors
     /// [`BackupError::NotConfigured`] when `config` lacks the URL, bucket, key or secret, or the
     /// URL does not parse.
-    pub fn new(
-        local: LocalBackups,
-        config: &S3Config,
-        retry: Retry,
-    ) -> Result<Self, BackupError> {
+    pub fn new(local: LocalBackups, config: &S3Config, retry: Retry) -> Result<Self, BackupError> {
         let missing = |name: &str| BackupError::NotConfigured(format!("{name} is not set"));
         let url = config.url.as_deref().ok_or_else(|| missing("s3_url"))?;
-        let host = url.parse().map_err(|e| {
-            BackupError::NotConfigured(format!("s3_url {url:?} is not a URL: {e}"))
-        })?;
+        let host = url
+            .parse()
+            .map_err(|e| BackupError::NotConfigured(format!("s3_url {url:?} is not a URL: {e}")))?;
         let bucket = config.bucket.clone().ok_or_else(|| missing("s3_bucket"))?;
         let key = config.key.clone().ok_or_else(|| missing("s3_key"))?;
         let secret = config.secret.as_ref().ok_or_else(|| missing("s3_secret"))?;

@@ -54,11 +54,11 @@ pub use builder::NodeConfigBuilder;
 pub use enc_keys::{check_key_id, EncKey, EncKeys, ENC_KEY_LEN};
 pub use error::ConfigError;
 pub use members::{parse_member, parse_members};
-pub use s3::{S3Config, DEFAULT_S3_REGION};
 pub use node::{
     NodeConfig, ReadPolicy, DEFAULT_DATA_DIR, DEFAULT_ELECTION_TIMEOUT_MAX,
     DEFAULT_ELECTION_TIMEOUT_MIN, DEFAULT_FILENAME_DB, DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LOG_SYNC, DEFAULT_MAX_FRAME_BYTES, DEFAULT_READ_POOL_SIZE, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_SNAPSHOT_AFTER_LOGS, MAX_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES, MIN_SECRET_LEN,
 };
+pub use s3::{S3Config, DEFAULT_S3_REGION};
 pub use secret::Secret;

@@ -81,9 +81,7 @@ impl S3Config {
         if let Some(url) = &self.url {
             let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
             if !scheme_ok || url.len() <= "https://".len() {
-                problems.push(format!(
-                    "s3_url {url:?} is not an http:// or https:// URL"
-                ));
+                problems.push(format!("s3_url {url:?} is not an http:// or https:// URL"));
             }
         }
         problems

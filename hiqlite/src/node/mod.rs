@@ -158,12 +158,10 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         (cluster_format, peer_formats),
     );
     // With S3 but without backup_dir, backups are staged in DATA_DIR/backups (docs/backups.md).
-    let backup_dir = config.backup_dir.clone().or_else(|| {
-        config
-            .s3
-            .is_set()
-            .then(|| config.data_dir.join("backups"))
-    });
+    let backup_dir = config
+        .backup_dir
+        .clone()
+        .or_else(|| config.s3.is_set().then(|| config.data_dir.join("backups")));
     if let Some(dir) = &backup_dir {
         let backups = crate::backup::LocalBackups::new(
             config.data_dir.join("db").join(&config.filename_db),
