@@ -5,6 +5,7 @@
 //! - `format.rs`: the file's header ([`BackupHeader`]) and layout
 //! - `crypto.rs`: encrypting and decrypting the body, checking the key
 //! - `local.rs`: the backup directory: atomic writes, listing, names
+//! - `s3.rs` (feature `s3`): uploading each backup to an S3 bucket and listing the bucket's
 //! - here: making a backup ([`LocalBackups`]), decrypting and verifying one
 //!
 //! A backup is made on the node that receives the request: the engine linearizes first (so it
@@ -18,6 +19,8 @@
 pub mod crypto;
 pub mod format;
 pub mod local;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};

@@ -234,6 +234,38 @@ impl NodeConfigBuilder {
         self
     }
 
+    /// The S3 endpoint backups are uploaded to, `http://` or `https://` (TOML `s3_url`, env
+    /// `HQL_S3_URL`). Uploads need `s3_url`, `s3_bucket`, `s3_key` and `s3_secret`.
+    pub fn s3_url(mut self, url: impl Into<String>) -> Self {
+        self.config.s3.url = Some(url.into());
+        self
+    }
+    /// The S3 bucket (TOML `s3_bucket`, env `HQL_S3_BUCKET`); it must exist.
+    pub fn s3_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.config.s3.bucket = Some(bucket.into());
+        self
+    }
+    /// The S3 region (TOML `s3_region`, env `HQL_S3_REGION`); default `us-east-1`.
+    pub fn s3_region(mut self, region: impl Into<String>) -> Self {
+        self.config.s3.region = Some(region.into());
+        self
+    }
+    /// Path-style S3 requests (TOML `s3_path_style`, env `HQL_S3_PATH_STYLE`); default `true`.
+    pub fn s3_path_style(mut self, path_style: bool) -> Self {
+        self.config.s3.path_style = path_style;
+        self
+    }
+    /// The S3 access key id (TOML `s3_key`, env `HQL_S3_KEY`).
+    pub fn s3_key(mut self, key: impl Into<String>) -> Self {
+        self.config.s3.key = Some(key.into());
+        self
+    }
+    /// The S3 secret access key (TOML `s3_secret`, env `HQL_S3_SECRET`); never printed.
+    pub fn s3_secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.config.s3.secret = Some(secret.into());
+        self
+    }
+
     /// Checks that the required values are present, then [validates](NodeConfig::validate).
     /// Every problem is reported in one error: missing values, problems recorded while layering
     /// (see [`parse_nodes`](Self::parse_nodes)) and every check of the values that are set.

@@ -90,6 +90,14 @@ pub(super) const KEYS: &[Key] = &[
     key("enc_key_active", None, |b, v| {
         set(b, Ok(v.trim()), B::enc_key_active)
     }),
+    key("s3_url", None, |b, v| set(b, Ok(v.trim()), B::s3_url)),
+    key("s3_bucket", None, |b, v| set(b, Ok(v.trim()), B::s3_bucket)),
+    key("s3_region", None, |b, v| set(b, Ok(v.trim()), B::s3_region)),
+    key("s3_path_style", None, |b, v| {
+        set(b, boolean(v), B::s3_path_style)
+    }),
+    key("s3_key", None, |b, v| set(b, Ok(v.trim()), B::s3_key)),
+    key("s3_secret", None, |b, v| set(b, Ok(v), B::s3_secret)),
 ];
 
 /// Where a setting can be given, for messages: ``TOML `nodes`, env HQL_NODES, flag --node``.

@@ -11,6 +11,7 @@
 //! - `sources.rs`: the TOML file and the `HQL_*` environment variables
 //! - `keys.rs`: the one list of keys (TOML key, environment variable, flag)
 //! - `members.rs`: members written as `"ID RAFT_ADDR API_ADDR"` ([`parse_member`])
+//! - `s3.rs`: [`S3Config`], the bucket backups are uploaded to
 //! - `secret.rs`: [`Secret`], never printed; `error.rs`: [`ConfigError`]
 //!
 //! This room imports nothing of the crate but `crate::types`.
@@ -41,6 +42,7 @@ mod error;
 mod keys;
 mod members;
 mod node;
+mod s3;
 mod secret;
 mod sources;
 mod validate;
@@ -58,4 +60,5 @@ pub use node::{
     DEFAULT_LOG_SYNC, DEFAULT_MAX_FRAME_BYTES, DEFAULT_READ_POOL_SIZE, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_SNAPSHOT_AFTER_LOGS, MAX_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES, MIN_SECRET_LEN,
 };
+pub use s3::{S3Config, DEFAULT_S3_REGION};
 pub use secret::Secret;

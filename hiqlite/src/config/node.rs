@@ -117,6 +117,9 @@ pub struct NodeConfig {
     /// The keys backups are encrypted with, and the id of the active one (TOML `enc_keys` and
     /// `enc_key_active`, env `ENC_KEYS` and `ENC_KEY_ACTIVE`, as cryptr reads them).
     pub enc_keys: EncKeys,
+    /// The S3 bucket each backup is uploaded to after it is written locally (TOML `s3_*`, env
+    /// `HQL_S3_*`); unset by default. Needs the `s3` feature.
+    pub s3: super::S3Config,
 }
 
 impl NodeConfig {
@@ -216,6 +219,7 @@ impl NodeConfig {
             learner: false,
             backup_dir: None,
             enc_keys: EncKeys::default(),
+            s3: super::S3Config::default(),
         }
     }
 }

@@ -127,6 +127,12 @@ struct FileConfig {
     backup_dir: Option<PathBuf>,
     enc_keys: Option<KeyEntries>,
     enc_key_active: Option<String>,
+    s3_url: Option<String>,
+    s3_bucket: Option<String>,
+    s3_region: Option<String>,
+    s3_path_style: Option<bool>,
+    s3_key: Option<String>,
+    s3_secret: Option<Secret>,
 }
 
 /// `enc_keys` as one string (cryptr's newline-separated form) or a list of entries. Untagged, so
@@ -224,6 +230,24 @@ impl FileConfig {
         }
         if let Some(v) = self.enc_key_active {
             b = b.enc_key_active(v);
+        }
+        if let Some(v) = self.s3_url {
+            b = b.s3_url(v);
+        }
+        if let Some(v) = self.s3_bucket {
+            b = b.s3_bucket(v);
+        }
+        if let Some(v) = self.s3_region {
+            b = b.s3_region(v);
+        }
+        if let Some(v) = self.s3_path_style {
+            b = b.s3_path_style(v);
+        }
+        if let Some(v) = self.s3_key {
+            b = b.s3_key(v);
+        }
+        if let Some(v) = self.s3_secret {
+            b = b.s3_secret(v);
         }
         Ok(b)
     }

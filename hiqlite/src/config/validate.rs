@@ -129,6 +129,16 @@ impl NodeConfig {
             }
         }
 
+        // S3 uploads: every required setting, and keys (they upload encrypted backups)
+        problems.extend(self.s3.problems());
+        if self.s3.is_set() && self.enc_keys.keys.is_empty() {
+            problems.push(
+                "s3_* is set but enc_keys is empty: backups are always encrypted (TOML `enc_keys` \
+                 and `enc_key_active`, env ENC_KEYS and ENC_KEY_ACTIVE)"
+                    .into(),
+            );
+        }
+
         // secrets: say which and how short, never the value
         for (key, secret) in [
             ("secret_raft", &self.secret_raft),

@@ -157,14 +157,19 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         clock_offset,
         (cluster_format, peer_formats),
     );
-    if let Some(dir) = &config.backup_dir {
+    // With S3 but without backup_dir, backups are staged in DATA_DIR/backups (docs/backups.md).
+    let backup_dir = config
+        .backup_dir
+        .clone()
+        .or_else(|| config.s3.is_set().then(|| config.data_dir.join("backups")));
+    if let Some(dir) = &backup_dir {
         let backups = crate::backup::LocalBackups::new(
             config.data_dir.join("db").join(&config.filename_db),
             dir,
             config.enc_keys.clone(),
         );
         backups.remove_leftovers();
-        engine = engine.with_backups(Arc::new(backups));
+        engine = engine.with_backups(backup_store(backups, &config.s3)?);
     }
     let local = Arc::new(engine);
     let api_server = tokio::spawn(crate::net::serve(
@@ -221,4 +226,24 @@ pub async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The engine's backup store: `local`, and with S3 configured (feature `s3`) each backup also
+/// uploaded to the bucket.
+///
+/// # Errors
+/// [`Error::Config`] when the S3 settings cannot make a client (validation catches the rest).
+fn backup_store(
+    local: crate::backup::LocalBackups,
+    s3: &crate::config::S3Config,
+) -> Result<Arc<dyn crate::engine::backups::BackupStore>, Error> {
+    #[cfg(feature = "s3")]
+    if s3.is_set() {
+        let store = crate::backup::s3::S3Backups::new(local, s3, Default::default())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        return Ok(Arc::new(store));
+    }
+    #[cfg(not(feature = "s3"))]
+    let _ = s3;
+    Ok(Arc::new(local))
 }

@@ -9,12 +9,15 @@ use serde::{Deserialize, Serialize};
 pub enum BackupLocation {
     /// In the node's `backup_dir` (`HQL_BACKUP_DIR`).
     Local,
+    /// In the node's S3 bucket (`HQL_S3_BUCKET`).
+    S3,
 }
 
 impl std::fmt::Display for BackupLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BackupLocation::Local => f.write_str("local"),
+            BackupLocation::S3 => f.write_str("s3"),
         }
     }
 }
@@ -105,4 +108,20 @@ pub enum BackupError {
     /// A backup name must be a plain file name (no `/`, no `..`).
     #[error("invalid backup name {name:?}: give a file name as `hiqlite backup list` prints it")]
     InvalidName { name: String },
+    /// A backup was written to the local directory, but uploading it to the S3 bucket failed
+    /// (after retries for transient errors). The local file is kept; the next backup is uploaded
+    /// anew.
+    #[error(
+        "backup {name} was written to the local backup directory, but uploading it to S3 failed \
+         after {attempts} attempt(s): {message} (the local file is kept)"
+    )]
+    UploadFailed {
+        name: String,
+        attempts: u32,
+        message: String,
+    },
+    /// Talking to the S3 bucket failed (listing or reading a backup): `action` says what was
+    /// done, `message` what the server or the network answered (never the credentials).
+    #[error("S3 {action} failed: {message}")]
+    S3 { action: String, message: String },
 }

@@ -318,3 +318,55 @@ fn backup_settings_from_env_and_toml() {
     assert!(e.contains("2 to 20"), "{e}");
     assert!(!e.contains("short"), "{e}");
 }
+
+#[test]
+fn s3_settings_from_env_and_toml() {
+    const K: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const SECRET: &str = "s3-secret-never-printed";
+    let (_dir, b) = valid();
+    let b = b.enc_keys([format!("k1/{K}")]).enc_key_active("k1");
+    let c = b
+        .clone()
+        .env_with(env(&[
+            ("HQL_S3_URL", "http://127.0.0.1:9000"),
+            ("HQL_S3_BUCKET", "bk"),
+            ("HQL_S3_REGION", "eu-1"),
+            ("HQL_S3_PATH_STYLE", "false"),
+            ("HQL_S3_KEY", "id"),
+            ("HQL_S3_SECRET", SECRET),
+        ]))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(c.s3.url.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(c.s3.bucket.as_deref(), Some("bk"));
+    assert_eq!(c.s3.region(), "eu-1");
+    assert!(!c.s3.path_style);
+    assert_eq!(c.s3.key.as_deref(), Some("id"));
+    assert_eq!(c.s3.secret, Some(Secret::new(SECRET)));
+    assert!(!format!("{c:?}").contains(SECRET), "secret never printed");
+
+    let t = b
+        .clone()
+        .toml_str(&format!(
+            "s3_url = \"https://s3.example.com\"\ns3_bucket = \"b\"\ns3_key = \"k\"\n\
+             s3_secret = \"{SECRET}\"\n"
+        ))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(t.s3.region(), DEFAULT_S3_REGION);
+    assert!(t.s3.path_style, "path style by default");
+
+    // Part of the settings, a bad URL, and no keys: all reported at once, secret not echoed.
+    let (_dir2, bare) = valid();
+    let e = err_of(bare.s3_url("s3.example.com").s3_secret(SECRET).build());
+    assert!(e.contains("s3_bucket is not set"), "{e}");
+    assert!(e.contains("s3_key is not set"), "{e}");
+    assert!(
+        e.contains("s3_url \"s3.example.com\" is not an http"),
+        "{e}"
+    );
+    assert!(e.contains("s3_* is set but enc_keys is empty"), "{e}");
+    assert!(!e.contains(SECRET), "{e}");
+}

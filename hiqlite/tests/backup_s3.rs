@@ -1,0 +1,226 @@
+//! Backups uploaded to S3: a real S3 server (s3s with its file-system store, s3s-fs) runs in this
+//! process on loopback; no part of the S3 API is mocked. One node uploads a backup larger than
+//! the multipart threshold, lists it with its header fields, then meets a stopped server and
+//! wrong credentials.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use common::cluster_configs;
+use hiqlite::backup::{BackupError, BackupInfo, BackupLocation};
+use hiqlite::{params, Client, Error};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const BUCKET: &str = "hq-backups";
+const ACCESS_KEY: &str = "hiqlite-test";
+const SECRET_KEY: &str = "hiqlite-test-secret-0123456789";
+
+/// An S3 server on `addr`, storing buckets as directories of `root`, accepting one key pair.
+/// Aborting the handle stops it and closes every connection it holds.
+async fn start_s3(root: &Path, addr: &str, access_key: &str, secret_key: &str) -> S3Server {
+    let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
+    let mut builder = S3ServiceBuilder::new(fs);
+    builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+    let service = builder.build();
+    let listener = TcpListener::bind(addr).await.expect("S3 port");
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = service.clone();
+            connections.spawn(async move {
+                let _ = ConnBuilder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await;
+            });
+        }
+    });
+    S3Server { addr, task }
+}
+
+struct S3Server {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl S3Server {
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// `n` bytes no compressor shrinks (xorshift), so the backup is as large as the data.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn by_location(list: &[BackupInfo], location: BackupLocation) -> Vec<BackupInfo> {
+    list.iter()
+        .filter(|b| b.location == location)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backups_are_uploaded_listed_and_failures_keep_the_local_file() {
+    let root = tempfile::tempdir().unwrap();
+    let s3_root = root.path().join("s3");
+    std::fs::create_dir_all(s3_root.join(BUCKET)).unwrap();
+    let server = start_s3(&s3_root, "127.0.0.1:0", ACCESS_KEY, SECRET_KEY).await;
+    let s3_addr = server.addr;
+
+    let backup_dir = root.path().join("backups");
+    let config = cluster_configs(1, root.path(), |b| {
+        b.enc_keys([format!("k1/{KEY}")])
+            .enc_key_active("k1")
+            .backup_dir(&backup_dir)
+            .s3_url(format!("http://{s3_addr}"))
+            .s3_bucket(BUCKET)
+            .s3_key(ACCESS_KEY)
+            .s3_secret(SECRET_KEY)
+    })
+    .remove(0);
+    assert!(
+        !format!("{config:?}").contains(SECRET_KEY),
+        "secret printed"
+    );
+    let client = hiqlite::start_node(config.clone())
+        .await
+        .expect("node starts");
+    client
+        .wait_until_healthy(Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // 10 MiB of data: more than one 8 MiB part, so the upload is a multipart upload.
+    client
+        .batch("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)")
+        .await
+        .unwrap();
+    for id in 0..10 {
+        client
+            .execute(
+                "INSERT INTO t (id, b) VALUES (?, ?)",
+                params!(id, noise(1 << 20, id as u64 + 7)),
+            )
+            .await
+            .unwrap();
+    }
+
+    let info = client.backup().await.expect("backup uploaded");
+    println!(
+        "uploaded {} ({} bytes, log index {})",
+        info.name, info.size, info.log_index
+    );
+    assert_eq!(info.location, BackupLocation::S3);
+    assert!(info.size > 10 << 20, "{info:?}");
+    let local_file = backup_dir.join(&info.name);
+    let object_file = s3_root.join(BUCKET).join(&info.name);
+    let local_bytes = std::fs::read(&local_file).expect("the local file stays");
+    let object_bytes = std::fs::read(&object_file).expect("the object is in the bucket");
+    assert!(
+        local_bytes == object_bytes,
+        "the object differs from the local file ({} vs {} bytes)",
+        object_bytes.len(),
+        local_bytes.len()
+    );
+
+    // Listed twice: from backup_dir and from the bucket, with the header's fields.
+    let list = client.backups().await.unwrap();
+    let local = by_location(&list, BackupLocation::Local);
+    let remote = by_location(&list, BackupLocation::S3);
+    assert_eq!(local.len(), 1, "{list:?}");
+    assert_eq!(remote, vec![info.clone()]);
+    assert_eq!(
+        local[0],
+        BackupInfo {
+            location: BackupLocation::Local,
+            ..info.clone()
+        }
+    );
+    assert_eq!(remote[0].key_id, "k1");
+    assert!(remote[0].log_index > 0 && remote[0].created_ms > 0);
+
+    // The same through the API port (what `hiqlite backup list` prints).
+    let api = Client::remote(vec![config.nodes[0].api_addr.clone()], common::SECRET_API);
+    assert_eq!(api.backups().await.unwrap(), list);
+
+    // S3 down: a clear error after the retries, and the new local file is kept.
+    server.stop().await;
+    client
+        .execute(
+            "INSERT INTO t (id, b) VALUES (?, ?)",
+            params!(100, vec![1u8]),
+        )
+        .await
+        .unwrap();
+    let e = client.backup().await.unwrap_err();
+    println!("S3 down: {e}");
+    let Error::Backup(BackupError::UploadFailed { name, attempts, .. }) = &e else {
+        panic!("expected UploadFailed, got {e:?}");
+    };
+    assert!(*attempts > 1, "a refused connection is retried: {e}");
+    assert!(backup_dir.join(name).exists(), "local file kept: {e}");
+    assert!(!s3_root.join(BUCKET).join(name).exists());
+    let e = client.backups().await.unwrap_err();
+    println!("S3 down, listing: {e}");
+    assert!(matches!(e, Error::Backup(BackupError::S3 { .. })), "{e:?}");
+
+    // Wrong credentials: the server is back on the same address with another key pair.
+    let server = start_s3(
+        &s3_root,
+        &s3_addr.to_string(),
+        "someone-else",
+        "another-secret-0123",
+    )
+    .await;
+    client
+        .execute(
+            "INSERT INTO t (id, b) VALUES (?, ?)",
+            params!(101, vec![2u8]),
+        )
+        .await
+        .unwrap();
+    let e = client.backup().await.unwrap_err();
+    println!("wrong credentials: {e}");
+    let Error::Backup(BackupError::UploadFailed {
+        attempts, message, ..
+    }) = &e
+    else {
+        panic!("expected UploadFailed, got {e:?}");
+    };
+    assert_eq!(*attempts, 1, "refused credentials are not retried: {e}");
+    assert!(message.contains("HTTP 403"), "{e}");
+    assert!(!e.to_string().contains(SECRET_KEY));
+    let kept = std::fs::read_dir(&backup_dir)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".hqbackup")
+        })
+        .count();
+    assert_eq!(kept, 3, "every backup stays in backup_dir");
+    server.stop().await;
+    client.shutdown().await.unwrap();
+}
