@@ -70,7 +70,7 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            x as u8
+            (x >> 32) as u8
         })
         .collect()
 }
@@ -118,7 +118,9 @@ async fn backups_are_uploaded_listed_and_failures_keep_the_local_file() {
         .batch("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)")
         .await
         .unwrap();
-    for id in 0..10 {
+    // 32 MiB of blobs: still over 10 MiB after the backup's compression (about 60% here), so
+    // the upload is multipart (8 MiB parts).
+    for id in 0..32 {
         client
             .execute(
                 "INSERT INTO t (id, b) VALUES (?, ?)",
