@@ -81,9 +81,13 @@ async fn backup_through_a_follower_while_writes_go_on() {
             }
         })
     };
-    // Some writes are under way before the backup starts.
+    // Some writes are under way before the backup starts (awaited, with a deadline).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while acked.load(Ordering::Relaxed) < FIRST_ROWS + 20 {
-        tokio::task::yield_now().await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer made no progress"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let acked_before = acked.load(Ordering::Relaxed);
@@ -93,7 +97,12 @@ async fn backup_through_a_follower_while_writes_go_on() {
         .expect("backup through a follower");
     let acked_during = acked.load(Ordering::Relaxed);
     // Let a few more writes land after the backup, then stop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while acked.load(Ordering::Relaxed) < acked_during + 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer stopped after the backup"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop.store(true, Ordering::Relaxed);

@@ -6,9 +6,10 @@
 //! The key is the write's request id; the state machine's table of remembered results
 //! (`_hiqlite_requests`) does the rest, exactly as for the client's own internal retries.
 
+use super::write::WriteId;
 use super::{row, Client, ExecuteResult, FromRow, Txn};
 use crate::engine::error::Error;
-use crate::types::command::{Rows, StatementOutput, WriteOp, WriteOutput};
+use crate::types::command::{Rows, StatementOutput};
 use crate::types::params::IntoParams;
 use crate::types::write_key::WriteKey;
 
@@ -76,24 +77,17 @@ impl KeyedWrite<'_> {
         self.key
     }
 
+    fn id(&self) -> WriteId {
+        WriteId::Key(self.key)
+    }
+
     /// [`Client::execute`] under the key.
     pub async fn execute(
         &self,
         sql: impl Into<String>,
         params: impl IntoParams,
     ) -> Result<ExecuteResult, Error> {
-        let (sql, params) = super::resolve(sql, params)?;
-        let op = WriteOp::Execute { sql, params };
-        match self.write(op).await? {
-            WriteOutput::Executed {
-                rows_affected,
-                last_insert_rowid,
-            } => Ok(ExecuteResult {
-                rows_affected,
-                last_insert_rowid,
-            }),
-            other => Err(self.reused(&other, "execute")),
-        }
+        self.client.execute_under(self.id(), sql, params).await
     }
 
     /// [`Client::execute_returning`] under the key.
@@ -112,53 +106,18 @@ impl KeyedWrite<'_> {
         sql: impl Into<String>,
         params: impl IntoParams,
     ) -> Result<Rows, Error> {
-        let (sql, params) = super::resolve(sql, params)?;
-        let op = WriteOp::ExecuteReturning { sql, params };
-        match self.write(op).await? {
-            WriteOutput::Rows(rows) => Ok(rows),
-            other => Err(self.reused(&other, "execute_returning")),
-        }
+        self.client
+            .execute_returning_rows_under(self.id(), sql, params)
+            .await
     }
 
     /// [`Client::txn`] under the key: the whole transaction is applied at most once.
     pub async fn txn(&self, txn: Txn) -> Result<Vec<StatementOutput>, Error> {
-        if let Some(e) = txn.params_error {
-            return Err(e.into());
-        }
-        let op = WriteOp::Txn {
-            statements: txn.statements,
-        };
-        match self.write(op).await? {
-            WriteOutput::Txn(outputs) => Ok(outputs),
-            other => Err(self.reused(&other, "txn")),
-        }
+        self.client.txn_under(self.id(), txn).await
     }
 
     /// [`Client::batch`] under the key: the whole batch is applied at most once.
     pub async fn batch(&self, sql: impl Into<String>) -> Result<usize, Error> {
-        match self.write(WriteOp::Batch { sql: sql.into() }).await? {
-            WriteOutput::Batch { statements } => Ok(statements),
-            other => Err(self.reused(&other, "batch")),
-        }
-    }
-
-    async fn write(&self, op: WriteOp) -> Result<WriteOutput, Error> {
-        self.client.write_as(self.key.request_id(), op).await
-    }
-
-    /// The error for a remembered result of another kind of write than this call's.
-    fn reused(&self, first: &WriteOutput, now: &'static str) -> Error {
-        let first = match first {
-            WriteOutput::Executed { .. } => "execute",
-            WriteOutput::Rows(_) => "execute_returning",
-            WriteOutput::Txn(_) => "txn",
-            WriteOutput::Batch { .. } => "batch",
-            WriteOutput::Migrated { .. } => "migrate",
-        };
-        Error::WriteKeyReused {
-            key: self.key,
-            first,
-            now,
-        }
+        self.client.batch_under(self.id(), sql).await
     }
 }

@@ -23,6 +23,7 @@ pub mod remote;
 pub mod row;
 pub mod stream;
 pub mod txn;
+mod write;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -213,17 +214,7 @@ impl Client {
         sql: impl Into<String>,
         params: impl IntoParams,
     ) -> Result<ExecuteResult, Error> {
-        let (sql, params) = resolve(sql, params)?;
-        match self.write(WriteOp::Execute { sql, params }).await? {
-            WriteOutput::Executed {
-                rows_affected,
-                last_insert_rowid,
-            } => Ok(ExecuteResult {
-                rows_affected,
-                last_insert_rowid,
-            }),
-            other => Err(Error::Raft(format!("unexpected write output {other:?}"))),
-        }
+        self.execute_under(write::WriteId::Fresh, sql, params).await
     }
 
     /// Runs one `INSERT/UPDATE/DELETE ... RETURNING` through Raft and maps the returned rows.
@@ -242,42 +233,22 @@ impl Client {
         sql: impl Into<String>,
         params: impl IntoParams,
     ) -> Result<Rows, Error> {
-        let (sql, params) = resolve(sql, params)?;
-        match self
-            .write(WriteOp::ExecuteReturning { sql, params })
-            .await?
-        {
-            WriteOutput::Rows(rows) => Ok(rows),
-            other => Err(Error::Raft(format!("unexpected write output {other:?}"))),
-        }
+        self.execute_returning_rows_under(write::WriteId::Fresh, sql, params)
+            .await
     }
 
     /// Runs all statements of `txn` atomically (one Raft entry, one SQLite transaction). Returns
     /// one output per statement; if any statement fails or a guard does not hold, nothing is
     /// applied and the error names the statement.
     pub async fn txn(&self, txn: Txn) -> Result<Vec<StatementOutput>, Error> {
-        if let Some(e) = txn.params_error {
-            return Err(e.into());
-        }
-        match self
-            .write(WriteOp::Txn {
-                statements: txn.statements,
-            })
-            .await?
-        {
-            WriteOutput::Txn(outputs) => Ok(outputs),
-            other => Err(Error::Raft(format!("unexpected write output {other:?}"))),
-        }
+        self.txn_under(write::WriteId::Fresh, txn).await
     }
 
     /// Runs a string of `;`-separated statements atomically through Raft, e.g. a schema.
     /// Batches take **no parameters**: never build one from user input. Returns the number of
     /// statements run.
     pub async fn batch(&self, sql: impl Into<String>) -> Result<usize, Error> {
-        match self.write(WriteOp::Batch { sql: sql.into() }).await? {
-            WriteOutput::Batch { statements } => Ok(statements),
-            other => Err(Error::Raft(format!("unexpected write output {other:?}"))),
-        }
+        self.batch_under(write::WriteId::Fresh, sql).await
     }
 
     /// Local read: runs `sql` on the contacted node's own database (no network for an embedded

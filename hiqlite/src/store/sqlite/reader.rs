@@ -137,6 +137,15 @@ impl ReadPool {
         }))
     }
 
+    /// Waits for a free connection of the pool.
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, PoolError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PoolError::Closed)
+    }
+
     /// Runs the read `f` with a pooled connection: on the calling thread when it is short (see
     /// the module docs), else on the blocking pool. `f` may therefore run twice; it must only
     /// read.
@@ -146,12 +155,7 @@ impl ReadPool {
         E: ReadError,
         F: Fn(&Connection) -> Result<T, E> + Send + 'static,
     {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PoolError::Closed)?;
+        let permit = self.permit().await?;
         let f = {
             let lease = self.lease(&permit)?;
             lease.pooled().limit.arm(true);
@@ -193,12 +197,7 @@ impl ReadPool {
         E: ReadError,
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PoolError::Closed)?;
+        let permit = self.permit().await?;
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
             let lease = pool.lease(&permit)?;

@@ -72,15 +72,6 @@ impl From<NaiveTime> for Value {
     }
 }
 
-macro_rules! from_ref {
-    ($($t:ty),*) => {$(
-        impl From<&$t> for Value {
-            fn from(v: &$t) -> Self {
-                Value::from(*v)
-            }
-        }
-    )*};
-}
 from_ref!(NaiveDateTime, NaiveDate, NaiveTime);
 
 fn out_of_range(what: impl std::fmt::Debug) -> DecodeError {
@@ -170,19 +161,7 @@ impl UnixSeconds for NaiveDateTime {
     }
 }
 
-const INSTANT: u32 = kind::TEXT | kind::INTEGER | kind::REAL | kind::NUMERIC;
-
-macro_rules! sql_type {
-    ($accepts:expr => $($t:ty),*) => {$(
-        impl ColumnFit for $t {
-            const ACCEPTS: u32 = $accepts;
-        }
-        impl ArgType for $t {
-            type Storage = storage::TEXT;
-        }
-    )*};
-}
-sql_type!(INSTANT => DateTime<Utc>, DateTime<FixedOffset>, NaiveDateTime, NaiveDate);
+sql_type!(super::INSTANT => DateTime<Utc>, DateTime<FixedOffset>, NaiveDateTime, NaiveDate);
 sql_type!(kind::TEXT | kind::NUMERIC => NaiveTime);
 
 #[cfg(test)]

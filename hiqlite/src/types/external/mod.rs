@@ -5,6 +5,38 @@
 //! ([`ColumnFit`](crate::types::ColumnFit), [`ArgType`](crate::types::ArgType)). How each is
 //! stored: docs/typed-api.md, "Value types".
 
+/// `From<&T> for Value` through `From<T>`, for the `Copy` date/time types.
+#[cfg(any(feature = "chrono", feature = "time"))]
+macro_rules! from_ref {
+    ($($t:ty),*) => {$(
+        impl From<&$t> for Value {
+            fn from(v: &$t) -> Self {
+                Value::from(*v)
+            }
+        }
+    )*};
+}
+
+/// `ColumnFit` (reads from `$accepts`) and `ArgType` (bound as TEXT) of date/time types.
+#[cfg(any(feature = "chrono", feature = "time"))]
+macro_rules! sql_type {
+    ($accepts:expr => $($t:ty),*) => {$(
+        impl ColumnFit for $t {
+            const ACCEPTS: u32 = $accepts;
+        }
+        impl ArgType for $t {
+            type Storage = storage::TEXT;
+        }
+    )*};
+}
+
+/// What a date/time column may hold: TEXT, unix seconds, a Julian day or NUMERIC affinity.
+#[cfg(any(feature = "chrono", feature = "time"))]
+const INSTANT: u32 = crate::types::sql_type::kind::TEXT
+    | crate::types::sql_type::kind::INTEGER
+    | crate::types::sql_type::kind::REAL
+    | crate::types::sql_type::kind::NUMERIC;
+
 #[cfg(feature = "chrono")]
 mod chrono;
 #[cfg(any(feature = "chrono", feature = "time"))]

@@ -55,15 +55,6 @@ impl From<Time> for Value {
     }
 }
 
-macro_rules! from_ref {
-    ($($t:ty),*) => {$(
-        impl From<&$t> for Value {
-            fn from(v: &$t) -> Self {
-                Value::from(*v)
-            }
-        }
-    )*};
-}
 from_ref!(OffsetDateTime, PrimitiveDateTime, Date, Time);
 
 fn invalid(e: time::error::ComponentRange) -> DecodeError {
@@ -143,19 +134,7 @@ impl UnixSeconds for PrimitiveDateTime {
     }
 }
 
-const INSTANT: u32 = kind::TEXT | kind::INTEGER | kind::REAL | kind::NUMERIC;
-
-macro_rules! sql_type {
-    ($accepts:expr => $($t:ty),*) => {$(
-        impl ColumnFit for $t {
-            const ACCEPTS: u32 = $accepts;
-        }
-        impl ArgType for $t {
-            type Storage = storage::TEXT;
-        }
-    )*};
-}
-sql_type!(INSTANT => OffsetDateTime, PrimitiveDateTime, Date);
+sql_type!(super::INSTANT => OffsetDateTime, PrimitiveDateTime, Date);
 sql_type!(kind::TEXT | kind::NUMERIC => Time);
 
 #[cfg(test)]
