@@ -109,6 +109,8 @@ fn other_output(id: WriteId, output: &WriteOutput, now: &'static str) -> Error {
                 WriteOutput::Txn(_) => "txn",
                 WriteOutput::Batch { .. } => "batch",
                 WriteOutput::Migrated { .. } => "migrate",
+                WriteOutput::Restored { .. } => "restore",
+                WriteOutput::TickClaimed { .. } => "claim_tick",
             },
             now,
         },

@@ -57,6 +57,17 @@ pub enum Error {
     Storage(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The request needs a newer cluster format (see docs/upgrades.md) than the cluster runs:
+    /// some member runs an older release. Nothing was applied.
+    #[error(
+        "{what} needs cluster format {needed}, but the cluster runs format {found}: upgrade every \
+         node to this release (docs/upgrades.md); nothing was applied"
+    )]
+    FormatTooOld {
+        what: &'static str,
+        needed: u8,
+        found: u8,
+    },
     #[error("write of {size} bytes exceeds the limit of {max} bytes (half of max_frame_bytes)")]
     TooLarge { size: usize, max: usize },
     #[error("the node is shutting down")]

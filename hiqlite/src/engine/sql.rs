@@ -57,7 +57,10 @@ impl Engine {
                 last_insert_rowid,
             },
             WriteOutput::Batch { statements } => SqlOutput::Batch { statements },
-            WriteOutput::Txn(_) | WriteOutput::Migrated { .. } => {
+            WriteOutput::Txn(_)
+            | WriteOutput::Migrated { .. }
+            | WriteOutput::Restored { .. }
+            | WriteOutput::TickClaimed { .. } => {
                 return Err(Error::Raft(format!("unexpected write output {output:?}")))
             }
         })

@@ -25,6 +25,7 @@ impl Engine {
             return Err(e);
         }
         refuse_internal_op(&op)?;
+        self.await_format_for(&op).await?;
         // An entry must fit in one replication frame; refuse it here, wherever the leader is.
         let size =
             postcard::experimental::serialized_size(&(&id, now_ms(), &op)).unwrap_or(usize::MAX);
@@ -83,6 +84,31 @@ impl Engine {
             }
             self.wait_for_news(deadline).await;
         }
+    }
+
+    /// Waits until the cluster runs the format `op` needs (a new cluster raises its format
+    /// shortly after it forms), at most `request_timeout`.
+    ///
+    /// # Errors
+    /// [`Error::FormatTooOld`] when the cluster still runs an older format then (a node of an
+    /// older release is a member).
+    async fn await_format_for(&self, op: &WriteOp) -> Result<(), Error> {
+        let needed = op.needs_format();
+        if self.cluster_format.get() >= needed {
+            return Ok(());
+        }
+        let reached = self.cluster_format.reached(needed);
+        if tokio::time::timeout(self.request_timeout, reached)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        Err(Error::FormatTooOld {
+            what: op.kind(),
+            needed,
+            found: self.cluster_format.get(),
+        })
     }
 
     /// A write committed at `index`: waits until this node has applied it (so a read here sees

@@ -59,6 +59,31 @@ pub enum WriteOp {
     /// node that does not know `format` stops applying, with an error that says to upgrade it.
     /// (Added in format 2: format-1 nodes cannot decode it.)
     SetFormat { format: u8 },
+    // Added in format 4 (`Feature::Restore`, `Feature::ScheduledTicks`): proposed only once the
+    // cluster runs format 4, so no older node ever decodes one.
+    /// One piece of a database being restored (`crate::backup::restore`), kept in the table
+    /// `_hiqlite_restore` until [`WriteOp::RestoreCommit`]. Writing the same piece again replaces
+    /// it. The first piece of a restore (`offset` 0) drops the pieces of every other restore, so
+    /// an abandoned restore leaves nothing behind once the next one starts.
+    RestoreChunk {
+        restore: u64,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    /// Replaces the whole database with the one assembled from restore `restore`'s pieces: a
+    /// SQLite file of `size` bytes with SHA-256 `sha256`. Applied as a segment of its own. The
+    /// restored database keeps this cluster's membership, format, clock and request results, and
+    /// records this entry as its last applied one (the log index "rolls over": nothing of the
+    /// backup's own log is replayed).
+    RestoreCommit {
+        restore: u64,
+        size: u64,
+        sha256: [u8; 32],
+    },
+    /// Claims tick `tick_ms` (ms since the Unix epoch) of the scheduled job `job`: the claim
+    /// succeeds only when it is later than the job's last claimed tick, so of all the leaders
+    /// that may propose the same tick across a fail-over exactly one runs it.
+    ClaimTick { job: String, tick_ms: i64 },
 }
 
 impl WriteOp {
@@ -70,6 +95,22 @@ impl WriteOp {
             WriteOp::Batch { .. } => "batch",
             WriteOp::Migrate(_) => "migrate",
             WriteOp::SetFormat { .. } => "set_format",
+            WriteOp::RestoreChunk { .. } => "restore_chunk",
+            WriteOp::RestoreCommit { .. } => "restore_commit",
+            WriteOp::ClaimTick { .. } => "claim_tick",
+        }
+    }
+
+    /// The cluster format an entry of this kind needs (see `types::format`): a client waits
+    /// for it, or is refused, before proposing one.
+    pub fn needs_format(&self) -> crate::types::format::Format {
+        use crate::types::format::Feature;
+        match self {
+            WriteOp::RestoreChunk { .. } | WriteOp::RestoreCommit { .. } => {
+                Feature::Restore.since()
+            }
+            WriteOp::ClaimTick { .. } => Feature::ScheduledTicks.since(),
+            _ => crate::types::format::OLDEST,
         }
     }
 }
@@ -168,6 +209,21 @@ pub enum WriteOutput {
     Migrated {
         applied: bool,
         statements: usize,
+    },
+    // Added in format 4.
+    /// A restore was committed: the database is now the restored one. `log_index`, `log_term`
+    /// and `entry_time_ms` are the last entry the restored database held in the cluster it came
+    /// from (0 when none).
+    Restored {
+        log_index: u64,
+        log_term: u64,
+        entry_time_ms: i64,
+    },
+    /// The answer to [`WriteOp::ClaimTick`]: `claimed` when this proposal won the tick;
+    /// `last_tick_ms` is the job's last claimed tick before it.
+    TickClaimed {
+        claimed: bool,
+        last_tick_ms: Option<i64>,
     },
 }
 

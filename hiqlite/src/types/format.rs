@@ -24,6 +24,7 @@
 //! | 1 | commit f4f5ed9 | — |
 //! | 2 | 0.1.0 | format negotiation; node identity proof; the full node status and precise remote errors; deterministic SQL functions and rules whose results differ from format 1 (see [`Feature`]) |
 //! | 3 | 0.1.0 (main after commit ecbeb24) | streaming reads on the API port (cursor requests); backup requests (`ApiRequest::Backup`, `Backups`); nothing in log entries or snapshots changes |
+//! | 4 | 0.1.0 (main after commit 657482d) | log entries: restoring a backup through the log (`WriteOp::RestoreChunk`, `RestoreCommit`), claiming scheduled ticks (`WriteOp::ClaimTick`); API: `ApiRequest::Restore` |
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ pub type Format = u8;
 pub const OLDEST: Format = 1;
 
 /// The newest format this binary speaks, which a cluster of such binaries raises itself to.
-pub const NEWEST: Format = 3;
+pub const NEWEST: Format = 4;
 
 /// The format of a peer that says nothing about formats (it predates them: commit f4f5ed9).
 pub const UNMARKED_PEER: Format = 1;
@@ -100,6 +101,10 @@ pub enum Feature {
     /// its own connection (`RpcClient::peer_format`), and reads in one go from a node that does
     /// not speak it.
     StreamingReads,
+    /// Restoring a backup through the log: `WriteOp::RestoreChunk` and `WriteOp::RestoreCommit`.
+    Restore,
+    /// Scheduled jobs whose ticks are claimed through the log (`WriteOp::ClaimTick`).
+    ScheduledTicks,
 }
 
 impl Feature {
@@ -108,6 +113,7 @@ impl Feature {
         match self {
             Feature::MonotonicEntryTime | Feature::PortableMath | Feature::Vacuum => 2,
             Feature::StreamingReads => 3,
+            Feature::Restore | Feature::ScheduledTicks => 4,
         }
     }
 

@@ -3,7 +3,7 @@
 //! A batch runs in segments, each one SQLite transaction that also records `last_applied`; a
 //! VACUUM entry is a segment of its own, run outside any transaction (see `vacuum.rs`), and so is
 //! an entry that raises the cluster's format (entries after it are applied in the new format;
-//! see `types::format`). Inside a segment every entry runs in its own savepoint.
+//! see `types::format`), and a restore's commit entry (it replaces the database: `restore.rs`). Inside a segment every entry runs in its own savepoint.
 //!
 //! A few statements end the whole transaction, not just themselves: `INSERT OR ROLLBACK` and
 //! `RAISE(ROLLBACK, ...)` when they fire, and a statement interrupted by the step budget. Plain
@@ -81,6 +81,16 @@ impl WriterThread {
                 if let WriteOp::SetFormat { format } = cmd.op {
                     return self
                         .apply_set_format(&entry.log_id(), cmd, format)
+                        .map(|r| vec![ApplyResult(Some(r))]);
+                }
+                if let WriteOp::RestoreCommit {
+                    restore,
+                    size,
+                    sha256,
+                } = cmd.op
+                {
+                    return self
+                        .apply_restore_commit(&entry.log_id(), cmd, (restore, size, sha256))
                         .map(|r| vec![ApplyResult(Some(r))]);
                 }
                 if let Vacuum::Run(sql) = self.vacuum_kind(&cmd.op) {
@@ -192,6 +202,15 @@ impl WriterThread {
         let outcome = match (&cmd.op, self.vacuum_kind(&cmd.op)) {
             (_, Vacuum::Refuse(e)) => Err(OpError::Sql(e)),
             (WriteOp::Migrate(migration), _) => self.apply_migration(migration, entry_time_ms),
+            (
+                WriteOp::RestoreChunk {
+                    restore,
+                    offset,
+                    bytes,
+                },
+                _,
+            ) => self.apply_restore_chunk(*restore, *offset, bytes),
+            (WriteOp::ClaimTick { job, tick_ms }, _) => self.apply_claim_tick(job, *tick_ms),
             (op, _) => run_op(&self.conn, op),
         };
         if self.conn.is_autocommit() {
@@ -292,7 +311,7 @@ impl WriterThread {
 
     /// Runs `run` in a transaction of its own and commits it. On failure it rolls back, puts the
     /// log's clock back to `clock_before` and reports the error as this machine's (I/O).
-    fn in_transaction<T>(
+    pub(super) fn in_transaction<T>(
         &mut self,
         clock_before: i64,
         run: impl FnOnce(&Self) -> rusqlite::Result<T>,
@@ -313,7 +332,7 @@ impl WriterThread {
 impl WriterThread {
     /// The time of an entry whose leader's clock read `leader_time_ms`: from format 2 on, never
     /// earlier than the previous entry's (see `clock.rs`); format 1 took the leader's clock as is.
-    fn entry_time(&mut self, leader_time_ms: i64) -> i64 {
+    pub(super) fn entry_time(&mut self, leader_time_ms: i64) -> i64 {
         if Feature::MonotonicEntryTime.enabled_at(self.format) {
             self.clock.next(leader_time_ms)
         } else {
@@ -390,6 +409,7 @@ fn segments(writer: &WriterThread, items: &[ApplyItem]) -> Vec<Range<usize>> {
                     format = format.max(next);
                     true
                 }
+                WriteOp::RestoreCommit { .. } => true,
                 ref op => {
                     Feature::Vacuum.enabled_at(format)
                         && matches!(vacuum::classify(&writer.conn, op), Vacuum::Run(_))

@@ -14,11 +14,15 @@ pub mod math;
 mod migrate;
 pub(crate) mod ops;
 pub mod reader;
+mod restore;
+#[cfg(test)]
+mod restore_tests;
 pub mod snapshot;
 pub mod state_machine;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod test_db;
+mod ticks;
 mod vacuum;
 #[cfg(test)]
 mod write_key_tests;

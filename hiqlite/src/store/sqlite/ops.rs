@@ -160,6 +160,13 @@ pub(crate) fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpE
         WriteOp::SetFormat { .. } => Err(OpError::Sql(SqlError::Sqlite {
             message: "a format change cannot run as an ordinary operation".into(),
         })),
+        // The writer's own: `WriterThread::apply_restore_chunk`, `apply_restore_commit` and
+        // `apply_claim_tick` run them.
+        WriteOp::RestoreChunk { .. }
+        | WriteOp::RestoreCommit { .. }
+        | WriteOp::ClaimTick { .. } => Err(OpError::Sql(SqlError::Sqlite {
+            message: "a restore or a tick claim cannot run as an ordinary operation".into(),
+        })),
     }
 }
 
