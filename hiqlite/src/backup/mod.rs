@@ -36,9 +36,12 @@ use self::local::io_err;
 pub use self::local::LocalDir;
 use crate::config::EncKeys;
 use crate::engine::backups::BackupStore;
+pub use crate::engine::backups::PreparedRestore;
 use crate::store::sqlite::snapshot::copy_database;
 use crate::store::sqlite::writer::read_applied_state;
-pub use crate::types::backup::{BackupError, BackupInfo, BackupLocation};
+pub use crate::types::backup::{
+    BackupError, BackupInfo, BackupLocation, RestoreInfo, RestoreSource, RestoreTarget,
+};
 use crate::types::format as data_format;
 
 /// A node's local backups: its database, its backup directory and its keys.
@@ -163,6 +166,22 @@ impl LocalBackups {
         self.dir.list()
     }
 
+    /// Decrypts and checks backup `name` of this directory into a new temporary file there (see
+    /// [`decrypt_file`]), ready to be restored.
+    ///
+    /// # Errors
+    /// As [`decrypt_file`]; `InvalidName` for a name that is not a plain backup file name.
+    pub fn prepare_blocking(&self, name: &str) -> Result<PreparedRestore, BackupError> {
+        let path = self.dir.path_of(name)?;
+        let db = self.dir.temp_path("restore")?;
+        decrypt_file(&path, &self.keys, &db)?;
+        Ok(PreparedRestore {
+            db,
+            from: name.to_string(),
+            entries_replayed: 0,
+        })
+    }
+
     /// Verifies backup `name` of this directory (see [`verify_file`]).
     pub fn verify_blocking(&self, name: &str) -> Result<BackupHeader, BackupError> {
         verify_file(&self.dir.path_of(name)?, &self.keys)
@@ -186,6 +205,30 @@ impl BackupStore for LocalBackups {
     fn list(&self) -> BoxFuture<'_, Result<Vec<BackupInfo>, BackupError>> {
         let this = self.clone();
         Box::pin(blocking(move || this.list_blocking()))
+    }
+
+    fn prepare_restore(
+        &self,
+        source: RestoreSource,
+    ) -> BoxFuture<'_, Result<PreparedRestore, BackupError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            match source {
+                RestoreSource::Backup {
+                    name,
+                    location: None | Some(BackupLocation::Local),
+                } => blocking(move || this.prepare_blocking(&name)).await,
+                RestoreSource::Backup {
+                    location: Some(BackupLocation::S3),
+                    ..
+                } => Err(BackupError::NotConfigured(
+                    "this node has no S3 bucket (HQL_S3_URL, HQL_S3_BUCKET, ...)".into(),
+                )),
+                RestoreSource::PointInTime(_) => Err(BackupError::NotConfigured(
+                    "point-in-time restores need shipped log segments".into(),
+                )),
+            }
+        })
     }
 }
 

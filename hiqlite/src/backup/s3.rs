@@ -211,6 +211,14 @@ impl BackupStore for S3Backups {
         })
     }
 
+    /// Local backups as [`LocalBackups`] prepares them; objects of the bucket are downloaded first.
+    fn prepare_restore(
+        &self,
+        source: crate::types::backup::RestoreSource,
+    ) -> BoxFuture<'_, Result<crate::engine::backups::PreparedRestore, BackupError>> {
+        self.local.prepare_restore(source)
+    }
+
     /// The local backups, then the bucket's.
     fn list(&self) -> BoxFuture<'_, Result<Vec<BackupInfo>, BackupError>> {
         Box::pin(async move {

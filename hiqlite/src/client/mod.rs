@@ -20,6 +20,7 @@ mod backup;
 mod keyed;
 mod migrate;
 pub mod remote;
+mod restore;
 pub mod row;
 pub mod stream;
 pub mod txn;

@@ -100,6 +100,9 @@ impl ApiService {
             ApiRequest::Backups => {
                 ApiResponse::Backups(self.node.list_backups().await.map_err(to_remote))
             }
+            ApiRequest::Restore { source } => {
+                ApiResponse::Restore(self.node.restore(source).await.map_err(to_remote))
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod membership;
 mod peers;
 pub mod protocol;
 mod read;
+pub(crate) mod restore;
 mod sql;
 mod status;
 mod write;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::raft::NodeId;
-use crate::types::backup::{BackupError, BackupInfo};
+use crate::types::backup::{BackupError, BackupInfo, RestoreInfo, RestoreSource};
 use crate::types::command::{CommandResult, RequestId, Rows, SqlError, WriteOp};
 use crate::types::format::{self, Format};
 use crate::types::value::Value;
@@ -65,6 +65,10 @@ pub enum ApiRequest {
     Backup,
     /// Lists the receiving node's backups (`hiqlite backup list`).
     Backups,
+    // Format 4: sent only on connections of format 4 or later.
+    /// Restores `source` from the receiving node's backup store into the cluster
+    /// (`hiqlite restore`; see `engine::restore`).
+    Restore { source: RestoreSource },
 }
 
 impl ApiRequest {
@@ -73,7 +77,10 @@ impl ApiRequest {
     pub fn may_write(&self) -> bool {
         matches!(
             self,
-            ApiRequest::Write { .. } | ApiRequest::Sql { .. } | ApiRequest::Membership { .. }
+            ApiRequest::Write { .. }
+                | ApiRequest::Sql { .. }
+                | ApiRequest::Membership { .. }
+                | ApiRequest::Restore { .. }
         )
     }
 }
@@ -97,6 +104,8 @@ pub enum ApiResponse {
     Backup(Result<BackupInfo, RemoteError>),
     /// Format 3: the answer to [`ApiRequest::Backups`].
     Backups(Result<Vec<BackupInfo>, RemoteError>),
+    /// Format 4: the answer to [`ApiRequest::Restore`].
+    Restore(Result<RestoreInfo, RemoteError>),
 }
 
 /// One chunk of a streaming read's rows (see [`ApiRequest::OpenCursor`]).
@@ -118,10 +127,19 @@ impl ApiResponse {
     /// Answers added in format 3 answer requests that only format-3 connections send; on an
     /// older connection they become an error a peer of that format can read.
     pub fn for_format(self, format: Format) -> ApiResponse {
-        if format >= 3 {
+        if format >= 4 {
             return self;
         }
         let this = match self {
+            ApiResponse::Restore(_) => ApiResponse::Rows(Err(RemoteError::Other(
+                "restores need format 4 on the connection".into(),
+            ))),
+            other => other,
+        };
+        if format >= 3 {
+            return this;
+        }
+        let this = match this {
             ApiResponse::Cursor(_) => ApiResponse::Rows(Err(RemoteError::Other(
                 "streaming reads need format 3 on the connection".into(),
             ))),
@@ -143,8 +161,10 @@ impl ApiResponse {
             ApiResponse::FullStatus(s) => ApiResponse::Status(s.into()),
             status @ ApiResponse::Status(_) => status,
             // Replaced above.
-            cursor
-            @ (ApiResponse::Cursor(_) | ApiResponse::Backup(_) | ApiResponse::Backups(_)) => cursor,
+            cursor @ (ApiResponse::Cursor(_)
+            | ApiResponse::Backup(_)
+            | ApiResponse::Backups(_)
+            | ApiResponse::Restore(_)) => cursor,
         }
     }
 

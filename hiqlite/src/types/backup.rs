@@ -124,4 +124,52 @@ pub enum BackupError {
     /// done, `message` what the server or the network answered (never the credentials).
     #[error("S3 {action} failed: {message}")]
     S3 { action: String, message: String },
+    // Added with restores (format 4).
+    /// The cluster refused to swap in the restored database (every node checks the same bytes
+    /// and refuses alike); the database is unchanged.
+    #[error("the restore was refused: {detail}")]
+    RestoreRefused { detail: String },
+}
+
+/// Which state a restore brings the cluster to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestoreSource {
+    /// One snapshot backup, as it was taken: `name` as `hiqlite backup list` prints it, looked
+    /// up in the given location, or (`None`) locally first, then in S3.
+    Backup {
+        name: String,
+        location: Option<BackupLocation>,
+    },
+    /// The newest snapshot backup at or before `target` plus the shipped log segments up to it
+    /// (point-in-time recovery).
+    PointInTime(RestoreTarget),
+}
+
+/// A point in the backed-up history of the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestoreTarget {
+    /// Everything the store holds: the newest snapshot and every segment after it.
+    Latest,
+    /// Every entry whose entry time (leader time, ms since the Unix epoch) is at or before this.
+    Time(i64),
+    /// Every entry up to and including this log index (of the cluster the backups came from).
+    LogIndex(u64),
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreInfo {
+    /// The snapshot backup (or file) the restored state started from.
+    pub from: String,
+    /// Log entries replayed on top of that snapshot (point-in-time recovery; 0 otherwise).
+    pub entries_replayed: u64,
+    /// The last log index the restored database holds, counted in the log it came from.
+    pub restored_log_index: u64,
+    /// That entry's time (leader time, ms since the Unix epoch).
+    pub restored_time_ms: i64,
+    /// Size of the restored SQLite database in bytes.
+    pub bytes: u64,
+    /// The index of this cluster's log entry that swapped the database: from it on, every node
+    /// holds the restored state.
+    pub log_index: u64,
 }

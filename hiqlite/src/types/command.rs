@@ -213,11 +213,12 @@ pub enum WriteOutput {
     // Added in format 4.
     /// A restore was committed: the database is now the restored one. `log_index`, `log_term`
     /// and `entry_time_ms` are the last entry the restored database held in the cluster it came
-    /// from (0 when none).
+    /// from (0 when none); `at_index` is the index of the commit entry in this cluster's log.
     Restored {
         log_index: u64,
         log_term: u64,
         entry_time_ms: i64,
+        at_index: u64,
     },
     /// The answer to [`WriteOp::ClaimTick`]: `claimed` when this proposal won the tick;
     /// `last_tick_ms` is the job's last claimed tick before it.

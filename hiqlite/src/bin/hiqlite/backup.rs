@@ -94,7 +94,7 @@ pub async fn run(args: BackupArgs) -> Result<(), Error> {
 }
 
 /// The keys in `ENC_KEYS` (entries `ID/BASE64`, separated by newlines, spaces or commas).
-fn keys_from_env() -> Result<EncKeys, Error> {
+pub fn keys_from_env() -> Result<EncKeys, Error> {
     let raw = std::env::var("ENC_KEYS").map_err(|_| {
         Error::Config("ENC_KEYS is not set: it must hold the key the backup was made with".into())
     })?;
@@ -147,7 +147,7 @@ fn info_json(b: &BackupInfo) -> serde_json::Value {
 }
 
 /// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM:SS.mmm` (UTC), without a date crate.
-fn utc(ms: i64) -> String {
+pub fn utc(ms: i64) -> String {
     let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;

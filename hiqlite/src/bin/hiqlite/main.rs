@@ -8,6 +8,7 @@ mod members;
 mod migrate;
 mod recover;
 mod render;
+mod restore;
 mod serve;
 mod sql;
 
@@ -40,6 +41,9 @@ enum Command {
     Recover(recover::RecoverArgs),
     /// Encrypted backups: make one now, list them, verify a backup file (see docs/backups.md).
     Backup(backup::BackupArgs),
+    /// Bring the whole running cluster to a backed-up state: one backup (--from), a point in
+    /// time (--to-time, --to-index) or, by default, the latest state the backups hold.
+    Restore(restore::RestoreArgs),
     /// Start a local 3-node cluster, write and read through different nodes, kill the leader,
     /// show the fail-over and the catch-up, print a throughput figure, clean up.
     Demo(demo::DemoArgs),
@@ -69,6 +73,7 @@ fn main() -> std::process::ExitCode {
             Command::Recover(args) => recover::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Backup(args) => backup::run(args).await,
+            Command::Restore(args) => restore::run(args).await,
         }
     });
     match result {

@@ -121,6 +121,7 @@ impl WriterThread {
                     log_index: origin.0.map_or(0, |l| l.index),
                     log_term: origin.0.map_or(0, |l| l.leader_id.term),
                     entry_time_ms: origin.1,
+                    at_index: log_id.index,
                 });
                 self.swap_in(&staged, log_id, id, entry_time_ms, &result)
                     .inspect_err(|_| self.clock.reset(clock_before))?;

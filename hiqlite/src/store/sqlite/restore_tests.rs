@@ -80,6 +80,7 @@ async fn a_committed_restore_replaces_the_data_and_rolls_the_log_index_over() {
             log_index: source_index,
             log_term: 1,
             entry_time_ms: crate::store::sqlite::test_db::LEADER_TIME_MS,
+            at_index: commit_index,
         })
     );
 

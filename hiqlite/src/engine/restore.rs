@@ -1,0 +1,192 @@
+//! Restoring a backup into the running cluster: the prepared database file (a plain SQLite file,
+//! decrypted and checked by `crate::backup`) goes through the log in pieces
+//! ([`WriteOp::RestoreChunk`]), then one [`WriteOp::RestoreCommit`] swaps it in on every node at
+//! the same log index (see `store::sqlite::restore`).
+//!
+//! Writes in flight meanwhile are ordinary entries: those committed before the swap entry are
+//! replaced by the restored state, those after it apply on top of it.
+
+use std::future::Future;
+use std::path::Path;
+
+use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use super::error::Error;
+use super::Engine;
+use crate::types::backup::{BackupError, RestoreInfo, RestoreSource};
+use crate::types::command::{RequestId, WriteOp, WriteOutput};
+
+/// Largest piece of a restored database in one log entry, in bytes. Pieces of 1 MiB keep each
+/// entry far below the frame limit and the number of entries of a large database small.
+const PIECE_BYTES: usize = 1 << 20;
+/// Pieces replicated at once: enough to overlap one piece's fsync with the next one's transfer.
+const PIECES_IN_FLIGHT: usize = 4;
+
+/// Where a restore swapped the database in, as the commit entry answered.
+pub(crate) struct Swapped {
+    pub(crate) bytes: u64,
+    pub(crate) restored_log_index: u64,
+    pub(crate) restored_time_ms: i64,
+    pub(crate) at_index: u64,
+}
+
+/// Sends the SQLite file `db` through `write` as restore `restore`'s pieces of at most
+/// `max_piece` bytes, then commits it.
+///
+/// # Errors
+/// [`BackupError::Io`] when `db` cannot be read, [`BackupError::RestoreRefused`] when the cluster
+/// refused the commit, or what a write fails with (then nothing was swapped in; pieces already
+/// sent are dropped by the next restore).
+pub(crate) async fn send_database<W, F>(
+    db: &Path,
+    restore: u64,
+    max_piece: usize,
+    write: W,
+) -> Result<Swapped, Error>
+where
+    W: Fn(WriteOp) -> F,
+    F: Future<Output = Result<WriteOutput, Error>>,
+{
+    let io = |e: std::io::Error| {
+        Error::Backup(BackupError::Io {
+            path: db.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    let mut file = tokio::fs::File::open(db).await.map_err(io)?;
+    let size = file.metadata().await.map_err(io)?.len();
+    let piece = max_piece.clamp(1, PIECE_BYTES);
+    let mut hasher = Sha256::new();
+    let mut offset = 0u64;
+    let mut pieces = Vec::new();
+    // Read in order (hashing as it goes), replicate several at once: pieces are independent.
+    loop {
+        let mut bytes = vec![0u8; piece];
+        let n = read_full(&mut file, &mut bytes).await.map_err(io)?;
+        if n == 0 && offset > 0 {
+            break;
+        }
+        bytes.truncate(n);
+        hasher.update(&bytes);
+        pieces.push(WriteOp::RestoreChunk {
+            restore,
+            offset,
+            bytes,
+        });
+        offset += n as u64;
+        if pieces.len() == PIECES_IN_FLIGHT || n < piece {
+            let batch = std::mem::take(&mut pieces);
+            futures::stream::iter(batch.into_iter().map(&write))
+                .buffer_unordered(PIECES_IN_FLIGHT)
+                .try_collect::<Vec<_>>()
+                .await?;
+        }
+        if n < piece {
+            break;
+        }
+    }
+    if offset != size {
+        return Err(io(std::io::Error::other(format!(
+            "the file changed while it was read ({size} bytes, then {offset})"
+        ))));
+    }
+    let commit = WriteOp::RestoreCommit {
+        restore,
+        size,
+        sha256: hasher.finalize().into(),
+    };
+    match write(commit).await {
+        Ok(WriteOutput::Restored {
+            log_index,
+            entry_time_ms,
+            at_index,
+            ..
+        }) => Ok(Swapped {
+            bytes: size,
+            restored_log_index: log_index,
+            restored_time_ms: entry_time_ms,
+            at_index,
+        }),
+        Ok(other) => Err(Error::Raft(format!(
+            "unexpected answer to a restore: {other:?}"
+        ))),
+        Err(Error::Sql(e)) => Err(Error::Backup(BackupError::RestoreRefused {
+            detail: e.to_string(),
+        })),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns how many bytes were read.
+async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = file.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// A random id for a restore: its pieces' key, and the client id of its writes.
+pub(crate) fn new_restore_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Without OS randomness, the time still tells restores apart.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+    }
+    u64::from_le_bytes(bytes)
+}
+
+impl Engine {
+    /// Restores `source` into the cluster: the node's backup store prepares the database
+    /// (fetches, decrypts and checks the backup, replays log segments for a point in time), then
+    /// it goes through the log and replaces the database on every node.
+    ///
+    /// # Errors
+    /// [`Error::Backup`]: `NotConfigured` without a backup store, the store's errors for the
+    /// source (`NotFound`, `UnknownKey`, `WrongKey`, `Tampered`, ...), `RestoreRefused`;
+    /// [`Error::FormatTooOld`] while a member runs an older release; what writes fail with.
+    pub(crate) async fn restore(&self, source: RestoreSource) -> Result<RestoreInfo, Error> {
+        let store = self
+            .backups
+            .as_ref()
+            .ok_or_else(super::backups::not_configured)?;
+        let prepared = store.prepare_restore(source).await?;
+        let restore = new_restore_id();
+        let seq = std::sync::atomic::AtomicU64::new(1);
+        let outcome = send_database(&prepared.db, restore, self.max_frame_bytes / 4, |op| {
+            // The restore's own client id: its writes are retried exactly once like any other.
+            let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let id = RequestId {
+                client: restore,
+                seq: n,
+                answered_below: 0,
+            };
+            async move { self.write(id, op).await?.result.map_err(Error::Sql) }
+        })
+        .await;
+        let _ = tokio::fs::remove_file(&prepared.db).await;
+        let swapped = outcome?;
+        tracing::info!(
+            from = %prepared.from,
+            at_index = swapped.at_index,
+            bytes = swapped.bytes,
+            "restore committed"
+        );
+        Ok(RestoreInfo {
+            from: prepared.from,
+            entries_replayed: prepared.entries_replayed,
+            restored_log_index: swapped.restored_log_index,
+            restored_time_ms: swapped.restored_time_ms,
+            bytes: swapped.bytes,
+            log_index: swapped.at_index,
+        })
+    }
+}
