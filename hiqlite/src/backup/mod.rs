@@ -6,6 +6,9 @@
 //! - `crypto.rs`: encrypting and decrypting the body, checking the key
 //! - `local.rs`: the backup directory: atomic writes, listing, names
 //! - `s3.rs` (feature `s3`): uploading each backup to an S3 bucket and listing the bucket's
+//! - `segment.rs`: log segments, committed log entries encrypted like a backup
+//! - `shipper.rs`: the leader's task that ships the committed log in segments
+//! - `pitr.rs`: point-in-time assembly: a snapshot backup plus segments, replayed
 //! - here: making a backup ([`LocalBackups`]), decrypting and verifying one
 //!
 //! A backup is made on the node that receives the request: the engine linearizes first (so it
@@ -19,8 +22,11 @@
 pub mod crypto;
 pub mod format;
 pub mod local;
+pub mod pitr;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod segment;
+pub mod shipper;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -34,11 +40,14 @@ use rusqlite::{Connection, OpenFlags};
 pub use self::format::{BackupHeader, BACKUP_FORMAT};
 use self::local::io_err;
 pub use self::local::LocalDir;
+pub use self::pitr::{prepare_point_in_time, PreparedRestore};
 use crate::config::EncKeys;
-use crate::engine::backups::BackupStore;
+use crate::engine::backups::{BackupStore, NewSegment};
 use crate::store::sqlite::snapshot::copy_database;
 use crate::store::sqlite::writer::read_applied_state;
-pub use crate::types::backup::{BackupError, BackupInfo, BackupLocation};
+pub use crate::types::backup::{
+    BackupError, BackupInfo, BackupLocation, RestoreTarget, SegmentInfo,
+};
 use crate::types::format as data_format;
 
 /// A node's local backups: its database, its backup directory and its keys.
@@ -163,6 +172,74 @@ impl LocalBackups {
         self.dir.list()
     }
 
+    /// Encrypts `segment` with the active key into the directory (blocking: run it on a blocking
+    /// thread).
+    ///
+    /// # Errors
+    /// [`BackupError::NotConfigured`] without an active key; [`BackupError::Io`] when the
+    /// directory cannot be written (nothing is left under the segment's name).
+    pub fn write_segment_blocking(&self, segment: &NewSegment) -> Result<SegmentInfo, BackupError> {
+        let key = self.keys.active_key().ok_or_else(|| {
+            BackupError::NotConfigured(
+                "no active encryption key (enc_keys and enc_key_active)".into(),
+            )
+        })?;
+        let (Some(first), Some(last)) = (segment.entries.first(), segment.entries.last()) else {
+            return Err(BackupError::Io {
+                path: self.dir.path().display().to_string(),
+                message: "a log segment needs at least one entry".into(),
+            });
+        };
+        let mut last_ms = segment.prev_entry_ms;
+        let mut first_ms = None;
+        for e in &segment.entries {
+            last_ms = self::segment::entry_time(last_ms, e);
+            first_ms.get_or_insert(last_ms);
+        }
+        let first_ms = first_ms.unwrap_or(last_ms);
+        let name =
+            self::segment::name_for(first.log_id.index, last.log_id.index, first_ms, last_ms);
+        self.dir.ensure()?;
+        let mut header = None;
+        let size = self.dir.write_atomic(&name, |file| {
+            let mut out = BufWriter::new(file);
+            let h = self::segment::write_segment(
+                &mut out,
+                key,
+                &segment.entries,
+                segment.prev_entry_ms,
+                segment.data_format,
+            )
+            .and_then(|h| out.flush().map(|()| h))
+            .map_err(|e| io_err(Path::new(&name), e))?;
+            header = Some(h);
+            Ok(())
+        })?;
+        let header =
+            header.ok_or_else(|| io_err(Path::new(&name), std::io::Error::other("no header")))?;
+        tracing::debug!(%name, size, "log segment written");
+        Ok(SegmentInfo {
+            name,
+            first_index: header.first_index,
+            last_index: header.last_index,
+            first_ms: header.first_ms,
+            last_ms: header.last_ms,
+            size,
+            key_id: Some(header.key_id),
+            location: BackupLocation::Local,
+        })
+    }
+
+    /// The keys this store encrypts with and reads with.
+    pub fn keys(&self) -> &EncKeys {
+        &self.keys
+    }
+
+    /// The backup directory.
+    pub fn dir(&self) -> &LocalDir {
+        &self.dir
+    }
+
     /// Verifies backup `name` of this directory (see [`verify_file`]).
     pub fn verify_blocking(&self, name: &str) -> Result<BackupHeader, BackupError> {
         verify_file(&self.dir.path_of(name)?, &self.keys)
@@ -186,6 +263,36 @@ impl BackupStore for LocalBackups {
     fn list(&self) -> BoxFuture<'_, Result<Vec<BackupInfo>, BackupError>> {
         let this = self.clone();
         Box::pin(blocking(move || this.list_blocking()))
+    }
+
+    fn write_segment(
+        &self,
+        segment: NewSegment,
+    ) -> BoxFuture<'_, Result<SegmentInfo, BackupError>> {
+        let this = self.clone();
+        Box::pin(blocking(move || this.write_segment_blocking(&segment)))
+    }
+
+    fn list_segments(&self) -> BoxFuture<'_, Result<Vec<SegmentInfo>, BackupError>> {
+        let this = self.clone();
+        Box::pin(blocking(move || this.dir.list_segments()))
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        location: BackupLocation,
+        dest: &'a Path,
+    ) -> BoxFuture<'a, Result<(), BackupError>> {
+        let (dir, name, dest) = (self.dir.clone(), name.to_string(), dest.to_path_buf());
+        Box::pin(async move {
+            match location {
+                BackupLocation::Local => blocking(move || dir.copy_out(&name, &dest)).await,
+                BackupLocation::S3 => Err(BackupError::NotConfigured(format!(
+                    "{name} is in S3, and S3 is not configured on this node (s3_url, ...)"
+                ))),
+            }
+        })
     }
 }
 
