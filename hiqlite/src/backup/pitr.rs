@@ -362,4 +362,5 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[cfg(test)]
+#[path = "pitr_tests.rs"]
 mod tests;

@@ -415,4 +415,5 @@ pub fn read_segment(
 }
 
 #[cfg(test)]
+#[path = "segment_tests.rs"]
 mod tests;
