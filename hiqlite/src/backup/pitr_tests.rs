@@ -50,11 +50,21 @@ fn plan_picks_the_newest_snapshot_at_or_before_the_target() {
     assert_eq!(p.snapshot.log_index, 50);
     assert_eq!(ranges(&p), vec![(31, 60), (61, 80)]);
 
-    let p = plan(backups.clone(), segments.clone(), RestoreTarget::LogIndex(40)).unwrap();
+    let p = plan(
+        backups.clone(),
+        segments.clone(),
+        RestoreTarget::LogIndex(40),
+    )
+    .unwrap();
     assert_eq!(p.snapshot.log_index, 10);
     assert_eq!(ranges(&p), vec![(11, 30), (31, 60)]);
 
-    let p = plan(backups.clone(), segments.clone(), RestoreTarget::LogIndex(50)).unwrap();
+    let p = plan(
+        backups.clone(),
+        segments.clone(),
+        RestoreTarget::LogIndex(50),
+    )
+    .unwrap();
     assert_eq!((p.snapshot.log_index, p.segments.len()), (50, 0));
 
     // By time: the snapshot made at or before it, then segments until one ends after it.
@@ -100,7 +110,14 @@ fn plan_refuses_targets_outside_the_store() {
     // Without any segment, the snapshot is the newest point.
     let e = plan(backups, vec![], RestoreTarget::Time(501)).unwrap_err();
     assert!(
-        matches!(e, BackupError::TargetNotShipped { newest_index: 50, newest_ms: 500, .. }),
+        matches!(
+            e,
+            BackupError::TargetNotShipped {
+                newest_index: 50,
+                newest_ms: 500,
+                ..
+            }
+        ),
         "{e:?}"
     );
 }
@@ -109,19 +126,44 @@ fn plan_refuses_targets_outside_the_store() {
 fn plan_reports_gaps() {
     let backups = vec![backup(10, 100)];
     // Between the snapshot and the first segment.
-    let e = plan(backups.clone(), vec![seg(12, 20, 120, 200)], RestoreTarget::Latest).unwrap_err();
+    let e = plan(
+        backups.clone(),
+        vec![seg(12, 20, 120, 200)],
+        RestoreTarget::Latest,
+    )
+    .unwrap_err();
     assert!(
-        matches!(&e, BackupError::SegmentGap { missing_from: 11, .. }),
+        matches!(
+            &e,
+            BackupError::SegmentGap {
+                missing_from: 11,
+                ..
+            }
+        ),
         "{e:?}"
     );
     // Between two segments.
     let segments = vec![seg(11, 20, 110, 200), seg(25, 30, 250, 300)];
-    let e = plan(backups.clone(), segments.clone(), RestoreTarget::LogIndex(26)).unwrap_err();
+    let e = plan(
+        backups.clone(),
+        segments.clone(),
+        RestoreTarget::LogIndex(26),
+    )
+    .unwrap_err();
     assert!(
-        matches!(&e, BackupError::SegmentGap { missing_from: 21, .. }),
+        matches!(
+            &e,
+            BackupError::SegmentGap {
+                missing_from: 21,
+                ..
+            }
+        ),
         "{e:?}"
     );
-    assert!(e.to_string().contains("restore to a point before it"), "{e}");
+    assert!(
+        e.to_string().contains("restore to a point before it"),
+        "{e}"
+    );
     // A target before the gap needs nothing after it.
     let p = plan(backups, segments, RestoreTarget::LogIndex(20)).unwrap();
     assert_eq!(ranges(&p), vec![(11, 20)]);
@@ -257,7 +299,14 @@ async fn refuses_with_typed_errors_and_leaves_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, BackupError::TargetNotShipped { newest_index: 6, newest_ms: 5000, .. }),
+        matches!(
+            e,
+            BackupError::TargetNotShipped {
+                newest_index: 6,
+                newest_ms: 5000,
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert!(e.to_string().contains("entry time 5000 ms"), "{e}");
@@ -273,7 +322,11 @@ async fn refuses_with_typed_errors_and_leaves_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(e, BackupError::Tampered { .. }), "{e:?}");
-    assert!(files_in(work.path()).is_empty(), "{:?}", files_in(work.path()));
+    assert!(
+        files_in(work.path()).is_empty(),
+        "{:?}",
+        files_in(work.path())
+    );
     // A wrong key.
     let other = EncKeys {
         keys: vec![EncKey::new("k1", [8; 32]).unwrap()],
@@ -290,7 +343,13 @@ async fn refuses_with_typed_errors_and_leaves_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, BackupError::SegmentGap { missing_from: 3, .. }),
+        matches!(
+            e,
+            BackupError::SegmentGap {
+                missing_from: 3,
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert!(files_in(work.path()).is_empty());

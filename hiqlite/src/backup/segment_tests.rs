@@ -48,8 +48,7 @@ fn round_trip_keeps_entries_range_and_entry_times() {
     // Entry times are the running maximum: 1000, 1000, 1200.
     assert_eq!((h.first_ms, h.last_ms), (1000, 1200));
     assert_eq!(h.data_format, 3);
-    let (back, got) =
-        read_segment(&mut bytes.as_slice(), &keys("k1", &[("k1", 1)]), "s").unwrap();
+    let (back, got) = read_segment(&mut bytes.as_slice(), &keys("k1", &[("k1", 1)]), "s").unwrap();
     assert_eq!(back, h);
     assert_eq!(indexes(&got), vec![5, 6, 7]);
     match (&got[1].payload, &entries()[1].payload) {
@@ -83,7 +82,11 @@ fn names_tell_range_and_times_and_sort_by_index() {
         "a range that runs backwards"
     );
     assert_eq!(parse_name("hiqlite-log-5-7-1-2.hqlog"), None);
-    let mut names = vec![name_for(10, 20, 5, 6), name_for(9, 9, 1, 1), name_for(21, 30, 7, 8)];
+    let mut names = vec![
+        name_for(10, 20, 5, 6),
+        name_for(9, 9, 1, 1),
+        name_for(21, 30, 7, 8),
+    ];
     names.sort();
     assert_eq!(parse_name(&names[0]).unwrap().0, 9);
     assert_eq!(parse_name(&names[2]).unwrap().0, 21);
