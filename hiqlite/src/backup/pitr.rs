@@ -246,7 +246,7 @@ pub fn plan(
 ) -> Result<Plan, BackupError> {
     let backups = prefer_local(backups, |b| b.name.clone(), |b| b.location);
     let mut segments = prefer_local(segments, |s| s.name.clone(), |s| s.location);
-    segments.sort_by(|a, b| (a.first_index, a.last_index).cmp(&(b.first_index, b.last_index)));
+    segments.sort_by_key(|s| (s.first_index, s.last_index));
     let oldest = backups
         .iter()
         .min_by_key(|b| (b.log_index, b.created_ms))

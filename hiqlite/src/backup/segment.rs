@@ -315,7 +315,7 @@ pub fn write_segment(
         return Err(invalid("a segment's entries must be consecutive"));
     }
     let first_ms = entry_time(prev_ms, first);
-    let last_ms = entries.iter().fold(prev_ms, |t, e| entry_time(t, e));
+    let last_ms = entries.iter().fold(prev_ms, entry_time);
     let encoded = postcard::to_allocvec(entries).map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,

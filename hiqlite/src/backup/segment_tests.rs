@@ -82,7 +82,7 @@ fn names_tell_range_and_times_and_sort_by_index() {
         "a range that runs backwards"
     );
     assert_eq!(parse_name("hiqlite-log-5-7-1-2.hqlog"), None);
-    let mut names = vec![
+    let mut names = [
         name_for(10, 20, 5, 6),
         name_for(9, 9, 1, 1),
         name_for(21, 30, 7, 8),
