@@ -250,3 +250,205 @@ fn trim_to_budget(entries: &mut Vec<Entry>) {
     }
     entries.truncate(keep);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ops::RangeBounds;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::backup::LocalBackups;
+    use crate::config::{EncKey, EncKeys};
+    use crate::store::sqlite::test_db::{execute, timed_entries, Db};
+    use crate::types::backup::{BackupLocation, SegmentInfo};
+    use crate::types::raft::Vote;
+
+    /// A Raft log in memory; entries can be purged from its start.
+    #[derive(Clone, Default)]
+    struct MemLog(Arc<Mutex<Vec<Entry>>>);
+
+    impl RaftLogReader<TypeConfig> for MemLog {
+        async fn try_get_log_entries<
+            RB: RangeBounds<u64> + Clone + std::fmt::Debug + openraft::OptionalSend,
+        >(
+            &mut self,
+            range: RB,
+        ) -> Result<Vec<Entry>, std::io::Error> {
+            let log = self.0.lock().unwrap();
+            Ok(log
+                .iter()
+                .filter(|e| range.contains(&e.log_id.index))
+                .cloned()
+                .collect())
+        }
+
+        async fn read_vote(&mut self) -> Result<Option<Vote>, std::io::Error> {
+            Ok(None)
+        }
+    }
+
+    /// A local store whose segment writes fail while `fail` is set (a full disk).
+    struct Flaky {
+        inner: LocalBackups,
+        fail: AtomicBool,
+    }
+
+    impl BackupStore for Flaky {
+        fn create(&self) -> BoxFuture<'_, Result<BackupInfo, BackupError>> {
+            self.inner.create()
+        }
+        fn list(&self) -> BoxFuture<'_, Result<Vec<BackupInfo>, BackupError>> {
+            self.inner.list()
+        }
+        fn write_segment(
+            &self,
+            segment: NewSegment,
+        ) -> BoxFuture<'_, Result<SegmentInfo, BackupError>> {
+            if self.fail.load(Ordering::Relaxed) {
+                return Box::pin(async {
+                    Err(BackupError::Io {
+                        path: "backups".into(),
+                        message: "No space left on device".into(),
+                    })
+                });
+            }
+            self.inner.write_segment(segment)
+        }
+        fn list_segments(&self) -> BoxFuture<'_, Result<Vec<SegmentInfo>, BackupError>> {
+            self.inner.list_segments()
+        }
+        fn fetch<'a>(
+            &'a self,
+            name: &'a str,
+            location: BackupLocation,
+            dest: &'a std::path::Path,
+        ) -> BoxFuture<'a, Result<(), BackupError>> {
+            self.inner.fetch(name, location, dest)
+        }
+    }
+
+    fn ops(range: std::ops::RangeInclusive<i64>) -> Vec<(i64, crate::types::command::WriteOp)> {
+        range
+            .map(|i| (i * 1000, execute(&format!("INSERT INTO t VALUES ({i})"))))
+            .collect()
+    }
+
+    /// Applies `ops` (the next entries from `first`) to the database and appends them to the
+    /// log; returns the new applied index.
+    async fn commit(
+        db: &mut Db,
+        log: &MemLog,
+        first: u64,
+        ops: Vec<(i64, crate::types::command::WriteOp)>,
+    ) -> u64 {
+        let entries: Vec<Entry> = timed_entries(first, ops.clone())
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        db.apply_timed(ops).await;
+        let last = entries.last().unwrap().log_id.index;
+        log.0.lock().unwrap().extend(entries);
+        last
+    }
+
+    fn ranges(store: &Flaky) -> Vec<(u64, u64)> {
+        store
+            .inner
+            .dir()
+            .list_segments()
+            .unwrap()
+            .iter()
+            .map(|s| (s.first_index, s.last_index))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn ships_after_the_backup_retries_failures_and_jumps_gaps() {
+        let mut db = Db::open();
+        let log = MemLog::default();
+        commit(
+            &mut db,
+            &log,
+            1,
+            vec![(1000, execute("CREATE TABLE t (id INTEGER)"))],
+        )
+        .await;
+        commit(&mut db, &log, 2, ops(2..=3)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = EncKeys {
+            keys: vec![EncKey::new("k1", [3; 32]).unwrap()],
+            active: Some("k1".into()),
+        };
+        let store = Arc::new(Flaky {
+            inner: LocalBackups::new(db.writer().db_path(), dir.path(), keys),
+            fail: AtomicBool::new(false),
+        });
+        let leads = Arc::new(AtomicBool::new(true));
+        let (applied_tx, applied) = watch::channel(3);
+        let mut shipper = Shipper {
+            store: store.clone(),
+            log: log.clone(),
+            applied,
+            is_leader: {
+                let leads = leads.clone();
+                Arc::new(move || leads.load(Ordering::Relaxed))
+            },
+            format: ClusterFormat::new(crate::types::format::NEWEST),
+            interval: Duration::from_secs(1),
+        };
+        let mut pos = None;
+
+        // No backup yet: one is made, shipping continues after it; idle, nothing is shipped.
+        shipper.round(&mut pos).await.unwrap();
+        assert_eq!(pos.map(|p| p.next_index), Some(4));
+        assert_eq!(store.inner.list_blocking().unwrap()[0].log_index, 3);
+        assert!(ranges(&store).is_empty());
+
+        applied_tx.send_replace(commit(&mut db, &log, 4, ops(4..=6)).await);
+        shipper.round(&mut pos).await.unwrap();
+        assert_eq!(ranges(&store), vec![(4, 6)]);
+        assert_eq!(
+            pos,
+            Some(Position {
+                next_index: 7,
+                prev_ms: 6000
+            })
+        );
+
+        // A full disk: the round fails, the position stays, the next round ships it all.
+        applied_tx.send_replace(commit(&mut db, &log, 7, ops(7..=8)).await);
+        store.fail.store(true, Ordering::Relaxed);
+        assert!(matches!(
+            shipper.round(&mut pos).await,
+            Err(RoundError::Backup(BackupError::Io { .. }))
+        ));
+        assert_eq!(pos.map(|p| p.next_index), Some(7));
+        store.fail.store(false, Ordering::Relaxed);
+        shipper.round(&mut pos).await.unwrap();
+        assert_eq!(ranges(&store), vec![(4, 6), (7, 8)]);
+
+        // Entries purged before they were shipped: a new backup, and shipping goes on after it.
+        applied_tx.send_replace(commit(&mut db, &log, 9, ops(9..=12)).await);
+        log.0.lock().unwrap().retain(|e| e.log_id.index > 10);
+        shipper.round(&mut pos).await.unwrap();
+        assert_eq!(pos.map(|p| p.next_index), Some(13));
+        let newest = store.inner.list_blocking().unwrap().pop().unwrap();
+        assert_eq!(newest.log_index, 12);
+        assert_eq!(ranges(&store), vec![(4, 6), (7, 8)]);
+
+        // A new leader (or this one again) finds the position in the store: after the newest
+        // segment, which is purged from the log, so after the newer backup (no third one made).
+        let mut fresh = None;
+        shipper.round(&mut fresh).await.unwrap();
+        assert_eq!(fresh.map(|p| p.next_index), Some(13));
+        assert_eq!(store.inner.list_blocking().unwrap().len(), 2);
+        leads.store(false, Ordering::Relaxed);
+        assert!(matches!(
+            shipper.round(&mut pos).await,
+            Err(RoundError::NotLeader)
+        ));
+    }
+}
