@@ -94,6 +94,8 @@ async fn backups_are_uploaded_listed_and_failures_keep_the_local_file() {
     let config = cluster_configs(1, root.path(), |b| {
         b.enc_keys([format!("k1/{KEY}")])
             .enc_key_active("k1")
+            // Only the backups this test asks for (no log shipping, which makes one of its own).
+            .backup_log_interval(Duration::ZERO)
             .backup_dir(&backup_dir)
             .s3_url(format!("http://{s3_addr}"))
             .s3_bucket(BUCKET)
@@ -225,4 +227,163 @@ async fn backups_are_uploaded_listed_and_failures_keep_the_local_file() {
     assert_eq!(kept, 3, "every backup stays in backup_dir");
     server.stop().await;
     client.shutdown().await.unwrap();
+}
+
+/// Waits (with a deadline) until the bucket's log segments reach log index `index`.
+async fn wait_shipped_s3(store: &hiqlite::backup::s3::S3Backups, index: u64, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let shipped = store
+            .list_remote_segments()
+            .await
+            .map(|l| l.iter().map(|s| s.last_index).max())
+            .unwrap_or(None);
+        if shipped >= Some(index) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bucket's segments reach {shipped:?}, not {index}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ids(db: &Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT id FROM t ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_log_is_shipped_to_s3_through_an_outage_and_restored_from_the_bucket_alone() {
+    use hiqlite::backup::s3::{Retry, S3Backups};
+    use hiqlite::backup::{prepare_point_in_time, LocalBackups, RestoreTarget};
+    use hiqlite::engine::backups::BackupStore;
+
+    let root = tempfile::tempdir().unwrap();
+    let s3_root = root.path().join("s3");
+    std::fs::create_dir_all(s3_root.join(BUCKET)).unwrap();
+    let server = start_s3(&s3_root, "127.0.0.1:0", ACCESS_KEY, SECRET_KEY).await;
+    let s3_addr = server.addr;
+    let config = cluster_configs(1, root.path(), |b| {
+        b.enc_keys([format!("k1/{KEY}")])
+            .enc_key_active("k1")
+            .backup_log_interval(Duration::from_secs(1))
+            .s3_url(format!("http://{s3_addr}"))
+            .s3_bucket(BUCKET)
+            .s3_key(ACCESS_KEY)
+            .s3_secret(SECRET_KEY)
+    })
+    .remove(0);
+    let client = hiqlite::start_node(config.clone()).await.unwrap();
+    client
+        .wait_until_healthy(Duration::from_secs(30))
+        .await
+        .unwrap();
+    // What a restore on another machine sees: the bucket, and an empty local directory.
+    let empty = root.path().join("elsewhere");
+    let bucket = S3Backups::new(
+        LocalBackups::new(
+            root.path().join("unused.db"),
+            &empty,
+            config.enc_keys.clone(),
+        ),
+        &config.s3,
+        Retry::default(),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while bucket.list_remote().await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot backup in the bucket"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    client
+        .batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .await
+        .unwrap();
+    for id in 1..=5 {
+        client
+            .execute("INSERT INTO t (id) VALUES (?)", params!(id))
+            .await
+            .unwrap();
+    }
+    let t_between = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        if now > t_between {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for id in 6..=10 {
+        client
+            .execute("INSERT INTO t (id) VALUES (?)", params!(id))
+            .await
+            .unwrap();
+    }
+    let index_b = client.status().await.unwrap().last_applied;
+    wait_shipped_s3(&bucket, index_b, Duration::from_secs(30)).await;
+
+    // S3 down while writes go on: shipping fails, and resumes from the same index afterwards.
+    server.stop().await;
+    for id in 11..=15 {
+        client
+            .execute("INSERT INTO t (id) VALUES (?)", params!(id))
+            .await
+            .unwrap();
+    }
+    let index_c = client.status().await.unwrap().last_applied;
+    let server = start_s3(&s3_root, &s3_addr.to_string(), ACCESS_KEY, SECRET_KEY).await;
+    let back = std::time::Instant::now();
+    wait_shipped_s3(&bucket, index_c, Duration::from_secs(60)).await;
+    println!(
+        "after the outage, shipped up to {index_c} within {:?} of S3 coming back",
+        back.elapsed()
+    );
+
+    let work = root.path().join("work");
+    let at_t = prepare_point_in_time(
+        &bucket,
+        &config.enc_keys,
+        RestoreTarget::Time(t_between),
+        &work,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&at_t.db), (1..=5).collect::<Vec<_>>());
+    let latest = prepare_point_in_time(&bucket, &config.enc_keys, RestoreTarget::Latest, &work)
+        .await
+        .unwrap();
+    println!("latest from the bucket: {latest:?}");
+    assert_eq!(ids(&latest.db), (1..=15).collect::<Vec<_>>());
+    // Everything came from the bucket: the store's local directory was never even created.
+    assert!(!empty.exists());
+    // `fetch` of a name the bucket does not hold.
+    let e = bucket
+        .fetch(
+            "hiqlite-00000000000000000099-1.hqbackup",
+            BackupLocation::S3,
+            &work.join("missing"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BackupError::NotFound { .. }), "{e:?}");
+    assert!(!work.join("missing").exists());
+
+    client.shutdown().await.unwrap();
+    server.stop().await;
 }

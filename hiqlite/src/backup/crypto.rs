@@ -4,7 +4,8 @@
 //! writes them (`config::EncKey`). The nonce of chunk `i` is the backup's random 16-byte prefix,
 //! `i` as 4 bytes big-endian, a byte that is 1 on the last chunk only, and 3 zero bytes: chunks
 //! cannot be reordered, dropped from the end, or moved between backups unnoticed. Every chunk
-//! authenticates the whole header as associated data.
+//! authenticates the whole header as associated data. Backups and log segments (`segment.rs`)
+//! share this body; each header type says what the body needs through [`Sealed`].
 
 use std::io::{Read, Write};
 
@@ -14,7 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::format::{tampered, BackupHeader, TAG_LEN};
+use super::format::{tampered, Sealed, TAG_LEN};
 use crate::config::{EncKey, EncKeys};
 use crate::types::backup::BackupError;
 
@@ -47,23 +48,23 @@ pub fn new_nonce_prefix() -> std::io::Result<[u8; 16]> {
 /// id exists but is another key.
 pub fn key_for<'k>(
     keys: &'k EncKeys,
-    header: &BackupHeader,
+    header: &impl Sealed,
     name: &str,
 ) -> Result<&'k EncKey, BackupError> {
     let key = keys
-        .get(&header.key_id)
+        .get(header.key_id())
         .ok_or_else(|| BackupError::UnknownKey {
             name: name.into(),
-            key_id: header.key_id.clone(),
+            key_id: header.key_id().to_string(),
             known: keys.ids(),
         })?;
-    let check = key_check(key, &header.nonce_prefix);
-    if bool::from(check.ct_eq(&header.key_check)) {
+    let check = key_check(key, header.nonce_prefix());
+    if bool::from(check.ct_eq(header.key_check())) {
         Ok(key)
     } else {
         Err(BackupError::WrongKey {
             name: name.into(),
-            key_id: header.key_id.clone(),
+            key_id: header.key_id().to_string(),
         })
     }
 }
@@ -91,15 +92,15 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// Encrypts exactly `header.plain_len` bytes of `plain` into `out`, chunk by chunk, with
+/// Encrypts exactly `header.plain_len()` bytes of `plain` into `out`, chunk by chunk, with
 /// `header_bytes` (the encoded header) as associated data.
 ///
 /// # Errors
 /// An I/O error from either side; `InvalidData` when `plain` holds more or fewer bytes than
-/// `header.plain_len`, or the body would need more than 2^32 chunks.
+/// `header.plain_len()`, or the body would need more than 2^32 chunks.
 pub fn seal_body(
     key: &EncKey,
-    header: &BackupHeader,
+    header: &impl Sealed,
     header_bytes: &[u8],
     plain: &mut impl Read,
     out: &mut impl Write,
@@ -110,10 +111,10 @@ pub fn seal_body(
         return Err(invalid(format!("{chunks} chunks are too many")));
     }
     let cipher = XChaCha20Poly1305::new(key.bytes().into());
-    let mut buf = vec![0u8; header.chunk_size as usize];
-    let mut remaining = header.plain_len;
+    let mut buf = vec![0u8; header.chunk_size() as usize];
+    let mut remaining = header.plain_len();
     for i in 0..chunks {
-        let want = remaining.min(u64::from(header.chunk_size)) as usize;
+        let want = remaining.min(u64::from(header.chunk_size())) as usize;
         let got = fill(plain, &mut buf[..want])?;
         if got < want {
             return Err(invalid(format!(
@@ -125,7 +126,7 @@ pub fn seal_body(
         let last = i + 1 == chunks;
         let sealed = cipher
             .encrypt(
-                &nonce(&header.nonce_prefix, i, last),
+                &nonce(header.nonce_prefix(), i, last),
                 Payload {
                     msg: &buf[..want],
                     aad: header_bytes,
@@ -149,7 +150,7 @@ pub fn seal_body(
 /// [`BackupError::Io`].
 pub fn open_body(
     key: &EncKey,
-    header: &BackupHeader,
+    header: &impl Sealed,
     header_bytes: &[u8],
     name: &str,
     body: &mut impl Read,
@@ -166,11 +167,11 @@ pub fn open_body(
     }
     let cipher = XChaCha20Poly1305::new(key.bytes().into());
     let mut hash = Sha256::new();
-    let mut buf = vec![0u8; header.chunk_size as usize + TAG_LEN as usize];
-    let mut remaining = header.plain_len;
+    let mut buf = vec![0u8; header.chunk_size() as usize + TAG_LEN as usize];
+    let mut remaining = header.plain_len();
     let mut read_so_far = 0u64;
     for i in 0..chunks {
-        let plain_len = remaining.min(u64::from(header.chunk_size));
+        let plain_len = remaining.min(u64::from(header.chunk_size()));
         let want = (plain_len + TAG_LEN) as usize;
         let got = fill(body, &mut buf[..want]).map_err(io)?;
         read_so_far += got as u64;
@@ -184,7 +185,7 @@ pub fn open_body(
         let last = i + 1 == chunks;
         let plain = cipher
             .decrypt(
-                &nonce(&header.nonce_prefix, i, last),
+                &nonce(header.nonce_prefix(), i, last),
                 Payload {
                     msg: &buf[..want],
                     aad: header_bytes,

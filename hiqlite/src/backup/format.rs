@@ -49,7 +49,7 @@ pub enum Compression {
 }
 
 impl Compression {
-    fn from_byte(b: u8) -> Option<Compression> {
+    pub(super) fn from_byte(b: u8) -> Option<Compression> {
         match b {
             0 => Some(Compression::None),
             1 => Some(Compression::Zstd),
@@ -60,6 +60,51 @@ impl Compression {
 
 /// The zstd level new backups use: zstd's default, fast, and SQLite pages compress well at it.
 pub const ZSTD_LEVEL: i32 = 3;
+
+/// What the encrypted body (`crypto.rs`) needs from a header: backups ([`BackupHeader`]) and log
+/// segments (`segment::SegmentHeader`) carry the same fields.
+pub trait Sealed {
+    /// The id of the key the body is encrypted with.
+    fn key_id(&self) -> &str;
+    /// Random per file; the first 16 bytes of every chunk's nonce.
+    fn nonce_prefix(&self) -> &[u8; 16];
+    /// Tells a wrong key from damaged data (`crypto::key_check`).
+    fn key_check(&self) -> &[u8; 16];
+    /// The plaintext's length in bytes.
+    fn plain_len(&self) -> u64;
+    /// Plaintext bytes per chunk (1..=[`MAX_CHUNK_SIZE`]).
+    fn chunk_size(&self) -> u32;
+
+    /// How many chunks the body has (an empty plaintext is one empty chunk).
+    fn chunks(&self) -> u64 {
+        self.plain_len()
+            .div_ceil(u64::from(self.chunk_size()))
+            .max(1)
+    }
+
+    /// The length of the encrypted body in bytes.
+    fn body_len(&self) -> u64 {
+        self.plain_len() + self.chunks() * TAG_LEN
+    }
+}
+
+impl Sealed for BackupHeader {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    fn nonce_prefix(&self) -> &[u8; 16] {
+        &self.nonce_prefix
+    }
+    fn key_check(&self) -> &[u8; 16] {
+        &self.key_check
+    }
+    fn plain_len(&self) -> u64 {
+        self.plain_len
+    }
+    fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+}
 
 /// A backup's header (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,12 +147,12 @@ impl BackupHeader {
 
     /// How many chunks the body has.
     pub fn chunks(&self) -> u64 {
-        self.plain_len.div_ceil(u64::from(self.chunk_size)).max(1)
+        Sealed::chunks(self)
     }
 
     /// The length of the encrypted body in bytes.
     pub fn body_len(&self) -> u64 {
-        self.plain_len + self.chunks() * TAG_LEN
+        Sealed::body_len(self)
     }
 
     /// Reads a header from the start of `r`; returns it with its bytes (the associated data).
@@ -196,21 +241,21 @@ pub(super) fn tampered(name: &str, detail: &str) -> BackupError {
 }
 
 /// Reads header fields, keeping every byte read.
-struct HeaderReader<'a, R: Read> {
-    r: &'a mut R,
-    bytes: Vec<u8>,
-    name: &'a str,
+pub(super) struct HeaderReader<'a, R: Read> {
+    pub(super) r: &'a mut R,
+    pub(super) bytes: Vec<u8>,
+    pub(super) name: &'a str,
 }
 
 impl<R: Read> HeaderReader<'_, R> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], BackupError> {
+    pub(super) fn take<const N: usize>(&mut self) -> Result<[u8; N], BackupError> {
         let v = self.take_vec(N)?;
         let mut a = [0u8; N];
         a.copy_from_slice(&v);
         Ok(a)
     }
 
-    fn take_vec(&mut self, n: usize) -> Result<Vec<u8>, BackupError> {
+    pub(super) fn take_vec(&mut self, n: usize) -> Result<Vec<u8>, BackupError> {
         let mut v = vec![0u8; n];
         let mut filled = 0;
         while filled < n {

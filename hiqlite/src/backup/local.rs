@@ -1,12 +1,14 @@
 //! Backups in a local directory (`backup_dir`): written atomically (temporary file, fsync,
 //! rename, fsync of the directory), listed by reading each file's header, and found by name.
+//! Log segments (`segment.rs`) live in the same directory.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use super::format::BackupHeader;
-use crate::types::backup::{BackupError, BackupInfo, BackupLocation};
+use super::segment::{self, SegmentHeader};
+use crate::types::backup::{BackupError, BackupInfo, BackupLocation, SegmentInfo};
 
 /// The file name ending of backups.
 pub const EXTENSION: &str = "hqbackup";
@@ -39,15 +41,17 @@ impl LocalDir {
         format!("hiqlite-{index:020}-{created_ms}.{EXTENSION}")
     }
 
-    /// The path of backup `name`.
+    /// The path of backup or log segment `name`.
     ///
     /// # Errors
-    /// [`BackupError::InvalidName`]: `name` is not a plain file name ending in `.hqbackup`.
+    /// [`BackupError::InvalidName`]: `name` is not a plain file name ending in `.hqbackup` or
+    /// `.hqlog`.
     pub fn path_of(&self, name: &str) -> Result<PathBuf, BackupError> {
         let plain = !name.is_empty()
             && !name.starts_with('.')
             && !name.contains(['/', '\\'])
-            && name.ends_with(&format!(".{EXTENSION}"));
+            && (name.ends_with(&format!(".{EXTENSION}"))
+                || name.ends_with(&format!(".{}", segment::EXTENSION)));
         if plain {
             Ok(self.dir.join(name))
         } else {
@@ -132,7 +136,7 @@ impl LocalDir {
         for entry in entries {
             let entry = entry.map_err(|e| io_err(&self.dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if self.path_of(&name).is_err() {
+            if self.path_of(&name).is_err() || !name.ends_with(&format!(".{EXTENSION}")) {
                 continue;
             }
             match info_of(&entry.path(), &name) {
@@ -145,6 +149,76 @@ impl LocalDir {
         });
         Ok(out)
     }
+}
+
+impl LocalDir {
+    /// Every log segment in the directory, by first index (then last index). The range and
+    /// times come from the name, the key id from the header; a file whose header cannot be read
+    /// or disagrees with its name is left out with a warning in the log. A missing directory
+    /// lists nothing.
+    pub fn list_segments(&self) -> Result<Vec<SegmentInfo>, BackupError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(&self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if segment::parse_name(&name).is_none() {
+                continue;
+            }
+            match segment_info_of(&entry.path(), &name) {
+                Ok(info) => out.push(info),
+                Err(e) => tracing::warn!("skipping log segment {name}: {e}"),
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.first_index, a.last_index, &a.name).cmp(&(b.first_index, b.last_index, &b.name))
+        });
+        Ok(out)
+    }
+
+    /// Copies backup or segment `name` of this directory to the new file `dest` (fsynced).
+    ///
+    /// # Errors
+    /// [`BackupError::InvalidName`], [`BackupError::NotFound`], [`BackupError::Io`] (also when
+    /// `dest` exists already; a partial `dest` is removed).
+    pub fn copy_out(&self, name: &str, dest: &Path) -> Result<(), BackupError> {
+        let src = self.path_of(name)?;
+        let mut input = File::open(&src).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => BackupError::NotFound { name: name.into() },
+            _ => io_err(&src, e),
+        })?;
+        let mut out = File::options()
+            .write(true)
+            .create_new(true)
+            .open(dest)
+            .map_err(|e| io_err(dest, e))?;
+        let result = std::io::copy(&mut input, &mut out)
+            .and_then(|_| out.sync_all())
+            .map_err(|e| io_err(dest, e));
+        if result.is_err() {
+            let _ = std::fs::remove_file(dest);
+        }
+        result
+    }
+}
+
+/// What a segment file's name and header say, with its size.
+fn segment_info_of(path: &Path, name: &str) -> Result<SegmentInfo, BackupError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let size = file.metadata().map_err(|e| io_err(path, e))?.len();
+    let (header, _) = SegmentHeader::read(&mut BufReader::new(file), name)?;
+    if header.name() != name {
+        return Err(BackupError::Mismatch {
+            name: name.into(),
+            detail: format!("its header describes {}", header.name()),
+        });
+    }
+    segment::info_from_name(name, size, Some(header.key_id), BackupLocation::Local)
+        .ok_or_else(|| BackupError::InvalidName { name: name.into() })
 }
 
 /// What a backup file's header says, with its size.

@@ -6,6 +6,9 @@
 //! - `crypto.rs`: encrypting and decrypting the body, checking the key
 //! - `local.rs`: the backup directory: atomic writes, listing, names
 //! - `s3.rs` (feature `s3`): uploading each backup to an S3 bucket and listing the bucket's
+//! - `segment.rs`: log segments, committed log entries encrypted like a backup
+//! - `shipper.rs`: the leader's task that ships the committed log in segments
+//! - `pitr.rs`: point-in-time assembly: a snapshot backup plus segments, replayed
 //! - here: making a backup ([`LocalBackups`]), decrypting and verifying one
 //!
 //! A backup is made on the node that receives the request: the engine linearizes first (so it
@@ -19,8 +22,12 @@
 pub mod crypto;
 pub mod format;
 pub mod local;
+pub mod pitr;
+pub mod restore;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod segment;
+pub mod shipper;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -34,13 +41,14 @@ use rusqlite::{Connection, OpenFlags};
 pub use self::format::{BackupHeader, BACKUP_FORMAT};
 use self::local::io_err;
 pub use self::local::LocalDir;
+pub use self::pitr::prepare_point_in_time;
 use crate::config::EncKeys;
-use crate::engine::backups::BackupStore;
 pub use crate::engine::backups::PreparedRestore;
+use crate::engine::backups::{BackupStore, NewSegment};
 use crate::store::sqlite::snapshot::copy_database;
 use crate::store::sqlite::writer::read_applied_state;
 pub use crate::types::backup::{
-    BackupError, BackupInfo, BackupLocation, RestoreInfo, RestoreSource, RestoreTarget,
+    BackupError, BackupInfo, BackupLocation, RestoreInfo, RestoreSource, RestoreTarget, SegmentInfo,
 };
 use crate::types::format as data_format;
 
@@ -166,20 +174,72 @@ impl LocalBackups {
         self.dir.list()
     }
 
-    /// Decrypts and checks backup `name` of this directory into a new temporary file there (see
-    /// [`decrypt_file`]), ready to be restored.
+    /// Encrypts `segment` with the active key into the directory (blocking: run it on a blocking
+    /// thread).
     ///
     /// # Errors
-    /// As [`decrypt_file`]; `InvalidName` for a name that is not a plain backup file name.
-    pub fn prepare_blocking(&self, name: &str) -> Result<PreparedRestore, BackupError> {
-        let path = self.dir.path_of(name)?;
-        let db = self.dir.temp_path("restore")?;
-        decrypt_file(&path, &self.keys, &db)?;
-        Ok(PreparedRestore {
-            db,
-            from: name.to_string(),
-            entries_replayed: 0,
+    /// [`BackupError::NotConfigured`] without an active key; [`BackupError::Io`] when the
+    /// directory cannot be written (nothing is left under the segment's name).
+    pub fn write_segment_blocking(&self, segment: &NewSegment) -> Result<SegmentInfo, BackupError> {
+        let key = self.keys.active_key().ok_or_else(|| {
+            BackupError::NotConfigured(
+                "no active encryption key (enc_keys and enc_key_active)".into(),
+            )
+        })?;
+        let (Some(first), Some(last)) = (segment.entries.first(), segment.entries.last()) else {
+            return Err(BackupError::Io {
+                path: self.dir.path().display().to_string(),
+                message: "a log segment needs at least one entry".into(),
+            });
+        };
+        let mut last_ms = segment.prev_entry_ms;
+        let mut first_ms = None;
+        for e in &segment.entries {
+            last_ms = self::segment::entry_time(last_ms, e);
+            first_ms.get_or_insert(last_ms);
+        }
+        let first_ms = first_ms.unwrap_or(last_ms);
+        let name =
+            self::segment::name_for(first.log_id.index, last.log_id.index, first_ms, last_ms);
+        self.dir.ensure()?;
+        let mut header = None;
+        let size = self.dir.write_atomic(&name, |file| {
+            let mut out = BufWriter::new(file);
+            let h = self::segment::write_segment(
+                &mut out,
+                key,
+                &segment.entries,
+                segment.prev_entry_ms,
+                segment.data_format,
+            )
+            .and_then(|h| out.flush().map(|()| h))
+            .map_err(|e| io_err(Path::new(&name), e))?;
+            header = Some(h);
+            Ok(())
+        })?;
+        let header =
+            header.ok_or_else(|| io_err(Path::new(&name), std::io::Error::other("no header")))?;
+        tracing::debug!(%name, size, "log segment written");
+        Ok(SegmentInfo {
+            name,
+            first_index: header.first_index,
+            last_index: header.last_index,
+            first_ms: header.first_ms,
+            last_ms: header.last_ms,
+            size,
+            key_id: Some(header.key_id),
+            location: BackupLocation::Local,
         })
+    }
+
+    /// The keys this store encrypts with and reads with.
+    pub fn keys(&self) -> &EncKeys {
+        &self.keys
+    }
+
+    /// The backup directory.
+    pub fn dir(&self) -> &LocalDir {
+        &self.dir
     }
 
     /// Verifies backup `name` of this directory (see [`verify_file`]).
@@ -207,28 +267,41 @@ impl BackupStore for LocalBackups {
         Box::pin(blocking(move || this.list_blocking()))
     }
 
+    fn write_segment(
+        &self,
+        segment: NewSegment,
+    ) -> BoxFuture<'_, Result<SegmentInfo, BackupError>> {
+        let this = self.clone();
+        Box::pin(blocking(move || this.write_segment_blocking(&segment)))
+    }
+
+    fn list_segments(&self) -> BoxFuture<'_, Result<Vec<SegmentInfo>, BackupError>> {
+        let this = self.clone();
+        Box::pin(blocking(move || this.dir.list_segments()))
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        location: BackupLocation,
+        dest: &'a Path,
+    ) -> BoxFuture<'a, Result<(), BackupError>> {
+        let (dir, name, dest) = (self.dir.clone(), name.to_string(), dest.to_path_buf());
+        Box::pin(async move {
+            match location {
+                BackupLocation::Local => blocking(move || dir.copy_out(&name, &dest)).await,
+                BackupLocation::S3 => Err(BackupError::NotConfigured(format!(
+                    "{name} is in S3, and S3 is not configured on this node (s3_url, ...)"
+                ))),
+            }
+        })
+    }
+
     fn prepare_restore(
         &self,
         source: RestoreSource,
     ) -> BoxFuture<'_, Result<PreparedRestore, BackupError>> {
-        let this = self.clone();
-        Box::pin(async move {
-            match source {
-                RestoreSource::Backup {
-                    name,
-                    location: None | Some(BackupLocation::Local),
-                } => blocking(move || this.prepare_blocking(&name)).await,
-                RestoreSource::Backup {
-                    location: Some(BackupLocation::S3),
-                    ..
-                } => Err(BackupError::NotConfigured(
-                    "this node has no S3 bucket (HQL_S3_URL, HQL_S3_BUCKET, ...)".into(),
-                )),
-                RestoreSource::PointInTime(_) => Err(BackupError::NotConfigured(
-                    "point-in-time restores need shipped log segments".into(),
-                )),
-            }
-        })
+        Box::pin(restore::prepare(self, &self.keys, &self.dir, source))
     }
 }
 
@@ -250,7 +323,16 @@ fn display_name(path: &Path) -> String {
 /// `NewerDataFormat`, `UnknownKey`, `WrongKey`, `Truncated`, `Tampered`, `Mismatch`,
 /// `NotADatabase`, `Io` (also when `out` exists already).
 pub fn decrypt_file(path: &Path, keys: &EncKeys, out: &Path) -> Result<BackupHeader, BackupError> {
-    let name = display_name(path);
+    decrypt_named(path, display_name(path), keys, out)
+}
+
+/// [`decrypt_file`], naming the backup `name` in errors (a fetched copy has another file name).
+pub(crate) fn decrypt_named(
+    path: &Path,
+    name: String,
+    keys: &EncKeys,
+    out: &Path,
+) -> Result<BackupHeader, BackupError> {
     let file = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => BackupError::NotFound { name: name.clone() },
         _ => io_err(path, e),

@@ -10,6 +10,7 @@
 //! the header is readable without the key (`format.rs`), so the listing needs no metadata of
 //! its own and shows what a local listing shows.
 
+use std::path::Path;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -17,15 +18,16 @@ use s3_simple::{Bucket, BucketOptions, Credentials, Region, S3Error};
 
 use super::format::BackupHeader;
 use super::local::EXTENSION;
-use super::LocalBackups;
+use super::{segment, LocalBackups};
 use crate::config::S3Config;
-use crate::engine::backups::BackupStore;
-use crate::types::backup::{BackupError, BackupInfo, BackupLocation};
+use crate::engine::backups::{BackupStore, NewSegment};
+use crate::types::backup::{BackupError, BackupInfo, BackupLocation, SegmentInfo};
 
 /// Bytes read from the start of each object to decode its header; every header is shorter
 /// (its largest field, the key id, is at most 255 bytes).
 pub const HEADER_PROBE: u64 = 512;
-/// Object keys of backups start with this (names are `hiqlite-INDEX-MS.hqbackup`).
+/// Object keys of backups start with this (names are `hiqlite-INDEX-MS.hqbackup`; log segments'
+/// `hiqlite-log-...hqlog` share it and are told apart by their ending).
 const KEY_PREFIX: &str = "hiqlite-";
 
 /// How often and how patiently an upload is retried.
@@ -180,6 +182,71 @@ impl S3Backups {
         Ok(out)
     }
 
+    /// The log segments in the bucket (objects named `hiqlite-log-*.hqlog`), by first index, as
+    /// their names tell (no object is read).
+    ///
+    /// # Errors
+    /// [`BackupError::S3`] when the bucket cannot be listed.
+    pub async fn list_remote_segments(&self) -> Result<Vec<SegmentInfo>, BackupError> {
+        let pages = self
+            .bucket
+            .list(segment::NAME_PREFIX, None)
+            .await
+            .map_err(|e| s3_err("listing the bucket's log segments", &e))?;
+        let mut out: Vec<SegmentInfo> = pages
+            .into_iter()
+            .flat_map(|p| p.contents)
+            .filter_map(|o| segment::info_from_name(&o.key, o.size, None, BackupLocation::S3))
+            .collect();
+        out.sort_by(|a, b| {
+            (a.first_index, a.last_index, &a.name).cmp(&(b.first_index, b.last_index, &b.name))
+        });
+        Ok(out)
+    }
+
+    /// Downloads object `name` into the new file `dest`, chunk by chunk as it arrives (never the
+    /// whole object in memory), and fsyncs it. On an error `dest` is removed.
+    ///
+    /// # Errors
+    /// [`BackupError::InvalidName`], [`BackupError::NotFound`] (HTTP 404),
+    /// [`BackupError::S3`], [`BackupError::Io`] (also when `dest` exists).
+    pub async fn download(&self, name: &str, dest: &Path) -> Result<(), BackupError> {
+        use tokio::io::AsyncWriteExt;
+        // Only names a listing gives: plain file names of backups or segments.
+        self.local.dir.path_of(name)?;
+        let action = || format!("downloading {name}");
+        let io = |e: std::io::Error| BackupError::Io {
+            path: dest.display().to_string(),
+            message: e.to_string(),
+        };
+        let mut file = tokio::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(dest)
+            .await
+            .map_err(io)?;
+        let result = async {
+            let mut response = self.bucket.get(name).await.map_err(|e| match &e {
+                S3Error::HttpFailWithBody(404, _) => BackupError::NotFound { name: name.into() },
+                _ => s3_err(&action(), &e),
+            })?;
+            while let Some(chunk) = response.chunk().await.map_err(|e| BackupError::S3 {
+                action: action(),
+                message: describe(&S3Error::Reqwest(e)),
+            })? {
+                file.write_all(&chunk).await.map_err(io)?;
+            }
+            file.flush().await.map_err(io)?;
+            file.sync_all().await.map_err(io)
+        }
+        .await;
+        if result.is_err() {
+            drop(file);
+            let _ = tokio::fs::remove_file(dest).await;
+        }
+        result
+    }
+
     /// The header of object `key`, from a ranged GET of its first bytes.
     async fn header_of(&self, key: &str) -> Result<BackupHeader, BackupError> {
         let action = || format!("reading the header of {key}");
@@ -216,7 +283,12 @@ impl BackupStore for S3Backups {
         &self,
         source: crate::types::backup::RestoreSource,
     ) -> BoxFuture<'_, Result<crate::engine::backups::PreparedRestore, BackupError>> {
-        self.local.prepare_restore(source)
+        Box::pin(super::restore::prepare(
+            self,
+            self.local.keys(),
+            self.local.dir(),
+            source,
+        ))
     }
 
     /// The local backups, then the bucket's.
@@ -225,6 +297,53 @@ impl BackupStore for S3Backups {
             let mut all = self.local.list().await?;
             all.extend(self.list_remote().await?);
             Ok(all)
+        })
+    }
+
+    /// Writes the segment locally, then uploads it; answers the S3 entry. When the upload
+    /// fails the local file is removed too, so the shipper writes the same entries again next
+    /// round and the bucket gets no gap.
+    fn write_segment(
+        &self,
+        segment: NewSegment,
+    ) -> BoxFuture<'_, Result<SegmentInfo, BackupError>> {
+        Box::pin(async move {
+            let info = self.local.write_segment(segment).await?;
+            match self.upload(&info.name).await {
+                Ok(_) => Ok(SegmentInfo {
+                    location: BackupLocation::S3,
+                    ..info
+                }),
+                Err(e) => {
+                    if let Ok(path) = self.local.dir.path_of(&info.name) {
+                        let _ = tokio::fs::remove_file(path).await;
+                    }
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// The local segments, then the bucket's.
+    fn list_segments(&self) -> BoxFuture<'_, Result<Vec<SegmentInfo>, BackupError>> {
+        Box::pin(async move {
+            let mut all = self.local.list_segments().await?;
+            all.extend(self.list_remote_segments().await?);
+            Ok(all)
+        })
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        location: BackupLocation,
+        dest: &'a Path,
+    ) -> BoxFuture<'a, Result<(), BackupError>> {
+        Box::pin(async move {
+            match location {
+                BackupLocation::Local => self.local.fetch(name, location, dest).await,
+                BackupLocation::S3 => self.download(name, dest).await,
+            }
         })
     }
 }

@@ -215,6 +215,14 @@ impl NodeConfigBuilder {
         self
     }
 
+    /// How often the leader ships the committed log to the backup store (TOML
+    /// `backup_log_interval`, env `HQL_BACKUP_LOG_INTERVAL`, whole seconds; default 10 s;
+    /// `Duration::ZERO`: off). See docs/backups.md.
+    pub fn backup_log_interval(mut self, interval: Duration) -> Self {
+        self.config.backup_log_interval = interval;
+        self
+    }
+
     /// The backup encryption keys, each `ID/BASE64` (32 bytes) as cryptr writes them; an entry
     /// may hold several separated by newlines or spaces (TOML `enc_keys`, env `ENC_KEYS`). A key
     /// that does not parse is reported by [`build`](Self::build), by id, never by value.

@@ -86,6 +86,9 @@ pub(super) const KEYS: &[Key] = &[
     key("backup_dir", None, |b, v| {
         set(b, Ok(v.trim()), B::backup_dir)
     }),
+    key("backup_log_interval", None, |b, v| {
+        set(b, seconds(v), B::backup_log_interval)
+    }),
     key("enc_keys", None, |b, v| set(b, Ok([v]), B::enc_keys)),
     key("enc_key_active", None, |b, v| {
         set(b, Ok(v.trim()), B::enc_key_active)
@@ -170,6 +173,13 @@ fn millis(v: &str) -> Result<Duration, EnvProblem> {
     match v.trim().parse() {
         Ok(ms) => Ok(Duration::from_millis(ms)),
         Err(_) => Err(EnvProblem::Not("a number of milliseconds")),
+    }
+}
+
+fn seconds(v: &str) -> Result<Duration, EnvProblem> {
+    match v.trim().parse() {
+        Ok(s) => Ok(Duration::from_secs(s)),
+        Err(_) => Err(EnvProblem::Not("a whole number of seconds")),
     }
 }
 

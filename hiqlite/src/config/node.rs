@@ -27,6 +27,8 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for `snapshot_after_logs`.
 pub const DEFAULT_SNAPSHOT_AFTER_LOGS: u64 = 100_000;
+/// Default for `backup_log_interval`: 10 s.
+pub const DEFAULT_BACKUP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How the leader confirms it still leads before a consistent read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,6 +116,11 @@ pub struct NodeConfig {
     /// Where `hiqlite backup now` / [`Client::backup`](crate::Client::backup) write this node's
     /// encrypted backups (TOML `backup_dir`, env `HQL_BACKUP_DIR`). `None`: no local backups.
     pub backup_dir: Option<PathBuf>,
+    /// How often the leader ships the committed log to the backup store, in segments, for
+    /// point-in-time recovery (TOML `backup_log_interval`, env `HQL_BACKUP_LOG_INTERVAL`, whole
+    /// seconds; default 10 s). Zero: no log shipping. Only with a backup store (`backup_dir` or
+    /// S3). At most this much acknowledged data is missing from the store (the RPO).
+    pub backup_log_interval: Duration,
     /// The keys backups are encrypted with, and the id of the active one (TOML `enc_keys` and
     /// `enc_key_active`, env `ENC_KEYS` and `ENC_KEY_ACTIVE`, as cryptr reads them).
     pub enc_keys: EncKeys,
@@ -218,6 +225,7 @@ impl NodeConfig {
             listen_api_addr: None,
             learner: false,
             backup_dir: None,
+            backup_log_interval: DEFAULT_BACKUP_LOG_INTERVAL,
             enc_keys: EncKeys::default(),
             s3: super::S3Config::default(),
         }

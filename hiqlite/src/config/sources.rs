@@ -125,6 +125,7 @@ struct FileConfig {
     listen_api_addr: Option<String>,
     learner: Option<bool>,
     backup_dir: Option<PathBuf>,
+    backup_log_interval: Option<u64>,
     enc_keys: Option<KeyEntries>,
     enc_key_active: Option<String>,
     s3_url: Option<String>,
@@ -221,6 +222,9 @@ impl FileConfig {
         }
         if let Some(v) = self.backup_dir {
             b = b.backup_dir(v);
+        }
+        if let Some(v) = self.backup_log_interval {
+            b = b.backup_log_interval(Duration::from_secs(v));
         }
         if let Some(v) = self.enc_keys {
             b = b.enc_keys(match v {

@@ -9,6 +9,9 @@ use super::members::check_addr;
 use super::{ConfigError, NodeConfig, MAX_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES, MIN_SECRET_LEN};
 use crate::types::members::NodeId;
 
+/// The longest `backup_log_interval`: a day.
+const MAX_BACKUP_LOG_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl NodeConfig {
     /// Checks the whole configuration and reports every problem found in one error; messages
     /// name the offending key and value (never a secret). Also creates `data_dir` if needed and
@@ -127,6 +130,15 @@ impl NodeConfig {
                     dir.display().to_string()
                 ));
             }
+        }
+
+        if self.backup_log_interval > MAX_BACKUP_LOG_INTERVAL {
+            problems.push(format!(
+                "backup_log_interval is {} s, more than a day ({} s): ship the log at least daily, \
+                 or set 0 to turn log shipping off",
+                self.backup_log_interval.as_secs(),
+                MAX_BACKUP_LOG_INTERVAL.as_secs()
+            ));
         }
 
         // S3 uploads: every required setting, and keys (they upload encrypted backups)

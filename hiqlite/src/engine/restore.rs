@@ -175,13 +175,13 @@ impl Engine {
         let _ = tokio::fs::remove_file(&prepared.db).await;
         let swapped = outcome?;
         tracing::info!(
-            from = %prepared.from,
+            from = %prepared.snapshot,
             at_index = swapped.at_index,
             bytes = swapped.bytes,
             "restore committed"
         );
         Ok(RestoreInfo {
-            from: prepared.from,
+            from: prepared.snapshot,
             entries_replayed: prepared.entries_replayed,
             restored_log_index: swapped.restored_log_index,
             restored_time_ms: swapped.restored_time_ms,

@@ -126,6 +126,8 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         cluster_format.clone(),
     );
     let peer_formats = network.peer_formats();
+    // The log shipper reads committed entries through its own handle on the log store.
+    let log_reader = log_store.clone();
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -155,13 +157,14 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         reads,
         applied,
         clock_offset,
-        (cluster_format, peer_formats),
+        (cluster_format.clone(), peer_formats),
     );
     // With S3 but without backup_dir, backups are staged in DATA_DIR/backups (docs/backups.md).
     let backup_dir = config
         .backup_dir
         .clone()
         .or_else(|| config.s3.is_set().then(|| config.data_dir.join("backups")));
+    let mut store = None;
     if let Some(dir) = &backup_dir {
         let backups = crate::backup::LocalBackups::new(
             config.data_dir.join("db").join(&config.filename_db),
@@ -169,9 +172,24 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
             config.enc_keys.clone(),
         );
         backups.remove_leftovers();
-        engine = engine.with_backups(backup_store(backups, &config.s3)?);
+        let s = backup_store(backups, &config.s3)?;
+        engine = engine.with_backups(s.clone());
+        store = Some(s);
     }
     let local = Arc::new(engine);
+    let mut tasks = Vec::new();
+    if let Some(store) = store.filter(|_| !config.backup_log_interval.is_zero()) {
+        let engine = local.clone();
+        let shipper = crate::backup::shipper::Shipper {
+            store,
+            log: log_reader,
+            applied: local.applied.clone(),
+            is_leader: Arc::new(move || engine.current_leader() == Some(engine.node_id)),
+            format: cluster_format,
+            interval: config.backup_log_interval,
+        };
+        tasks.push(tokio::spawn(shipper.run(shutdown_rx.clone())));
+    }
     let api_server = tokio::spawn(crate::net::serve(
         api_listener,
         config.secret_api.clone(),
@@ -190,10 +208,8 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     let format_upgrade = tokio::spawn(format_upgrade::raise_when_ready(local.clone(), shutdown_rx));
 
     tracing::info!(node_id = config.node_id, raft = %me.raft_addr, api = %me.api_addr, "node started");
-    let handle = NodeHandle::new(
-        shutdown_tx,
-        vec![raft_server, api_server, bootstrap, watcher, format_upgrade],
-    );
+    tasks.extend([raft_server, api_server, bootstrap, watcher, format_upgrade]);
+    let handle = NodeHandle::new(shutdown_tx, tasks);
     Ok(Client::local(local, handle))
 }
 

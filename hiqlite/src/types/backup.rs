@@ -41,6 +41,54 @@ pub struct BackupInfo {
     pub location: BackupLocation,
 }
 
+/// One log segment: committed log entries `first_index..=last_index`, encrypted, in the backup
+/// store (see `crate::backup::segment`). Name, range and times come from the file name, so a
+/// listing needs no download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentInfo {
+    /// The file name, e.g.
+    /// `hiqlite-log-00000000000000000043-00000000000000000050-1764495600000-1764495601000.hqlog`.
+    pub name: String,
+    /// The index of the first entry it holds.
+    pub first_index: u64,
+    /// The index of the last entry it holds.
+    pub last_index: u64,
+    /// The entry time (ms since the Unix epoch; the running maximum of the leaders' clocks along
+    /// the log) of the first entry.
+    pub first_ms: i64,
+    /// The entry time of the last entry.
+    pub last_ms: i64,
+    /// The size of the file in bytes (encrypted, with its header).
+    pub size: u64,
+    /// The id of the key it was encrypted with, when the listing read its header (local files);
+    /// `None` for S3 objects, listed by name only.
+    pub key_id: Option<String>,
+    pub location: BackupLocation,
+}
+
+/// How far a point-in-time restore goes: the newest snapshot backup at or before the target, plus
+/// the shipped log entries after it up to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestoreTarget {
+    /// Everything shipped: the last entry of the newest segment (or the newest snapshot backup,
+    /// when no segment follows it).
+    Latest,
+    /// Every entry whose entry time (ms since the Unix epoch, leader time) is at most this.
+    Time(i64),
+    /// Every entry up to and including this log index.
+    LogIndex(u64),
+}
+
+impl std::fmt::Display for RestoreTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestoreTarget::Latest => f.write_str("the latest shipped state"),
+            RestoreTarget::Time(ms) => write!(f, "entry time {ms} ms"),
+            RestoreTarget::LogIndex(i) => write!(f, "log index {i}"),
+        }
+    }
+}
+
 /// What went wrong with a backup. Each variant says what to do; none carries key material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum BackupError {
@@ -124,6 +172,44 @@ pub enum BackupError {
     /// done, `message` what the server or the network answered (never the credentials).
     #[error("S3 {action} failed: {message}")]
     S3 { action: String, message: String },
+    /// A point-in-time restore needs a snapshot backup to start from, and the store has none.
+    #[error(
+        "the backup store holds no snapshot backup to restore from: make one (`hiqlite backup \
+         now`); a node that ships its log makes one itself when it starts shipping"
+    )]
+    NoSnapshot,
+    /// The restore target lies before the oldest snapshot backup in the store.
+    #[error(
+        "the restore target ({target}) is before the oldest snapshot backup (log index \
+         {oldest_index}, entry time {oldest_ms} ms): choose a target at or after it"
+    )]
+    TargetBeforeOldest {
+        target: String,
+        oldest_index: u64,
+        oldest_ms: i64,
+    },
+    /// The restore target lies after the newest entry shipped to the store.
+    #[error(
+        "the restore target ({target}) is later than the newest shipped log entry: the newest \
+         restorable point is log index {newest_index}, entry time {newest_ms} ms (choose it or an \
+         earlier one, or wait for the next segment)"
+    )]
+    TargetNotShipped {
+        target: String,
+        newest_index: u64,
+        newest_ms: i64,
+    },
+    /// The shipped log misses entries between the snapshot and the target: no segment holds
+    /// `missing_from` (`detail` says what comes next).
+    #[error(
+        "the shipped log has a gap: no segment holds log index {missing_from} ({detail}); restore \
+         to a point before it, or from a snapshot backup made after the gap"
+    )]
+    SegmentGap { missing_from: u64, detail: String },
+    /// Applying a shipped entry to the restored database failed (the disk, or a file that is not
+    /// what its name says).
+    #[error("replaying log entry {index} into the restored database failed: {message}")]
+    Replay { index: u64, message: String },
     // Added with restores (format 4).
     /// The cluster refused to swap in the restored database (every node checks the same bytes
     /// and refuses alike); the database is unchanged.
@@ -143,17 +229,6 @@ pub enum RestoreSource {
     /// The newest snapshot backup at or before `target` plus the shipped log segments up to it
     /// (point-in-time recovery).
     PointInTime(RestoreTarget),
-}
-
-/// A point in the backed-up history of the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RestoreTarget {
-    /// Everything the store holds: the newest snapshot and every segment after it.
-    Latest,
-    /// Every entry whose entry time (leader time, ms since the Unix epoch) is at or before this.
-    Time(i64),
-    /// Every entry up to and including this log index (of the cluster the backups came from).
-    LogIndex(u64),
 }
 
 /// What a restore did.

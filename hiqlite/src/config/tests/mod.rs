@@ -320,6 +320,48 @@ fn backup_settings_from_env_and_toml() {
 }
 
 #[test]
+fn backup_log_interval_from_env_and_toml() {
+    let (_dir, b) = valid();
+    assert_eq!(
+        b.clone().build().unwrap().backup_log_interval,
+        Duration::from_secs(10),
+        "default"
+    );
+    let c = b
+        .clone()
+        .env_with(env(&[("HQL_BACKUP_LOG_INTERVAL", "3")]))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(c.backup_log_interval, Duration::from_secs(3));
+    let c = b
+        .clone()
+        .toml_str("backup_log_interval = 0\n")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.backup_log_interval,
+        Duration::ZERO,
+        "0 turns shipping off"
+    );
+    let e = b
+        .clone()
+        .env_with(env(&[("HQL_BACKUP_LOG_INTERVAL", "1.5")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("HQL_BACKUP_LOG_INTERVAL=\"1.5\" is not a whole number of seconds"),
+        "{e}"
+    );
+    let e = err_of(b.backup_log_interval(Duration::from_secs(86_401)).build());
+    assert!(
+        e.contains("backup_log_interval is 86401 s, more than a day"),
+        "{e}"
+    );
+}
+
+#[test]
 fn s3_settings_from_env_and_toml() {
     const K: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     const SECRET: &str = "s3-secret-never-printed";
