@@ -11,6 +11,7 @@
 //! | 8 | log index of the last entry the database holds |
 //! | 8 | log term of that entry |
 //! | 8 | creation time: that entry's time (leader time), ms since the Unix epoch, signed |
+//! | 8 | lineage of the database's history (`SqliteWriter::lineage`; backup format 2 on, absent in format 1: 0) |
 //! | 1 + n | key id: length, then UTF-8 |
 //! | 8 | payload length in bytes (the database after compression) |
 //! | 32 | SHA-256 of the payload |
@@ -31,7 +32,9 @@ use crate::types::format::Format;
 /// The first bytes of every backup file.
 pub const MAGIC: &[u8; 8] = b"HQLBAKUP";
 /// The backup format this binary writes and the newest it reads.
-pub const BACKUP_FORMAT: u16 = 1;
+pub const BACKUP_FORMAT: u16 = 2;
+/// The first backup format whose header holds the lineage.
+pub const FORMAT_WITH_LINEAGE: u16 = 2;
 /// Bytes of an authentication tag after each chunk.
 pub const TAG_LEN: u64 = 16;
 /// The chunk size new backups use: 1 MiB.
@@ -115,6 +118,8 @@ pub struct BackupHeader {
     pub log_index: u64,
     pub log_term: u64,
     pub created_ms: i64,
+    /// The lineage of the history the database belongs to (0: none, or backup format 1).
+    pub lineage: u64,
     pub key_id: String,
     pub plain_len: u64,
     pub sha256: [u8; 32],
@@ -134,6 +139,9 @@ impl BackupHeader {
         b.extend_from_slice(&self.log_index.to_be_bytes());
         b.extend_from_slice(&self.log_term.to_be_bytes());
         b.extend_from_slice(&self.created_ms.to_be_bytes());
+        if self.format_version >= FORMAT_WITH_LINEAGE {
+            b.extend_from_slice(&self.lineage.to_be_bytes());
+        }
         // Key ids are at most 20 bytes (config::check_key_id).
         b.push(self.key_id.len() as u8);
         b.extend_from_slice(self.key_id.as_bytes());
@@ -198,6 +206,11 @@ impl BackupHeader {
         let log_index = u64::from_be_bytes(h.take()?);
         let log_term = u64::from_be_bytes(h.take()?);
         let created_ms = i64::from_be_bytes(h.take()?);
+        let lineage = if format_version >= FORMAT_WITH_LINEAGE {
+            u64::from_be_bytes(h.take()?)
+        } else {
+            0
+        };
         let [id_len] = h.take()?;
         let id_bytes = h.take_vec(usize::from(id_len))?;
         let key_id = String::from_utf8(id_bytes)
@@ -222,6 +235,7 @@ impl BackupHeader {
             log_index,
             log_term,
             created_ms,
+            lineage,
             key_id,
             plain_len,
             sha256,
@@ -294,6 +308,7 @@ mod tests {
             log_index: 42,
             log_term: 7,
             created_ms: 1_764_495_600_000,
+            lineage: 0x1234,
             key_id: "k1".into(),
             plain_len: 5,
             sha256: [9; 32],

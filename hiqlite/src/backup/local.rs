@@ -35,10 +35,10 @@ impl LocalDir {
         &self.dir
     }
 
-    /// The name a backup at log index `index` made at `created_ms` gets: sorted by name is sorted
-    /// by log index.
-    pub fn name_for(index: u64, created_ms: i64) -> String {
-        format!("hiqlite-{index:020}-{created_ms}.{EXTENSION}")
+    /// The name a backup of lineage `lineage` at log index `index` made at `created_ms` gets:
+    /// within a lineage, sorted by name is sorted by log index.
+    pub fn name_for(lineage: u64, index: u64, created_ms: i64) -> String {
+        format!("hiqlite-{lineage:016x}-{index:020}-{created_ms}.{EXTENSION}")
     }
 
     /// The path of backup or log segment `name`.
@@ -240,5 +240,6 @@ pub fn info_of(path: &Path, name: &str) -> Result<BackupInfo, BackupError> {
         size,
         key_id: header.key_id,
         location: BackupLocation::Local,
+        lineage: header.lineage,
     })
 }

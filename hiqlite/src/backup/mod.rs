@@ -126,6 +126,7 @@ impl LocalBackups {
             log_index,
             log_term,
             created_ms: state.entry_time_ms,
+            lineage: state.lineage,
             key_id: key.id().to_string(),
             plain_len,
             sha256,
@@ -133,7 +134,7 @@ impl LocalBackups {
             key_check: crypto::key_check(key, &nonce_prefix),
             chunk_size: format::DEFAULT_CHUNK_SIZE,
         };
-        let name = LocalDir::name_for(log_index, state.entry_time_ms);
+        let name = LocalDir::name_for(state.lineage, log_index, state.entry_time_ms);
         let header_bytes = header.encode();
         let size = self.dir.write_atomic(&name, |file| {
             let mut out = BufWriter::new(file);
@@ -153,6 +154,7 @@ impl LocalBackups {
             size,
             key_id: header.key_id,
             location: BackupLocation::Local,
+            lineage: header.lineage,
         })
     }
 
@@ -199,8 +201,13 @@ impl LocalBackups {
             first_ms.get_or_insert(last_ms);
         }
         let first_ms = first_ms.unwrap_or(last_ms);
-        let name =
-            self::segment::name_for(first.log_id.index, last.log_id.index, first_ms, last_ms);
+        let name = self::segment::name_for(
+            segment.lineage,
+            first.log_id.index,
+            last.log_id.index,
+            first_ms,
+            last_ms,
+        );
         self.dir.ensure()?;
         let mut header = None;
         let size = self.dir.write_atomic(&name, |file| {
@@ -210,7 +217,7 @@ impl LocalBackups {
                 key,
                 &segment.entries,
                 segment.prev_entry_ms,
-                segment.data_format,
+                (segment.data_format, segment.lineage),
             )
             .and_then(|h| out.flush().map(|()| h))
             .map_err(|e| io_err(Path::new(&name), e))?;
@@ -229,6 +236,7 @@ impl LocalBackups {
             size,
             key_id: Some(header.key_id),
             location: BackupLocation::Local,
+            lineage: header.lineage,
         })
     }
 

@@ -230,7 +230,33 @@ pub fn plan(
     target: RestoreTarget,
 ) -> Result<Plan, BackupError> {
     let backups = prefer_local(backups, |b| b.name.clone(), |b| b.location);
-    let mut segments = prefer_local(segments, |s| s.name.clone(), |s| s.location);
+    // One history only: the lineage of the newest snapshot at or before a time target, else of
+    // the newest snapshot of all (the current history).
+    let lineage = backups
+        .iter()
+        .filter(|b| !matches!(target, RestoreTarget::Time(t) if b.created_ms > t))
+        .max_by_key(|b| (b.created_ms, b.log_index))
+        .map(|b| b.lineage);
+    let oldest_of_all = backups
+        .iter()
+        .min_by_key(|b| (b.created_ms, b.log_index))
+        .cloned()
+        .ok_or(BackupError::NoSnapshot)?;
+    let Some(lineage) = lineage else {
+        return Err(BackupError::TargetBeforeOldest {
+            target: target.to_string(),
+            oldest_index: oldest_of_all.log_index,
+            oldest_ms: oldest_of_all.created_ms,
+        });
+    };
+    let backups: Vec<BackupInfo> = backups
+        .into_iter()
+        .filter(|b| b.lineage == lineage)
+        .collect();
+    let mut segments: Vec<SegmentInfo> = prefer_local(segments, |s| s.name.clone(), |s| s.location)
+        .into_iter()
+        .filter(|s| s.lineage == lineage)
+        .collect();
     segments.sort_by_key(|s| (s.first_index, s.last_index));
     let oldest = backups
         .iter()

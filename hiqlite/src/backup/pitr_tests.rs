@@ -10,25 +10,60 @@ use crate::engine::backups::NewSegment;
 use crate::store::sqlite::test_db::{execute, timed_entries, Db};
 
 fn backup(index: u64, ms: i64) -> BackupInfo {
+    backup_of(1, index, ms)
+}
+
+fn backup_of(lineage: u64, index: u64, ms: i64) -> BackupInfo {
     BackupInfo {
-        name: crate::backup::LocalDir::name_for(index, ms),
+        name: crate::backup::LocalDir::name_for(lineage, index, ms),
         created_ms: ms,
         log_index: index,
         log_term: 1,
         size: 1,
         key_id: "k1".into(),
         location: BackupLocation::Local,
+        lineage,
     }
 }
 
 fn seg(first: u64, last: u64, first_ms: i64, last_ms: i64) -> SegmentInfo {
+    seg_of(1, first, last, first_ms, last_ms)
+}
+
+fn seg_of(lineage: u64, first: u64, last: u64, first_ms: i64, last_ms: i64) -> SegmentInfo {
     segment::info_from_name(
-        &segment::name_for(first, last, first_ms, last_ms),
+        &segment::name_for(lineage, first, last, first_ms, last_ms),
         1,
         None,
         BackupLocation::S3,
     )
     .unwrap()
+}
+
+#[test]
+fn a_plan_never_mixes_two_histories_of_log_indexes() {
+    // History 1 ran to index 20; then the cluster was restored (history 2 starts at index 5).
+    let backups = vec![backup_of(1, 10, 1000), backup_of(2, 5, 3000)];
+    let segments = vec![
+        seg_of(1, 11, 20, 1000, 2000),
+        seg_of(2, 6, 8, 3000, 3500),
+        // History 1's index range overlaps history 2's: never taken for it.
+        seg_of(1, 9, 9, 900, 900),
+    ];
+    let latest = plan(backups.clone(), segments.clone(), RestoreTarget::Latest).unwrap();
+    assert_eq!(latest.snapshot.lineage, 2);
+    assert_eq!(ranges(&latest), vec![(6, 8)]);
+    let back_then = plan(backups.clone(), segments.clone(), RestoreTarget::Time(1500)).unwrap();
+    assert_eq!(back_then.snapshot.lineage, 1);
+    assert_eq!(ranges(&back_then), vec![(11, 20)]);
+    // A log index counts in the current history.
+    assert!(matches!(
+        plan(backups, segments, RestoreTarget::LogIndex(15)),
+        Err(BackupError::TargetNotShipped {
+            newest_index: 8,
+            ..
+        })
+    ));
 }
 
 fn ranges(plan: &Plan) -> Vec<(u64, u64)> {
@@ -221,6 +256,8 @@ async fn store_with_log() -> (Db, tempfile::TempDir, LocalBackups) {
                 entries: chunk.to_vec(),
                 prev_entry_ms: prev,
                 data_format: crate::types::format::NEWEST,
+                // The test database never reached format 4 through the log: no lineage.
+                lineage: 0,
             })
             .unwrap();
     }
@@ -275,7 +312,10 @@ async fn restores_to_latest_a_time_and_an_index() {
             (index, 1, ms, replayed),
             "{target:?}"
         );
-        assert_eq!(r.snapshot, "hiqlite-00000000000000000002-1000.hqbackup");
+        assert_eq!(
+            r.snapshot,
+            "hiqlite-0000000000000000-00000000000000000002-1000.hqbackup"
+        );
         // One plain file: no WAL beside it, no segment left behind.
         let name = r.db.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(files_in(work.path()), vec![name], "{target:?}");

@@ -172,6 +172,7 @@ impl S3Backups {
                     size: object.size,
                     key_id: header.key_id,
                     location: BackupLocation::S3,
+                    lineage: header.lineage,
                 }),
                 Err(e) => tracing::warn!("skipping S3 backup {}: {e}", object.key),
             }

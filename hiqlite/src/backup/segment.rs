@@ -17,6 +17,7 @@
 //! | 8 | term of the last entry |
 //! | 8 | entry time of the first entry, ms since the Unix epoch, signed |
 //! | 8 | entry time of the last entry |
+//! | 8 | lineage of the history the entries belong to (`SqliteWriter::lineage`) |
 //! | 1 + n | key id: length, then UTF-8 |
 //! | 8 | payload length in bytes (after compression) |
 //! | 32 | SHA-256 of the payload |
@@ -30,8 +31,9 @@
 //! (membership and blank entries keep the previous one), as the state machine computes it
 //! (`store/sqlite/clock.rs`).
 //!
-//! Names: `hiqlite-log-<first index, 20 digits>-<last index, 20 digits>-<first ms>-<last ms>.hqlog`,
-//! so a listing tells each segment's range and times, and sorting by name sorts by first index.
+//! Names: `hiqlite-log-<lineage, 16 hex digits>-<first index, 20 digits>-<last index, 20
+//! digits>-<first ms>-<last ms>.hqlog`, so a listing tells each segment's history, range and
+//! times, and within a lineage sorting by name sorts by first index.
 
 use std::io::{Read, Write};
 
@@ -68,6 +70,7 @@ pub struct SegmentHeader {
     pub last_term: u64,
     pub first_ms: i64,
     pub last_ms: i64,
+    pub lineage: u64,
     pub key_id: String,
     pub plain_len: u64,
     pub sha256: [u8; 32],
@@ -112,6 +115,7 @@ impl SegmentHeader {
         }
         b.extend_from_slice(&self.first_ms.to_be_bytes());
         b.extend_from_slice(&self.last_ms.to_be_bytes());
+        b.extend_from_slice(&self.lineage.to_be_bytes());
         // Key ids are at most 20 bytes (config::check_key_id).
         b.push(self.key_id.len() as u8);
         b.extend_from_slice(self.key_id.as_bytes());
@@ -126,6 +130,7 @@ impl SegmentHeader {
     /// The file name of this segment.
     pub fn name(&self) -> String {
         name_for(
+            self.lineage,
             self.first_index,
             self.last_index,
             self.first_ms,
@@ -182,6 +187,7 @@ impl SegmentHeader {
         if first_index > last_index || first_ms > last_ms {
             return Err(tampered(name, "the header's range runs backwards"));
         }
+        let lineage = u64::from_be_bytes(h.take()?);
         let [id_len] = h.take()?;
         let id_bytes = h.take_vec(usize::from(id_len))?;
         let key_id = String::from_utf8(id_bytes)
@@ -209,6 +215,7 @@ impl SegmentHeader {
             last_term,
             first_ms,
             last_ms,
+            lineage,
             key_id,
             plain_len,
             sha256,
@@ -229,17 +236,33 @@ pub fn entry_time(prev_ms: i64, entry: &Entry) -> i64 {
     }
 }
 
-/// The name of the segment of entries `first..=last` with entry times `first_ms..=last_ms`.
-pub fn name_for(first: u64, last: u64, first_ms: i64, last_ms: i64) -> String {
-    format!("{NAME_PREFIX}{first:020}-{last:020}-{first_ms}-{last_ms}.{EXTENSION}")
+/// The name of lineage `lineage`'s segment of entries `first..=last` with entry times
+/// `first_ms..=last_ms`.
+pub fn name_for(lineage: u64, first: u64, last: u64, first_ms: i64, last_ms: i64) -> String {
+    format!("{NAME_PREFIX}{lineage:016x}-{first:020}-{last:020}-{first_ms}-{last_ms}.{EXTENSION}")
 }
 
-/// The range and times a segment name tells, `None` for a name that is not a segment's:
-/// `(first_index, last_index, first_ms, last_ms)`.
-pub fn parse_name(name: &str) -> Option<(u64, u64, i64, i64)> {
+/// What a segment name tells, `None` for a name that is not a segment's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameParts {
+    pub lineage: u64,
+    pub first_index: u64,
+    pub last_index: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// The lineage, range and times a segment name tells, `None` for a name that is not a
+/// segment's.
+pub fn parse_name(name: &str) -> Option<NameParts> {
     let rest = name
         .strip_prefix(NAME_PREFIX)?
         .strip_suffix(&format!(".{EXTENSION}"))?;
+    let (lineage, rest) = rest.split_at_checked(16)?;
+    let lineage = u64::from_str_radix(lineage, 16)
+        .ok()
+        .filter(|_| lineage.bytes().all(|b| b.is_ascii_hexdigit()))?;
+    let rest = rest.strip_prefix('-')?;
     let (first, rest) = rest.split_at_checked(20)?;
     let rest = rest.strip_prefix('-')?;
     let (last, rest) = rest.split_at_checked(20)?;
@@ -267,7 +290,13 @@ pub fn parse_name(name: &str) -> Option<(u64, u64, i64, i64)> {
     }
     let last_ms: i64 = last_ms_text.parse().ok()?;
     let (first, last) = (first.parse().ok()?, last.parse().ok()?);
-    (first <= last && first_ms <= last_ms).then_some((first, last, first_ms, last_ms))
+    (first <= last && first_ms <= last_ms).then_some(NameParts {
+        lineage,
+        first_index: first,
+        last_index: last,
+        first_ms,
+        last_ms,
+    })
 }
 
 /// What a segment's name tells, for a listing (`key_id` and `size` as the caller knows them).
@@ -277,7 +306,13 @@ pub fn info_from_name(
     key_id: Option<String>,
     location: BackupLocation,
 ) -> Option<SegmentInfo> {
-    let (first_index, last_index, first_ms, last_ms) = parse_name(name)?;
+    let NameParts {
+        lineage,
+        first_index,
+        last_index,
+        first_ms,
+        last_ms,
+    } = parse_name(name)?;
     Some(SegmentInfo {
         name: name.into(),
         first_index,
@@ -287,6 +322,7 @@ pub fn info_from_name(
         size,
         key_id,
         location,
+        lineage,
     })
 }
 
@@ -302,7 +338,7 @@ pub fn write_segment(
     key: &EncKey,
     entries: &[Entry],
     prev_ms: i64,
-    data_format: Format,
+    (data_format, lineage): (Format, u64),
 ) -> std::io::Result<SegmentHeader> {
     let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
@@ -335,6 +371,7 @@ pub fn write_segment(
         last_term: last.log_id.leader_id.term(),
         first_ms,
         last_ms,
+        lineage,
         key_id: key.id().to_string(),
         plain_len: payload.len() as u64,
         sha256: Sha256::digest(&payload).into(),

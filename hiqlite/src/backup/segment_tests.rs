@@ -32,7 +32,14 @@ fn entries() -> Vec<Entry> {
 fn written(prev_ms: i64) -> (SegmentHeader, Vec<u8>) {
     let ks = keys("k1", &[("k1", 1)]);
     let mut out = Vec::new();
-    let h = write_segment(&mut out, ks.active_key().unwrap(), &entries(), prev_ms, 3).unwrap();
+    let h = write_segment(
+        &mut out,
+        ks.active_key().unwrap(),
+        &entries(),
+        prev_ms,
+        (3, 0xabc),
+    )
+    .unwrap();
     (h, out)
 }
 
@@ -70,11 +77,23 @@ fn names_tell_range_and_times_and_sort_by_index() {
     let (h, _) = written(0);
     assert_eq!(
         h.name(),
-        "hiqlite-log-00000000000000000005-00000000000000000007-1000-1200.hqlog"
+        "hiqlite-log-0000000000000abc-00000000000000000005-00000000000000000007-1000-1200.hqlog"
     );
-    assert_eq!(parse_name(&h.name()), Some((5, 7, 1000, 1200)));
-    assert_eq!(parse_name(&name_for(1, 2, -5, -3)), Some((1, 2, -5, -3)));
-    assert_eq!(parse_name(&name_for(1, 2, -5, 7)), Some((1, 2, -5, 7)));
+    let parts = |lineage, first_index, last_index, first_ms, last_ms| {
+        Some(NameParts {
+            lineage,
+            first_index,
+            last_index,
+            first_ms,
+            last_ms,
+        })
+    };
+    assert_eq!(parse_name(&h.name()), parts(0xabc, 5, 7, 1000, 1200));
+    assert_eq!(
+        parse_name(&name_for(9, 1, 2, -5, -3)),
+        parts(9, 1, 2, -5, -3)
+    );
+    assert_eq!(parse_name(&name_for(9, 1, 2, -5, 7)), parts(9, 1, 2, -5, 7));
     assert_eq!(parse_name("hiqlite-00000000000000000005-1.hqbackup"), None);
     assert_eq!(
         parse_name("hiqlite-log-00000000000000000007-00000000000000000005-1-2.hqlog"),
@@ -83,13 +102,13 @@ fn names_tell_range_and_times_and_sort_by_index() {
     );
     assert_eq!(parse_name("hiqlite-log-5-7-1-2.hqlog"), None);
     let mut names = [
-        name_for(10, 20, 5, 6),
-        name_for(9, 9, 1, 1),
-        name_for(21, 30, 7, 8),
+        name_for(1, 10, 20, 5, 6),
+        name_for(1, 9, 9, 1, 1),
+        name_for(1, 21, 30, 7, 8),
     ];
     names.sort();
-    assert_eq!(parse_name(&names[0]).unwrap().0, 9);
-    assert_eq!(parse_name(&names[2]).unwrap().0, 21);
+    assert_eq!(parse_name(&names[0]).unwrap().first_index, 9);
+    assert_eq!(parse_name(&names[2]).unwrap().first_index, 21);
 }
 
 #[test]
@@ -183,8 +202,8 @@ fn entries_must_be_consecutive_and_present() {
     let key = ks.active_key().unwrap();
     let mut gap = entries();
     gap.remove(1);
-    let e = write_segment(&mut Vec::new(), key, &gap, 0, 3).unwrap_err();
+    let e = write_segment(&mut Vec::new(), key, &gap, 0, (3, 1)).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
-    let e = write_segment(&mut Vec::new(), key, &[], 0, 3).unwrap_err();
+    let e = write_segment(&mut Vec::new(), key, &[], 0, (3, 1)).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }

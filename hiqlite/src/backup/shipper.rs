@@ -11,6 +11,9 @@
 //!   of the store), the shipper continues after a snapshot backup made now (or a newer one that
 //!   exists), with a warning: the store's log has a gap there, which a point-in-time restore
 //!   reports.
+//! - Only the store's files of this database's lineage count (`SqliteWriter::lineage`): when the
+//!   lineage changes (a restore was applied), shipping starts over in the new one, after a
+//!   snapshot backup of it.
 //! - A failure (disk full, S3 down) is logged; the next round retries from the same index.
 //! - An idle cluster ships nothing.
 //!
@@ -41,6 +44,8 @@ pub type LeaderCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 pub struct Position {
     pub next_index: u64,
     pub prev_ms: i64,
+    /// The lineage the position is in.
+    pub lineage: u64,
 }
 
 /// The shipper of one node (see the module docs).
@@ -52,6 +57,8 @@ pub struct Shipper<R> {
     pub is_leader: LeaderCheck,
     /// The cluster's format, recorded in each segment.
     pub format: ClusterFormat,
+    /// The lineage of this node's database (`SqliteWriter::lineage`).
+    pub lineage: watch::Receiver<u64>,
     pub interval: Duration,
 }
 
@@ -108,10 +115,11 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
     /// One round: finds the position if needed, then ships everything applied after it.
     async fn round(&mut self, position: &mut Option<Position>) -> Result<(), RoundError> {
         self.check_leader()?;
+        let lineage = *self.lineage.borrow();
         let mut pos = match *position {
-            Some(p) => p,
-            None => {
-                let p = self.start_position().await?;
+            Some(p) if p.lineage == lineage => p,
+            _ => {
+                let p = self.start_position(lineage).await?;
                 tracing::info!(
                     next_index = p.next_index,
                     "this node leads: log shipping starts"
@@ -123,6 +131,11 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
         let applied = *self.applied.borrow();
         while pos.next_index <= applied {
             self.check_leader()?;
+            if *self.lineage.borrow() != pos.lineage {
+                // A restore was applied: the next round starts over in the new lineage.
+                *position = None;
+                return Ok(());
+            }
             let end = applied.min(pos.next_index + MAX_SEGMENT_ENTRIES - 1);
             let mut entries = self
                 .log
@@ -144,12 +157,14 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
                     entries,
                     prev_entry_ms: pos.prev_ms,
                     data_format: self.format.get(),
+                    lineage: pos.lineage,
                 })
                 .await?;
             tracing::debug!(name = %info.name, "log segment shipped");
             pos = Position {
                 next_index: info.last_index + 1,
                 prev_ms: info.last_ms,
+                lineage: pos.lineage,
             };
             *position = Some(pos);
         }
@@ -164,21 +179,28 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
         }
     }
 
-    /// Where shipping starts on a new leader: after the newest segment, else after the newest
-    /// snapshot backup, else after a backup made now.
-    async fn start_position(&self) -> Result<Position, BackupError> {
+    /// Where shipping starts on a new leader, in `lineage`: after its newest segment, else after
+    /// its newest snapshot backup, else after a backup made now.
+    async fn start_position(&self, lineage: u64) -> Result<Position, BackupError> {
         let segments = self.store.list_segments().await?;
-        if let Some(newest) = segments.iter().max_by_key(|s| s.last_index) {
+        if let Some(newest) = segments
+            .iter()
+            .filter(|s| s.lineage == lineage)
+            .max_by_key(|s| s.last_index)
+        {
             return Ok(Position {
                 next_index: newest.last_index + 1,
                 prev_ms: newest.last_ms,
+                lineage,
             });
         }
-        let backup = match newest_backup(self.store.list().await?) {
+        let backup = match newest_backup(self.store.list().await?, lineage) {
             Some(b) => b,
             None => {
                 tracing::info!(
-                    "no snapshot backup in the store: making one before shipping the log"
+                    lineage = format!("{lineage:016x}"),
+                    "no snapshot backup of this history in the store: making one before \
+                     shipping the log"
                 );
                 self.store.create().await?
             }
@@ -189,7 +211,7 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
     /// The entries from `pos` are gone from the log: continues after a newer snapshot backup,
     /// making one when the store has none past `pos`.
     async fn after_gap(&self, pos: Position) -> Result<Position, RoundError> {
-        if let Some(b) = newest_backup(self.store.list().await?) {
+        if let Some(b) = newest_backup(self.store.list().await?, pos.lineage) {
             if b.log_index >= pos.next_index {
                 tracing::warn!(
                     missing_from = pos.next_index,
@@ -223,9 +245,10 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-fn newest_backup(backups: Vec<BackupInfo>) -> Option<BackupInfo> {
+fn newest_backup(backups: Vec<BackupInfo>, lineage: u64) -> Option<BackupInfo> {
     backups
         .into_iter()
+        .filter(|b| b.lineage == lineage)
         .max_by_key(|b| (b.log_index, b.created_ms))
 }
 
@@ -233,6 +256,7 @@ fn after(backup: &BackupInfo) -> Position {
     Position {
         next_index: backup.log_index + 1,
         prev_ms: backup.created_ms,
+        lineage: backup.lineage,
     }
 }
 
@@ -403,6 +427,8 @@ mod tests {
                 Arc::new(move || leads.load(Ordering::Relaxed))
             },
             format: ClusterFormat::new(crate::types::format::NEWEST),
+            // The test database never reached format 4 through the log: no lineage.
+            lineage: watch::channel(0).1,
             interval: Duration::from_secs(1),
         };
         let mut pos = None;
@@ -420,7 +446,8 @@ mod tests {
             pos,
             Some(Position {
                 next_index: 7,
-                prev_ms: 6000
+                prev_ms: 6000,
+                lineage: 0,
             })
         );
 

@@ -189,6 +189,7 @@ async fn a_chunk_boundary_body_and_an_empty_database_round_trip() {
         log_index: 0,
         log_term: 0,
         created_ms: 0,
+        lineage: 0,
         key_id: "k1".into(),
         plain_len: plain.len() as u64,
         sha256: [0; 32],

@@ -36,6 +36,8 @@ pub struct NewSegment {
     pub prev_entry_ms: i64,
     /// The cluster format the entries were applied in.
     pub data_format: Format,
+    /// The lineage of the history they belong to (`SqliteWriter::lineage`).
+    pub lineage: u64,
 }
 
 /// Where this node writes and lists its backups and log segments.

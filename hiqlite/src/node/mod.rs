@@ -77,6 +77,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     let applied = state_machine.applied_index();
     let clock_offset = state_machine.clock_offset();
     let cluster_format = state_machine.cluster_format();
+    let lineage = state_machine.lineage();
     let snapshot_dir = state_machine.snapshot_dir();
 
     // Bind before Raft starts, so a port conflict is a clear start-up error.
@@ -186,6 +187,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
             applied: local.applied.clone(),
             is_leader: Arc::new(move || engine.current_leader() == Some(engine.node_id)),
             format: cluster_format,
+            lineage,
             interval: config.backup_log_interval,
         };
         tasks.push(tokio::spawn(shipper.run(shutdown_rx.clone())));

@@ -25,7 +25,8 @@ impl std::fmt::Display for BackupLocation {
 /// One backup: a consistent copy of the database at one applied log entry, encrypted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupInfo {
-    /// The file name, e.g. `hiqlite-00000000000000000042-1764495600000.hqbackup`: what
+    /// The file name, e.g. `hiqlite-5f1c0e3a9b2d4c61-00000000000000000042-1764495600000.hqbackup`
+    /// (lineage in hex, log index, creation time): what
     /// `hiqlite backup verify NAME` takes.
     pub name: String,
     /// The entry time (leader time, ms since the Unix epoch) of the last entry the copy holds.
@@ -39,6 +40,10 @@ pub struct BackupInfo {
     /// The id of the key it was encrypted with (one of `ENC_KEYS`).
     pub key_id: String,
     pub location: BackupLocation,
+    /// The lineage of the history it belongs to: backups and log segments of one lineage form one
+    /// history of log indexes; a restore, or a cluster formed anew, starts another. 0: a backup
+    /// of a cluster that had none yet (before format 4).
+    pub lineage: u64,
 }
 
 /// One log segment: committed log entries `first_index..=last_index`, encrypted, in the backup
@@ -47,7 +52,8 @@ pub struct BackupInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentInfo {
     /// The file name, e.g.
-    /// `hiqlite-log-00000000000000000043-00000000000000000050-1764495600000-1764495601000.hqlog`.
+    /// `hiqlite-log-5f1c0e3a9b2d4c61-00000000000000000043-00000000000000000050-1764495600000-1764495601000.hqlog`
+    /// (lineage in hex, first and last index, first and last entry time).
     pub name: String,
     /// The index of the first entry it holds.
     pub first_index: u64,
@@ -64,6 +70,8 @@ pub struct SegmentInfo {
     /// `None` for S3 objects, listed by name only.
     pub key_id: Option<String>,
     pub location: BackupLocation,
+    /// The lineage of the history it belongs to (see [`BackupInfo::lineage`]).
+    pub lineage: u64,
 }
 
 /// How far a point-in-time restore goes: the newest snapshot backup at or before the target, plus

@@ -375,6 +375,9 @@ impl WriterThread {
         let entry_time_ms = self.entry_time(cmd.leader_time_ms);
         // Formats only rise: a stale proposal of an older one changes nothing.
         let format = self.format.max(to);
+        // A history reaching format 4 gets its lineage here, from what the entry carries.
+        let new_lineage = (*self.lineage.borrow() == 0 && Feature::Restore.enabled_at(format))
+            .then(|| lineage_of(log_id, cmd.leader_time_ms));
         let result = self.in_transaction(clock_before, |w| {
             w.forget_results(id, log_id, entry_time_ms)?;
             // A proposal the leader repeated (same request id) is answered as the first was.
@@ -387,12 +390,28 @@ impl WriterThread {
             });
             w.remember_result(id, entry_time_ms, &result)?;
             w.write_format(format)?;
+            if let Some(lineage) = new_lineage {
+                w.write_lineage(lineage)?;
+            }
             w.write_applied(*log_id, None)?;
             Ok(result)
         })?;
+        if let Some(lineage) = new_lineage {
+            self.lineage.send_replace(lineage);
+        }
         self.switch_format(format).map_err(io_err)?;
         Ok(result)
     }
+}
+
+/// A lineage for the history whose entry `log_id` (carrying `leader_time_ms`) starts it: the same
+/// on every node, and different for clusters that did not reach it at the same millisecond with
+/// the same log id. Never 0 (which means "none").
+fn lineage_of(log_id: &LogId, leader_time_ms: i64) -> u64 {
+    let mixed = (leader_time_ms as u64)
+        ^ log_id.index().rotate_left(40)
+        ^ log_id.leader_id.term.rotate_left(20);
+    super::writer::seed_for_value(mixed).max(1)
 }
 
 /// `items` cut into segments: each VACUUM entry and each format change alone, the entries between

@@ -123,7 +123,9 @@ impl WriterThread {
                     entry_time_ms: origin.1,
                     at_index: log_id.index,
                 });
-                self.swap_in(&staged, log_id, id, entry_time_ms, &result)
+                // A restored history is a new lineage (see `SqliteWriter::lineage`).
+                let lineage = restore.max(1);
+                self.swap_in(&staged, (log_id, lineage), id, entry_time_ms, &result)
                     .inspect_err(|_| self.clock.reset(clock_before))?;
                 tracing::info!(
                     log_index = log_id.index,
@@ -275,7 +277,7 @@ impl WriterThread {
     fn swap_in(
         &mut self,
         staged: &Path,
-        log_id: &LogId,
+        (log_id, lineage): (&LogId, u64),
         id: &crate::types::command::RequestId,
         entry_time_ms: i64,
         result: &CommandResult,
@@ -288,7 +290,7 @@ impl WriterThread {
                     .map(|_| ())
             })
             .map_err(io_err)?;
-        let prepared = self.make_restored_ours(log_id, id, entry_time_ms, result);
+        let prepared = self.make_restored_ours((log_id, lineage), id, entry_time_ms, result);
         let detached = self
             .guard
             .internal(|| self.conn.execute_batch("DETACH DATABASE restored"));
@@ -302,14 +304,15 @@ impl WriterThread {
             )
             .map_err(io_err)?;
         self.schema.check(&self.conn, &self.guard);
+        self.lineage.send_replace(lineage);
         Ok(())
     }
 
     /// In one transaction on the attached `restored` database: this cluster's request results,
-    /// ticks, membership, format, clock, and the commit entry as last applied.
+    /// ticks, membership, format, clock, a new lineage, and the commit entry as last applied.
     fn make_restored_ours(
         &self,
-        log_id: &LogId,
+        (log_id, lineage): (&LogId, u64),
         id: &crate::types::command::RequestId,
         entry_time_ms: i64,
         result: &CommandResult,
@@ -328,6 +331,7 @@ impl WriterThread {
             ("last_applied", encode(&Some(*log_id))?),
             ("entry_time_ms", encode(&entry_time_ms)?),
             ("format", encode(&self.format)?),
+            ("lineage", encode(&lineage)?),
         ];
         let batch = format!(
             "BEGIN IMMEDIATE;

@@ -99,6 +99,8 @@ async fn a_committed_restore_replaces_the_data_and_rolls_the_log_index_over() {
     let state = read_applied_state(&db.read()).unwrap();
     assert_eq!(state.last_applied.map(|l| l.index), Some(commit_index + 1));
     assert_eq!(*db.writer().applied_index().borrow(), commit_index + 1);
+    assert_eq!(state.lineage, 7, "a restore starts a lineage: its id");
+    assert_eq!(*db.writer().lineage().borrow(), 7);
 
     // A restart finds the restored database as it was left.
     db.reopen();
@@ -215,5 +217,34 @@ async fn a_tick_is_claimed_once_and_only_forwards() {
             claimed(false, Some(100)),
             claimed(true, Some(100)),
         ]
+    );
+}
+
+#[tokio::test]
+async fn reaching_format_4_starts_the_same_lineage_on_every_node() {
+    let lineage_after_raise = || async {
+        let mut db = Db::open_in_format(3);
+        assert_eq!(*db.writer().lineage().borrow(), 0);
+        db.apply(vec![
+            WriteOp::SetFormat { format: 4 },
+            WriteOp::SetFormat { format: 4 },
+        ])
+        .await;
+        let published = *db.writer().lineage().borrow();
+        assert_eq!(read_applied_state(&db.read()).unwrap().lineage, published);
+        db.reopen();
+        assert_eq!(
+            *db.writer().lineage().borrow(),
+            published,
+            "kept across a restart"
+        );
+        published
+    };
+    let first = lineage_after_raise().await;
+    assert_ne!(first, 0);
+    assert_eq!(
+        lineage_after_raise().await,
+        first,
+        "same entries, same lineage"
     );
 }

@@ -94,6 +94,11 @@ impl StateMachine {
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.writer.applied_index()
     }
+
+    /// The lineage of the database's history (see `SqliteWriter::lineage`).
+    pub fn lineage(&self) -> watch::Receiver<u64> {
+        self.writer.lineage()
+    }
 }
 
 /// Renames a damaged database (and its WAL and shared-memory files) out of the way, keeping it

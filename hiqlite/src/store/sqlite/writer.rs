@@ -55,6 +55,7 @@ pub struct SqliteWriter {
     applied: watch::Receiver<u64>,
     clock_offset: ClockOffset,
     format: ClusterFormat,
+    lineage: watch::Receiver<u64>,
     db_path: PathBuf,
 }
 
@@ -66,6 +67,8 @@ pub struct AppliedState {
     pub entry_time_ms: i64,
     /// The cluster's format the database was written in (see `types::format`).
     pub format: Format,
+    /// The lineage of the database's history (0: none yet; see [`SqliteWriter::lineage`]).
+    pub lineage: u64,
 }
 
 impl SqliteWriter {
@@ -94,6 +97,7 @@ impl SqliteWriter {
         let schema_generation = SchemaGeneration::default();
         let schema = SchemaWatch::new(&conn, &guard, schema_generation.clone());
         let format = ClusterFormat::new(state.format);
+        let (lineage_tx, lineage_rx) = watch::channel(state.lineage);
         let mut writer = WriterThread {
             conn,
             guard,
@@ -103,6 +107,7 @@ impl SqliteWriter {
             schema,
             format: crate::types::format::OLDEST,
             published_format: format.clone(),
+            lineage: lineage_tx,
             math_registered: false,
         };
         writer.switch_format(state.format).map_err(open_err)?;
@@ -117,6 +122,7 @@ impl SqliteWriter {
                 schema_generation,
                 clock_offset,
                 format,
+                lineage: lineage_rx,
                 db_path: db_path.to_path_buf(),
             },
             state,
@@ -157,6 +163,14 @@ impl SqliteWriter {
     /// The cluster's format as this writer applies it (see `types::format`).
     pub fn cluster_format(&self) -> ClusterFormat {
         self.format.clone()
+    }
+
+    /// The lineage of the database's history: an id that changes when the history of log
+    /// indexes starts over, so that backups of different histories are never mixed. It is set
+    /// when the cluster reaches format 4 (from that entry's time and log id, the same on every
+    /// node) and to a new value by every restore; 0 until then.
+    pub fn lineage(&self) -> watch::Receiver<u64> {
+        self.lineage.clone()
     }
 
     pub fn db_path(&self) -> &Path {
@@ -295,11 +309,16 @@ pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedS
         Some(b) => postcard::from_bytes(&b).map_err(|e| decode_err("format", e))?,
         None => crate::types::format::OLDEST,
     };
+    let lineage = match read("lineage")? {
+        Some(b) => postcard::from_bytes(&b).map_err(|e| decode_err("lineage", e))?,
+        None => 0,
+    };
     Ok(AppliedState {
         last_applied,
         membership,
         entry_time_ms,
         format,
+        lineage,
     })
 }
 
@@ -315,6 +334,8 @@ pub(super) struct WriterThread {
     /// field), and where it is published for the node's status and Raft connections.
     pub(super) format: Format,
     published_format: ClusterFormat,
+    /// Where the database's lineage is published (see [`SqliteWriter::lineage`]).
+    pub(super) lineage: watch::Sender<u64>,
     /// Whether the math functions of format 2 are registered on `conn`.
     math_registered: bool,
 }
@@ -350,6 +371,7 @@ impl WriterThread {
         self.applied
             .send_replace(state.last_applied.map(|l| l.index()).unwrap_or(0));
         self.clock.reset(state.entry_time_ms);
+        self.lineage.send_replace(state.lineage);
         Ok(state)
     }
 
@@ -395,6 +417,11 @@ impl WriterThread {
     /// Records the cluster's format (in the caller's transaction).
     pub(super) fn write_format(&self, format: Format) -> rusqlite::Result<()> {
         self.write_meta("format", &format)
+    }
+
+    /// Records the database's lineage (in the caller's transaction); published after commit.
+    pub(super) fn write_lineage(&self, lineage: u64) -> rusqlite::Result<()> {
+        self.write_meta("lineage", &lineage)
     }
 
     /// Applies entries in `format` from now on: registers what it brings (the math functions of
@@ -494,8 +521,12 @@ fn random_tag() -> u64 {
 
 /// The random seed of an entry: derived from its index, so every replica uses the same one.
 pub(super) fn seed_for(log_id: &LogId) -> u64 {
-    // SplitMix64 finalizer: spreads consecutive indexes over the whole seed space.
-    let mut z = log_id.index().wrapping_add(0x9E37_79B9_7F4A_7C15);
+    seed_for_value(log_id.index())
+}
+
+/// SplitMix64's finalizer: spreads nearby values over the whole range.
+pub(super) fn seed_for_value(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
