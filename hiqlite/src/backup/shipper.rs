@@ -59,6 +59,8 @@ pub struct Shipper<R> {
     pub format: ClusterFormat,
     /// The lineage of this node's database (`SqliteWriter::lineage`).
     pub lineage: watch::Receiver<u64>,
+    /// This node's database file: a history is backed up from its first user table on.
+    pub db_path: std::path::PathBuf,
     pub interval: Duration,
 }
 
@@ -119,7 +121,9 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
         let mut pos = match *position {
             Some(p) if p.lineage == lineage => p,
             _ => {
-                let p = self.start_position(lineage).await?;
+                let Some(p) = self.start_position(lineage).await? else {
+                    return Ok(());
+                };
                 tracing::info!(
                     next_index = p.next_index,
                     "this node leads: log shipping starts"
@@ -180,22 +184,26 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
     }
 
     /// Where shipping starts on a new leader, in `lineage`: after its newest segment, else after
-    /// its newest snapshot backup, else after a backup made now.
-    async fn start_position(&self, lineage: u64) -> Result<Position, BackupError> {
+    /// its newest snapshot backup, else after a backup made now; `None` while the database holds
+    /// no table of its users (a cluster that just formed, perhaps after losing every volume, does
+    /// not start a history of its own in the store before there is anything to keep: until
+    /// then the store's latest state stays the one before).
+    async fn start_position(&self, lineage: u64) -> Result<Option<Position>, BackupError> {
         let segments = self.store.list_segments().await?;
         if let Some(newest) = segments
             .iter()
             .filter(|s| s.lineage == lineage)
             .max_by_key(|s| s.last_index)
         {
-            return Ok(Position {
+            return Ok(Some(Position {
                 next_index: newest.last_index + 1,
                 prev_ms: newest.last_ms,
                 lineage,
-            });
+            }));
         }
         let backup = match newest_backup(self.store.list().await?, lineage) {
             Some(b) => b,
+            None if !holds_user_tables(&self.db_path) => return Ok(None),
             None => {
                 tracing::info!(
                     lineage = format!("{lineage:016x}"),
@@ -205,7 +213,7 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
                 self.store.create().await?
             }
         };
-        Ok(after(&backup))
+        Ok(Some(after(&backup)))
     }
 
     /// The entries from `pos` are gone from the log: continues after a newer snapshot backup,
@@ -238,6 +246,23 @@ impl<R: RaftLogReader<TypeConfig> + Send + 'static> Shipper<R> {
         }
         Ok(after(&b))
     }
+}
+
+/// Whether the database at `db` has a table, view, index or trigger of its users (not Hiqlite's
+/// own `_hiqlite_*`). An unreadable database counts as holding some: better one backup too many.
+fn holds_user_tables(db: &std::path::Path) -> bool {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    rusqlite::Connection::open_with_flags(db, flags)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE tbl_name NOT LIKE '\\_hiqlite\\_%' ESCAPE '\\' \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map_or(true, |n| n > 0)
 }
 
 /// Resolves once `shutdown` is true or its sender is gone.
@@ -429,6 +454,7 @@ mod tests {
             format: ClusterFormat::new(crate::types::format::NEWEST),
             // The test database never reached format 4 through the log: no lineage.
             lineage: watch::channel(0).1,
+            db_path: db.writer().db_path().to_path_buf(),
             interval: Duration::from_secs(1),
         };
         let mut pos = None;

@@ -188,6 +188,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
             is_leader: Arc::new(move || engine.current_leader() == Some(engine.node_id)),
             format: cluster_format,
             lineage,
+            db_path: config.data_dir.join("db").join(&config.filename_db),
             interval: config.backup_log_interval,
         };
         tasks.push(tokio::spawn(shipper.run(shutdown_rx.clone())));

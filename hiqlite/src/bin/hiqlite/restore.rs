@@ -22,7 +22,8 @@ pub struct RestoreArgs {
     #[arg(long, conflicts_with_all = ["to_time", "to_index"])]
     from: Option<String>,
     /// Restore the state at this time (UTC unless it has an offset): every entry up to and
-    /// including it, e.g. `2026-11-29T10:15:00Z` or `2026-11-29 10:15:00.250`.
+    /// including it, e.g. `2026-11-29T10:15:00Z`, `2026-11-29 10:15:00.250`, or seconds since
+    /// the Unix epoch after an `@` as `date +@%s.%N` prints them, `@1764411300.250`.
     #[arg(long, conflicts_with = "to_index")]
     to_time: Option<String>,
     /// Restore the state up to and including this log index (of the cluster the backups are of).
@@ -103,6 +104,13 @@ fn parse_time(text: &str) -> Result<i64, Error> {
              \"2026-11-29 10:15:00.250\" (UTC unless an offset like +01:00 follows)"
         ))
     };
+    if let Some(seconds) = text.trim().strip_prefix('@') {
+        let seconds: f64 = seconds.parse().map_err(|_| bad())?;
+        return seconds
+            .is_finite()
+            .then(|| (seconds * 1000.0).round() as i64)
+            .ok_or_else(bad);
+    }
     let conn = rusqlite::Connection::open_in_memory().map_err(|_| bad())?;
     let ms: Option<i64> = conn
         .query_row(
@@ -134,7 +142,9 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:01Z").unwrap(), 1000);
         assert_eq!(parse_time("1970-01-01 00:00:01.250").unwrap(), 1250);
         assert_eq!(parse_time("1970-01-01T01:00:00+01:00").unwrap(), 0);
+        assert_eq!(parse_time("@1764411300.25").unwrap(), 1_764_411_300_250);
         assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("@soon").is_err());
         assert!(parse_time("2026-13-01").is_err());
     }
 }
