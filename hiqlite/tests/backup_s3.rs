@@ -296,6 +296,11 @@ async fn the_log_is_shipped_to_s3_through_an_outage_and_restored_from_the_bucket
         Retry::default(),
     )
     .unwrap();
+    // A history is backed up once it has a table.
+    client
+        .batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while bucket.list_remote().await.unwrap().is_empty() {
         assert!(
@@ -305,10 +310,6 @@ async fn the_log_is_shipped_to_s3_through_an_outage_and_restored_from_the_bucket
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    client
-        .batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-        .await
-        .unwrap();
     for id in 1..=5 {
         client
             .execute("INSERT INTO t (id) VALUES (?)", params!(id))

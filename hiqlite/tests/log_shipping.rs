@@ -102,7 +102,12 @@ async fn restores_to_a_time_between_writes_to_the_latest_and_to_an_index() {
     let client = &clients[leader];
     let keys = || configs[0].enc_keys.clone();
 
-    // The leader starts shipping with a snapshot backup of its own (the store has none yet).
+    // Once a table exists, the leader starts shipping with a snapshot backup of its own (the
+    // store has none yet).
+    client
+        .batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .await
+        .unwrap();
     let store = LocalBackups::new(root.path().join("unused.db"), &dirs[leader], keys());
     let deadline = Instant::now() + Duration::from_secs(30);
     while store.list().await.unwrap().is_empty() {
@@ -111,10 +116,6 @@ async fn restores_to_a_time_between_writes_to_the_latest_and_to_an_index() {
     }
 
     // Rows A, then a moment t, then rows B, each write a log entry of its own.
-    client
-        .batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-        .await
-        .unwrap();
     insert(client, 1..=10).await;
     let index_a = client.status().await.unwrap().last_applied;
     let t_between = now_ms();
