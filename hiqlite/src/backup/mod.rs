@@ -6,6 +6,8 @@
 //! - `crypto.rs`: encrypting and decrypting the body, checking the key
 //! - `local.rs`: the backup directory: atomic writes, listing, names
 //! - `s3.rs` (feature `s3`): uploading each backup to an S3 bucket and listing the bucket's
+//! - `schedule.rs`: scheduled backups (`backup_cron`), on the leader, once per tick
+//! - `retention.rs`: which old backups to delete after a scheduled one (`backup_keep_days*`)
 //! - here: making a backup ([`LocalBackups`]), decrypting and verifying one
 //!
 //! A backup is made on the node that receives the request: the engine linearizes first (so it
@@ -19,8 +21,10 @@
 pub mod crypto;
 pub mod format;
 pub mod local;
+pub mod retention;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod schedule;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -186,6 +190,24 @@ impl BackupStore for LocalBackups {
     fn list(&self) -> BoxFuture<'_, Result<Vec<BackupInfo>, BackupError>> {
         let this = self.clone();
         Box::pin(blocking(move || this.list_blocking()))
+    }
+
+    /// Removes a backup from the directory; this store has no S3 location.
+    fn delete<'a>(
+        &'a self,
+        name: &'a str,
+        location: BackupLocation,
+    ) -> BoxFuture<'a, Result<(), BackupError>> {
+        let dir = self.dir.clone();
+        let name = name.to_string();
+        Box::pin(async move {
+            match location {
+                BackupLocation::Local => blocking(move || dir.remove(&name)).await,
+                BackupLocation::S3 => Err(BackupError::NotConfigured(format!(
+                    "cannot delete {name} from S3: S3 is not set up on this node"
+                ))),
+            }
+        })
     }
 }
 
