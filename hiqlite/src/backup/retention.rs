@@ -231,11 +231,14 @@ mod tests {
             snap("s2", 5, 20, S3),
             snap("s3", 1, 30, S3),
         ];
-        let p = plan(&snaps, &[], Windows::days(Some(3), Some(7)), NOW);
+        let p = plan(&snaps, &[], Windows::days(Some(3), Some(4)), NOW);
         assert_eq!(
             p.snapshots,
             vec![("l1".to_string(), Local), ("s1".to_string(), S3)]
         );
+        // 7 days: s1 (10 days) is the newest before the window, so the bucket keeps all.
+        let p = plan(&snaps, &[], Windows::days(Some(3), Some(7)), NOW);
+        assert_eq!(p.snapshots, vec![("l1".to_string(), Local)]);
         let p = plan(&snaps, &[], Windows::days(Some(3), None), NOW);
         assert_eq!(p.snapshots, vec![("l1".to_string(), Local)]);
         let p = plan(&snaps, &[], Windows::default(), NOW);
