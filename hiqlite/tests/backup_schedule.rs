@@ -18,7 +18,9 @@ const EVERY_SECOND: &str = "*/1 * * * * *";
 /// Configs of `n` nodes backing up every second, each into its own `backupsN` directory.
 fn configs(n: usize, root: &Path, keep_days_local: u32) -> Vec<NodeConfig> {
     cluster_configs(n, root, |b| {
-        b.enc_keys([format!("k1/{KEY}")])
+        // Every node gets its own directory below; the schedule needs one to validate.
+        b.backup_dir(backup_dir(root, 0))
+            .enc_keys([format!("k1/{KEY}")])
             .enc_key_active("k1")
             .backup_cron(EVERY_SECOND)
             .backup_keep_days_local(keep_days_local)
