@@ -262,8 +262,7 @@ async fn scheduled_backups_upload_and_retention_deletes_old_objects() {
         let local = by_location(&list, BackupLocation::Local);
         let remote = by_location(&list, BackupLocation::S3);
         // Three scheduled backups, and retention has run after the last one.
-        if local.len() >= 3 && remote.len() == 1 && remote[0].name == local.last().unwrap().name
-        {
+        if local.len() >= 3 && remote.len() == 1 && remote[0].name == local.last().unwrap().name {
             break (local, remote);
         }
         assert!(

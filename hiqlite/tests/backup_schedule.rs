@@ -146,7 +146,11 @@ async fn the_leader_backs_up_once_per_tick_and_followers_do_not() {
     // A 30-day window deletes nothing: every backup seen earlier is still there.
     let later = listed(root.path(), leader);
     for b in &made {
-        assert!(later.iter().any(|l| l.name == b.name), "{} was deleted", b.name);
+        assert!(
+            later.iter().any(|l| l.name == b.name),
+            "{} was deleted",
+            b.name
+        );
     }
     for c in &clients {
         c.shutdown().await.unwrap();
@@ -186,14 +190,21 @@ async fn retention_with_a_zero_day_window_keeps_only_the_newest_backup() {
     while tick < first + 3000 {
         tick = wait_for_tick(client, tick).await;
     }
-    let newest_seen = wait_for("retention to leave one backup", Duration::from_secs(30), || {
-        let list = listed(root.path(), 0);
-        (list.len() == 1).then(|| list[0].clone())
-    })
+    let newest_seen = wait_for(
+        "retention to leave one backup",
+        Duration::from_secs(30),
+        || {
+            let list = listed(root.path(), 0);
+            (list.len() == 1).then(|| list[0].clone())
+        },
+    )
     .await;
     println!("after tick {tick}: only {} is left", newest_seen.name);
     assert!(newest_seen.created_ms >= first, "{newest_seen:?}");
-    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "mine"
+    );
     // Only backup files: no temporary files are left behind either.
     let files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -213,9 +224,11 @@ async fn a_new_leader_carries_on_without_running_a_tick_twice() {
     let configs = configs(3, root.path(), 30);
     let clients = start(&configs).await;
     let old = leader_of(&clients, &[0, 1, 2]).await.expect("a leader");
-    wait_for("2 backups on the first leader", Duration::from_secs(60), || {
-        (listed(root.path(), old).len() >= 2).then_some(())
-    })
+    wait_for(
+        "2 backups on the first leader",
+        Duration::from_secs(60),
+        || (listed(root.path(), old).len() >= 2).then_some(()),
+    )
     .await;
     clients[old].shutdown().await.unwrap();
     let rest: Vec<usize> = (0..3).filter(|&i| i != old).collect();
@@ -232,9 +245,11 @@ async fn a_new_leader_carries_on_without_running_a_tick_twice() {
         .map(|b| b.log_index)
         .max()
         .unwrap();
-    wait_for("2 backups on the new leader", Duration::from_secs(60), || {
-        (listed(root.path(), new).len() >= 2).then_some(())
-    })
+    wait_for(
+        "2 backups on the new leader",
+        Duration::from_secs(60),
+        || (listed(root.path(), new).len() >= 2).then_some(()),
+    )
     .await;
     let mut all = Vec::new();
     for i in 0..3 {

@@ -303,6 +303,8 @@ mod tests {
         let failed = Err(SqlError::Sqlite {
             message: "disk I/O error".into(),
         });
-        assert!(claim_outcome(&failed).unwrap_err().contains("disk I/O error"));
+        assert!(claim_outcome(&failed)
+            .unwrap_err()
+            .contains("disk I/O error"));
     }
 }

@@ -114,7 +114,10 @@ mod tests {
     #[test]
     fn bad_expressions_name_the_problem() {
         let e = CronSchedule::parse("every day").unwrap_err();
-        assert!(e.contains("\"every day\"") && e.contains("between 5 and 7 fields"), "{e}");
+        assert!(
+            e.contains("\"every day\"") && e.contains("between 5 and 7 fields"),
+            "{e}"
+        );
         let e = CronSchedule::parse("61 * * * *").unwrap_err();
         assert!(e.contains("out of bounds"), "{e}");
         let e = CronSchedule::parse("5/5 * * * *").unwrap_err();

@@ -94,3 +94,29 @@ impl BackupHealth {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_keeps_the_last_outcome() {
+        let h = BackupHealth::default();
+        assert_eq!(h.status(), BackupStatus::default());
+        h.started(1000, 1005);
+        h.failed("S3 down");
+        let s = h.status();
+        assert_eq!(
+            (s.last_tick_ms, s.last_attempt_ms, s.last_success_ms),
+            (Some(1000), Some(1005), None)
+        );
+        assert_eq!((s.last_error.as_deref(), s.failures), (Some("S3 down"), 1));
+        // The next tick succeeds: the error is cleared, the failure count stays.
+        h.started(2000, 2003);
+        h.succeeded("hiqlite-1.hqbackup", 2400);
+        let s = h.status();
+        assert_eq!(s.last_success_ms, Some(2400));
+        assert_eq!(s.last_backup.as_deref(), Some("hiqlite-1.hqbackup"));
+        assert_eq!((s.last_error, s.failures), (None, 1));
+    }
+}

@@ -348,7 +348,9 @@ fn backup_schedule_settings_from_env_and_toml() {
 
     let t = with_keys
         .clone()
-        .toml_str("backup_cron = \"*/10 * * * * *\"\nbackup_keep_days = 1\nbackup_keep_days_local = 2\n")
+        .toml_str(
+            "backup_cron = \"*/10 * * * * *\"\nbackup_keep_days = 1\nbackup_keep_days_local = 2\n",
+        )
         .unwrap()
         .build()
         .unwrap();
@@ -357,7 +359,10 @@ fn backup_schedule_settings_from_env_and_toml() {
 
     // A bad expression names itself and the problem; a number that is not one names the variable.
     let e = err_of(with_keys.clone().backup_cron("61 * * * *").build());
-    assert!(e.contains("backup_cron \"61 * * * *\" is not a cron expression"), "{e}");
+    assert!(
+        e.contains("backup_cron \"61 * * * *\" is not a cron expression"),
+        "{e}"
+    );
     assert!(e.contains("out of bounds"), "{e}");
     let Err(e) = with_keys
         .clone()
@@ -366,7 +371,8 @@ fn backup_schedule_settings_from_env_and_toml() {
         panic!("a negative day count was taken")
     };
     assert!(
-        e.to_string().contains("HQL_BACKUP_KEEP_DAYS=\"-1\" is not an unsigned integer"),
+        e.to_string()
+            .contains("HQL_BACKUP_KEEP_DAYS=\"-1\" is not an unsigned integer"),
         "{e}"
     );
     // A schedule with nowhere to write the backups.
