@@ -388,3 +388,64 @@ async fn the_log_is_shipped_to_s3_through_an_outage_and_restored_from_the_bucket
     client.shutdown().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_backups_upload_and_retention_deletes_old_objects() {
+    let root = tempfile::tempdir().unwrap();
+    let s3_root = root.path().join("s3");
+    std::fs::create_dir_all(s3_root.join(BUCKET)).unwrap();
+    let server = start_s3(&s3_root, "127.0.0.1:0", ACCESS_KEY, SECRET_KEY).await;
+    let backup_dir = root.path().join("backups");
+    let config = cluster_configs(1, root.path(), |b| {
+        b.enc_keys([format!("k1/{KEY}")])
+            .enc_key_active("k1")
+            .backup_dir(&backup_dir)
+            .s3_url(format!("http://{}", server.addr))
+            .s3_bucket(BUCKET)
+            .s3_key(ACCESS_KEY)
+            .s3_secret(SECRET_KEY)
+            .backup_cron("*/1 * * * * *")
+            .backup_keep_days(0)
+            .backup_keep_days_local(30)
+    })
+    .remove(0);
+    let client = hiqlite::start_node(config).await.expect("node starts");
+    client
+        .wait_until_healthy(Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (local, remote) = loop {
+        let list = client.backups().await.unwrap();
+        let local = by_location(&list, BackupLocation::Local);
+        let remote = by_location(&list, BackupLocation::S3);
+        // Three scheduled backups, and retention has run after the last one.
+        if local.len() >= 3 && remote.len() == 1 && remote[0].name == local.last().unwrap().name {
+            break (local, remote);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no 3 local backups with 1 object left in the bucket: {list:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!(
+        "local: {} backups; bucket: {} (the newest)",
+        local.len(),
+        remote[0].name
+    );
+    // Deleted from the bucket, not only hidden from the listing.
+    let objects: Vec<String> = std::fs::read_dir(s3_root.join(BUCKET))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".hqbackup"))
+        .collect();
+    assert!(
+        objects.len() <= 2,
+        "old objects left in the bucket: {objects:?}"
+    );
+    assert!(objects.contains(&remote[0].name), "{objects:?}");
+    client.shutdown().await.unwrap();
+    server.stop().await;
+}

@@ -124,6 +124,23 @@ impl LocalDir {
         result
     }
 
+    /// Removes backup `name` and fsyncs the directory, so the removal survives a crash. A
+    /// backup that does not exist is not an error (retention may race a manual removal).
+    ///
+    /// # Errors
+    /// [`BackupError::InvalidName`] for a name that is not a backup's; [`BackupError::Io`].
+    pub fn remove(&self, name: &str) -> Result<(), BackupError> {
+        let path = self.path_of(name)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&path, e)),
+        }
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err(&self.dir, e))
+    }
+
     /// Every backup in the directory, oldest log index first. Files whose header cannot be read
     /// are left out with a warning in the log; a missing directory lists nothing.
     pub fn list(&self) -> Result<Vec<BackupInfo>, BackupError> {

@@ -9,6 +9,8 @@
 //! - `segment.rs`: log segments, committed log entries encrypted like a backup
 //! - `shipper.rs`: the leader's task that ships the committed log in segments
 //! - `pitr.rs`: point-in-time assembly: a snapshot backup plus segments, replayed
+//! - `schedule.rs`: scheduled backups (`backup_cron`), on the leader, once per tick
+//! - `retention.rs`: which old backups to delete after a scheduled one (`backup_keep_days*`)
 //! - here: making a backup ([`LocalBackups`]), decrypting and verifying one
 //!
 //! A backup is made on the node that receives the request: the engine linearizes first (so it
@@ -24,8 +26,10 @@ pub mod format;
 pub mod local;
 pub mod pitr;
 pub mod restore;
+pub mod retention;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod schedule;
 pub mod segment;
 pub mod shipper;
 
@@ -300,6 +304,24 @@ impl BackupStore for LocalBackups {
                 BackupLocation::Local => blocking(move || dir.copy_out(&name, &dest)).await,
                 BackupLocation::S3 => Err(BackupError::NotConfigured(format!(
                     "{name} is in S3, and S3 is not configured on this node (s3_url, ...)"
+                ))),
+            }
+        })
+    }
+
+    /// Removes a backup from the directory; this store has no S3 location.
+    fn delete<'a>(
+        &'a self,
+        name: &'a str,
+        location: BackupLocation,
+    ) -> BoxFuture<'a, Result<(), BackupError>> {
+        let dir = self.dir.clone();
+        let name = name.to_string();
+        Box::pin(async move {
+            match location {
+                BackupLocation::Local => blocking(move || dir.remove(&name)).await,
+                BackupLocation::S3 => Err(BackupError::NotConfigured(format!(
+                    "cannot delete {name} from S3: S3 is not set up on this node"
                 ))),
             }
         })

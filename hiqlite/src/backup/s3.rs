@@ -248,6 +248,20 @@ impl S3Backups {
         result
     }
 
+    /// Deletes object `name` from the bucket (S3 answers a missing object with success too).
+    ///
+    /// # Errors
+    /// [`BackupError::InvalidName`] for a name that is not a backup's; [`BackupError::S3`]
+    /// when the bucket refuses or cannot be reached.
+    pub async fn delete_remote(&self, name: &str) -> Result<(), BackupError> {
+        self.local.dir.path_of(name)?;
+        self.bucket
+            .delete(name)
+            .await
+            .map(|_| ())
+            .map_err(|e| s3_err(&format!("deleting {name}"), &e))
+    }
+
     /// The header of object `key`, from a ranged GET of its first bytes.
     async fn header_of(&self, key: &str) -> Result<BackupHeader, BackupError> {
         let action = || format!("reading the header of {key}");
@@ -346,6 +360,18 @@ impl BackupStore for S3Backups {
                 BackupLocation::S3 => self.download(name, dest).await,
             }
         })
+    }
+
+    /// Deletes from the staging directory or from the bucket.
+    fn delete<'a>(
+        &'a self,
+        name: &'a str,
+        location: BackupLocation,
+    ) -> BoxFuture<'a, Result<(), BackupError>> {
+        match location {
+            BackupLocation::Local => self.local.delete(name, location),
+            BackupLocation::S3 => Box::pin(self.delete_remote(name)),
+        }
     }
 }
 

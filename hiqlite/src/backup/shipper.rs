@@ -377,6 +377,13 @@ mod tests {
         ) -> BoxFuture<'a, Result<(), BackupError>> {
             self.inner.fetch(name, location, dest)
         }
+        fn delete<'a>(
+            &'a self,
+            name: &'a str,
+            location: BackupLocation,
+        ) -> BoxFuture<'a, Result<(), BackupError>> {
+            self.inner.delete(name, location)
+        }
         fn prepare_restore(
             &self,
             source: crate::types::backup::RestoreSource,

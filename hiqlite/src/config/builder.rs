@@ -274,6 +274,27 @@ impl NodeConfigBuilder {
         self
     }
 
+    /// When the leader makes scheduled backups: a cron expression evaluated in UTC, 5 fields
+    /// (`min hour dom month dow`), 6 (with leading seconds) or 7 (seconds ... year), e.g.
+    /// `0 30 2 * * *` (TOML `backup_cron`, env `HQL_BACKUP_CRON`). Checked by
+    /// [`build`](Self::build); needs `backup_dir` or S3.
+    pub fn backup_cron(mut self, expr: impl Into<String>) -> Self {
+        self.config.backup_cron = Some(expr.into());
+        self
+    }
+    /// Days snapshot backups are kept in the S3 bucket (TOML `backup_keep_days`, env
+    /// `HQL_BACKUP_KEEP_DAYS`); default 30.
+    pub fn backup_keep_days(mut self, days: u32) -> Self {
+        self.config.backup_keep_days = days;
+        self
+    }
+    /// Days backups are kept in `backup_dir` (TOML `backup_keep_days_local`, env
+    /// `HQL_BACKUP_KEEP_DAYS_LOCAL`); default 3.
+    pub fn backup_keep_days_local(mut self, days: u32) -> Self {
+        self.config.backup_keep_days_local = days;
+        self
+    }
+
     /// Checks that the required values are present, then [validates](NodeConfig::validate).
     /// Every problem is reported in one error: missing values, problems recorded while layering
     /// (see [`parse_nodes`](Self::parse_nodes)) and every check of the values that are set.

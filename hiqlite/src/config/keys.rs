@@ -101,6 +101,15 @@ pub(super) const KEYS: &[Key] = &[
     }),
     key("s3_key", None, |b, v| set(b, Ok(v.trim()), B::s3_key)),
     key("s3_secret", None, |b, v| set(b, Ok(v), B::s3_secret)),
+    key("backup_cron", None, |b, v| {
+        set(b, Ok(v.trim()), B::backup_cron)
+    }),
+    key("backup_keep_days", None, |b, v| {
+        set(b, uint(v), B::backup_keep_days)
+    }),
+    key("backup_keep_days_local", None, |b, v| {
+        set(b, uint(v), B::backup_keep_days_local)
+    }),
 ];
 
 /// Where a setting can be given, for messages: ``TOML `nodes`, env HQL_NODES, flag --node``.

@@ -12,6 +12,7 @@
 //! - `keys.rs`: the one list of keys (TOML key, environment variable, flag)
 //! - `members.rs`: members written as `"ID RAFT_ADDR API_ADDR"` ([`parse_member`])
 //! - `s3.rs`: [`S3Config`], the bucket backups are uploaded to
+//! - `cron.rs`: [`CronSchedule`], the `backup_cron` expression and its ticks
 //! - `secret.rs`: [`Secret`], never printed; `error.rs`: [`ConfigError`]
 //!
 //! This room imports nothing of the crate but `crate::types`.
@@ -37,6 +38,7 @@
 //! ```
 
 mod builder;
+mod cron;
 mod enc_keys;
 mod error;
 mod keys;
@@ -51,14 +53,16 @@ mod validate;
 mod tests;
 
 pub use builder::NodeConfigBuilder;
+pub use cron::CronSchedule;
 pub use enc_keys::{check_key_id, EncKey, EncKeys, ENC_KEY_LEN};
 pub use error::ConfigError;
 pub use members::{parse_member, parse_members};
 pub use node::{
-    NodeConfig, ReadPolicy, DEFAULT_DATA_DIR, DEFAULT_ELECTION_TIMEOUT_MAX,
-    DEFAULT_ELECTION_TIMEOUT_MIN, DEFAULT_FILENAME_DB, DEFAULT_HEARTBEAT_INTERVAL,
-    DEFAULT_LOG_SYNC, DEFAULT_MAX_FRAME_BYTES, DEFAULT_READ_POOL_SIZE, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SNAPSHOT_AFTER_LOGS, MAX_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES, MIN_SECRET_LEN,
+    NodeConfig, ReadPolicy, DEFAULT_BACKUP_KEEP_DAYS, DEFAULT_BACKUP_KEEP_DAYS_LOCAL,
+    DEFAULT_DATA_DIR, DEFAULT_ELECTION_TIMEOUT_MAX, DEFAULT_ELECTION_TIMEOUT_MIN,
+    DEFAULT_FILENAME_DB, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LOG_SYNC, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_READ_POOL_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SNAPSHOT_AFTER_LOGS,
+    MAX_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES, MIN_SECRET_LEN,
 };
 pub use s3::{S3Config, DEFAULT_S3_REGION};
 pub use secret::Secret;

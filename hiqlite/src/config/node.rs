@@ -30,6 +30,13 @@ pub const DEFAULT_SNAPSHOT_AFTER_LOGS: u64 = 100_000;
 /// Default for `backup_log_interval`: 10 s.
 pub const DEFAULT_BACKUP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Default for `backup_keep_days`: snapshot backups in the S3 bucket are kept 30 days (as in the
+/// original hiqlite).
+pub const DEFAULT_BACKUP_KEEP_DAYS: u32 = 30;
+/// Default for `backup_keep_days_local`: backups in `backup_dir` are kept 3 days (the original
+/// hiqlite's documented default: the local copies are the quick ones, S3 the long-term store).
+pub const DEFAULT_BACKUP_KEEP_DAYS_LOCAL: u32 = 3;
+
 /// How the leader confirms it still leads before a consistent read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadPolicy {
@@ -127,6 +134,17 @@ pub struct NodeConfig {
     /// The S3 bucket each backup is uploaded to after it is written locally (TOML `s3_*`, env
     /// `HQL_S3_*`); unset by default. Needs the `s3` feature.
     pub s3: super::S3Config,
+    /// When the leader makes scheduled backups: a cron expression, UTC, with 5, 6 or 7 fields
+    /// (TOML `backup_cron`, env `HQL_BACKUP_CRON`; see [`CronSchedule`](super::CronSchedule)).
+    /// `None` (the default): no scheduled backups. Needs `backup_dir` or S3.
+    pub backup_cron: Option<String>,
+    /// After each scheduled backup, snapshot backups in the S3 bucket older than this many days
+    /// are deleted, except the newest of them (TOML `backup_keep_days`, env
+    /// `HQL_BACKUP_KEEP_DAYS`). Default [`DEFAULT_BACKUP_KEEP_DAYS`].
+    pub backup_keep_days: u32,
+    /// The same for the backups in `backup_dir` (TOML `backup_keep_days_local`, env
+    /// `HQL_BACKUP_KEEP_DAYS_LOCAL`). Default [`DEFAULT_BACKUP_KEEP_DAYS_LOCAL`].
+    pub backup_keep_days_local: u32,
 }
 
 impl NodeConfig {
@@ -228,6 +246,9 @@ impl NodeConfig {
             backup_log_interval: DEFAULT_BACKUP_LOG_INTERVAL,
             enc_keys: EncKeys::default(),
             s3: super::S3Config::default(),
+            backup_cron: None,
+            backup_keep_days: DEFAULT_BACKUP_KEEP_DAYS,
+            backup_keep_days_local: DEFAULT_BACKUP_KEEP_DAYS_LOCAL,
         }
     }
 }

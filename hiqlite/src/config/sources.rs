@@ -134,6 +134,9 @@ struct FileConfig {
     s3_path_style: Option<bool>,
     s3_key: Option<String>,
     s3_secret: Option<Secret>,
+    backup_cron: Option<String>,
+    backup_keep_days: Option<u32>,
+    backup_keep_days_local: Option<u32>,
 }
 
 /// `enc_keys` as one string (cryptr's newline-separated form) or a list of entries. Untagged, so
@@ -252,6 +255,15 @@ impl FileConfig {
         }
         if let Some(v) = self.s3_secret {
             b = b.s3_secret(v);
+        }
+        if let Some(v) = self.backup_cron {
+            b = b.backup_cron(v);
+        }
+        if let Some(v) = self.backup_keep_days {
+            b = b.backup_keep_days(v);
+        }
+        if let Some(v) = self.backup_keep_days_local {
+            b = b.backup_keep_days_local(v);
         }
         Ok(b)
     }

@@ -151,6 +151,20 @@ impl NodeConfig {
             );
         }
 
+        // scheduled backups: a valid expression, and somewhere to write them
+        if let Some(expr) = &self.backup_cron {
+            if let Err(e) = super::CronSchedule::parse(expr) {
+                problems.push(e);
+            }
+            if self.backup_dir.is_none() && !self.s3.is_set() {
+                problems.push(format!(
+                    "backup_cron {expr:?} is set but backups are not: set backup_dir ({}) or \
+                     the s3_* settings, and enc_keys",
+                    given_by("backup_dir")
+                ));
+            }
+        }
+
         // secrets: say which and how short, never the value
         for (key, secret) in [
             ("secret_raft", &self.secret_raft),

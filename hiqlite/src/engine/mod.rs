@@ -70,6 +70,8 @@ pub struct Engine {
     pub(crate) cursors: Arc<cursors::Cursors>,
     /// Where backups go, when `backup_dir` is set (see `crate::backup`).
     backups: Option<Arc<dyn backups::BackupStore>>,
+    /// How scheduled backups went on this node (see `crate::backup::schedule`).
+    backup_health: Arc<backups::BackupHealth>,
 }
 
 /// Why one attempt did not succeed.
@@ -121,6 +123,7 @@ impl Engine {
             removal: watch::channel(None).0,
             cursors: cursors::Cursors::new(config.max_frame_bytes),
             backups: None,
+            backup_health: Arc::default(),
         }
     }
 
@@ -150,6 +153,11 @@ impl Engine {
     ) -> Result<Vec<crate::types::backup::BackupInfo>, Error> {
         let store = self.backups.as_ref().ok_or_else(backups::not_configured)?;
         Ok(store.list().await?)
+    }
+
+    /// How this node's scheduled backups went: written by the scheduler, read for metrics.
+    pub(crate) fn backup_health(&self) -> &Arc<backups::BackupHealth> {
+        &self.backup_health
     }
 
     pub(crate) fn current_leader(&self) -> Option<NodeId> {

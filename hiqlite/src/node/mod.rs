@@ -179,7 +179,10 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     }
     let local = Arc::new(engine);
     let mut tasks = Vec::new();
-    if let Some(store) = store.filter(|_| !config.backup_log_interval.is_zero()) {
+    if let Some(store) = store
+        .clone()
+        .filter(|_| !config.backup_log_interval.is_zero())
+    {
         let engine = local.clone();
         let shipper = crate::backup::shipper::Shipper {
             store,
@@ -208,10 +211,16 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         local.clone(),
         shutdown_rx.clone(),
     ));
-    let format_upgrade = tokio::spawn(format_upgrade::raise_when_ready(local.clone(), shutdown_rx));
+    tasks.extend([raft_server, api_server, bootstrap, watcher]);
+    if let Some(scheduler) = backup_scheduler(&config, &local, store)? {
+        tasks.push(tokio::spawn(scheduler.run(shutdown_rx.clone())));
+    }
+    tasks.push(tokio::spawn(format_upgrade::raise_when_ready(
+        local.clone(),
+        shutdown_rx,
+    )));
 
     tracing::info!(node_id = config.node_id, raft = %me.raft_addr, api = %me.api_addr, "node started");
-    tasks.extend([raft_server, api_server, bootstrap, watcher, format_upgrade]);
     let handle = NodeHandle::new(shutdown_tx, tasks);
     Ok(Client::local(local, handle))
 }
@@ -245,6 +254,33 @@ pub async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The scheduled-backup task when `backup_cron` is set (validation made sure a store exists).
+///
+/// # Errors
+/// [`Error::Config`] when the expression does not parse, or there is no backup store.
+fn backup_scheduler(
+    config: &NodeConfig,
+    engine: &Arc<Engine>,
+    store: Option<Arc<dyn crate::engine::backups::BackupStore>>,
+) -> Result<Option<crate::backup::schedule::Scheduler>, Error> {
+    let Some(expr) = &config.backup_cron else {
+        return Ok(None);
+    };
+    let schedule = crate::config::CronSchedule::parse(expr).map_err(Error::Config)?;
+    let store = store.ok_or_else(|| {
+        Error::Config(format!(
+            "backup_cron {expr:?} is set but backups are not (backup_dir or s3_*)"
+        ))
+    })?;
+    Ok(Some(crate::backup::schedule::Scheduler {
+        engine: engine.clone(),
+        store,
+        schedule,
+        keep_days_local: config.backup_keep_days_local,
+        keep_days: config.backup_keep_days,
+    }))
 }
 
 /// The engine's backup store: `local`, and with S3 configured (feature `s3`) each backup also

@@ -362,6 +362,70 @@ fn backup_log_interval_from_env_and_toml() {
 }
 
 #[test]
+fn backup_schedule_settings_from_env_and_toml() {
+    const K: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let (_dir, b) = valid();
+    let c = b.clone().build().unwrap();
+    assert_eq!(c.backup_cron, None, "no schedule unless set");
+    assert_eq!(c.backup_keep_days, DEFAULT_BACKUP_KEEP_DAYS);
+    assert_eq!(c.backup_keep_days_local, DEFAULT_BACKUP_KEEP_DAYS_LOCAL);
+
+    let with_keys = b
+        .clone()
+        .backup_dir("b")
+        .enc_keys([format!("k1/{K}")])
+        .enc_key_active("k1");
+    let c = with_keys
+        .clone()
+        .env_with(env(&[
+            ("HQL_BACKUP_CRON", " 0 30 2 * * * * "),
+            ("HQL_BACKUP_KEEP_DAYS", "7"),
+            ("HQL_BACKUP_KEEP_DAYS_LOCAL", "0"),
+        ]))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(c.backup_cron.as_deref(), Some("0 30 2 * * * *"));
+    assert_eq!((c.backup_keep_days, c.backup_keep_days_local), (7, 0));
+
+    let t = with_keys
+        .clone()
+        .toml_str(
+            "backup_cron = \"*/10 * * * * *\"\nbackup_keep_days = 1\nbackup_keep_days_local = 2\n",
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(t.backup_cron.as_deref(), Some("*/10 * * * * *"));
+    assert_eq!((t.backup_keep_days, t.backup_keep_days_local), (1, 2));
+
+    // A bad expression names itself and the problem; a number that is not one names the variable.
+    let e = err_of(with_keys.clone().backup_cron("61 * * * *").build());
+    assert!(
+        e.contains("backup_cron \"61 * * * *\" is not a cron expression"),
+        "{e}"
+    );
+    assert!(e.contains("out of bounds"), "{e}");
+    let Err(e) = with_keys
+        .clone()
+        .env_with(env(&[("HQL_BACKUP_KEEP_DAYS", "-1")]))
+    else {
+        panic!("a negative day count was taken")
+    };
+    assert!(
+        e.to_string()
+            .contains("HQL_BACKUP_KEEP_DAYS=\"-1\" is not an unsigned integer"),
+        "{e}"
+    );
+    // A schedule with nowhere to write the backups.
+    let e = err_of(b.backup_cron("0 30 2 * * *").build());
+    assert!(
+        e.contains("backup_cron \"0 30 2 * * *\" is set but backups are not: set backup_dir"),
+        "{e}"
+    );
+}
+
+#[test]
 fn s3_settings_from_env_and_toml() {
     const K: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     const SECRET: &str = "s3-secret-never-printed";
