@@ -120,6 +120,7 @@ fn table(list: &[BackupInfo]) -> String {
         "size (bytes)",
         "key id",
         "location",
+        "lineage",
     ]);
     for b in list {
         table.add_row([
@@ -129,6 +130,7 @@ fn table(list: &[BackupInfo]) -> String {
             b.size.to_string(),
             b.key_id.clone(),
             b.location.to_string(),
+            format!("{:016x}", b.lineage),
         ]);
     }
     format!("{table}\n({} backups)", list.len())
@@ -143,6 +145,7 @@ fn info_json(b: &BackupInfo) -> serde_json::Value {
         "size": b.size,
         "key_id": b.key_id,
         "location": b.location.to_string(),
+        "lineage": format!("{:016x}", b.lineage),
     })
 }
 
