@@ -568,7 +568,9 @@ async fn a_wiped_cluster_is_restored_from_the_bucket() {
         .await
         .unwrap();
     println!("restored the latest state from the bucket: {latest:?}");
-    assert_eq!(latest.restored_log_index, applied);
+    // At least everything applied before the shutdown (a leader hand-over at shutdown may add a
+    // blank entry after it).
+    assert!(latest.restored_log_index >= applied, "{latest:?}");
     for c in &clients {
         assert_eq!(ids(c).await, (1..=15).collect::<Vec<_>>());
     }
