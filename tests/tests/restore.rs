@@ -77,6 +77,15 @@ async fn restore(cluster: &ProcessCluster, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&stdout).expect("one JSON object")
 }
 
+/// Runs `hiqlite restore ARGS` against `api`, which must fail with exit code 1; returns stderr.
+async fn restore_fails(api: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut all = vec!["restore", "--api", api, "--secret-api", SECRET_API];
+    all.extend_from_slice(args);
+    let out = run_cli_with_env(&all, env).await;
+    assert_eq!(out.status.code(), Some(1), "{all:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Waits until the backups written since `since` hold every entry node 0 has applied now.
 async fn wait_shipped(cluster: &ProcessCluster, dir: &Path, since: SystemTime) -> u64 {
     let applied = cluster.client(0).status().await.unwrap().last_applied;
@@ -236,6 +245,31 @@ async fn a_wiped_cluster_is_restored_to_a_time_to_the_latest_state_and_from_a_fi
     assert!(
         in_file.len() < 30,
         "the first snapshot predates the last writes"
+    );
+    for i in 0..3 {
+        assert_eq!(ids(&cluster.client(i)).await, in_file, "node {i}");
+    }
+
+    // Bad input: each a clear error, exit code 1, and the cluster unchanged.
+    let api = cluster.api_addr(0).to_string();
+    let future = restore_fails(&api, &["--to-time", "2099-01-01T00:00:00Z"], &[]).await;
+    assert!(
+        future.contains("later than the newest shipped log entry"),
+        "{future}"
+    );
+    let past = restore_fails(&api, &["--to-time", "2000-01-01 00:00:00"], &[]).await;
+    assert!(past.contains("before the oldest snapshot backup"), "{past}");
+    let other_key = "k1/BBECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let file = format!("file:{}", first.display());
+    let wrong = restore_fails(&api, &["--from", &file], &[("ENC_KEYS", other_key)]).await;
+    assert!(
+        wrong.contains("is not the key this backup was encrypted with"),
+        "{wrong}"
+    );
+    let missing = restore_fails(&api, &["--from", "s3:nothing.hqbackup"], &[]).await;
+    assert!(
+        missing.contains("no S3 bucket") || missing.contains("S3"),
+        "{missing}"
     );
     for i in 0..3 {
         assert_eq!(ids(&cluster.client(i)).await, in_file, "node {i}");
