@@ -319,6 +319,29 @@ mod tests {
     }
 
     #[test]
+    fn a_format_1_header_has_no_lineage_and_reads_as_lineage_0() {
+        let v1 = BackupHeader {
+            format_version: 1,
+            lineage: 0,
+            ..sample()
+        };
+        let bytes = v1.encode();
+        assert_eq!(
+            bytes.len() + 8,
+            sample().encode().len(),
+            "format 2 adds 8 bytes"
+        );
+        let (read, read_bytes) = BackupHeader::read(&mut &bytes[..], "old").unwrap();
+        assert_eq!(read, v1);
+        assert_eq!(
+            read_bytes, bytes,
+            "the associated data is the header as written"
+        );
+        let (read, _) = BackupHeader::read(&mut &sample().encode()[..], "new").unwrap();
+        assert_eq!(read.lineage, 0x1234);
+    }
+
+    #[test]
     fn header_round_trips() {
         let h = sample();
         let bytes = h.encode();
