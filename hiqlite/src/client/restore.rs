@@ -111,6 +111,7 @@ impl Client {
             return self.write(op).await;
         };
         let needed: Format = Feature::Restore.since();
+        let time_limit = remote.request_timeout + op.extra_apply_time();
         let (id, _pending) = self.next_request_id();
         let build = |format: Format| {
             if format >= needed {
@@ -123,7 +124,7 @@ impl Client {
                 ApiRequest::Status
             }
         };
-        let (resp, rpc) = remote.call_fitted(&build).await?;
+        let (resp, rpc) = remote.call_fitted_waiting(&build, time_limit).await?;
         if rpc.peer_format() < needed {
             return Err(Error::Backup(BackupError::NodeTooOld {
                 format: rpc.peer_format(),

@@ -8,8 +8,10 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
@@ -18,10 +20,12 @@ use super::Engine;
 use crate::types::backup::{BackupError, RestoreInfo, RestoreSource};
 use crate::types::command::{RequestId, WriteOp, WriteOutput};
 
-/// Largest piece of a restored database in one log entry, in bytes. Pieces of 1 MiB keep each
-/// entry far below the frame limit and the number of entries of a large database small.
-const PIECE_BYTES: usize = 1 << 20;
-/// Pieces replicated at once: enough to overlap one piece's fsync with the next one's transfer.
+/// Largest piece of a restored database in one log entry, in bytes: 4 MiB keeps each entry far
+/// below the default frame limit (64 MiB; a piece is at most a quarter of it) and the number of
+/// entries of a large database small.
+const PIECE_BYTES: usize = 4 << 20;
+/// Pieces replicated at once: enough to overlap one piece's fsync with the next ones' transfer
+/// (group commit shares the fsync), little enough to bound memory (16 MiB).
 const PIECES_IN_FLIGHT: usize = 4;
 
 /// Where a restore swapped the database in, as the commit entry answered.
@@ -55,47 +59,58 @@ where
             message: e.to_string(),
         })
     };
-    let mut file = tokio::fs::File::open(db).await.map_err(io)?;
+    let file = tokio::fs::File::open(db).await.map_err(io)?;
     let size = file.metadata().await.map_err(io)?.len();
     let piece = max_piece.clamp(1, PIECE_BYTES);
-    let mut hasher = Sha256::new();
-    let mut offset = 0u64;
-    let mut pieces = Vec::new();
-    // Read in order (hashing as it goes), replicate several at once: pieces are independent.
-    loop {
-        let mut bytes = vec![0u8; piece];
-        let n = read_full(&mut file, &mut bytes).await.map_err(io)?;
-        if n == 0 && offset > 0 {
-            break;
+    // Shared with the reading stream (which the write futures make `Send`).
+    let hasher = Arc::new(std::sync::Mutex::new(Sha256::new()));
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // Read in order (hashing as it goes); replicate up to PIECES_IN_FLIGHT at once, starting the
+    // next as soon as one is done: pieces are independent of each other.
+    let pieces = futures::stream::try_unfold((file, Some(0u64)), |(mut file, next)| {
+        let (hasher, sent) = (hasher.clone(), sent.clone());
+        async move {
+            let Some(offset) = next else {
+                return Ok(None);
+            };
+            let mut bytes = vec![0u8; piece];
+            let n = read_full(&mut file, &mut bytes).await?;
+            bytes.truncate(n);
+            hasher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .update(&bytes);
+            sent.store(offset + n as u64, Ordering::Relaxed);
+            let then = (n == piece).then_some(offset + n as u64);
+            let op = WriteOp::RestoreChunk {
+                restore,
+                offset,
+                bytes,
+            };
+            Ok(Some((op, (file, then))))
         }
-        bytes.truncate(n);
-        hasher.update(&bytes);
-        pieces.push(WriteOp::RestoreChunk {
-            restore,
-            offset,
-            bytes,
-        });
-        offset += n as u64;
-        if pieces.len() == PIECES_IN_FLIGHT || n < piece {
-            let batch = std::mem::take(&mut pieces);
-            futures::stream::iter(batch.into_iter().map(&write))
-                .buffer_unordered(PIECES_IN_FLIGHT)
-                .try_collect::<Vec<_>>()
-                .await?;
-        }
-        if n < piece {
-            break;
-        }
-    }
-    if offset != size {
+    });
+    pieces
+        .map_err(io)
+        .map_ok(&write)
+        .try_buffer_unordered(PIECES_IN_FLIGHT)
+        .try_for_each(|_| futures::future::ready(Ok(())))
+        .await?;
+    let sent = sent.load(Ordering::Relaxed);
+    if sent != size {
         return Err(io(std::io::Error::other(format!(
-            "the file changed while it was read ({size} bytes, then {offset})"
+            "the file changed while it was read ({size} bytes, then {sent})"
         ))));
     }
     let commit = WriteOp::RestoreCommit {
         restore,
         size,
-        sha256: hasher.finalize().into(),
+        sha256: hasher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .finalize()
+            .into(),
     };
     match write(commit).await {
         Ok(WriteOutput::Restored {

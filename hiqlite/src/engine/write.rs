@@ -35,7 +35,8 @@ impl Engine {
                 max: self.max_frame_bytes / 2,
             });
         }
-        let deadline = Instant::now() + self.request_timeout;
+        let time_limit = self.request_timeout + op.extra_apply_time();
+        let deadline = Instant::now() + time_limit;
         let mut maybe_applied = false;
         loop {
             let attempt = match self.current_leader() {
@@ -64,7 +65,7 @@ impl Engine {
                         return Err(if maybe_applied {
                             Error::OutcomeUnknown(format!(
                                 "no confirmation within {:?} (last: {reason})",
-                                self.request_timeout
+                                time_limit
                             ))
                         } else {
                             Error::NoLeader(self.request_timeout)
@@ -164,7 +165,8 @@ impl Engine {
         }
         // A leader cut off from its quorum never finishes the proposal: bound the wait and retry
         // (same request id, so a late commit is not applied twice).
-        let proposal = tokio::time::timeout(self.request_timeout, self.raft.client_write(command));
+        let time_limit = self.request_timeout + command.op.extra_apply_time();
+        let proposal = tokio::time::timeout(time_limit, self.raft.client_write(command));
         let Ok(outcome) = proposal.await else {
             return Err(Attempt::retry("the proposal did not commit in time", true));
         };
@@ -206,12 +208,13 @@ impl Engine {
         id: RequestId,
         op: WriteOp,
     ) -> Result<WriteReply, Attempt> {
+        let time_limit = self.request_timeout + op.extra_apply_time();
         let req = ApiRequest::Write {
             id,
             op,
             forwarded: true,
         };
-        let answer = match self.call_peer(leader, &req).await {
+        let answer = match self.call_peer_with_timeout(leader, &req, time_limit).await {
             Ok(answer) => answer,
             Err(e) if e.permanent && e.sent => {
                 return Err(Attempt::Fatal(Error::OutcomeUnknown(e.message)))

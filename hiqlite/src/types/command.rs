@@ -101,6 +101,20 @@ impl WriteOp {
         }
     }
 
+    /// How long applying this entry may take beyond an ordinary write: a restore's commit
+    /// assembles, checks and copies the whole database on every node, which takes seconds per
+    /// GiB (measured: 15-60 s for 1 GiB on a 2-core machine, docs/benchmarks.md). Writers wait
+    /// `request_timeout` plus this. Budgeted at 4 MiB/s (a slow disk), so 256 s per GiB.
+    pub fn extra_apply_time(&self) -> std::time::Duration {
+        const SLOW_DISK_BYTES_PER_SEC: u64 = 4 << 20;
+        match self {
+            WriteOp::RestoreCommit { size, .. } => {
+                std::time::Duration::from_secs(size / SLOW_DISK_BYTES_PER_SEC + 1)
+            }
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
     /// The cluster format an entry of this kind needs (see `types::format`): a client waits
     /// for it, or is refused, before proposing one.
     pub fn needs_format(&self) -> crate::types::format::Format {
