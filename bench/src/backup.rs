@@ -10,8 +10,9 @@
 //! 5. time `Client::restore_file` of the backup of step 2, and a point-in-time restore to the
 //!    latest shipped state, next to the same plain copy.
 //!
-//! Restores come last because they replace the database (and start a new backup history, whose
-//! first snapshot backup the leader makes in the background). Nothing is asserted.
+//! Restores come last because they replace the database. A restore starts a new backup history,
+//! whose first snapshot backup the leader makes in the background; the point-in-time restore
+//! waits for it, so the two do not overlap. Nothing is asserted.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -42,6 +43,8 @@ const LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest a write may wait for its log segment before the RPO probe gives up.
 const RPO_TIMEOUT: Duration = Duration::from_secs(30);
 const MIB: f64 = 1_048_576.0;
+/// The longest the leader may take to make the first snapshot backup after a restore.
+const NEW_HISTORY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Runs the backup measurements in `dir`; returns the baseline section (plain copies) and the
 /// mode's section.
@@ -193,7 +196,18 @@ async fn measure(
     // 4. RPO.
     rpo(leader, &backups, s, &mut sec).await?;
 
-    // 5. Restores.
+    // 5. Restores. First the decryption alone (what restore_file does before sending).
+    let decrypted = dir.join("decrypted.db");
+    let t = Instant::now();
+    {
+        let (path, keys, out) = (backup_path.clone(), keys.clone(), decrypted.clone());
+        tokio::task::spawn_blocking(move || hiqlite::backup::decrypt_file(&path, &keys, &out))
+            .await??;
+    }
+    let decrypt_secs = t.elapsed().as_secs_f64();
+    std::fs::remove_file(&decrypted)?;
+    progress(TAG, &format!("decrypt_file alone: {decrypt_secs:.2} s"));
+
     progress(TAG, &format!("client.restore_file({})", info.name));
     target.settle().await?;
     let t = Instant::now();
@@ -207,6 +221,32 @@ async fn measure(
         secs,
         copy_rate,
     );
+    sec.figures.push(Figure::new(
+        "decrypt_secs",
+        "  of which decrypt_file (measured alone)",
+        decrypt_secs,
+        Unit::Secs,
+    ));
+    target.settle().await?;
+
+    // The restore started a new history: let the leader make its first snapshot backup (it
+    // does so in the background) before the point-in-time restore reads the store.
+    progress(TAG, "waiting for the new history's first snapshot backup");
+    let deadline = Instant::now() + NEW_HISTORY_TIMEOUT;
+    while !leader
+        .backups()
+        .await?
+        .iter()
+        .any(|b| b.lineage != info.lineage)
+    {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no snapshot backup of the restored history within {NEW_HISTORY_TIMEOUT:?}"
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     target.settle().await?;
 
     progress(TAG, "client.restore(PointInTime(Latest))");
