@@ -49,7 +49,10 @@ const NEW_HISTORY_TIMEOUT: Duration = Duration::from_secs(600);
 /// Runs the backup measurements in `dir`; returns the baseline section (plain copies) and the
 /// mode's section.
 pub async fn run(dir: &Path, s: &Settings) -> Result<(Section, Section)> {
-    let setup = random_key()?;
+    let setup = BackupSetup {
+        request_timeout: s.request_timeout,
+        ..random_key()?
+    };
     let keys = EncKeys {
         keys: vec![hiqlite::config::EncKey::parse(&setup.key_entry)?],
         active: Some(setup.key_id.clone()),
@@ -75,6 +78,7 @@ fn random_key() -> Result<BackupSetup> {
         ),
         key_id: "bench".into(),
         log_interval: LOG_INTERVAL,
+        request_timeout: None,
     })
 }
 
@@ -211,41 +215,44 @@ async fn measure(
     progress(TAG, &format!("client.restore_file({})", info.name));
     target.settle().await?;
     let t = Instant::now();
-    let restored = leader.restore_file(&backup_path, keys).await?;
-    let secs = t.elapsed().as_secs_f64();
-    restore_figures(
-        &mut sec,
-        "restore_file",
-        "restore_file of that backup",
-        &restored,
-        secs,
-        copy_rate,
-    );
-    sec.figures.push(Figure::new(
-        "decrypt_secs",
-        "  of which decrypt_file (measured alone)",
-        decrypt_secs,
-        Unit::Secs,
-    ));
-    target.settle().await?;
-
-    // The restore started a new history: let the leader make its first snapshot backup (it
-    // does so in the background) before the point-in-time restore reads the store.
-    progress(TAG, "waiting for the new history's first snapshot backup");
-    let deadline = Instant::now() + NEW_HISTORY_TIMEOUT;
-    while !leader
-        .backups()
-        .await?
-        .iter()
-        .any(|b| b.lineage != info.lineage)
-    {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "no snapshot backup of the restored history within {NEW_HISTORY_TIMEOUT:?}"
-            )
-            .into());
+    match leader.restore_file(&backup_path, keys).await {
+        Ok(restored) => {
+            let secs = t.elapsed().as_secs_f64();
+            restore_figures(
+                &mut sec,
+                "restore_file",
+                "restore_file of that backup",
+                &restored,
+                secs,
+                copy_rate,
+            );
+            sec.figures.push(Figure::new(
+                "decrypt_secs",
+                "  of which decrypt_file (measured alone)",
+                decrypt_secs,
+                Unit::Secs,
+            ));
+            target.settle().await?;
+            // The restore started a new history: let the leader make its first snapshot backup
+            // (it does so in the background) before the point-in-time restore reads the store.
+            progress(TAG, "waiting for the new history's first snapshot backup");
+            let deadline = Instant::now() + NEW_HISTORY_TIMEOUT;
+            while !leader
+                .backups()
+                .await?
+                .iter()
+                .any(|b| b.lineage != info.lineage)
+            {
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "no snapshot backup of the restored history within {NEW_HISTORY_TIMEOUT:?}"
+                    )
+                    .into());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err(e) => failed(&mut sec, "restore_file", t.elapsed(), &e),
     }
     target.settle().await?;
 
@@ -270,12 +277,7 @@ async fn measure(
                 restored.entries_replayed as f64,
             ));
         }
-        Err(e) => {
-            progress(TAG, &format!("point-in-time restore failed: {e}"));
-            sec.notes.push(format!(
-                "restore(PointInTime(Latest)) failed, not measured: {e}"
-            ));
-        }
+        Err(e) => failed(&mut sec, "restore(PointInTime(Latest))", t.elapsed(), &e),
     }
     target.settle().await?;
     Ok((base, sec))
@@ -526,6 +528,16 @@ fn shipped(dir: &Path, index: u64) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// A restore that failed: a note with the error and when it came, instead of figures.
+fn failed(sec: &mut Section, what: &str, after: Duration, e: &hiqlite::Error) {
+    let msg = format!(
+        "{what} failed after {:.1} s, not measured: {e}",
+        after.as_secs_f64()
+    );
+    progress(TAG, &msg);
+    sec.notes.push(msg);
 }
 
 fn restore_figures(

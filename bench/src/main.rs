@@ -73,6 +73,10 @@ struct Cli {
     /// `backup` mode: fill the database to about this many MiB [default: 256; --quick: 8].
     #[arg(long, value_name = "MB")]
     backup_mb: Option<u64>,
+    /// `backup` mode: every node's `request_timeout` in seconds [default: the library's, 10 s].
+    /// A restore's pieces and its final swap are writes bounded by it.
+    #[arg(long, value_name = "SECS")]
+    request_timeout: Option<u64>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -97,6 +101,8 @@ pub struct Settings {
     pub backup_mb: u64,
     /// `backup` mode: concurrent writers.
     pub backup_writers: usize,
+    /// `backup` mode: every node's `request_timeout`, when given.
+    pub request_timeout: Option<Duration>,
     pub quick: bool,
 }
 
@@ -126,7 +132,11 @@ impl Settings {
                 .and_then(|c| c.first().copied())
                 .unwrap_or(if q { 4 } else { 16 }),
             quick: q,
+            request_timeout: cli.request_timeout.map(Duration::from_secs),
         };
+        if s.request_timeout.is_some_and(|t| t.is_zero()) {
+            return Err("--request-timeout must be at least 1 second".into());
+        }
         if s.backup_mb == 0 || s.backup_mb > 1 << 20 {
             return Err("--backup-mb takes 1 to 1048576 (MiB)".into());
         }

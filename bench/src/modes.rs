@@ -188,6 +188,9 @@ pub struct BackupSetup {
     pub key_id: String,
     /// `backup_log_interval`.
     pub log_interval: Duration,
+    /// `request_timeout` (each restore piece and the restore's commit is one write bounded by
+    /// it); `None`: the library's default.
+    pub request_timeout: Option<Duration>,
 }
 
 /// Node `id`'s `backup_dir` in a cluster started in `dir`.
@@ -241,6 +244,9 @@ async fn start_embedded(
                 .enc_key_active(b.key_id.clone())
                 .backup_log_interval(b.log_interval)
                 .snapshot_after_logs(0);
+            if let Some(t) = b.request_timeout {
+                node = node.request_timeout(t);
+            }
         }
         let config = node.build()?;
         match hiqlite::start_node(config).await {
