@@ -6,12 +6,14 @@
 //! target/release/hiqlite-bench --mode all              # human table
 //! target/release/hiqlite-bench --mode cluster --json   # one JSON object on stdout
 //! target/release/hiqlite-bench --quick                 # seconds; checks the program, not speed
+//! target/release/hiqlite-bench --mode backup --backup-mb 1024   # backups, restores, RPO
 //! ```
 //!
 //! Progress goes to stderr, the table or the JSON to stdout. Timings are measured and printed,
 //! never asserted. Every node, child process and file the run creates is removed when it ends,
 //! fails or is interrupted (Ctrl-C, SIGTERM).
 
+mod backup;
 mod baseline;
 mod modes;
 mod report;
@@ -50,7 +52,8 @@ struct Cli {
     /// random ones [default: 10000; --quick: 100].
     #[arg(long, value_name = "N")]
     existing: Option<u64>,
-    /// Concurrent tasks, one write run per value [default: 1,4,16,64; --quick: 1,4].
+    /// Concurrent tasks, one write run per value [default: 1,4,16,64; --quick: 1,4]. `backup`
+    /// mode writes with the first value only [default: 16; --quick: 4].
     #[arg(long, value_name = "C,..", value_delimiter = ',')]
     concurrency: Option<Vec<usize>>,
     /// Point SELECTs per latency figure [default: 5000; --quick: 200].
@@ -67,6 +70,13 @@ struct Cli {
     /// How consistent reads confirm leadership: read_index (default) or lease.
     #[arg(long, value_name = "POLICY", default_value = "read_index")]
     read_policy: String,
+    /// `backup` mode: fill the database to about this many MiB [default: 256; --quick: 8].
+    #[arg(long, value_name = "MB")]
+    backup_mb: Option<u64>,
+    /// `backup` mode: every node's `request_timeout` in seconds [default: the library's, 10 s].
+    /// A restore's pieces and its final swap are writes bounded by it.
+    #[arg(long, value_name = "SECS")]
+    request_timeout: Option<u64>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -87,6 +97,13 @@ pub struct Settings {
     data_dir: Option<PathBuf>,
     pub read_policy: hiqlite::config::ReadPolicy,
     read_policy_name: String,
+    /// `backup` mode: the database size to fill to, in MiB.
+    pub backup_mb: u64,
+    /// `backup` mode: concurrent writers.
+    pub backup_writers: usize,
+    /// `backup` mode: every node's `request_timeout`, when given.
+    pub request_timeout: Option<Duration>,
+    pub quick: bool,
 }
 
 impl Settings {
@@ -108,7 +125,21 @@ impl Settings {
             data_dir: cli.data_dir.clone(),
             read_policy: cli.read_policy.parse().map_err(|e: String| e)?,
             read_policy_name: cli.read_policy.clone(),
+            backup_mb: cli.backup_mb.unwrap_or(if q { 8 } else { 256 }),
+            backup_writers: cli
+                .concurrency
+                .as_ref()
+                .and_then(|c| c.first().copied())
+                .unwrap_or(if q { 4 } else { 16 }),
+            quick: q,
+            request_timeout: cli.request_timeout.map(Duration::from_secs),
         };
+        if s.request_timeout.is_some_and(|t| t.is_zero()) {
+            return Err("--request-timeout must be at least 1 second".into());
+        }
+        if s.backup_mb == 0 || s.backup_mb > 1 << 20 {
+            return Err("--backup-mb takes 1 to 1048576 (MiB)".into());
+        }
         if s.max_per_run.is_zero() {
             return Err("--max-secs must be more than 0".into());
         }
@@ -167,6 +198,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(s: &Settings) -> Result<Report> {
+    if s.mode == Mode::Backup {
+        return run_backup(s).await;
+    }
     let modes = s.mode.expand();
     // Fail before measuring anything when processes mode cannot run.
     let hiqlite_bin = if modes.contains(&Mode::Processes) {
@@ -174,12 +208,7 @@ async fn run(s: &Settings) -> Result<Report> {
     } else {
         None
     };
-    let mut temp = tempfile::Builder::new();
-    temp.prefix("hiqlite-bench-");
-    let root = match &s.data_dir {
-        Some(d) => temp.tempdir_in(d)?,
-        None => temp.tempdir()?,
-    };
+    let root = temp_root(s)?;
     progress(
         "baseline",
         &format!("plain rusqlite in {}", root.path().display()),
@@ -219,9 +248,44 @@ async fn run(s: &Settings) -> Result<Report> {
             read_samples: s.reads,
             max_secs_per_run: s.max_per_run.as_secs_f64(),
             read_policy: s.read_policy_name.clone(),
+            backup_mb: None,
         },
         baseline: baselines.section(),
         results,
         peak_rss_kib,
+    })
+}
+
+/// `backup` mode: its own baseline (a plain file copy) and section.
+async fn run_backup(s: &Settings) -> Result<Report> {
+    let root = temp_root(s)?;
+    let dir = root.path().join("backup");
+    let (baseline, section) = backup::run(&dir, s).await?;
+    Ok(Report {
+        meta: Meta {
+            date: sys::utc_now(),
+            cores: sys::cores(),
+            mode: s.mode.name().into(),
+            rows: 0,
+            concurrency: vec![s.backup_writers],
+            existing_rows: 0,
+            read_samples: 0,
+            max_secs_per_run: 0.0,
+            read_policy: s.read_policy_name.clone(),
+            backup_mb: Some(s.backup_mb),
+        },
+        baseline,
+        results: vec![section],
+        peak_rss_kib: sys::own_peak_rss_kib(),
+    })
+}
+
+/// The run's temporary directory, in `--data-dir` or the system's temp dir; removed on drop.
+fn temp_root(s: &Settings) -> Result<tempfile::TempDir> {
+    let mut temp = tempfile::Builder::new();
+    temp.prefix("hiqlite-bench-");
+    Ok(match &s.data_dir {
+        Some(d) => temp.tempdir_in(d)?,
+        None => temp.tempdir()?,
     })
 }

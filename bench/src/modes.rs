@@ -1,6 +1,7 @@
 //! The systems under test: `single` (one embedded node), `cluster` (three embedded nodes in this
-//! process, talking over loopback TCP) and `processes` (three `hiqlite serve` children, reached
-//! with [`Client::remote`]). Each starts in its own directory under the run's temporary directory;
+//! process, talking over loopback TCP), `processes` (three `hiqlite serve` children, reached
+//! with [`Client::remote`]) and `backup` (the cluster of `cluster` with backups configured, see
+//! `backup.rs`). Each starts in its own directory under the run's temporary directory;
 //! [`Target::stop`] shuts embedded nodes down and kills children, and children are also killed
 //! when a [`Target`] is dropped on an error path (`kill_on_drop`).
 
@@ -28,6 +29,9 @@ pub enum Mode {
     Cluster,
     /// Three `hiqlite serve` child processes, reached with `Client::remote`.
     Processes,
+    /// Three embedded nodes with `backup_dir`, a random key and log shipping every second:
+    /// backup and restore MB/s, writes during a backup, RPO. Not part of `all`.
+    Backup,
     /// single, then cluster, then processes.
     All,
 }
@@ -38,6 +42,7 @@ impl Mode {
             Mode::Single => "single",
             Mode::Cluster => "cluster",
             Mode::Processes => "processes",
+            Mode::Backup => "backup",
             Mode::All => "all",
         }
     }
@@ -55,6 +60,10 @@ impl Mode {
             Mode::Single => "single: one embedded node",
             Mode::Cluster => "cluster: 3 embedded nodes in this process, loopback TCP",
             Mode::Processes => "processes: 3 `hiqlite serve` children, remote client over TCP",
+            Mode::Backup => {
+                "backup: 3 embedded nodes in this process, loopback TCP, backup_dir, log shipping \
+                 every 1 s"
+            }
             Mode::All => "all",
         }
     }
@@ -68,6 +77,8 @@ pub struct Target {
     pub follower: Option<Client>,
     /// Whether the clients reach their node over the network.
     pub remote: bool,
+    /// The leader node's data directory (embedded nodes only).
+    pub leader_dir: Option<PathBuf>,
     /// One client per node.
     all: Vec<Client>,
     nodes: Nodes,
@@ -98,8 +109,9 @@ pub async fn start(
     s: &crate::Settings,
 ) -> Result<Target> {
     match mode {
-        Mode::Single => start_embedded(1, dir, s.read_policy).await,
-        Mode::Cluster => start_embedded(3, dir, s.read_policy).await,
+        Mode::Single => start_embedded(1, dir, s.read_policy, None).await,
+        Mode::Cluster => start_embedded(3, dir, s.read_policy, None).await,
+        Mode::Backup => Err("backup mode starts its cluster with `start_backup_cluster`".into()),
         Mode::Processes => {
             let bin = hiqlite_bin.ok_or("processes mode needs the hiqlite binary")?;
             start_processes(bin, dir, s.read_policy).await
@@ -167,10 +179,49 @@ fn members(n: usize) -> Result<Vec<(u64, String, String)>> {
         .collect())
 }
 
+/// What `backup` mode adds to every node's configuration.
+#[derive(Debug, Clone)]
+pub struct BackupSetup {
+    /// One `enc_keys` entry, `ID/BASE64`.
+    pub key_entry: String,
+    /// Its id, the active key.
+    pub key_id: String,
+    /// `backup_log_interval`.
+    pub log_interval: Duration,
+    /// `request_timeout` (each restore piece and the restore's commit is one write bounded by
+    /// it); `None`: the library's default.
+    pub request_timeout: Option<Duration>,
+}
+
+/// Node `id`'s `backup_dir` in a cluster started in `dir`.
+pub fn backup_dir(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("node{id}")).join("backups")
+}
+
+/// Node `id`'s SQLite database in a cluster started in `dir` (the default `filename_db`).
+pub fn db_file(node_dir: &Path) -> PathBuf {
+    node_dir
+        .join("db")
+        .join(hiqlite::config::DEFAULT_FILENAME_DB)
+}
+
+/// Three embedded nodes as in `cluster` mode, each with its own `backup_dir` ([`backup_dir`]),
+/// the key of `setup` and log shipping every `setup.log_interval`. Raft snapshots are off
+/// (`snapshot_after_logs` 0), so that a snapshot of the large database does not land in only
+/// one of two windows that are compared.
+pub async fn start_backup_cluster(
+    dir: &Path,
+    s: &crate::Settings,
+    setup: &BackupSetup,
+) -> Result<Target> {
+    start_embedded(3, dir, s.read_policy, Some(setup)).await
+}
+
 async fn start_embedded(
     n: usize,
     dir: &Path,
     read_policy: hiqlite::config::ReadPolicy,
+    backup: Option<&BackupSetup>,
 ) -> Result<Target> {
     let members = members(n)?;
     let mut builder = NodeConfig::builder();
@@ -179,14 +230,25 @@ async fn start_embedded(
     }
     let mut clients = Vec::new();
     for (id, _, _) in &members {
-        let config = builder
+        let mut node = builder
             .clone()
             .node_id(*id)
             .data_dir(dir.join(format!("node{id}")))
             .secret_raft(SECRET_RAFT)
             .secret_api(SECRET_API)
-            .read_policy(read_policy)
-            .build()?;
+            .read_policy(read_policy);
+        if let Some(b) = backup {
+            node = node
+                .backup_dir(backup_dir(dir, *id))
+                .enc_keys([b.key_entry.as_str()])
+                .enc_key_active(b.key_id.clone())
+                .backup_log_interval(b.log_interval)
+                .snapshot_after_logs(0);
+            if let Some(t) = b.request_timeout {
+                node = node.request_timeout(t);
+            }
+        }
+        let config = node.build()?;
         match hiqlite::start_node(config).await {
             Ok(c) => clients.push(c),
             Err(e) => {
@@ -206,6 +268,7 @@ async fn start_embedded(
             leader: clients[li].clone(),
             follower: (n > 1).then(|| clients[(li + 1) % n].clone()),
             remote: false,
+            leader_dir: Some(dir.join(format!("node{}", members[li].0))),
             all: clients.clone(),
             nodes: Nodes::Embedded(clients),
         }),
@@ -305,6 +368,7 @@ async fn start_processes(
         leader: clients[li].clone(),
         follower: Some(clients[(li + 1) % 3].clone()),
         remote: true,
+        leader_dir: None,
         all: clients,
         nodes: Nodes::Processes(procs),
     })

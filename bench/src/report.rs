@@ -17,6 +17,16 @@ pub enum Unit {
     Micros,
     /// Memory in KiB.
     KiB,
+    /// Data rate in MiB (2^20 bytes) per second (higher is better).
+    MiBPerSec,
+    /// A duration in seconds.
+    Secs,
+    /// A duration in milliseconds.
+    Millis,
+    /// A share in percent.
+    Percent,
+    /// A size in MiB.
+    MiB,
 }
 
 /// What a figure is compared with.
@@ -118,6 +128,8 @@ pub struct Meta {
     pub read_samples: usize,
     pub max_secs_per_run: f64,
     pub read_policy: String,
+    /// `backup` mode: the database size asked for, in MiB.
+    pub backup_mb: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,17 +165,28 @@ impl Report {
         if let Some(kib) = self.peak_rss_kib {
             v["peak_rss_kib"] = json!(kib);
         }
+        if let Some(mb) = m.backup_mb {
+            v["backup_mb"] = json!(mb);
+        }
         v
     }
 
-    /// The human table.
-    pub fn to_table(&self) -> String {
+    /// The table's first line: the run's facts.
+    fn header(&self) -> String {
         let m = &self.meta;
         let cs: Vec<String> = m.concurrency.iter().map(|c| c.to_string()).collect();
-        let mut out = format!(
+        if let Some(mb) = m.backup_mb {
+            return format!(
+                "hiqlite-bench {}, {} cores, mode backup, database of about {mb} MiB, writes at \
+                 C={}, log shipping every 1 s\n",
+                m.date,
+                m.cores,
+                cs.join(","),
+            );
+        }
+        format!(
             "hiqlite-bench {}, {} cores, mode {}, R={} rows, C={}, {} existing rows, {} read \
-             samples, at most {} s per write run, consistent reads by {}\n\
-             ratio = value / baseline (throughput: higher is better; latency: lower is better)\n",
+             samples, at most {} s per write run, consistent reads by {}\n",
             m.date,
             m.cores,
             m.mode,
@@ -173,6 +196,14 @@ impl Report {
             m.read_samples,
             m.max_secs_per_run,
             m.read_policy,
+        )
+    }
+
+    /// The human table.
+    pub fn to_table(&self) -> String {
+        let mut out = self.header();
+        out.push_str(
+            "ratio = value / baseline (throughput: higher is better; latency: lower is better)\n",
         );
         let mut lines = vec![Line::Row([
             "figure".into(),
@@ -264,6 +295,11 @@ pub fn format_value(v: f64, unit: Unit) -> String {
         Unit::Micros if v < 1_000_000.0 => format!("{:.2} ms", v / 1_000.0),
         Unit::Micros => format!("{:.2} s", v / 1_000_000.0),
         Unit::KiB => format!("{:.1} MiB", v / 1024.0),
+        Unit::MiBPerSec => format!("{v:.1} MiB/s"),
+        Unit::Secs => format!("{v:.2} s"),
+        Unit::Millis => format!("{v:.0} ms"),
+        Unit::Percent => format!("{v:.1} %"),
+        Unit::MiB => format!("{v:.1} MiB"),
     }
 }
 
@@ -303,6 +339,10 @@ mod tests {
         assert_eq!(format_value(1500.0, Unit::Micros), "1.50 ms");
         assert_eq!(format_value(2048.0, Unit::KiB), "2.0 MiB");
         assert_eq!(format_ratio(52.34), "52.3×");
+        assert_eq!(format_value(812.345, Unit::MiBPerSec), "812.3 MiB/s");
+        assert_eq!(format_value(1.5, Unit::Secs), "1.50 s");
+        assert_eq!(format_value(930.4, Unit::Millis), "930 ms");
+        assert_eq!(format_value(-4.26, Unit::Percent), "-4.3 %");
     }
 
     #[test]

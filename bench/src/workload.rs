@@ -4,6 +4,8 @@
 //! [`Client`] with it (single-row inserts, one `txn` per task, point SELECTs by random id).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hiqlite::{params, Client, FromRow, Params, Row, StatementOutput, Txn};
@@ -183,6 +185,43 @@ pub async fn single_inserts(
         });
     }
     let latencies = join_all(tasks).await?;
+    Ok(WriteRun {
+        rows: latencies.len(),
+        elapsed: start.elapsed(),
+        latencies,
+    })
+}
+
+/// `tasks` tasks each run one single-row `execute` after the other, ids taken from `next_id`,
+/// until `deadline` or until `stop` is set, whichever comes first (a call in flight finishes).
+/// For runs whose end is an event (a backup finishing) rather than a row count.
+pub async fn inserts_until(
+    client: &Client,
+    next_id: Arc<AtomicI64>,
+    tasks: usize,
+    deadline: Instant,
+    stop: Arc<AtomicBool>,
+) -> Result<WriteRun> {
+    let start = Instant::now();
+    let ts = unix_ts();
+    let mut set = JoinSet::new();
+    for _ in 0..tasks.max(1) {
+        let (client, next_id, stop) = (client.clone(), next_id.clone(), stop.clone());
+        set.spawn(async move {
+            let mut latencies = Latencies::default();
+            while Instant::now() < deadline && !stop.load(Ordering::Acquire) {
+                let e = Entity::new(next_id.fetch_add(1, Ordering::Relaxed), ts);
+                let t = Instant::now();
+                let res = client.execute(INSERT, e.params()).await?;
+                latencies.push(t.elapsed());
+                if res.rows_affected != 1 {
+                    return Err(format!("INSERT affected {} rows", res.rows_affected).into());
+                }
+            }
+            Ok::<_, crate::BoxError>(latencies)
+        });
+    }
+    let latencies = join_all(set).await?;
     Ok(WriteRun {
         rows: latencies.len(),
         elapsed: start.elapsed(),

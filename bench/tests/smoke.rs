@@ -1,6 +1,6 @@
-//! Smoke test of the benchmark program: `--quick --json` in `single` and `cluster` mode must exit
-//! successfully and print one JSON object holding every figure as a positive number. It checks
-//! that the program works, never how fast anything is.
+//! Smoke test of the benchmark program: `--quick --json` in `single`, `cluster` and `backup`
+//! mode must exit successfully and print one JSON object holding every figure as a positive
+//! number. It checks that the program works, never how fast anything is.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -140,4 +140,33 @@ fn quick_single() {
 #[test]
 fn quick_cluster() {
     check("cluster");
+}
+
+/// `--mode backup --quick --json`: every figure of a backup, the writes around one, the RPO and
+/// both restores is a positive number (a failed restore would leave its figures out).
+#[test]
+fn quick_backup() {
+    let out = run_bench(&["--quick", "--json", "--mode", "backup"]);
+    let v: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{out}"));
+    assert_eq!(v["mode"], "backup");
+    positive(&v, "backup_mb");
+    positive(&v["baseline"], "copy_mb_per_sec");
+    let r = &v["results"]["backup"];
+    for key in [
+        "db_mib",
+        "fill_secs",
+        "backup_mb_per_sec",
+        "backup_file_mib",
+        "insert_during_backup_c4_per_sec",
+        "insert_no_backup_c4_per_sec",
+        "rpo_min_ms",
+        "rpo_median_ms",
+        "rpo_max_ms",
+        "restore_file_mb_per_sec",
+        "restore_pitr_latest_mb_per_sec",
+    ] {
+        positive(r, key);
+    }
+    positive(&r["ratios"], "backup_mb_per_sec");
 }
