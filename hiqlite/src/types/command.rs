@@ -68,6 +68,9 @@ pub enum WriteOp {
     RestoreChunk {
         restore: u64,
         offset: u64,
+        // The same bytes on the wire as a plain `Vec<u8>` in postcard, without a serializer call
+        // per byte.
+        #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Replaces the whole database with the one assembled from restore `restore`'s pieces: a
