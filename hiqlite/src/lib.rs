@@ -10,6 +10,7 @@ pub mod engine;
 pub mod migrate;
 pub mod net;
 pub mod node;
+mod ops;
 pub mod raft;
 pub mod store;
 pub mod typed;

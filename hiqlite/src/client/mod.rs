@@ -393,7 +393,9 @@ impl Client {
                 if consistent {
                     node.linearize().await?;
                 }
-                node.reads
+                let started = std::time::Instant::now();
+                let result = node
+                    .reads
                     .with_conn(move |conn| {
                         let mut stmt = conn.prepare_cached(&sql)?;
                         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
@@ -403,7 +405,9 @@ impl Client {
                         }
                         Ok(out)
                     })
-                    .await
+                    .await;
+                node.metrics.read_done(started, result.is_ok());
+                result
             }
             Backend::Remote(_) => {
                 let rows = self.rows(sql, params, consistent).await?;

@@ -202,6 +202,12 @@ impl NodeConfigBuilder {
         self.config.listen_api_addr = Some(addr.into());
         self
     }
+    /// Serve `/health`, `/ready` and `/metrics` over HTTP at `addr` (`host:port`; TOML
+    /// `http_addr`, env `HQL_HTTP_ADDR`). Unset: no HTTP listener (docs/operations.md).
+    pub fn http_addr(mut self, addr: impl Into<String>) -> Self {
+        self.config.http_addr = Some(addr.into());
+        self
+    }
     /// Join a running cluster as a learner (TOML `learner`, env `HQL_LEARNER`): a read replica
     /// that receives every write but never votes. Only affects a node that is not a member yet.
     pub fn learner(mut self, learner: bool) -> Self {

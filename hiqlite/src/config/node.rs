@@ -117,6 +117,9 @@ pub struct NodeConfig {
     pub listen_raft_addr: Option<String>,
     /// Where the API listener binds, when not at this node's `api_addr`.
     pub listen_api_addr: Option<String>,
+    /// Where the HTTP listener for `/health`, `/ready` and `/metrics` binds (`host:port`; TOML
+    /// `http_addr`, env `HQL_HTTP_ADDR`). `None`: no HTTP listener. See docs/operations.md.
+    pub http_addr: Option<String>,
     /// When this node finds a running cluster it is not a member of, it asks to join as a
     /// learner (a read replica that never votes) instead of as a voter.
     pub learner: bool,
@@ -241,6 +244,7 @@ impl NodeConfig {
             read_policy: ReadPolicy::default(),
             listen_raft_addr: None,
             listen_api_addr: None,
+            http_addr: None,
             learner: false,
             backup_dir: None,
             backup_log_interval: DEFAULT_BACKUP_LOG_INTERVAL,

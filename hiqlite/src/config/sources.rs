@@ -123,6 +123,7 @@ struct FileConfig {
     read_policy: Option<String>,
     listen_raft_addr: Option<String>,
     listen_api_addr: Option<String>,
+    http_addr: Option<String>,
     learner: Option<bool>,
     backup_dir: Option<PathBuf>,
     backup_log_interval: Option<u64>,
@@ -219,6 +220,9 @@ impl FileConfig {
         }
         if let Some(v) = self.listen_api_addr {
             b = b.listen_api_addr(v);
+        }
+        if let Some(v) = self.http_addr {
+            b = b.http_addr(v);
         }
         if let Some(v) = self.learner {
             b = b.learner(v);

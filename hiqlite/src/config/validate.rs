@@ -55,6 +55,7 @@ impl NodeConfig {
         for (key, addr) in [
             ("listen_raft_addr", &self.listen_raft_addr),
             ("listen_api_addr", &self.listen_api_addr),
+            ("http_addr", &self.http_addr),
         ] {
             if let Some(Err(e)) = addr.as_deref().map(check_addr) {
                 problems.push(format!(

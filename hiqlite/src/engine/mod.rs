@@ -14,6 +14,7 @@ mod handover;
 pub mod lifecycle;
 pub mod member_watch;
 pub mod membership;
+pub mod metrics;
 mod peers;
 pub mod protocol;
 mod read;
@@ -72,6 +73,8 @@ pub struct Engine {
     backups: Option<Arc<dyn backups::BackupStore>>,
     /// How scheduled backups went on this node (see `crate::backup::schedule`).
     backup_health: Arc<backups::BackupHealth>,
+    /// Write and read counts and latencies (see `engine::metrics`).
+    pub(crate) metrics: metrics::EngineMetrics,
 }
 
 /// Why one attempt did not succeed.
@@ -124,12 +127,19 @@ impl Engine {
             cursors: cursors::Cursors::new(config.max_frame_bytes),
             backups: None,
             backup_health: Arc::default(),
+            metrics: metrics::EngineMetrics::default(),
         }
     }
 
     /// This engine, writing backups to `store`.
     pub(crate) fn with_backups(mut self, store: Arc<dyn backups::BackupStore>) -> Self {
         self.backups = Some(store);
+        self
+    }
+
+    /// This engine, recording writes and reads into `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: metrics::EngineMetrics) -> Self {
+        self.metrics = metrics;
         self
     }
 

@@ -75,10 +75,14 @@ impl Engine {
 
     /// Runs a read on this node's own database and returns its rows.
     pub(crate) async fn query_rows(&self, sql: String, params: Vec<Value>) -> Result<Rows, Error> {
-        self.reads
+        let started = Instant::now();
+        let result = self
+            .reads
             .with_conn(move |conn| {
                 crate::store::sqlite::ops::query(conn, &sql, &params).map_err(Error::from)
             })
-            .await
+            .await;
+        self.metrics.read_done(started, result.is_ok());
+        result
     }
 }

@@ -21,6 +21,14 @@ impl Engine {
     /// committed is reported as done even if this node cannot apply it in time (it was removed,
     /// or is cut off): a read here may then not see it yet, which is logged.
     pub(crate) async fn write(&self, id: RequestId, op: WriteOp) -> Result<WriteReply, Error> {
+        let started = Instant::now();
+        let result = self.replicate(id, op).await;
+        self.metrics.write_done(started, result.is_ok());
+        result
+    }
+
+    /// [`Engine::write`] without the metrics.
+    async fn replicate(&self, id: RequestId, op: WriteOp) -> Result<WriteReply, Error> {
         if let Some(e) = self.removed_error() {
             return Err(e);
         }

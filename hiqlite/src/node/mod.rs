@@ -1,5 +1,5 @@
-//! Starting a node: wires the log store, the state machine, Raft, the engine, the two listeners
-//! and the client together, handing each part only what it needs (the engine's
+//! Starting a node: wires the log store, the state machine, Raft, the engine, the listeners
+//! (Raft, API, and with `http_addr` the HTTP one of `ops`) and the client together, handing each part only what it needs (the engine's
 //! `lifecycle::NodeHandle` stops them again).
 //!
 //! - `heal`: makes the log and the database agree at start-up;
@@ -91,6 +91,10 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         "api",
     )
     .await?;
+    let http_listener = match &config.http_addr {
+        Some(addr) => Some(bind(addr, "http").await?),
+        None => None,
+    };
 
     let raft_config = openraft::Config {
         cluster_name: "hiqlite".into(),
@@ -165,6 +169,13 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         .backup_dir
         .clone()
         .or_else(|| config.s3.is_set().then(|| config.data_dir.join("backups")));
+    let db_path = config.data_dir.join("db").join(&config.filename_db);
+    let node_metrics = http_listener
+        .is_some()
+        .then(|| crate::ops::prometheus::NodeMetrics::new(db_path, config.backup_cron.is_some()));
+    if let Some(m) = &node_metrics {
+        engine = engine.with_metrics(m.engine_metrics());
+    }
     let mut store = None;
     if let Some(dir) = &backup_dir {
         let backups = crate::backup::LocalBackups::new(
@@ -212,6 +223,17 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         shutdown_rx.clone(),
     ));
     tasks.extend([raft_server, api_server, bootstrap, watcher]);
+    if let (Some(listener), Some(metrics)) = (http_listener, node_metrics) {
+        let ops = Arc::new(crate::ops::Ops {
+            engine: local.clone(),
+            metrics,
+        });
+        tasks.push(tokio::spawn(crate::ops::serve(
+            listener,
+            ops,
+            shutdown_rx.clone(),
+        )));
+    }
     if let Some(scheduler) = backup_scheduler(&config, &local, store)? {
         tasks.push(tokio::spawn(scheduler.run(shutdown_rx.clone())));
     }

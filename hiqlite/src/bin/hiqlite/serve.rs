@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Secret for the API port, at least 16 characters (HQL_SECRET_API).
     #[arg(long, value_name = "S")]
     secret_api: Option<String>,
+    /// Where the HTTP listener for /health, /ready and /metrics binds, as HOST:PORT
+    /// (HQL_HTTP_ADDR). Unset: no HTTP listener.
+    #[arg(long, value_name = "HOST:PORT")]
+    http_addr: Option<String>,
 }
 
 /// The settings that make a cluster: when none of them is given anywhere, `serve` runs the
@@ -88,6 +92,9 @@ impl ServeArgs {
         }
         if let Some(s) = &self.secret_api {
             builder = builder.secret_api(s.as_str());
+        }
+        if let Some(addr) = &self.http_addr {
+            builder = builder.http_addr(addr.as_str());
         }
         Ok(builder.build()?)
     }
