@@ -177,32 +177,9 @@ impl BackupHeader {
             bytes: Vec::with_capacity(128),
             name,
         };
-        let magic = match h.take::<8>() {
-            Ok(m) => m,
-            Err(BackupError::Truncated { .. }) => {
-                return Err(BackupError::NotABackup { name: name.into() })
-            }
-            Err(e) => return Err(e),
-        };
-        if &magic != MAGIC {
-            return Err(BackupError::NotABackup { name: name.into() });
-        }
-        let format_version = u16::from_be_bytes(h.take()?);
-        if format_version > BACKUP_FORMAT {
-            return Err(BackupError::NewerFormat {
-                name: name.into(),
-                found: format_version,
-                newest: BACKUP_FORMAT,
-            });
-        }
+        let format_version = h.open(MAGIC, BACKUP_FORMAT)?;
         let [data_format] = h.take()?;
-        let [compression] = h.take()?;
-        let compression = Compression::from_byte(compression).ok_or_else(|| {
-            tampered(
-                name,
-                &format!("compression {compression} is not one this backup format has"),
-            )
-        })?;
+        let compression = h.compression()?;
         let log_index = u64::from_be_bytes(h.take()?);
         let log_term = u64::from_be_bytes(h.take()?);
         let created_ms = i64::from_be_bytes(h.take()?);
@@ -211,23 +188,7 @@ impl BackupHeader {
         } else {
             0
         };
-        let [id_len] = h.take()?;
-        let id_bytes = h.take_vec(usize::from(id_len))?;
-        let key_id = String::from_utf8(id_bytes)
-            .ok()
-            .filter(|id| crate::config::check_key_id(id).is_ok())
-            .ok_or_else(|| tampered(name, "the key id in the header is not a valid key id"))?;
-        let plain_len = u64::from_be_bytes(h.take()?);
-        let sha256 = h.take()?;
-        let nonce_prefix = h.take()?;
-        let key_check = h.take()?;
-        let chunk_size = u32::from_be_bytes(h.take()?);
-        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-            return Err(tampered(
-                name,
-                &format!("chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}"),
-            ));
-        }
+        let tail = h.sealed_tail()?;
         let header = BackupHeader {
             format_version,
             data_format,
@@ -236,12 +197,12 @@ impl BackupHeader {
             log_term,
             created_ms,
             lineage,
-            key_id,
-            plain_len,
-            sha256,
-            nonce_prefix,
-            key_check,
-            chunk_size,
+            key_id: tail.key_id,
+            plain_len: tail.plain_len,
+            sha256: tail.sha256,
+            nonce_prefix: tail.nonce_prefix,
+            key_check: tail.key_check,
+            chunk_size: tail.chunk_size,
         };
         Ok((header, h.bytes))
     }
@@ -294,6 +255,80 @@ impl<R: Read> HeaderReader<'_, R> {
         self.bytes.extend_from_slice(&v);
         Ok(v)
     }
+
+    /// Reads the magic (`NotABackup` when it is not `magic`, or the input is shorter) and the
+    /// format version (`NewerFormat` above `newest`); returns the version.
+    pub(super) fn open(&mut self, magic: &[u8; 8], newest: u16) -> Result<u16, BackupError> {
+        let name = self.name;
+        match self.take::<8>() {
+            Ok(found) if &found == magic => {}
+            Ok(_) | Err(BackupError::Truncated { .. }) => {
+                return Err(BackupError::NotABackup { name: name.into() })
+            }
+            Err(e) => return Err(e),
+        }
+        let version = u16::from_be_bytes(self.take()?);
+        if version > newest {
+            return Err(BackupError::NewerFormat {
+                name: name.into(),
+                found: version,
+                newest,
+            });
+        }
+        Ok(version)
+    }
+
+    /// Reads the compression byte (`Tampered` for one no writer produces).
+    pub(super) fn compression(&mut self) -> Result<Compression, BackupError> {
+        let [byte] = self.take()?;
+        Compression::from_byte(byte).ok_or_else(|| {
+            tampered(
+                self.name,
+                &format!("compression {byte} is not one this format has"),
+            )
+        })
+    }
+
+    /// Reads the fields every sealed file ends its header with: key id, payload length and
+    /// SHA-256, nonce prefix, key check, chunk size (`Tampered` for a key id or chunk size no
+    /// writer produces).
+    pub(super) fn sealed_tail(&mut self) -> Result<SealedTail, BackupError> {
+        let name = self.name;
+        let [id_len] = self.take()?;
+        let id_bytes = self.take_vec(usize::from(id_len))?;
+        let key_id = String::from_utf8(id_bytes)
+            .ok()
+            .filter(|id| crate::config::check_key_id(id).is_ok())
+            .ok_or_else(|| tampered(name, "the key id in the header is not a valid key id"))?;
+        let tail = SealedTail {
+            key_id,
+            plain_len: u64::from_be_bytes(self.take()?),
+            sha256: self.take()?,
+            nonce_prefix: self.take()?,
+            key_check: self.take()?,
+            chunk_size: u32::from_be_bytes(self.take()?),
+        };
+        if tail.chunk_size == 0 || tail.chunk_size > MAX_CHUNK_SIZE {
+            return Err(tampered(
+                name,
+                &format!(
+                    "chunk size {} is outside 1..={MAX_CHUNK_SIZE}",
+                    tail.chunk_size
+                ),
+            ));
+        }
+        Ok(tail)
+    }
+}
+
+/// The last fields of a backup's or segment's header (see [`HeaderReader::sealed_tail`]).
+pub(super) struct SealedTail {
+    pub(super) key_id: String,
+    pub(super) plain_len: u64,
+    pub(super) sha256: [u8; 32],
+    pub(super) nonce_prefix: [u8; 16],
+    pub(super) key_check: [u8; 16],
+    pub(super) chunk_size: u32,
 }
 
 #[cfg(test)]

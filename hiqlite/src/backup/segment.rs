@@ -41,9 +41,7 @@ use openraft::vote::RaftLeaderId;
 use sha2::{Digest, Sha256};
 
 use super::crypto;
-use super::format::{
-    tampered, Compression, HeaderReader, Sealed, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, ZSTD_LEVEL,
-};
+use super::format::{tampered, Compression, HeaderReader, Sealed, DEFAULT_CHUNK_SIZE, ZSTD_LEVEL};
 use crate::config::{EncKey, EncKeys};
 use crate::types::backup::{BackupError, BackupLocation, SegmentInfo};
 use crate::types::format::{self as data_format, Format};
@@ -152,32 +150,9 @@ impl SegmentHeader {
             bytes: Vec::with_capacity(160),
             name,
         };
-        let magic = match h.take::<8>() {
-            Ok(m) => m,
-            Err(BackupError::Truncated { .. }) => {
-                return Err(BackupError::NotABackup { name: name.into() })
-            }
-            Err(e) => return Err(e),
-        };
-        if &magic != MAGIC {
-            return Err(BackupError::NotABackup { name: name.into() });
-        }
-        let format_version = u16::from_be_bytes(h.take()?);
-        if format_version > SEGMENT_FORMAT {
-            return Err(BackupError::NewerFormat {
-                name: name.into(),
-                found: format_version,
-                newest: SEGMENT_FORMAT,
-            });
-        }
+        let format_version = h.open(MAGIC, SEGMENT_FORMAT)?;
         let [data_format] = h.take()?;
-        let [compression] = h.take()?;
-        let compression = Compression::from_byte(compression).ok_or_else(|| {
-            tampered(
-                name,
-                &format!("compression {compression} is not one this segment format has"),
-            )
-        })?;
+        let compression = h.compression()?;
         let first_index = u64::from_be_bytes(h.take()?);
         let first_term = u64::from_be_bytes(h.take()?);
         let last_index = u64::from_be_bytes(h.take()?);
@@ -188,23 +163,7 @@ impl SegmentHeader {
             return Err(tampered(name, "the header's range runs backwards"));
         }
         let lineage = u64::from_be_bytes(h.take()?);
-        let [id_len] = h.take()?;
-        let id_bytes = h.take_vec(usize::from(id_len))?;
-        let key_id = String::from_utf8(id_bytes)
-            .ok()
-            .filter(|id| crate::config::check_key_id(id).is_ok())
-            .ok_or_else(|| tampered(name, "the key id in the header is not a valid key id"))?;
-        let plain_len = u64::from_be_bytes(h.take()?);
-        let sha256 = h.take()?;
-        let nonce_prefix = h.take()?;
-        let key_check = h.take()?;
-        let chunk_size = u32::from_be_bytes(h.take()?);
-        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-            return Err(tampered(
-                name,
-                &format!("chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}"),
-            ));
-        }
+        let tail = h.sealed_tail()?;
         let header = SegmentHeader {
             format_version,
             data_format,
@@ -216,12 +175,12 @@ impl SegmentHeader {
             first_ms,
             last_ms,
             lineage,
-            key_id,
-            plain_len,
-            sha256,
-            nonce_prefix,
-            key_check,
-            chunk_size,
+            key_id: tail.key_id,
+            plain_len: tail.plain_len,
+            sha256: tail.sha256,
+            nonce_prefix: tail.nonce_prefix,
+            key_check: tail.key_check,
+            chunk_size: tail.chunk_size,
         };
         Ok((header, h.bytes))
     }

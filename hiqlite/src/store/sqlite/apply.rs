@@ -33,6 +33,15 @@ use crate::types::raft::{LogId, StoredMembership};
 /// over and it was judged against the state the entry ran on (`Ok`).
 type Ending = Result<SqlError, rusqlite::Error>;
 
+/// What [`WriterThread::begin_alone`] found.
+pub(super) struct Alone {
+    /// The log's clock before the entry (put back when it fails).
+    pub(super) clock_before: i64,
+    pub(super) entry_time_ms: i64,
+    /// The result of an earlier apply of the same request.
+    pub(super) previous: Option<CommandResult>,
+}
+
 /// Why applying a segment stopped before its end.
 enum Interrupted {
     /// The entry at this position of the segment ended the whole transaction.
@@ -280,13 +289,12 @@ impl WriterThread {
         cmd: &Command,
         sql: &str,
     ) -> std::io::Result<CommandResult> {
-        let clock_before = self.clock.last();
+        let Alone {
+            clock_before,
+            entry_time_ms,
+            previous,
+        } = self.begin_alone(log_id, cmd)?;
         let id = &cmd.request_id;
-        let entry_time_ms = self.entry_time(cmd.leader_time_ms);
-        let previous = self.in_transaction(clock_before, |w| {
-            w.forget_results(id, log_id, entry_time_ms)?;
-            w.remembered_result(id)
-        })?;
         let result = match previous {
             Some(previous) => previous,
             None => {
@@ -307,6 +315,24 @@ impl WriterThread {
             w.write_applied(*log_id, None)
         })?;
         Ok(result)
+    }
+
+    /// Starts an entry applied outside the segment's transaction (VACUUM, a restore's commit):
+    /// moves the log's clock, forgets answered results and finds the result of an earlier apply
+    /// of the same request, in a transaction of its own.
+    pub(super) fn begin_alone(&mut self, log_id: &LogId, cmd: &Command) -> std::io::Result<Alone> {
+        let clock_before = self.clock.last();
+        let id = &cmd.request_id;
+        let entry_time_ms = self.entry_time(cmd.leader_time_ms);
+        let previous = self.in_transaction(clock_before, |w| {
+            w.forget_results(id, log_id, entry_time_ms)?;
+            w.remembered_result(id)
+        })?;
+        Ok(Alone {
+            clock_before,
+            entry_time_ms,
+            previous,
+        })
     }
 
     /// Runs `run` in a transaction of its own and commits it. On failure it rolls back, puts the

@@ -98,13 +98,12 @@ impl WriterThread {
         expected: (u64, u64, [u8; 32]),
     ) -> std::io::Result<CommandResult> {
         let (restore, size, sha256) = expected;
-        let clock_before = self.clock.last();
+        let super::apply::Alone {
+            clock_before,
+            entry_time_ms,
+            previous,
+        } = self.begin_alone(log_id, cmd)?;
         let id = &cmd.request_id;
-        let entry_time_ms = self.entry_time(cmd.leader_time_ms);
-        let previous = self.in_transaction(clock_before, |w| {
-            w.forget_results(id, log_id, entry_time_ms)?;
-            w.remembered_result(id)
-        })?;
         if let Some(previous) = previous {
             self.in_transaction(clock_before, |w| w.write_applied(*log_id, None))?;
             return Ok(previous);
