@@ -71,3 +71,45 @@ pub(super) async fn reconcile_log_with_state(
     }
     Ok(())
 }
+
+/// Waits until Raft reports the state it recovered from disk: `Raft::new` returns before its
+/// core has loaded the log, and until then its metrics show an empty membership and no log. A
+/// node must not answer `status` (or decide anything from metrics) with that placeholder: a
+/// restarted member would claim to belong to no cluster.
+///
+/// `expected_last` is the log store's last log index read before Raft started. Gives up after
+/// `timeout` with a warning (the listeners then start anyway; metrics catch up by themselves).
+pub(super) async fn wait_for_recovered_state(
+    raft: &crate::raft::Raft<StateMachine>,
+    expected_last: Option<u64>,
+    timeout: std::time::Duration,
+) {
+    let loaded = raft
+        .wait(Some(timeout))
+        .metrics(
+            |m| m.last_log_index >= expected_last,
+            "Raft reports the recovered log",
+        )
+        .await;
+    if let Err(e) = loaded {
+        tracing::warn!(
+            ?expected_last,
+            "Raft has not reported its recovered state yet: {e}"
+        );
+    }
+}
+
+/// The index of the last entry in the local Raft log (or the last purged one), as openraft will
+/// see it when it starts.
+pub(super) async fn last_log_index(log_store: &LogStore) -> Result<Option<u64>, Error> {
+    use openraft::storage::RaftLogStorage;
+    let state = log_store
+        .clone()
+        .get_log_state()
+        .await
+        .map_err(|e| Error::Storage(format!("cannot read the Raft log state: {e}")))?;
+    Ok(state
+        .last_log_id
+        .or(state.last_purged_log_id)
+        .map(|l| l.index()))
+}

@@ -16,7 +16,9 @@ use openraft::SnapshotPolicy;
 use tokio::net::TcpListener;
 
 use self::bootstrap::bootstrap;
-use self::heal::{reconcile_log_with_state, warn_if_database_missing};
+use self::heal::{
+    last_log_index, reconcile_log_with_state, wait_for_recovered_state, warn_if_database_missing,
+};
 use crate::client::Client;
 use crate::config::NodeConfig;
 use crate::engine::api::ApiService;
@@ -71,6 +73,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
             ))
         })?;
     reconcile_log_with_state(&log_store, &mut state_machine).await?;
+    let recovered_last = last_log_index(&log_store).await?;
     let reads = state_machine
         .read_pool(config.read_pool_size)
         .map_err(|e| Error::Storage(e.to_string()))?;
@@ -142,6 +145,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     )
     .await
     .map_err(|e| Error::Raft(format!("cannot start Raft: {e}")))?;
+    wait_for_recovered_state(&raft, recovered_last, std::time::Duration::from_secs(10)).await;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let raft_server = tokio::spawn(crate::net::serve_node(
