@@ -10,7 +10,9 @@ mod recover;
 mod render;
 mod restore;
 mod serve;
+mod shell;
 mod sql;
+mod statements;
 
 use clap::{Parser, Subcommand};
 
