@@ -38,9 +38,13 @@ pub struct SqlArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     conn: ConnArgs,
-    /// Print one JSON object.
+    /// Print one JSON object (with --cluster: one JSON array, an object per node).
     #[arg(long)]
     json: bool,
+    /// Ask every --api address for its node's status and print one row per node: id, API
+    /// address, role, term, last applied index, lag behind the leader.
+    #[arg(long)]
+    cluster: bool,
 }
 
 #[derive(Args)]
@@ -64,18 +68,27 @@ impl ConnArgs {
     /// A client that tries each `--api` address once, in order: a node that refuses the
     /// connection is skipped at once.
     pub fn client(&self) -> Client {
-        let secret = self.secret_api.clone().unwrap_or_else(|| {
+        let options = RemoteOptions {
+            retry_unreachable: false,
+            ..RemoteOptions::default()
+        };
+        Client::remote_with(self.api.clone(), self.secret(), options)
+    }
+
+    /// The `--api` addresses, in order.
+    pub fn addrs(&self) -> &[String] {
+        &self.api
+    }
+
+    /// The API secret: `--secret-api`, or the development secret (saying so on stderr).
+    pub fn secret(&self) -> String {
+        self.secret_api.clone().unwrap_or_else(|| {
             eprintln!(
                 "note: no --secret-api or HQL_SECRET_API given; using the development API secret \
                  of `hiqlite serve` without configuration"
             );
             crate::dev::DEV_SECRET_API.to_string()
-        });
-        let options = RemoteOptions {
-            retry_unreachable: false,
-            ..RemoteOptions::default()
-        };
-        Client::remote_with(self.api.clone(), secret, options)
+        })
     }
 }
 
@@ -136,6 +149,9 @@ pub fn print_output(output: &SqlOutput, format: Format) {
 }
 
 pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
+    if args.cluster {
+        return crate::cluster_status::run(&args.conn, args.json).await;
+    }
     let status = args.conn.client().status().await?;
     if args.json {
         println!("{}", status_json(&status));
