@@ -200,7 +200,8 @@ mod tests {
             ("c:3".to_string(), Err("connection refused".to_string())),
         ];
         let rows = rows(&answers);
-        let summary: Vec<(Option<u64>, Option<&str>, &str, Option<u64>)> = rows
+        type Summary<'a> = (Option<u64>, Option<&'a str>, &'a str, Option<u64>);
+        let summary: Vec<Summary> = rows
             .iter()
             .map(|r| (r.node_id, r.api_addr.as_deref(), r.role.as_str(), r.lag))
             .collect();

@@ -153,11 +153,10 @@ fn statement_end(text: &str) -> Option<usize> {
 fn inside_trigger(before: &str) -> bool {
     let upper = before.to_ascii_uppercase();
     let words: Vec<&str> = upper.split_whitespace().take(3).collect();
-    let is_trigger = match words[..] {
-        ["CREATE", "TRIGGER", ..] => true,
-        ["CREATE", "TEMP" | "TEMPORARY", "TRIGGER"] => true,
-        _ => false,
-    };
+    let is_trigger = matches!(
+        words[..],
+        ["CREATE", "TRIGGER", ..] | ["CREATE", "TEMP" | "TEMPORARY", "TRIGGER"]
+    );
     is_trigger && upper.split_whitespace().last() != Some("END")
 }
 
