@@ -11,9 +11,12 @@ use tokio::process::Command;
 /// Path of the `hiqlite` binary the tests run, built once per test process when needed.
 ///
 /// It lives in the same target directory as the test executable (`target/<profile>/deps/..` →
-/// `target/<profile>/hiqlite`). If it is missing or older than the test executable (the test
-/// executable is relinked whenever the library changes, so an older binary may be stale), it is
-/// built with `cargo build -p hiqlite --bin hiqlite` into that same target directory.
+/// `target/<profile>/hiqlite`). `cargo test --workspace` builds it before any test runs (the
+/// `hiqlite` package has integration tests, so cargo builds its binaries), with the workspace's
+/// features. Only if it is missing or older than a source file it is built from is it built
+/// here, with `cargo build -p hiqlite --bin hiqlite` into that same target directory: that
+/// resolves features without the workspace's dev-dependencies, which gives RocksDB's build a
+/// different fingerprint and costs a second RocksDB compile, so CI must never get here.
 /// `HIQLITE_BIN` overrides all of this.
 pub fn hiqlite_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -30,11 +33,8 @@ pub fn hiqlite_bin() -> &'static Path {
             profile_dir.pop();
         }
         let bin = profile_dir.join(format!("hiqlite{}", std::env::consts::EXE_SUFFIX));
-        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let stale = match (modified(&bin), modified(&exe)) {
-            (Some(b), Some(e)) => b < e,
-            _ => true,
-        };
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let stale = built.is_none_or(|built| newest_source() > Some(built));
         if stale {
             build_hiqlite(&profile_dir);
         }
@@ -45,6 +45,32 @@ pub fn hiqlite_bin() -> &'static Path {
         );
         bin
     })
+}
+
+/// The newest modification time among the files the `hiqlite` binary is built from: the sources
+/// of `hiqlite` and its macro crates, their manifests and the lock file.
+fn newest_source() -> Option<std::time::SystemTime> {
+    fn newest_in(path: &Path) -> Option<std::time::SystemTime> {
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_dir() {
+            return meta.modified().ok();
+        }
+        std::fs::read_dir(path)
+            .ok()?
+            .filter_map(|entry| entry.ok())
+            .filter_map(|entry| newest_in(&entry.path()))
+            .max()
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    ["hiqlite", "hiqlite-macros", "hiqlite-macros-core"]
+        .iter()
+        .flat_map(|krate| {
+            let dir = workspace.join(krate);
+            [dir.join("src"), dir.join("Cargo.toml")]
+        })
+        .chain([workspace.join("Cargo.lock"), workspace.join("Cargo.toml")])
+        .filter_map(|path| newest_in(&path))
+        .max()
 }
 
 /// `cargo build -p hiqlite --bin hiqlite` with the profile and target directory of `profile_dir`,

@@ -2,6 +2,7 @@
 //! or watch a local 3-node cluster survive losing its leader (`demo`).
 
 mod backup;
+mod cluster_status;
 mod demo;
 mod dev;
 mod members;
@@ -10,7 +11,9 @@ mod recover;
 mod render;
 mod restore;
 mod serve;
+mod shell;
 mod sql;
+mod statements;
 
 use clap::{Parser, Subcommand};
 
@@ -28,7 +31,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run one SQL statement (or, without SQL, an interactive shell) against a running cluster.
     Sql(sql::SqlArgs),
-    /// Show a node's id, role, leader, term, last applied index and membership.
+    /// Show a node's id, role, leader, term, last applied index and membership (with --cluster:
+    /// one row per node).
     Status(sql::StatusArgs),
     /// Add a node to a running cluster: a learner that catches up, then a voter (unless --learner).
     AddNode(members::AddNodeArgs),

@@ -1,6 +1,6 @@
 //! `hiqlite sql` and `hiqlite status`: talk to a running cluster through one node's API port.
 
-use std::io::{BufRead, Write};
+use std::io::{IsTerminal, Read};
 
 use clap::Args;
 use hiqlite::client::{NodeStatus, RemoteOptions, SqlOutput};
@@ -8,6 +8,7 @@ use hiqlite::store::sqlite::clock::MAX_CLOCK_OFFSET_MS;
 use hiqlite::{Client, Error};
 
 use crate::render::{render, Format};
+use crate::shell::Session;
 
 #[derive(Args)]
 pub struct SqlArgs {
@@ -24,7 +25,12 @@ pub struct SqlArgs {
     /// in order, every value as `{"type":"integer|real|text|blob|null","value":...}`.
     #[arg(long)]
     json_rows: bool,
-    /// The SQL to run. Without it, an interactive shell reads statements ending in `;`.
+    /// Run the statements and dot commands in FILE (as when piped to stdin), stop at the first
+    /// error.
+    #[arg(long, value_name = "FILE", conflicts_with = "sql")]
+    file: Option<std::path::PathBuf>,
+    /// The SQL to run. Without it (and without --file): on a terminal an interactive shell,
+    /// otherwise the statements read from stdin.
     sql: Option<String>,
 }
 
@@ -32,9 +38,13 @@ pub struct SqlArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     conn: ConnArgs,
-    /// Print one JSON object.
+    /// Print one JSON object (with --cluster: one JSON array, an object per node).
     #[arg(long)]
     json: bool,
+    /// Ask every --api address for its node's status and print one row per node: id, API
+    /// address, role, term, last applied index, lag behind the leader.
+    #[arg(long)]
+    cluster: bool,
 }
 
 #[derive(Args)]
@@ -58,18 +68,27 @@ impl ConnArgs {
     /// A client that tries each `--api` address once, in order: a node that refuses the
     /// connection is skipped at once.
     pub fn client(&self) -> Client {
-        let secret = self.secret_api.clone().unwrap_or_else(|| {
+        let options = RemoteOptions {
+            retry_unreachable: false,
+            ..RemoteOptions::default()
+        };
+        Client::remote_with(self.api.clone(), self.secret(), options)
+    }
+
+    /// The `--api` addresses, in order.
+    pub fn addrs(&self) -> &[String] {
+        &self.api
+    }
+
+    /// The API secret: `--secret-api`, or the development secret (saying so on stderr).
+    pub fn secret(&self) -> String {
+        self.secret_api.clone().unwrap_or_else(|| {
             eprintln!(
                 "note: no --secret-api or HQL_SECRET_API given; using the development API secret \
                  of `hiqlite serve` without configuration"
             );
             crate::dev::DEV_SECRET_API.to_string()
-        });
-        let options = RemoteOptions {
-            retry_unreachable: false,
-            ..RemoteOptions::default()
-        };
-        Client::remote_with(self.api.clone(), secret, options)
+        })
     }
 }
 
@@ -94,46 +113,32 @@ pub async fn run_sql(args: SqlArgs) -> Result<(), Error> {
             print_output(&output, format);
             Ok(())
         }
-        None => shell(&client, args.consistent, format).await,
-    }
-}
-
-/// A minimal interactive shell: statements end with `;`, errors are printed and the shell goes on.
-async fn shell(client: &Client, consistent: bool, format: Format) -> Result<(), Error> {
-    let status = client.status().await?;
-    eprintln!(
-        "connected to node {} ({}); statements end with ';', Ctrl-D quits",
-        status.node_id, status.role
-    );
-    let stdin = std::io::stdin();
-    let mut buffer = String::new();
-    loop {
-        eprint!(
-            "{}",
-            if buffer.is_empty() {
-                "hiqlite> "
+        None => {
+            let mut session = Session {
+                client: &client,
+                consistent: args.consistent,
+                format,
+            };
+            if let Some(path) = &args.file {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot read {}: {e}", path.display()),
+                    ))
+                })?;
+                session.run_script(&text).await
+            } else if std::io::stdin().is_terminal() {
+                session.interactive().await
             } else {
-                "   ...> "
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text)?;
+                session.run_script(&text).await
             }
-        );
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        if stdin.lock().read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        buffer.push_str(&line);
-        if !buffer.trim_end().ends_with(';') {
-            continue;
-        }
-        let sql = std::mem::take(&mut buffer);
-        match client.sql(sql.trim().to_string(), consistent).await {
-            Ok(output) => print_output(&output, format),
-            Err(e) => eprintln!("error: {e}"),
         }
     }
 }
 
-fn print_output(output: &SqlOutput, format: Format) {
+pub fn print_output(output: &SqlOutput, format: Format) {
     let rendered = render(output, format);
     if let Some(text) = rendered.stdout {
         println!("{text}");
@@ -144,6 +149,9 @@ fn print_output(output: &SqlOutput, format: Format) {
 }
 
 pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
+    if args.cluster {
+        return crate::cluster_status::run(&args.conn, args.json).await;
+    }
     let status = args.conn.client().status().await?;
     if args.json {
         println!("{}", status_json(&status));
