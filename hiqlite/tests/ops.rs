@@ -64,7 +64,8 @@ fn value(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) 
 async fn health_ready_and_metrics_over_http() {
     let root = tempfile::tempdir().unwrap();
     let ports = free_ports(3);
-    let configs: Vec<_> = cluster_configs(3, root.path(), |b| b)
+    // Small snapshots, so that the snapshot's timestamp shows up after a handful of writes.
+    let configs: Vec<_> = cluster_configs(3, root.path(), |b| b.snapshot_after_logs(5))
         .into_iter()
         .zip(&ports)
         .map(|(mut c, p)| {
@@ -155,6 +156,20 @@ async fn health_ready_and_metrics_over_http() {
     assert!(value(&m, "hiqlite_reads_total", None).unwrap() >= 1.0);
     assert!(value(&m, "hiqlite_term", None).unwrap() >= 1.0);
     assert!(value(&m, "hiqlite_db_size_bytes", None).unwrap() > 0.0);
+    assert!(value(&m, "hiqlite_log_size_bytes", None).unwrap() > 0.0);
+    let fsyncs = m
+        .samples
+        .iter()
+        .find_map(|x| match &x.value {
+            prometheus_parse::Value::Histogram(buckets)
+                if x.metric == "hiqlite_log_fsync_duration_seconds" =>
+            {
+                buckets.last().map(|b| b.count)
+            }
+            _ => None,
+        })
+        .expect("an fsync latency histogram");
+    assert!(fsyncs >= 1.0, "no synced log write counted:\n{text}");
     let is_leader = clients[1].is_leader().await.unwrap();
     let role = if is_leader { "leader" } else { "follower" };
     assert_eq!(value(&m, "hiqlite_role", Some(("role", role))), Some(1.0));
@@ -164,6 +179,21 @@ async fn health_ready_and_metrics_over_http() {
         .iter()
         .any(|x| x.metric == "hiqlite_write_duration_seconds"
             && matches!(x.value, prometheus_parse::Value::Histogram(_))));
+
+    // Every node built or received a snapshot by now (snapshot_after_logs = 5); its time shows.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let written = poll("a snapshot timestamp", Duration::from_secs(20), || async {
+        let (_, text) = get(&http, &url, Some(SECRET_API)).await;
+        value(&scrape(&text), "hiqlite_snapshot_timestamp_seconds", None)
+    })
+    .await;
+    assert!(
+        (now - written).abs() < 120.0,
+        "snapshot at {written}, now {now}"
+    );
 
     // The leader reports each member's replication lag.
     let mut leader = None;

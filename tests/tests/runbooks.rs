@@ -203,3 +203,76 @@ async fn the_majority_loss_runbook_works_as_written() {
         runbook.serve_log(1)
     );
 }
+
+/// The configuration examples under "Deploying a cluster" build valid node configurations with
+/// the settings they claim (the systemd TOML file plus its secrets file; the StatefulSet's env).
+#[test]
+fn the_deployment_examples_are_valid_configuration() {
+    let doc = read_doc("operations.md");
+    let systemd = section(&doc, "With systemd");
+    let toml = code_block(systemd, "toml");
+    let config = hiqlite::NodeConfig::builder()
+        .toml_str(&toml)
+        .unwrap()
+        .secret_raft(SECRET_RAFT)
+        .secret_api(SECRET_API)
+        .build()
+        .unwrap_or_else(|e| panic!("the systemd example does not build: {e}\n{toml}"));
+    assert_eq!(config.node_id, 1);
+    assert_eq!(config.nodes.len(), 3);
+    assert_eq!(config.http_addr.as_deref(), Some("0.0.0.0:9100"));
+    assert_eq!(
+        config.data_dir,
+        std::path::PathBuf::from("/var/lib/hiqlite")
+    );
+
+    let yaml = code_block(section(&doc, "On Kubernetes"), "yaml");
+    let mut env = std::collections::HashMap::from([
+        ("HQL_NODE_ID".to_string(), "1".to_string()),
+        ("HQL_SECRET_RAFT".to_string(), SECRET_RAFT.to_string()),
+        ("HQL_SECRET_API".to_string(), SECRET_API.to_string()),
+    ]);
+    let lines: Vec<&str> = yaml.lines().map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate() {
+        // `- { name: HQL_X, value: "..." }`
+        if let Some(rest) = line.strip_prefix("- { name: HQL_") {
+            let (name, value) = rest.split_once(", value: ").expect("name, value");
+            let value = value.trim_end_matches(" }").trim_matches('"');
+            env.insert(format!("HQL_{name}"), value.to_string());
+        }
+        // `- name: HQL_NODES` followed by `value: |` and one member per line.
+        if *line == "- name: HQL_NODES" {
+            let members: Vec<&str> = lines[i + 2..]
+                .iter()
+                .take_while(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+                .copied()
+                .collect();
+            env.insert("HQL_NODES".into(), members.join("\n"));
+        }
+    }
+    let config = hiqlite::NodeConfig::builder()
+        .env_with(|name| env.get(name).cloned())
+        .unwrap()
+        .build()
+        .unwrap_or_else(|e| panic!("the StatefulSet's environment does not build: {e}\n{env:?}"));
+    assert_eq!(config.nodes.len(), 3);
+    assert_eq!(
+        config.own_member().map(|m| m.raft_addr.as_str()),
+        Some("hiqlite-0.hiqlite.default.svc.cluster.local:8100")
+    );
+    assert_eq!(config.data_dir, std::path::PathBuf::from("/data"));
+    assert_eq!(config.listen_raft_addr.as_deref(), Some("0.0.0.0:8100"));
+    assert_eq!(config.listen_api_addr.as_deref(), Some("0.0.0.0:8200"));
+    assert_eq!(config.http_addr.as_deref(), Some("0.0.0.0:9100"));
+}
+
+/// The first ```LANG block of `markdown`.
+fn code_block(markdown: &str, lang: &str) -> String {
+    let fence = format!("```{lang}\n");
+    let start = markdown
+        .find(&fence)
+        .unwrap_or_else(|| panic!("no ```{lang} block"))
+        + fence.len();
+    let end = markdown[start..].find("```").expect("a closing fence") + start;
+    markdown[start..end].to_string()
+}

@@ -82,6 +82,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     let cluster_format = state_machine.cluster_format();
     let lineage = state_machine.lineage();
     let snapshot_dir = state_machine.snapshot_dir();
+    let snapshot_file = state_machine.snapshot_file();
 
     // Bind before Raft starts, so a port conflict is a clear start-up error.
     let raft_listener = bind(
@@ -174,9 +175,16 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         .clone()
         .or_else(|| config.s3.is_set().then(|| config.data_dir.join("backups")));
     let db_path = config.data_dir.join("db").join(&config.filename_db);
-    let node_metrics = http_listener
-        .is_some()
-        .then(|| crate::ops::prometheus::NodeMetrics::new(db_path, config.backup_cron.is_some()));
+    let node_metrics = http_listener.is_some().then(|| {
+        let files = crate::ops::prometheus::NodeFiles {
+            db: db_path,
+            log_dir: config.data_dir.join("logs"),
+            snapshot: snapshot_file,
+        };
+        let metrics = crate::ops::prometheus::NodeMetrics::new(files, config.backup_cron.is_some());
+        log_reader.record_fsync_latency(metrics.log_fsync_histogram());
+        metrics
+    });
     if let Some(m) = &node_metrics {
         engine = engine.with_metrics(m.engine_metrics());
     }

@@ -31,7 +31,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 const ROLES: [&str; 5] = ["leader", "follower", "learner", "candidate", "shutdown"];
 
 /// Every metric the recorder holds: name, kind, help (what it is, and its unit).
-const DESCRIBED: [(&str, Kind, &str); 19] = [
+const DESCRIBED: [(&str, Kind, &str); 22] = [
     ("hiqlite_writes_total", Kind::Counter, "Writes submitted on this node (execute, txn, batch, ...), whatever their outcome; a count."),
     ("hiqlite_write_errors_total", Kind::Counter, "Writes submitted on this node that returned an error; a count."),
     ("hiqlite_write_duration_seconds", Kind::Histogram, "Time from submitting a write on this node until it is applied here or fails, in seconds."),
@@ -48,6 +48,9 @@ const DESCRIBED: [(&str, Kind, &str); 19] = [
     ("hiqlite_purged_index", Kind::Gauge, "The last log index purged from this node's Raft log, 0 before the first purge; a log index."),
     ("hiqlite_db_size_bytes", Kind::Gauge, "Size of this node's SQLite database file, in bytes."),
     ("hiqlite_wal_size_bytes", Kind::Gauge, "Size of this node's SQLite write-ahead log file (-wal), in bytes; 0 when there is none."),
+    ("hiqlite_log_size_bytes", Kind::Gauge, "Size of this node's Raft log on disk (every file of its RocksDB directory), in bytes."),
+    ("hiqlite_log_fsync_duration_seconds", Kind::Histogram, "Time each synced write of the Raft log took (a group of appends, votes or purges written and fsynced together), in seconds."),
+    ("hiqlite_snapshot_timestamp_seconds", Kind::Gauge, "When this node's current snapshot file was written (built here or received from the leader), in seconds since the Unix epoch; absent before the first."),
     ("hiqlite_backup_last_success_timestamp_seconds", Kind::Gauge, "When a scheduled backup last succeeded on this node, in seconds since the Unix epoch; absent before the first (only with backup_cron)."),
     ("hiqlite_backup_last_attempt_timestamp_seconds", Kind::Gauge, "When this node last started a scheduled backup, in seconds since the Unix epoch; absent before the first (only with backup_cron)."),
     ("hiqlite_backup_failures_total", Kind::Counter, "Scheduled backups that failed on this node since it started; a count (only with backup_cron)."),
@@ -68,15 +71,16 @@ enum Kind {
 pub(crate) struct NodeMetrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    db_path: PathBuf,
+    /// The node's files whose sizes and times are read when scraped.
+    files: NodeFiles,
     /// Whether scheduled backups run here (`backup_cron`): only then are backup metrics shown.
     backups_scheduled: bool,
 }
 
 impl NodeMetrics {
-    /// Metrics of the node whose database file is `db_path`; `backups_scheduled` when
-    /// `backup_cron` is set.
-    pub(crate) fn new(db_path: PathBuf, backups_scheduled: bool) -> Self {
+    /// Metrics of the node whose files are `files`; `backups_scheduled` when `backup_cron` is
+    /// set.
+    pub(crate) fn new(files: NodeFiles, backups_scheduled: bool) -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets(&LATENCY_BUCKETS)
             // Cannot fail: the bucket list is not empty. Summaries are the fallback anyway.
@@ -94,7 +98,7 @@ impl NodeMetrics {
         NodeMetrics {
             recorder,
             handle,
-            db_path,
+            files,
             backups_scheduled,
         }
     }
@@ -117,6 +121,15 @@ impl NodeMetrics {
             read_errors: counter("hiqlite_read_errors_total"),
             read_seconds: histogram("hiqlite_read_duration_seconds"),
         }
+    }
+
+    /// The histogram the Raft log store records its fsync latency into
+    /// (`LogStore::record_fsync_latency`).
+    pub(crate) fn log_fsync_histogram(&self) -> metrics::Histogram {
+        self.recorder.register_histogram(
+            &Key::from_static_name("hiqlite_log_fsync_duration_seconds"),
+            &META,
+        )
     }
 
     fn gauge(&self, name: &'static str, value: f64) {
@@ -175,11 +188,16 @@ impl NodeMetrics {
             "hiqlite_purged_index",
             status.purged_index.unwrap_or(0) as f64,
         );
-        self.gauge("hiqlite_db_size_bytes", file_size(&self.db_path) as f64);
+        let files = &self.files;
+        self.gauge("hiqlite_db_size_bytes", file_size(&files.db) as f64);
         self.gauge(
             "hiqlite_wal_size_bytes",
-            file_size(&wal_path(&self.db_path)) as f64,
+            file_size(&wal_path(&files.db)) as f64,
         );
+        self.gauge("hiqlite_log_size_bytes", dir_size(&files.log_dir) as f64);
+        if let Some(written) = modified_unix_seconds(&files.snapshot) {
+            self.gauge("hiqlite_snapshot_timestamp_seconds", written);
+        }
         if self.backups_scheduled {
             let b = engine.backup_health().status();
             if let Some(ms) = b.last_success_ms {
@@ -222,6 +240,36 @@ fn append_lags(text: &mut String, lags: &[(u64, u64)]) {
     }
 }
 
+/// Where a node keeps what `/metrics` measures on disk.
+pub(crate) struct NodeFiles {
+    /// The SQLite database file (its `-wal` lies next to it).
+    pub(crate) db: PathBuf,
+    /// The Raft log's RocksDB directory.
+    pub(crate) log_dir: PathBuf,
+    /// The current snapshot file.
+    pub(crate) snapshot: PathBuf,
+}
+
+/// The total size of the files directly in `dir` in bytes (RocksDB keeps no subdirectories), 0
+/// when it cannot be read.
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(|entry| entry.ok()?.metadata().ok())
+            .filter(|meta| meta.is_file())
+            .map(|meta| meta.len())
+            .sum()
+    })
+}
+
+/// When the file at `path` was last written, in seconds since the Unix epoch; `None` when it
+/// does not exist.
+fn modified_unix_seconds(path: &Path) -> Option<f64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(since_epoch.as_secs_f64())
+}
+
 /// The size of the file at `path` in bytes, 0 when it does not exist or cannot be read.
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
@@ -262,7 +310,12 @@ mod tests {
 
     #[test]
     fn engine_handles_show_up_with_their_help() {
-        let m = NodeMetrics::new(PathBuf::from("/nonexistent/db"), false);
+        let files = NodeFiles {
+            db: PathBuf::from("/nonexistent/db"),
+            log_dir: PathBuf::from("/nonexistent/logs"),
+            snapshot: PathBuf::from("/nonexistent/snapshot.db"),
+        };
+        let m = NodeMetrics::new(files, false);
         let e = m.engine_metrics();
         e.write_done(std::time::Instant::now(), true);
         e.write_done(std::time::Instant::now(), false);

@@ -59,6 +59,9 @@ impl Session<'_> {
             let _ = editor.load_history(path);
         }
         let mut splitter = Splitter::default();
+        // The lines of the statement being typed: the history keeps a statement as one entry,
+        // so that the up arrow brings back all of it.
+        let mut typed: Vec<String> = Vec::new();
         loop {
             let prompt = if splitter.is_pending() {
                 "   ...> "
@@ -69,6 +72,7 @@ impl Session<'_> {
                 Ok(line) => line,
                 Err(ReadlineError::Interrupted) => {
                     splitter = Splitter::default();
+                    typed.clear();
                     continue;
                 }
                 Err(ReadlineError::Eof) => break,
@@ -77,11 +81,16 @@ impl Session<'_> {
                     break;
                 }
             };
-            if !line.trim().is_empty() {
-                let _ = editor.add_history_entry(line.as_str());
+            if !line.trim().is_empty() || !typed.is_empty() {
+                typed.push(line.clone());
+            }
+            let inputs = splitter.push_line(&line);
+            if !splitter.is_pending() && !typed.is_empty() {
+                let _ = editor.add_history_entry(typed.join("\n"));
+                typed.clear();
             }
             let mut quit = false;
-            for input in splitter.push_line(&line) {
+            for input in inputs {
                 if let Input::Dot(Err(message)) = &input {
                     eprintln!("error: {message}");
                     continue;

@@ -188,6 +188,13 @@ impl LogStore {
         }
     }
 
+    /// From now on, records into `histogram` how long each synced write took, in seconds: the
+    /// rocksdb write of a group of requests and its fsync. Only the first call takes effect;
+    /// nothing is recorded when the store was opened without `sync`.
+    pub fn record_fsync_latency(&self, histogram: metrics::Histogram) {
+        let _ = self.shared.stats.fsync_seconds.set(histogram);
+    }
+
     /// Queues a write for the writer thread.
     fn send(&self, request: WriteRequest) -> io::Result<()> {
         let writer = lock(&self.shared.writer);

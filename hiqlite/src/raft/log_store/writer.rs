@@ -24,6 +24,9 @@ pub(super) struct Writer {
 pub(super) struct Stats {
     pub(super) requests: AtomicU64,
     pub(super) batches: AtomicU64,
+    /// Seconds each synced batch took (the rocksdb write and its fsync), once someone listens
+    /// (see [`LogStore::record_fsync_latency`](super::LogStore::record_fsync_latency)).
+    pub(super) fsync_seconds: std::sync::OnceLock<metrics::Histogram>,
 }
 
 #[derive(Default)]
@@ -129,7 +132,13 @@ pub(super) fn run_writer(
             Some(e) => Err(copy_error(e)),
             None => {
                 let needs_sync = group.iter().any(|w| !matches!(w.done, Done::Nothing));
-                write_group(&db, &group, if needs_sync { &synced } else { &unsynced })
+                let started = std::time::Instant::now();
+                let written =
+                    write_group(&db, &group, if needs_sync { &synced } else { &unsynced });
+                if let Some(histogram) = stats.fsync_seconds.get().filter(|_| needs_sync && sync) {
+                    histogram.record(started.elapsed().as_secs_f64());
+                }
+                written
             }
         };
         if let Err(e) = &result {

@@ -120,7 +120,8 @@ impl SnapshotStore {
         &self.dir
     }
 
-    fn file(&self) -> PathBuf {
+    /// The current snapshot's file (absent before the first snapshot).
+    pub(crate) fn file(&self) -> PathBuf {
         self.dir.join(SNAPSHOT_FILE)
     }
 

@@ -80,6 +80,11 @@ impl StateMachine {
         self.snapshots.dir().to_path_buf()
     }
 
+    /// The current snapshot's file (absent before the first snapshot).
+    pub fn snapshot_file(&self) -> PathBuf {
+        self.snapshots.file()
+    }
+
     /// The index of the last entry whose effects are committed in SQLite (visible to readers).
     /// How far this node's clock is from the time of the entries it applies.
     pub fn clock_offset(&self) -> super::clock::ClockOffset {
