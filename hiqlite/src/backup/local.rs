@@ -70,9 +70,11 @@ impl LocalDir {
     }
 
     /// Removes the temporary files a crash left behind (`.*.tmp`: unfinished backups and
-    /// copies). Call it only when no backup is being made, at the node's start. Returns how many
-    /// were removed; a directory that does not exist yet has none.
-    pub fn remove_leftovers(&self) -> Result<usize, BackupError> {
+    /// copies) that nobody wrote to for `idle` or longer. Call it at the node's start, when this
+    /// node makes no backup; the idle time spares the files another node is writing right now
+    /// when several nodes share one `backup_dir` (a backup being written is written to without
+    /// pauses). Returns how many were removed; a directory that does not exist yet has none.
+    pub fn remove_leftovers(&self, idle: std::time::Duration) -> Result<usize, BackupError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -83,7 +85,13 @@ impl LocalDir {
             let entry = entry.map_err(|e| io_err(&self.dir, e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                continue;
+            }
+            let written = entry.metadata().and_then(|m| m.modified());
+            let idle_for = written.map(|w| w.elapsed().unwrap_or_default());
+            // A file whose time cannot be read is someone's: leave it.
+            if idle_for.is_ok_and(|d| d >= idle) {
                 std::fs::remove_file(entry.path()).map_err(|e| io_err(&entry.path(), e))?;
                 removed += 1;
             }

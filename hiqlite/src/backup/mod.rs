@@ -56,6 +56,11 @@ pub use crate::types::backup::{
 };
 use crate::types::format as data_format;
 
+/// How long a temporary file must have been left alone before a starting node removes it: a
+/// backup or segment being written (by another node sharing `backup_dir`) is written to every
+/// few milliseconds, so ten quiet minutes mean its writer is gone.
+const LEFTOVER_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A node's local backups: its database, its backup directory and its keys.
 #[derive(Debug, Clone)]
 pub struct LocalBackups {
@@ -166,7 +171,7 @@ impl LocalBackups {
     /// at the node's start, before any backup runs. Failures are logged, not returned: they
     /// only cost disk space.
     pub fn remove_leftovers(&self) {
-        match self.dir.remove_leftovers() {
+        match self.dir.remove_leftovers(LEFTOVER_IDLE) {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(removed = n, dir = %self.dir.path().display(), "removed unfinished backup files")

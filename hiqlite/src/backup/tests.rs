@@ -238,14 +238,25 @@ async fn leftovers_of_a_crash_are_removed_and_backups_kept() {
     // What a crash in the middle of a backup leaves: a copy and an unfinished backup.
     let copy = store.dir.temp_path("copy").unwrap();
     let unfinished = store.dir.temp_path("backup").unwrap();
-    std::fs::write(&copy, b"partial copy").unwrap();
-    std::fs::write(&unfinished, b"partial backup").unwrap();
-    assert_eq!(store.dir.remove_leftovers().unwrap(), 2);
+    // And one another node sharing the directory is writing right now.
+    let in_progress = store.dir.temp_path("backup").unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for (path, written) in [(&copy, an_hour_ago), (&unfinished, an_hour_ago)] {
+        let file = std::fs::File::create(path).unwrap();
+        file.set_modified(written).unwrap();
+    }
+    std::fs::write(&in_progress, b"being written").unwrap();
+    let idle = std::time::Duration::from_secs(600);
+    assert_eq!(store.dir.remove_leftovers(idle).unwrap(), 2);
     assert!(!copy.exists() && !unfinished.exists());
+    assert!(
+        in_progress.exists(),
+        "a file written to just now was removed"
+    );
     assert_eq!(store.list_blocking().unwrap(), vec![info]);
-    assert_eq!(store.dir.remove_leftovers().unwrap(), 0);
+    assert_eq!(store.dir.remove_leftovers(idle).unwrap(), 0);
     let missing = LocalDir::new(dir.path().join("not-yet"));
-    assert_eq!(missing.remove_leftovers().unwrap(), 0);
+    assert_eq!(missing.remove_leftovers(idle).unwrap(), 0);
 }
 
 #[tokio::test]
