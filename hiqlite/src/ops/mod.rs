@@ -9,6 +9,7 @@
 //! Sits above `engine`, like `backup/`; `node` wires it. Nothing below imports it.
 
 mod auth;
+mod dashboard;
 pub(crate) mod prometheus;
 mod ready;
 
@@ -30,6 +31,8 @@ use crate::engine::Engine;
 pub(crate) struct Ops {
     pub engine: Arc<Engine>,
     pub metrics: NodeMetrics,
+    /// What logs in to the dashboard; `None`: `secret_api` (see `dashboard`).
+    pub password_dashboard: Option<crate::config::Secret>,
 }
 
 /// The routes, for `serve` and for tests.
@@ -38,6 +41,7 @@ fn router(ops: Arc<Ops>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(dashboard::routes(ops.engine.clone(), ops.password_dashboard.clone()))
         .with_state(ops)
 }
 
