@@ -1,9 +1,10 @@
-//! Operating a node over HTTP: `/health`, `/ready` and Prometheus `/metrics` (later the
-//! dashboard), served by axum on `http_addr` when it is set (docs/operations.md).
+//! Operating a node over HTTP: `/health`, `/ready`, Prometheus `/metrics` and the
+//! dashboard, served by axum on `http_addr` when it is set (docs/operations.md).
 //!
 //! - `auth.rs`: the `/metrics` bearer token, compared in constant time
 //! - `ready.rs`: what makes a node ready, judged from facts plus a read barrier
 //! - `prometheus.rs`: the node's own recorder, the engine's handles, the exposition text
+//! - `dashboard/`: the web page at `/dashboard` and its JSON routes, behind a log-in
 //! - here: the routes and the server, which stops with the node's shutdown signal
 //!
 //! Sits above `engine`, like `backup/`; `node` wires it. Nothing below imports it.
@@ -54,7 +55,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let addr = listener.local_addr().ok();
-    tracing::info!(?addr, "HTTP listener for /health, /ready, /metrics started");
+    tracing::info!(?addr, "HTTP listener for /health, /ready, /metrics, /dashboard started");
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
