@@ -55,7 +55,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let addr = listener.local_addr().ok();
-    tracing::info!(?addr, "HTTP listener for /health, /ready, /metrics, /dashboard started");
+    tracing::info!(?addr, "HTTP listener for /health, /ready, /metrics started");
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
