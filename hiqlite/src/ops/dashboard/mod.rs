@@ -113,7 +113,13 @@ async fn login(State(d): State<Arc<Dashboard>>, Json(form): Json<LoginForm>) -> 
             "wrong password (password_dashboard, or secret_api when that is not set)",
         );
     }
-    let token = d.sessions.issue(SystemTime::now());
+    let token = match d.sessions.issue(SystemTime::now()) {
+        Ok(t) => t,
+        Err(e) => {
+            let message = format!("no random bytes for a session: {e}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, &message);
+        }
+    };
     let cookie = format!(
         "{COOKIE}={token}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}",
         SESSION_TTL.as_secs()

@@ -1,8 +1,9 @@
 //! Dashboard log-in: the password check and the session cookie.
 //!
-//! A session token is `EXPIRY.SIGNATURE`: the expiry in Unix seconds and an HMAC-SHA256 over it
-//! with a key drawn at start-up, so tokens need no server-side store and stop working when the
-//! node restarts. Logging out remembers the token as revoked until it expires.
+//! A session token is `EXPIRY.NONCE.SIGNATURE`: the expiry in Unix seconds, 16 random bytes (so
+//! no two sessions share a token), and an HMAC-SHA256 over both with a key drawn at start-up, so
+//! tokens need no server-side store and stop working when the node restarts. Logging out
+//! remembers the token as revoked until it expires.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,22 +56,31 @@ impl Sessions {
     }
 
     /// A new session token valid for [`SESSION_TTL`] from `now`.
-    pub(super) fn issue(&self, now: SystemTime) -> String {
+    ///
+    /// # Errors
+    /// When the operating system gives no random bytes for the nonce.
+    pub(super) fn issue(&self, now: SystemTime) -> Result<String, getrandom::Error> {
         let expiry = unix_secs(now) + SESSION_TTL.as_secs();
-        let signature = self.sign(expiry);
-        format!("{expiry}.{}", URL_SAFE_NO_PAD.encode(signature))
+        let mut nonce = [0u8; 16];
+        getrandom::getrandom(&mut nonce)?;
+        let nonce = URL_SAFE_NO_PAD.encode(nonce);
+        let signature = self.sign(expiry, &nonce);
+        Ok(format!(
+            "{expiry}.{nonce}.{}",
+            URL_SAFE_NO_PAD.encode(signature)
+        ))
     }
 
     /// Whether `token` is one this node issued, not expired at `now` and not logged out. A
     /// malformed token is simply not valid.
     pub(super) fn is_valid(&self, token: &str, now: SystemTime) -> bool {
-        let Some((expiry, signature)) = self.parse(token) else {
+        let Some((expiry, nonce, signature)) = self.parse(token) else {
             return false;
         };
         if expiry <= unix_secs(now) {
             return false;
         }
-        let expected = self.sign(expiry);
+        let expected = self.sign(expiry, nonce);
         if !bool::from(expected.as_slice().ct_eq(&signature)) {
             return false;
         }
@@ -83,7 +93,7 @@ impl Sessions {
         if !self.is_valid(token, now) {
             return;
         }
-        let Some((expiry, signature)) = self.parse(token) else {
+        let Some((expiry, _, signature)) = self.parse(token) else {
             return;
         };
         let now = unix_secs(now);
@@ -92,19 +102,25 @@ impl Sessions {
         revoked.insert(signature, expiry);
     }
 
-    fn parse(&self, token: &str) -> Option<(u64, Vec<u8>)> {
-        let (expiry, signature) = token.split_once('.')?;
+    fn parse<'a>(&self, token: &'a str) -> Option<(u64, &'a str, Vec<u8>)> {
+        let mut parts = token.split('.');
+        let (expiry, nonce, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
         let expiry = expiry.parse().ok()?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        Some((expiry, signature))
+        Some((expiry, nonce, signature))
     }
 
-    fn sign(&self, expiry: u64) -> Vec<u8> {
+    fn sign(&self, expiry: u64, nonce: &str) -> Vec<u8> {
         // HMAC takes a key of any length; this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         mac.update(CONTEXT);
         mac.update(expiry.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(nonce.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
 }
@@ -142,31 +158,36 @@ mod tests {
     fn an_issued_token_is_valid_until_it_expires_or_is_revoked() {
         let s = sessions();
         let now = SystemTime::now();
-        let token = s.issue(now);
+        let token = s.issue(now).unwrap();
+        let other = s.issue(now).unwrap();
+        assert_ne!(token, other, "every session has a token of its own");
         assert!(s.is_valid(&token, now));
         assert!(s.is_valid(&token, now + SESSION_TTL - Duration::from_secs(2)));
         assert!(!s.is_valid(&token, now + SESSION_TTL + Duration::from_secs(1)));
         s.revoke(&token, now);
         assert!(!s.is_valid(&token, now));
-        // A new session still works.
-        assert!(s.is_valid(&s.issue(now), now));
+        // Other sessions still work.
+        assert!(s.is_valid(&other, now));
     }
 
     #[test]
     fn forged_altered_or_foreign_tokens_are_refused() {
         let s = sessions();
         let now = SystemTime::now();
-        let token = s.issue(now);
-        let (expiry, sig) = token.split_once('.').unwrap();
-        let later = format!("{}.{sig}", expiry.parse::<u64>().unwrap() + 1000);
+        let token = s.issue(now).unwrap();
+        let (expiry, rest) = token.split_once('.').unwrap();
+        let (nonce, sig) = rest.split_once('.').unwrap();
+        let later = format!("{}.{nonce}.{sig}", expiry.parse::<u64>().unwrap() + 1000);
         for bad in [
             "",
-            ".",
+            "..",
             "garbage",
-            &format!("{expiry}."),
-            &format!("{expiry}.AAAA"),
+            &format!("{expiry}.{nonce}."),
+            &format!("{expiry}.{nonce}.AAAA"),
+            &format!("{expiry}.AAAA.{sig}"),
             &later,
-            &format!("{expiry}.{sig}x"),
+            &format!("{expiry}.{nonce}.{sig}x"),
+            &format!("{token}.x"),
         ] {
             assert!(!s.is_valid(bad, now), "{bad:?}");
         }
