@@ -27,7 +27,7 @@ pub struct Browser {
 
 impl Browser {
     /// Starts chromedriver on a free loopback port and opens a headless Chromium session with a
-    /// 1280×900 window.
+    /// 1280×1000 window.
     ///
     /// # Errors
     /// A message saying what is missing or what failed: the binaries, chromedriver not
@@ -71,7 +71,7 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,900"],
+                         "--disable-dev-shm-usage", "--window-size=1280,1000"],
             },
         }}});
         let value = browser

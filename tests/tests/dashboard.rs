@@ -274,7 +274,8 @@ async fn dashboard_query_route_caps_rows_and_reports_errors() {
 
     for (sql, wanted) in [
         ("CREATE TABLE t (x)", "only reads"),
-        ("PRAGMA user_version = 5", "only reads"),
+        // The reader guard refuses it while preparing, with its own reason.
+        ("PRAGMA user_version = 5", "is not allowed"),
         ("SELEC 1", "syntax error"),
         ("SELECT 1; SELECT 2", "ultiple statements"),
     ] {
