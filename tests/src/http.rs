@@ -80,7 +80,9 @@ pub async fn request(
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .and_then(|v| v.trim().parse::<usize>().ok());
             if head.contains("transfer-encoding: chunked") {
-                return Err(format!("{addr} answered chunked, which this client cannot read"));
+                return Err(format!(
+                    "{addr} answered chunked, which this client cannot read"
+                ));
             }
             break (end + 4, length);
         }

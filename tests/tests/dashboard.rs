@@ -47,7 +47,12 @@ async fn member_rows(browser: &Browser) -> Vec<(u64, String)> {
     rows.as_array()
         .map(|rows| {
             rows.iter()
-                .map(|r| (r[0].as_u64().unwrap_or(0), r[1].as_str().unwrap_or("").into()))
+                .map(|r| {
+                    (
+                        r[0].as_u64().unwrap_or(0),
+                        r[1].as_str().unwrap_or("").into(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -104,8 +109,14 @@ async fn dashboard_in_headless_chromium_shows_the_cluster_and_runs_read_only_sql
     .await
     .unwrap();
     assert_eq!(r.status, 204, "{r:?}");
-    let cookie = r.header("set-cookie").expect("a session cookie").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let cookie = r
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
 
     // A wrong password: the page says so and stays on the log-in form.
     browser.goto(&format!("http://{addr}/dashboard")).await;
@@ -124,13 +135,18 @@ async fn dashboard_in_headless_chromium_shows_the_cluster_and_runs_read_only_sql
     wait_text(&browser, "#leader", &format!("node {leader_id}")).await;
     let rows = poll_until("three members with one leader", WAIT, || async {
         let rows = member_rows(&browser).await;
-        (rows.len() == 3 && rows.iter().all(|(_, role)| role == "leader" || role == "follower"))
-            .then_some(rows)
+        (rows.len() == 3
+            && rows
+                .iter()
+                .all(|(_, role)| role == "leader" || role == "follower"))
+        .then_some(rows)
     })
     .await;
     println!("members on the page: {rows:?}");
     assert_eq!(
-        rows.iter().filter(|(_, r)| r == "leader").collect::<Vec<_>>(),
+        rows.iter()
+            .filter(|(_, r)| r == "leader")
+            .collect::<Vec<_>>(),
         [&(leader_id, "leader".to_string())]
     );
     assert_eq!(browser.eval("return document.cookie;", json!([])).await, "");
@@ -195,19 +211,34 @@ async fn dashboard_in_headless_chromium_shows_the_cluster_and_runs_read_only_sql
     })
     .await;
     println!("after killing node {leader_id}: {rows:?}");
-    assert!(rows.contains(&(new_leader_id, "leader".to_string())), "{rows:?}");
+    assert!(
+        rows.contains(&(new_leader_id, "leader".to_string())),
+        "{rows:?}"
+    );
 
     // Logging out returns to the log-in form, and the old cookie is refused.
     browser.click("#logout").await;
     wait_visible(&browser, "login").await;
     let token = cookie.split(';').next().unwrap_or_default();
-    let r = http::request(&addr, "POST", "/dashboard/logout", &[("Cookie", token)], b"")
-        .await
-        .unwrap();
+    let r = http::request(
+        &addr,
+        "POST",
+        "/dashboard/logout",
+        &[("Cookie", token)],
+        b"",
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 204);
-    let r = http::request(&addr, "GET", "/dashboard/api/cluster", &[("Cookie", token)], b"")
-        .await
-        .unwrap();
+    let r = http::request(
+        &addr,
+        "GET",
+        "/dashboard/api/cluster",
+        &[("Cookie", token)],
+        b"",
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 401, "a logged-out session must be refused");
 
     browser.quit().await;
@@ -217,11 +248,8 @@ async fn dashboard_in_headless_chromium_shows_the_cluster_and_runs_read_only_sql
 #[tokio::test(flavor = "multi_thread")]
 async fn dashboard_query_route_caps_rows_and_reports_errors() {
     let http_addr = free_addrs(1).remove(0);
-    let cluster = ProcessCluster::start_with_node_env(
-        1,
-        &[(0, "HQL_HTTP_ADDR", http_addr.as_str())],
-    )
-    .await;
+    let cluster =
+        ProcessCluster::start_with_node_env(1, &[(0, "HQL_HTTP_ADDR", http_addr.as_str())]).await;
     // Without password_dashboard, secret_api logs in.
     let login = |password: &'static str| {
         let addr = http_addr.clone();
@@ -240,7 +268,13 @@ async fn dashboard_query_route_caps_rows_and_reports_errors() {
     assert_eq!(login("wrong").await.status, 401);
     let r = login(hiqlite_cluster_tests::SECRET_API).await;
     assert_eq!(r.status, 204);
-    let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let query = |sql: &'static str| {
         let (addr, cookie) = (http_addr.clone(), cookie.clone());
         async move {

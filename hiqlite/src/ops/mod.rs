@@ -42,7 +42,10 @@ fn router(ops: Arc<Ops>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .merge(dashboard::routes(ops.engine.clone(), ops.password_dashboard.clone()))
+        .merge(dashboard::routes(
+            ops.engine.clone(),
+            ops.password_dashboard.clone(),
+        ))
         .with_state(ops)
 }
 

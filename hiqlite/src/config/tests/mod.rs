@@ -489,7 +489,10 @@ fn password_dashboard_from_env_and_toml_never_printed_and_not_too_short() {
         .build()
         .unwrap();
     assert_eq!(c.password_dashboard, Some(Secret::new(P)));
-    assert!(!format!("{c:?}").contains(P), "the password is never printed");
+    assert!(
+        !format!("{c:?}").contains(P),
+        "the password is never printed"
+    );
     let c = b
         .clone()
         .toml_str(&format!("password_dashboard = \"{P}\"\n"))

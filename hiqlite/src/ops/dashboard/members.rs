@@ -53,7 +53,11 @@ pub(super) async fn cluster_view(engine: &Engine) -> ClusterView {
         membership
             .nodes()
             .map(|(id, node)| {
-                let kind = if voters.contains(id) { "voter" } else { "learner" };
+                let kind = if voters.contains(id) {
+                    "voter"
+                } else {
+                    "learner"
+                };
                 (*id, node.raft_addr.clone(), node.api_addr.clone(), kind)
             })
             .collect()

@@ -149,7 +149,12 @@ mod tests {
     fn only_the_exact_password_matches() {
         let s = sessions();
         assert!(s.password_matches("a dashboard password"));
-        for wrong in ["", "a dashboard passwor", "a dashboard password ", "A dashboard password"] {
+        for wrong in [
+            "",
+            "a dashboard passwor",
+            "a dashboard password ",
+            "A dashboard password",
+        ] {
             assert!(!s.password_matches(wrong), "{wrong:?}");
         }
     }
