@@ -9,10 +9,12 @@ pub mod cli;
 pub mod differential;
 pub mod docs;
 pub mod faults;
+pub mod http;
 pub mod netns;
 pub mod proxy;
 pub mod slow_disk;
 pub mod sqlgen;
+pub mod webdriver;
 
 use cli::remove_hql_env;
 pub use cli::{free_addrs, hiqlite_bin, run_cli, run_cli_with_env};

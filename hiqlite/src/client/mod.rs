@@ -407,6 +407,9 @@ impl Client {
                     })
                     .await;
                 node.metrics.read_done(started, result.is_ok());
+                if let Err(e) = &result {
+                    node.recent_errors.record("read", e);
+                }
                 result
             }
             Backend::Remote(_) => {

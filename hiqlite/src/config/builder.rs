@@ -208,6 +208,12 @@ impl NodeConfigBuilder {
         self.config.http_addr = Some(addr.into());
         self
     }
+    /// The password that logs in to the dashboard (TOML `password_dashboard`, env
+    /// `HQL_PASSWORD_DASHBOARD`), at least 16 characters. Unset: `secret_api` logs in.
+    pub fn password_dashboard(mut self, password: impl Into<Secret>) -> Self {
+        self.config.password_dashboard = Some(password.into());
+        self
+    }
     /// Join a running cluster as a learner (TOML `learner`, env `HQL_LEARNER`): a read replica
     /// that receives every write but never votes. Only affects a node that is not a member yet.
     pub fn learner(mut self, learner: bool) -> Self {

@@ -80,6 +80,9 @@ pub(super) const KEYS: &[Key] = &[
         set(b, Ok(v.trim()), B::listen_api_addr)
     }),
     key("http_addr", None, |b, v| set(b, Ok(v.trim()), B::http_addr)),
+    key("password_dashboard", None, |b, v| {
+        set(b, Ok(v), B::password_dashboard)
+    }),
     key("learner", None, |b, v| set(b, boolean(v), B::learner)),
     key("read_policy", None, |b, v| {
         set(b, v.parse().map_err(EnvProblem::Invalid), B::read_policy)

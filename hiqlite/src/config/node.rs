@@ -120,6 +120,10 @@ pub struct NodeConfig {
     /// Where the HTTP listener for `/health`, `/ready` and `/metrics` binds (`host:port`; TOML
     /// `http_addr`, env `HQL_HTTP_ADDR`). `None`: no HTTP listener. See docs/operations.md.
     pub http_addr: Option<String>,
+    /// The password that logs in to the dashboard on the HTTP listener (TOML
+    /// `password_dashboard`, env `HQL_PASSWORD_DASHBOARD`; at least 16 characters). `None`:
+    /// `secret_api` logs in. See docs/operations.md.
+    pub password_dashboard: Option<Secret>,
     /// When this node finds a running cluster it is not a member of, it asks to join as a
     /// learner (a read replica that never votes) instead of as a voter.
     pub learner: bool,
@@ -245,6 +249,7 @@ impl NodeConfig {
             listen_raft_addr: None,
             listen_api_addr: None,
             http_addr: None,
+            password_dashboard: None,
             learner: false,
             backup_dir: None,
             backup_log_interval: DEFAULT_BACKUP_LOG_INTERVAL,

@@ -124,6 +124,7 @@ struct FileConfig {
     listen_raft_addr: Option<String>,
     listen_api_addr: Option<String>,
     http_addr: Option<String>,
+    password_dashboard: Option<Secret>,
     learner: Option<bool>,
     backup_dir: Option<PathBuf>,
     backup_log_interval: Option<u64>,
@@ -223,6 +224,9 @@ impl FileConfig {
         }
         if let Some(v) = self.http_addr {
             b = b.http_addr(v);
+        }
+        if let Some(v) = self.password_dashboard {
+            b = b.password_dashboard(v);
         }
         if let Some(v) = self.learner {
             b = b.learner(v);

@@ -167,10 +167,13 @@ impl NodeConfig {
         }
 
         // secrets: say which and how short, never the value
+        let password = self.password_dashboard.as_ref();
         for (key, secret) in [
-            ("secret_raft", &self.secret_raft),
-            ("secret_api", &self.secret_api),
+            ("secret_raft", Some(&self.secret_raft)),
+            ("secret_api", Some(&self.secret_api)),
+            ("password_dashboard", password),
         ] {
+            let Some(secret) = secret else { continue };
             let n = secret.char_len();
             if n < MIN_SECRET_LEN {
                 problems.push(format!(

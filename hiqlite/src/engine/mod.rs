@@ -18,6 +18,7 @@ pub mod metrics;
 mod peers;
 pub mod protocol;
 mod read;
+pub mod recent_errors;
 pub(crate) mod restore;
 mod sql;
 mod status;
@@ -75,6 +76,8 @@ pub struct Engine {
     backup_health: Arc<backups::BackupHealth>,
     /// Write and read counts and latencies (see `engine::metrics`).
     pub(crate) metrics: metrics::EngineMetrics,
+    /// The last failed writes and reads, for the dashboard (see `engine::recent_errors`).
+    pub(crate) recent_errors: recent_errors::RecentErrors,
 }
 
 /// Why one attempt did not succeed.
@@ -128,6 +131,7 @@ impl Engine {
             backups: None,
             backup_health: Arc::default(),
             metrics: metrics::EngineMetrics::default(),
+            recent_errors: recent_errors::RecentErrors::default(),
         }
     }
 

@@ -83,6 +83,9 @@ impl Engine {
             })
             .await;
         self.metrics.read_done(started, result.is_ok());
+        if let Err(e) = &result {
+            self.recent_errors.record("read", e);
+        }
         result
     }
 }

@@ -24,6 +24,9 @@ impl Engine {
         let started = Instant::now();
         let result = self.replicate(id, op).await;
         self.metrics.write_done(started, result.is_ok());
+        if let Err(e) = &result {
+            self.recent_errors.record("write", e);
+        }
         result
     }
 

@@ -239,6 +239,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         let ops = Arc::new(crate::ops::Ops {
             engine: local.clone(),
             metrics,
+            password_dashboard: config.password_dashboard.clone(),
         });
         tasks.push(tokio::spawn(crate::ops::serve(
             listener,

@@ -1,14 +1,16 @@
-//! Operating a node over HTTP: `/health`, `/ready` and Prometheus `/metrics` (later the
-//! dashboard), served by axum on `http_addr` when it is set (docs/operations.md).
+//! Operating a node over HTTP: `/health`, `/ready`, Prometheus `/metrics` and the
+//! dashboard, served by axum on `http_addr` when it is set (docs/operations.md).
 //!
 //! - `auth.rs`: the `/metrics` bearer token, compared in constant time
 //! - `ready.rs`: what makes a node ready, judged from facts plus a read barrier
 //! - `prometheus.rs`: the node's own recorder, the engine's handles, the exposition text
+//! - `dashboard/`: the web page at `/dashboard` and its JSON routes, behind a log-in
 //! - here: the routes and the server, which stops with the node's shutdown signal
 //!
 //! Sits above `engine`, like `backup/`; `node` wires it. Nothing below imports it.
 
 mod auth;
+mod dashboard;
 pub(crate) mod prometheus;
 mod ready;
 
@@ -30,6 +32,8 @@ use crate::engine::Engine;
 pub(crate) struct Ops {
     pub engine: Arc<Engine>,
     pub metrics: NodeMetrics,
+    /// What logs in to the dashboard; `None`: `secret_api` (see `dashboard`).
+    pub password_dashboard: Option<crate::config::Secret>,
 }
 
 /// The routes, for `serve` and for tests.
@@ -38,6 +42,10 @@ fn router(ops: Arc<Ops>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(dashboard::routes(
+            ops.engine.clone(),
+            ops.password_dashboard.clone(),
+        ))
         .with_state(ops)
 }
 

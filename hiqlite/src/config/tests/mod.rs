@@ -476,3 +476,34 @@ fn s3_settings_from_env_and_toml() {
     assert!(e.contains("s3_* is set but enc_keys is empty"), "{e}");
     assert!(!e.contains(SECRET), "{e}");
 }
+
+#[test]
+fn password_dashboard_from_env_and_toml_never_printed_and_not_too_short() {
+    const P: &str = "a dashboard password";
+    let (_dir, b) = valid();
+    assert_eq!(b.clone().build().unwrap().password_dashboard, None);
+    let c = b
+        .clone()
+        .env_with(env(&[("HQL_PASSWORD_DASHBOARD", P)]))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(c.password_dashboard, Some(Secret::new(P)));
+    assert!(
+        !format!("{c:?}").contains(P),
+        "the password is never printed"
+    );
+    let c = b
+        .clone()
+        .toml_str(&format!("password_dashboard = \"{P}\"\n"))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(c.password_dashboard, Some(Secret::new(P)));
+    let e = err_of(b.password_dashboard("short").build());
+    assert!(
+        e.contains("password_dashboard is too short (5 characters"),
+        "{e}"
+    );
+    assert!(!e.contains("short\""), "{e}");
+}
