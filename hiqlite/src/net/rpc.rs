@@ -166,8 +166,9 @@ impl RpcClient {
         max_frame: usize,
         ids: Option<NodeIds>,
     ) -> Result<RpcClient, NetError> {
-        let peer =
-            handshake::connect_to(&mut stream, secret, channel, ids, HANDSHAKE_TIMEOUT).await?;
+        let peer = handshake::connect_to(&mut stream, secret, channel, ids, HANDSHAKE_TIMEOUT)
+            .await
+            .map_err(super::tls::errors::surfaced_later)?;
         Ok(Self::start(stream, addr, channel, max_frame, peer))
     }
 

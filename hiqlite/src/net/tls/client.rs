@@ -72,10 +72,7 @@ impl TlsClient {
             .with_protocol_versions(VERSIONS)
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_root_certificates(roots);
-        let config = match client_cert {
-            Some(cert) => builder.with_client_cert_resolver(cert),
-            None => builder.with_no_client_auth(),
-        };
+        let config = with_client_cert(builder, client_cert);
         Ok(TlsClient {
             config: Arc::new(config),
             accepts_any: false,
@@ -88,10 +85,7 @@ impl TlsClient {
             .expect("the aws-lc-rs provider supports TLS 1.3")
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyCertificate));
-        let config = match client_cert {
-            Some(cert) => builder.with_client_cert_resolver(cert),
-            None => builder.with_no_client_auth(),
-        };
+        let config = with_client_cert(builder, client_cert);
         TlsClient {
             config: Arc::new(config),
             accepts_any: true,
@@ -119,6 +113,22 @@ impl TlsClient {
             .map_err(|e| handshake_failed(e, Side::Client))?;
         Ok(Stream::Tls(Box::new(stream.into())))
     }
+}
+
+/// Finishes a client configuration: the client certificate for mutual TLS, if any, and no
+/// session resumption, so every connection checks the server's current certificate (a reloaded
+/// or expired one is seen at the next reconnect; connections are long-lived, so full handshakes
+/// cost little).
+fn with_client_cert(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+    client_cert: Option<Arc<dyn ResolvesClientCert>>,
+) -> ClientConfig {
+    let mut config = match client_cert {
+        Some(cert) => builder.with_client_cert_resolver(cert),
+        None => builder.with_no_client_auth(),
+    };
+    config.resumption = rustls::client::Resumption::disabled();
+    config
 }
 
 impl fmt::Debug for TlsClient {

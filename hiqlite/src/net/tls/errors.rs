@@ -32,6 +32,18 @@ pub(crate) fn handshake_failed(e: io::Error, side: Side) -> NetError {
     describe(tls, side)
 }
 
+/// A TLS error that surfaced after the TLS handshake seemed done: in TLS 1.3 a server that
+/// refuses the client's certificate says so only after the client finished its side, so the
+/// client learns it while reading the secret's handshake. Other errors pass unchanged.
+pub(crate) fn surfaced_later(e: NetError) -> NetError {
+    match e {
+        NetError::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+            handshake_failed(io, Side::Client)
+        }
+        e => e,
+    }
+}
+
 fn describe(e: &rustls::Error, side: Side) -> NetError {
     use rustls::Error as E;
     match e {
@@ -74,11 +86,18 @@ fn certificate(e: &CertificateError, side: Side) -> String {
         CertificateError::NotValidForNameContext {
             expected,
             presented,
-        } => format!(
-            "it is not valid for {expected:?}, the host this side connected to; it names {} \
-             (a DNS name or IP address SAN must match the host of the address)",
-            presented.join(", ")
-        ),
+        } => {
+            let expected = match expected {
+                rustls::pki_types::ServerName::DnsName(name) => name.as_ref().to_string(),
+                rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+                other => format!("{other:?}"),
+            };
+            format!(
+                "it is not valid for {expected}, the host this side connected to; it names {} \
+                 (a DNS name or IP address SAN must match the host of the address)",
+                presented.join(", ")
+            )
+        }
         e => format!("{e:?}"),
     }
 }

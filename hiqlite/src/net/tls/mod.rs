@@ -20,7 +20,7 @@
 mod auto;
 mod cert;
 mod client;
-mod errors;
+pub(crate) mod errors;
 mod pem;
 mod server;
 mod stream;
@@ -32,7 +32,7 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use cert::{NodeCert, RELOAD_POLL};
+pub use cert::{NodeCert, Reload, RELOAD_POLL};
 pub use client::{TlsClient, Transport};
 pub use server::{TlsServer, PLAINTEXT_SNIFF};
 pub use stream::Stream;

@@ -13,7 +13,6 @@ use rustls::pki_types::CertificateDer;
 pub(crate) struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     pub(crate) pem: String,
-    pub(crate) der: CertificateDer<'static>,
 }
 
 /// A certificate and its private key, as PEM.
@@ -33,7 +32,6 @@ impl TestCa {
         let cert = params.self_signed(&key).unwrap();
         TestCa {
             pem: cert.pem(),
-            der: cert.der().clone(),
             issuer: Issuer::new(params, key),
         }
     }
