@@ -18,13 +18,7 @@ pub(crate) enum Side {
 pub(crate) fn handshake_failed(e: io::Error, side: Side) -> NetError {
     let Some(tls) = e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) else {
         return match e.kind() {
-            // The peer hung up in the middle: a plaintext hiqlite server that read our
-            // ClientHello as a handshake answer does exactly that.
-            io::ErrorKind::UnexpectedEof if side == Side::Client => NetError::Tls(
-                "the server closed the connection during the TLS handshake (a plaintext port, or \
-                 a server that refused this client)"
-                    .into(),
-            ),
+            // The peer hung up in the middle (shutting down, say): worth another try.
             io::ErrorKind::UnexpectedEof => NetError::ConnectionClosed,
             _ => NetError::Io(e),
         };

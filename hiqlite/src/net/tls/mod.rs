@@ -37,6 +37,9 @@ pub use client::{TlsClient, Transport};
 pub use server::{TlsServer, PLAINTEXT_SNIFF};
 pub use stream::Stream;
 
+pub(crate) use auto::host_of;
+pub(crate) use pem::roots;
+
 /// Why TLS could not be set up from the configured files. Raised at start-up (the node does not
 /// start) and on a reload (the node keeps serving its previous certificate and logs this).
 #[derive(Debug, thiserror::Error)]
