@@ -246,6 +246,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         });
         tasks.push(tokio::spawn(crate::ops::serve(
             listener,
+            node_tls.api_server.clone(),
             ops,
             shutdown_rx.clone(),
         )));
