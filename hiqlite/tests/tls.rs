@@ -26,8 +26,11 @@ fn ca(dir: &Path, name: &str) -> Issuer<'static, KeyPair> {
     params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    std::fs::write(dir.join(format!("{name}.pem")), params.self_signed(&key).unwrap().pem())
-        .unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.pem")),
+        params.self_signed(&key).unwrap().pem(),
+    )
+    .unwrap();
     Issuer::new(params, key)
 }
 
@@ -93,7 +96,10 @@ async fn a_cluster_over_tls_serves_writes_and_reads() {
 
     // Writes from every node (followers forward over the API ports, TLS), reads everywhere.
     clients[0]
-        .execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)", params!())
+        .execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+            params!(),
+        )
         .await
         .unwrap();
     for (i, c) in clients.iter().enumerate() {
@@ -122,7 +128,13 @@ async fn a_cluster_over_tls_serves_writes_and_reads() {
         .query_consistent_as("SELECT id, name FROM t WHERE name = 'remote'", params!())
         .await
         .unwrap();
-    assert_eq!(rows, vec![Row { id: 4, name: "remote".into() }]);
+    assert_eq!(
+        rows,
+        vec![Row {
+            id: 4,
+            name: "remote".into()
+        }]
+    );
 
     // With another CA: refused, and the message says why.
     let options = RemoteOptions::default()
@@ -153,7 +165,10 @@ async fn a_cluster_on_generated_certificates_works_for_clients_that_accept_any()
     let configs = cluster_configs(3, dir.path(), |b| b.tls_auto_certs(true));
     let clients = start(&configs).await;
     clients[0]
-        .execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)", params!())
+        .execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+            params!(),
+        )
         .await
         .unwrap();
     clients[2]
@@ -162,12 +177,21 @@ async fn a_cluster_on_generated_certificates_works_for_clients_that_accept_any()
         .unwrap();
 
     let api = configs[0].nodes[0].api_addr.clone();
-    let any = remote(&api, RemoteOptions::default().with_tls(TlsClient::accept_any()));
+    let any = remote(
+        &api,
+        RemoteOptions::default().with_tls(TlsClient::accept_any()),
+    );
     let rows: Vec<Row> = any
         .query_consistent_as("SELECT id, name FROM t", params!())
         .await
         .unwrap();
-    assert_eq!(rows, vec![Row { id: 1, name: "x".into() }]);
+    assert_eq!(
+        rows,
+        vec![Row {
+            id: 1,
+            name: "x".into()
+        }]
+    );
 
     for c in &clients {
         c.shutdown().await.unwrap();

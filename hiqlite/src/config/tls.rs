@@ -47,7 +47,12 @@ impl TlsConfig {
     pub(super) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (cert, key, c, k) in [
-            (&self.raft_cert, &self.raft_key, "tls_raft_cert", "tls_raft_key"),
+            (
+                &self.raft_cert,
+                &self.raft_key,
+                "tls_raft_cert",
+                "tls_raft_key",
+            ),
             (&self.api_cert, &self.api_key, "tls_api_cert", "tls_api_key"),
         ] {
             match (cert, key) {
@@ -103,5 +108,92 @@ impl TlsConfig {
             }
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> TlsConfig {
+        TlsConfig {
+            raft_cert: Some("n.crt".into()),
+            raft_key: Some("n.key".into()),
+            api_cert: Some("n.crt".into()),
+            api_key: Some("n.key".into()),
+            ca: Some("ca.pem".into()),
+            ..TlsConfig::default()
+        }
+    }
+
+    #[test]
+    fn complete_settings_have_no_problems() {
+        assert!(TlsConfig::default().problems().is_empty());
+        assert!(files().problems().is_empty());
+        let mutual = TlsConfig {
+            client_auth: true,
+            ..files()
+        };
+        assert!(mutual.problems().is_empty());
+        let auto = TlsConfig {
+            auto_certs: true,
+            ..TlsConfig::default()
+        };
+        assert!(auto.problems().is_empty());
+    }
+
+    #[test]
+    fn each_mistake_is_named() {
+        let cases = [
+            (
+                TlsConfig {
+                    raft_key: None,
+                    ..files()
+                },
+                "tls_raft_cert is set but tls_raft_key is not",
+            ),
+            (
+                TlsConfig {
+                    api_cert: None,
+                    ..files()
+                },
+                "tls_api_key is set but tls_api_cert is not",
+            ),
+            (
+                TlsConfig {
+                    ca: None,
+                    ..files()
+                },
+                "tls_ca is not",
+            ),
+            (
+                TlsConfig {
+                    auto_certs: true,
+                    ..files()
+                },
+                "tls_auto_certs generates the certificates",
+            ),
+            (
+                TlsConfig {
+                    client_auth: true,
+                    ..TlsConfig::default()
+                },
+                "tls_client_auth needs tls_raft_cert",
+            ),
+            (
+                TlsConfig {
+                    ca: Some("".into()),
+                    ..files()
+                },
+                "tls_ca is empty",
+            ),
+        ];
+        for (config, expected) in cases {
+            let problems = config.problems();
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{expected:?} not in {problems:?}"
+            );
+        }
     }
 }

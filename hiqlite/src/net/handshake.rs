@@ -80,7 +80,8 @@ pub const FLAG_NODE: u8 = 1;
 /// bytes of text (readable to a human with netcat) and the version byte 0x16, which no protocol
 /// version uses. A client seeing it fails with [`NetError::TlsRequired`]; an older client reports
 /// a protocol version mismatch (version 22).
-pub(crate) const TLS_REQUIRED_NOTICE: [u8; NONCE_LEN + 1] = *b"hiqlite: this port requires TLS\n\x16";
+pub(crate) const TLS_REQUIRED_NOTICE: [u8; NONCE_LEN + 1] =
+    *b"hiqlite: this port requires TLS\n\x16";
 
 /// Where the oldest and newest format and the flags sit in a marked nonce.
 const OLDEST_AT: usize = EXTENSION_MARKER.len();

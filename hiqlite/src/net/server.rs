@@ -210,7 +210,10 @@ pub async fn serve_node<S: Service>(
     service: Arc<S>,
     shutdown: watch::Receiver<bool>,
 ) {
-    serve_node_over(None, listener, secret, node_id, max_frame, service, shutdown).await
+    serve_node_over(
+        None, listener, secret, node_id, max_frame, service, shutdown,
+    )
+    .await
 }
 
 /// [`serve_node`] with TLS when `tls` is set (see [`serve_over`]).

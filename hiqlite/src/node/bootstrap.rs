@@ -108,11 +108,17 @@ async fn survey_peers(config: &NodeConfig, api: &Transport) -> PeerSurvey {
     let mut mismatch = None;
     for peer in config.nodes.iter().filter(|m| m.id != config.node_id) {
         let probe = async {
-            call_api(config, api, peer, &ApiRequest::Status, Duration::from_secs(1))
-                .await
-                .ok()?
-                .into_status()
-                .ok()
+            call_api(
+                config,
+                api,
+                peer,
+                &ApiRequest::Status,
+                Duration::from_secs(1),
+            )
+            .await
+            .ok()?
+            .into_status()
+            .ok()
         };
         let Ok(Some(status)) = tokio::time::timeout(Duration::from_secs(2), probe).await else {
             continue;

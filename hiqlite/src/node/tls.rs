@@ -79,7 +79,8 @@ impl NodeTls {
         if let (Some(cert), Some(key), Some(roots)) = (&tls.api_cert, &tls.api_key, &roots) {
             let cert = NodeCert::from_files(cert, key).map_err(err)?;
             node.api_server = Some(TlsServer::new(cert.clone(), None).map_err(err)?);
-            node.api_client = Transport::Tls(TlsClient::from_roots(roots.clone(), None).map_err(err)?);
+            node.api_client =
+                Transport::Tls(TlsClient::from_roots(roots.clone(), None).map_err(err)?);
             files.push(("API", cert));
         }
         node.files = files;

@@ -53,7 +53,10 @@ pub(crate) async fn serve(
 ) {
     let addr = listener.local_addr().ok();
     let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
-    tracing::info!(?addr, "{scheme} listener for /health, /ready, /metrics started");
+    tracing::info!(
+        ?addr,
+        "{scheme} listener for /health, /ready, /metrics started"
+    );
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };

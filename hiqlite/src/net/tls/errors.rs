@@ -83,7 +83,9 @@ fn certificate(e: &CertificateError, side: Side) -> String {
         } => {
             let expected = match expected {
                 rustls::pki_types::ServerName::DnsName(name) => name.as_ref().to_string(),
-                rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+                rustls::pki_types::ServerName::IpAddress(ip) => {
+                    std::net::IpAddr::from(*ip).to_string()
+                }
                 other => format!("{other:?}"),
             };
             format!(
@@ -106,7 +108,9 @@ fn alert_received(alert: AlertDescription, side: Side) -> String {
             "the client does not trust the CA that signed this node's certificate (check the \
              client's tls_ca)"
         }
-        (AlertDescription::CertificateExpired, _) => "the peer finds this node's certificate expired",
+        (AlertDescription::CertificateExpired, _) => {
+            "the peer finds this node's certificate expired"
+        }
         (AlertDescription::CertificateRequired, _) => {
             "the server requires a client certificate (tls_client_auth) and this side has none"
         }

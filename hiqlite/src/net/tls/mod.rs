@@ -72,7 +72,9 @@ pub enum TlsError {
         key: PathBuf,
         detail: String,
     },
-    #[error("the CA file {path} holds a certificate rustls cannot use as a trust anchor: {detail}")]
+    #[error(
+        "the CA file {path} holds a certificate rustls cannot use as a trust anchor: {detail}"
+    )]
     BadCa { path: PathBuf, detail: String },
     #[error("cannot generate a development certificate: {0}")]
     Generate(String),

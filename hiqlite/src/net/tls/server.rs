@@ -43,15 +43,19 @@ impl TlsServer {
     ///
     /// # Errors
     /// [`TlsError::Config`] when `client_ca` holds no usable anchor.
-    pub fn new(cert: Arc<NodeCert>, client_ca: Option<RootCertStore>) -> Result<TlsServer, TlsError> {
+    pub fn new(
+        cert: Arc<NodeCert>,
+        client_ca: Option<RootCertStore>,
+    ) -> Result<TlsServer, TlsError> {
         let builder = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(VERSIONS)
             .map_err(|e| TlsError::Config(e.to_string()))?;
         let builder = match client_ca {
             Some(roots) => {
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                    .build()
-                    .map_err(|e| TlsError::Config(e.to_string()))?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                        .build()
+                        .map_err(|e| TlsError::Config(e.to_string()))?;
                 builder.with_client_cert_verifier(verifier)
             }
             None => builder.with_no_client_auth(),
