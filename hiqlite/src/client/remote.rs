@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::config::Secret;
 use crate::engine::error::Error;
 use crate::engine::protocol::{ApiRequest, ApiResponse, RemoteError};
-use crate::net::{Channel, NetError, RpcClient};
+use crate::net::{Channel, NetError, RpcClient, TlsClient, Transport};
 use crate::types::format::Format;
 
 /// Default of [`RemoteOptions::answer_margin`]: 5 s.
@@ -76,6 +76,9 @@ pub struct RemoteOptions {
     /// request. Finding a node that answers is still bounded by `request_timeout`. Default:
     /// [`DEFAULT_BACKUP_TIMEOUT`] (1 hour).
     pub backup_timeout: Duration,
+    /// Plain TCP (default) or TLS to the API ports: set it with [`with_tls`](Self::with_tls) or
+    /// [`with_tls_ca`](Self::with_tls_ca) for a cluster whose API ports have certificates.
+    pub transport: Transport,
 }
 
 impl Default for RemoteOptions {
@@ -87,11 +90,39 @@ impl Default for RemoteOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             answer_margin: DEFAULT_ANSWER_MARGIN,
             backup_timeout: DEFAULT_BACKUP_TIMEOUT,
+            transport: Transport::Plain,
         }
     }
 }
 
 impl RemoteOptions {
+    /// Connects over TLS, checking servers with `tls` (see [`TlsClient`]).
+    pub fn with_tls(mut self, tls: TlsClient) -> Self {
+        self.transport = Transport::Tls(tls);
+        self
+    }
+
+    /// Connects over TLS, checking that each server's certificate chains to the CA in the PEM
+    /// file `ca` and names the host of the address dialed.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hiqlite::{Client, RemoteOptions};
+    /// let options = RemoteOptions::default().with_tls_ca("/etc/hiqlite/ca.pem")?;
+    /// let client = Client::remote_with(vec!["db1:8200".into()], "api-secret-at-least-16", options);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`TlsError`](crate::net::TlsError) naming the file when it cannot be read or holds no
+    /// usable CA certificate.
+    pub fn with_tls_ca(
+        self,
+        ca: impl AsRef<std::path::Path>,
+    ) -> Result<Self, crate::net::TlsError> {
+        Ok(self.with_tls(TlsClient::from_ca_file(ca.as_ref())?))
+    }
+
     /// Sets [`request_timeout`](Self::request_timeout).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
@@ -297,7 +328,8 @@ impl RemoteNodes {
             }
         }
         let addr = &self.addrs[idx];
-        let connect = RpcClient::connect(
+        let connect = RpcClient::connect_over(
+            &self.options.transport,
             addr,
             &self.secret,
             Channel::Api,

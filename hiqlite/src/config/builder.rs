@@ -214,6 +214,48 @@ impl NodeConfigBuilder {
         self.config.password_dashboard = Some(password.into());
         self
     }
+    /// Serve the Raft port over TLS with the certificate chain in the PEM file `path` (TOML
+    /// `tls_raft_cert`, env `HQL_TLS_RAFT_CERT`); needs `tls_raft_key` and `tls_ca`. Reloaded
+    /// when the file changes.
+    pub fn tls_raft_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.tls.raft_cert = Some(path.into());
+        self
+    }
+    /// The Raft certificate's private key, PEM (TOML `tls_raft_key`, env `HQL_TLS_RAFT_KEY`).
+    pub fn tls_raft_key(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.tls.raft_key = Some(path.into());
+        self
+    }
+    /// Serve the API port and the HTTP listener over TLS with the certificate chain in the PEM
+    /// file `path` (TOML `tls_api_cert`, env `HQL_TLS_API_CERT`); needs `tls_api_key` and
+    /// `tls_ca`. Reloaded when the file changes.
+    pub fn tls_api_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.tls.api_cert = Some(path.into());
+        self
+    }
+    /// The API certificate's private key, PEM (TOML `tls_api_key`, env `HQL_TLS_API_KEY`).
+    pub fn tls_api_key(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.tls.api_key = Some(path.into());
+        self
+    }
+    /// The CA certificate(s), PEM, that peers' certificates must chain to (TOML `tls_ca`, env
+    /// `HQL_TLS_CA`).
+    pub fn tls_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.tls.ca = Some(path.into());
+        self
+    }
+    /// Generate self-signed certificates at start, for development only (TOML
+    /// `tls_auto_certs`, env `HQL_TLS_AUTO_CERTS`): encrypted, but peers accept any certificate,
+    /// so only the shared secrets authenticate.
+    pub fn tls_auto_certs(mut self, on: bool) -> Self {
+        self.config.tls.auto_certs = on;
+        self
+    }
+    /// Mutual TLS on the Raft port (TOML `tls_client_auth`, env `HQL_TLS_CLIENT_AUTH`).
+    pub fn tls_client_auth(mut self, on: bool) -> Self {
+        self.config.tls.client_auth = on;
+        self
+    }
     /// Join a running cluster as a learner (TOML `learner`, env `HQL_LEARNER`): a read replica
     /// that receives every write but never votes. Only affects a node that is not a member yet.
     pub fn learner(mut self, learner: bool) -> Self {

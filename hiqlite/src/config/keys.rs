@@ -83,6 +83,25 @@ pub(super) const KEYS: &[Key] = &[
     key("password_dashboard", None, |b, v| {
         set(b, Ok(v), B::password_dashboard)
     }),
+    key("tls_raft_cert", None, |b, v| {
+        set(b, Ok(v.trim()), B::tls_raft_cert)
+    }),
+    key("tls_raft_key", None, |b, v| {
+        set(b, Ok(v.trim()), B::tls_raft_key)
+    }),
+    key("tls_api_cert", None, |b, v| {
+        set(b, Ok(v.trim()), B::tls_api_cert)
+    }),
+    key("tls_api_key", None, |b, v| {
+        set(b, Ok(v.trim()), B::tls_api_key)
+    }),
+    key("tls_ca", None, |b, v| set(b, Ok(v.trim()), B::tls_ca)),
+    key("tls_auto_certs", None, |b, v| {
+        set(b, boolean(v), B::tls_auto_certs)
+    }),
+    key("tls_client_auth", None, |b, v| {
+        set(b, boolean(v), B::tls_client_auth)
+    }),
     key("learner", None, |b, v| set(b, boolean(v), B::learner)),
     key("read_policy", None, |b, v| {
         set(b, v.parse().map_err(EnvProblem::Invalid), B::read_policy)

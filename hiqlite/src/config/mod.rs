@@ -12,6 +12,7 @@
 //! - `keys.rs`: the one list of keys (TOML key, environment variable, flag)
 //! - `members.rs`: members written as `"ID RAFT_ADDR API_ADDR"` ([`parse_member`])
 //! - `s3.rs`: [`S3Config`], the bucket backups are uploaded to
+//! - `tls.rs`: [`TlsConfig`], certificate files or generated ones, mutual TLS
 //! - `cron.rs`: [`CronSchedule`], the `backup_cron` expression and its ticks
 //! - `secret.rs`: [`Secret`], never printed; `error.rs`: [`ConfigError`]
 //!
@@ -47,6 +48,7 @@ mod node;
 mod s3;
 mod secret;
 mod sources;
+mod tls;
 mod validate;
 
 #[cfg(test)]
@@ -66,3 +68,4 @@ pub use node::{
 };
 pub use s3::{S3Config, DEFAULT_S3_REGION};
 pub use secret::Secret;
+pub use tls::TlsConfig;

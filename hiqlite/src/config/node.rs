@@ -141,6 +141,9 @@ pub struct NodeConfig {
     /// The S3 bucket each backup is uploaded to after it is written locally (TOML `s3_*`, env
     /// `HQL_S3_*`); unset by default. Needs the `s3` feature.
     pub s3: super::S3Config,
+    /// TLS on the Raft and API ports and the HTTP listener (TOML `tls_*`, env `HQL_TLS_*`); off
+    /// by default. See docs/operations.md, "TLS".
+    pub tls: super::TlsConfig,
     /// When the leader makes scheduled backups: a cron expression, UTC, with 5, 6 or 7 fields
     /// (TOML `backup_cron`, env `HQL_BACKUP_CRON`; see [`CronSchedule`](super::CronSchedule)).
     /// `None` (the default): no scheduled backups. Needs `backup_dir` or S3.
@@ -255,6 +258,7 @@ impl NodeConfig {
             backup_log_interval: DEFAULT_BACKUP_LOG_INTERVAL,
             enc_keys: EncKeys::default(),
             s3: super::S3Config::default(),
+            tls: super::TlsConfig::default(),
             backup_cron: None,
             backup_keep_days: DEFAULT_BACKUP_KEEP_DAYS,
             backup_keep_days_local: DEFAULT_BACKUP_KEEP_DAYS_LOCAL,

@@ -125,6 +125,13 @@ struct FileConfig {
     listen_api_addr: Option<String>,
     http_addr: Option<String>,
     password_dashboard: Option<Secret>,
+    tls_raft_cert: Option<PathBuf>,
+    tls_raft_key: Option<PathBuf>,
+    tls_api_cert: Option<PathBuf>,
+    tls_api_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+    tls_auto_certs: Option<bool>,
+    tls_client_auth: Option<bool>,
     learner: Option<bool>,
     backup_dir: Option<PathBuf>,
     backup_log_interval: Option<u64>,
@@ -227,6 +234,27 @@ impl FileConfig {
         }
         if let Some(v) = self.password_dashboard {
             b = b.password_dashboard(v);
+        }
+        if let Some(v) = self.tls_raft_cert {
+            b = b.tls_raft_cert(v);
+        }
+        if let Some(v) = self.tls_raft_key {
+            b = b.tls_raft_key(v);
+        }
+        if let Some(v) = self.tls_api_cert {
+            b = b.tls_api_cert(v);
+        }
+        if let Some(v) = self.tls_api_key {
+            b = b.tls_api_key(v);
+        }
+        if let Some(v) = self.tls_ca {
+            b = b.tls_ca(v);
+        }
+        if let Some(v) = self.tls_auto_certs {
+            b = b.tls_auto_certs(v);
+        }
+        if let Some(v) = self.tls_client_auth {
+            b = b.tls_client_auth(v);
         }
         if let Some(v) = self.learner {
             b = b.learner(v);

@@ -144,6 +144,7 @@ impl NodeConfig {
 
         // S3 uploads: every required setting, and keys (they upload encrypted backups)
         problems.extend(self.s3.problems());
+        problems.extend(self.tls.problems());
         if self.s3.is_set() && self.enc_keys.keys.is_empty() {
             problems.push(
                 "s3_* is set but enc_keys is empty: backups are always encrypted (TOML `enc_keys` \

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use self::membership::Removal;
 use crate::config::{NodeConfig, Secret};
 use crate::engine::error::Error;
-use crate::net::RpcClient;
+use crate::net::{RpcClient, Transport};
 use crate::raft::network::PeerFormats;
 use crate::raft::{NodeId, Raft};
 use crate::store::sqlite::clock::ClockOffset;
@@ -66,6 +66,9 @@ pub struct Engine {
     pub(crate) members_fingerprint: u64,
     read_policy: crate::config::ReadPolicy,
     peers: Mutex<HashMap<NodeId, RpcClient>>,
+    /// How this node dials peers' Raft ports (membership probes) and API ports: plain or TLS.
+    pub(crate) raft_transport: Transport,
+    pub(crate) api_transport: Transport,
     /// Set once the leader no longer lists this node (see `engine::member_watch`).
     pub(crate) removal: watch::Sender<Option<Removal>>,
     /// Streaming reads that remote clients have open on this node (see `engine::cursors`).
@@ -126,6 +129,8 @@ impl Engine {
             members_fingerprint: crate::types::members::members_fingerprint(&config.nodes),
             read_policy: config.read_policy,
             peers: Mutex::new(HashMap::new()),
+            raft_transport: Transport::Plain,
+            api_transport: Transport::Plain,
             removal: watch::channel(None).0,
             cursors: cursors::Cursors::new(config.max_frame_bytes),
             backups: None,
@@ -138,6 +143,13 @@ impl Engine {
     /// This engine, writing backups to `store`.
     pub(crate) fn with_backups(mut self, store: Arc<dyn backups::BackupStore>) -> Self {
         self.backups = Some(store);
+        self
+    }
+
+    /// This engine, dialing peers' Raft ports over `raft` and their API ports over `api`.
+    pub(crate) fn with_transports(mut self, raft: Transport, api: Transport) -> Self {
+        self.raft_transport = raft;
+        self.api_transport = api;
         self
     }
 

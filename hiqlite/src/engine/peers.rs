@@ -68,8 +68,13 @@ impl Engine {
         let addr = self
             .api_addr_of(peer)
             .ok_or_else(|| format!("node {peer} is not in the membership"))?;
-        let connect =
-            RpcClient::connect(&addr, &self.secret_api, Channel::Api, self.max_frame_bytes);
+        let connect = RpcClient::connect_over(
+            &self.api_transport,
+            &addr,
+            &self.secret_api,
+            Channel::Api,
+            self.max_frame_bytes,
+        );
         let client = tokio::time::timeout(self.request_timeout, connect)
             .await
             .map_err(|_| format!("connecting to node {peer} at {addr} timed out"))?

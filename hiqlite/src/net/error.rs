@@ -38,6 +38,33 @@ pub enum NetError {
     WrongNode { expected: u64, actual: u64 },
     #[error("the peer runs with this node's own id {0}: two processes must never share a node id")]
     SameNodeId(u64),
+    #[error(
+        "the server speaks TLS and this side connected without it: give this side the CA that \
+         signed the server's certificate (tls_ca, HQL_TLS_CA, --tls-ca), or for a cluster with \
+         generated development certificates turn on tls_auto_certs (HQL_TLS_AUTO_CERTS)"
+    )]
+    TlsRequired,
+    #[error(
+        "plaintext connection on a TLS port: the client has no TLS configured (it needs tls_ca, \
+         HQL_TLS_CA or --tls-ca; or tls_auto_certs with generated certificates)"
+    )]
+    PlaintextOnTlsPort,
+    #[error(
+        "the server did not answer in TLS: it has no TLS certificate for this port (tls_raft_cert \
+         / tls_api_cert, or tls_auto_certs), or this is not a hiqlite port. Enable TLS on the \
+         server, or connect without it (no tls_ca on this side)"
+    )]
+    NotTls,
+    #[error(
+        "TLS connection on a plaintext port: this node has no TLS certificate for this port but \
+         the client speaks TLS (give the node tls_raft_cert / tls_api_cert, or tls_auto_certs; \
+         or remove tls_ca on the client)"
+    )]
+    TlsOnPlaintextPort,
+    #[error("TLS: the peer's certificate is refused: {0}")]
+    TlsCertificate(String),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
     #[error("the connection is closed")]
     ConnectionClosed,
     #[error("timed out")]

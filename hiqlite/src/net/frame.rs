@@ -15,13 +15,13 @@ use futures::SinkExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::{
     Decoder, Encoder, FramedRead, FramedWrite, LengthDelimitedCodec, LengthDelimitedCodecError,
 };
 
+use super::tls::Stream;
 use super::NetError;
 
 /// Size of the request id that opens every frame body.
@@ -191,13 +191,13 @@ pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, NetError>
 /// Splits an authenticated connection into a stream of incoming frames and a sink for outgoing
 /// frame bodies, so reading and writing can proceed independently.
 pub(crate) fn split(
-    stream: TcpStream,
+    stream: Stream,
     max_frame: usize,
 ) -> (
-    FramedRead<OwnedReadHalf, FrameCodec>,
-    FramedWrite<OwnedWriteHalf, FrameCodec>,
+    FramedRead<ReadHalf<Stream>, FrameCodec>,
+    FramedWrite<WriteHalf<Stream>, FrameCodec>,
 ) {
-    let (read, write) = stream.into_split();
+    let (read, write) = tokio::io::split(stream);
     (
         FramedRead::new(read, FrameCodec::new(max_frame)),
         FramedWrite::new(write, FrameCodec::new(max_frame)),

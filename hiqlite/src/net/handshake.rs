@@ -76,6 +76,13 @@ pub const EXTENSION_MARKER: [u8; 6] = *b"hqlext";
 /// In a marked nonce's flags byte: the side proves its node id (Raft connections).
 pub const FLAG_NODE: u8 = 1;
 
+/// What a TLS port sends a client that connected without TLS, in place of the server's hello: 32
+/// bytes of text (readable to a human with netcat) and the version byte 0x16, which no protocol
+/// version uses. A client seeing it fails with [`NetError::TlsRequired`]; an older client reports
+/// a protocol version mismatch (version 22).
+pub(crate) const TLS_REQUIRED_NOTICE: [u8; NONCE_LEN + 1] =
+    *b"hiqlite: this port requires TLS\n\x16";
+
 /// Where the oldest and newest format and the flags sit in a marked nonce.
 const OLDEST_AT: usize = EXTENSION_MARKER.len();
 const NEWEST_AT: usize = OLDEST_AT + 1;
@@ -316,6 +323,8 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     hello[..NONCE_LEN].copy_from_slice(&server_nonce);
     hello[NONCE_LEN] = PROTOCOL_VERSION;
     stream.write_all(&hello).await?;
+    // Inside TLS the hello sits in the session's buffer until flushed.
+    stream.flush().await?;
 
     let mut answer = [0u8; NONCE_LEN + PROOF_LEN];
     read_exact(stream, &mut answer).await?;
@@ -370,6 +379,12 @@ async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
     // verify_slice compares in constant time, so timing reveals nothing about the expected MAC.
     let expected = proof(secret, channel, Prover::Client, &server_nonce, client_nonce);
     if expected.verify_slice(client_proof).is_err() {
+        // A TLS ClientHello record (0x16, version 3.x) where the answer should be: a TLS client
+        // on this plaintext port. Only judged after the proof failed, as a random nonce may
+        // start with these bytes too.
+        if answer.starts_with(&[0x16, 0x03]) {
+            return Err(refuse_with(stream, NetError::TlsOnPlaintextPort).await);
+        }
         return Err(refuse(stream).await);
     }
     let format = match agree(mark, client_nonce) {
@@ -442,6 +457,9 @@ async fn connect_inner<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Connected, NetError> {
     let mut hello = [0u8; NONCE_LEN + 1];
     read_exact(stream, &mut hello).await?;
+    if hello == TLS_REQUIRED_NOTICE {
+        return Err(NetError::TlsRequired);
+    }
     let (server_nonce, version) = hello.split_at(NONCE_LEN);
     if version[0] != PROTOCOL_VERSION {
         return Err(NetError::VersionMismatch {

@@ -10,6 +10,8 @@
 //! - `rpc`: [`RpcClient`], many concurrent calls over one connection, matched up by request id.
 //! - `server`: [`serve`] runs a [`Service`] for every authenticated connection, one task per
 //!   request, until shut down.
+//! - `tls`: TLS under the handshake (rustls): [`TlsServer`], [`TlsClient`], [`Transport`],
+//!   certificates from PEM files reloaded when they change ([`NodeCert`]);
 //! - `error`: [`NetError`].
 
 mod error;
@@ -19,6 +21,7 @@ mod rpc;
 mod server;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 
 pub use error::NetError;
 pub use handshake::{
@@ -27,4 +30,7 @@ pub use handshake::{
 pub use rpc::RpcClient;
 #[cfg(test)]
 pub(crate) use server::serve_api_speaking;
-pub use server::{serve, serve_node, serve_with_handshake_timeout, Service};
+pub use server::{
+    serve, serve_node, serve_node_over, serve_over, serve_with_handshake_timeout, Service,
+};
+pub use tls::{NodeCert, TlsClient, TlsError, TlsServer, Transport};

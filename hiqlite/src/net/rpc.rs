@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -20,8 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
+use tokio::io::ReadHalf;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +27,7 @@ use tracing::{debug, warn};
 
 use super::frame::{self, FrameCodec, RemoteFailure};
 use super::handshake::{self, Connected, NodeIds, PeerIdentity, HANDSHAKE_TIMEOUT};
+use super::tls::{Stream, Transport};
 use super::{Channel, NetError};
 use crate::config::Secret;
 
@@ -103,8 +102,8 @@ impl Drop for Registration<'_> {
 }
 
 impl RpcClient {
-    /// Connects to `addr`, authenticates on `channel` with `secret`, and starts the connection's
-    /// reader and writer tasks. Connecting and authenticating each give up after
+    /// Connects to `addr` over plain TCP, authenticates on `channel` with `secret`, and starts
+    /// the connection's reader and writer tasks. Connecting and authenticating each give up after
     /// [`HANDSHAKE_TIMEOUT`]. `max_frame` bounds both requests sent and responses accepted.
     pub async fn connect(
         addr: &str,
@@ -112,7 +111,24 @@ impl RpcClient {
         channel: Channel,
         max_frame: usize,
     ) -> Result<RpcClient, NetError> {
-        let stream = Self::open(addr).await?;
+        RpcClient::connect_over(&Transport::Plain, addr, secret, channel, max_frame).await
+    }
+
+    /// [`connect`](Self::connect) over `transport`: with [`Transport::Tls`] the TLS handshake
+    /// runs first and the secret's handshake inside it.
+    ///
+    /// # Errors
+    /// Besides [`connect`](Self::connect)'s: [`NetError::TlsRequired`] (plain TCP to a TLS
+    /// port), [`NetError::NotTls`] (TLS to a plaintext port), [`NetError::TlsCertificate`]
+    /// (the server's certificate is refused), [`NetError::Tls`].
+    pub async fn connect_over(
+        transport: &Transport,
+        addr: &str,
+        secret: &Secret,
+        channel: Channel,
+        max_frame: usize,
+    ) -> Result<RpcClient, NetError> {
+        let stream = transport.open(addr).await?;
         Self::authenticate(stream, addr, secret, channel, max_frame, None).await
     }
 
@@ -126,46 +142,39 @@ impl RpcClient {
         ids: NodeIds,
         max_frame: usize,
     ) -> Result<RpcClient, NetError> {
-        let stream = Self::open(addr).await?;
+        RpcClient::connect_node_over(&Transport::Plain, addr, secret, ids, max_frame).await
+    }
+
+    /// [`connect_node`](Self::connect_node) over `transport` (see
+    /// [`connect_over`](Self::connect_over)).
+    pub async fn connect_node_over(
+        transport: &Transport,
+        addr: &str,
+        secret: &Secret,
+        ids: NodeIds,
+        max_frame: usize,
+    ) -> Result<RpcClient, NetError> {
+        let stream = transport.open(addr).await?;
         Self::authenticate(stream, addr, secret, Channel::Raft, max_frame, Some(ids)).await
     }
 
-    /// Opens the TCP connection, within [`HANDSHAKE_TIMEOUT`].
-    async fn open(addr: &str) -> Result<TcpStream, NetError> {
-        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(NetError::Connect(addr.to_string(), e)),
-            Err(_) => {
-                let e = io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no answer within the handshake timeout",
-                );
-                return Err(NetError::Connect(addr.to_string(), e));
-            }
-        };
-        // Requests are small and latency-bound (Raft heartbeats); don't let Nagle hold them back.
-        stream
-            .set_nodelay(true)
-            .map_err(|e| NetError::Connect(addr.to_string(), e))?;
-        Ok(stream)
-    }
-
     async fn authenticate(
-        mut stream: TcpStream,
+        mut stream: Stream,
         addr: &str,
         secret: &Secret,
         channel: Channel,
         max_frame: usize,
         ids: Option<NodeIds>,
     ) -> Result<RpcClient, NetError> {
-        let peer =
-            handshake::connect_to(&mut stream, secret, channel, ids, HANDSHAKE_TIMEOUT).await?;
+        let peer = handshake::connect_to(&mut stream, secret, channel, ids, HANDSHAKE_TIMEOUT)
+            .await
+            .map_err(super::tls::errors::surfaced_later)?;
         Ok(Self::start(stream, addr, channel, max_frame, peer))
     }
 
     /// Spawns the reader and writer tasks for an authenticated stream.
     fn start(
-        stream: TcpStream,
+        stream: Stream,
         addr: &str,
         channel: Channel,
         max_frame: usize,
@@ -289,7 +298,7 @@ impl fmt::Debug for RpcClient {
 
 /// Routes each response to the call waiting for it, until the connection ends.
 async fn read_responses(
-    mut frames: FramedRead<OwnedReadHalf, FrameCodec>,
+    mut frames: FramedRead<ReadHalf<Stream>, FrameCodec>,
     shared: Arc<Shared>,
     addr: String,
 ) {

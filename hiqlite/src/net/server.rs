@@ -24,6 +24,7 @@ use tracing::{debug, error, warn};
 
 use super::frame::{self, RemoteFailure};
 use super::handshake::{self, Accepted, HANDSHAKE_TIMEOUT};
+use super::tls::{Stream, TlsServer};
 use super::{Channel, NetError};
 use crate::config::Secret;
 
@@ -130,6 +131,30 @@ pub async fn serve<S: Service>(
     .await
 }
 
+/// [`serve`] with TLS when `tls` is set: each connection runs the TLS handshake first (within the
+/// handshake timeout) and the secret's handshake inside it. A client that connects without TLS
+/// is told so and refused (see [`TlsServer`]); the refusal is logged with its address.
+pub async fn serve_over<S: Service>(
+    tls: Option<TlsServer>,
+    listener: TcpListener,
+    secret: Secret,
+    channel: Channel,
+    max_frame: usize,
+    service: Arc<S>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let settings = Settings {
+        secret,
+        channel,
+        max_frame,
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        node_id: None,
+        formats: crate::types::format::FormatRange::OURS,
+        tls,
+    };
+    serve_settings(listener, settings, service, shutdown).await
+}
+
 /// [`serve`] with a custom handshake timeout (tests use a short one).
 pub async fn serve_with_handshake_timeout<S: Service>(
     listener: TcpListener,
@@ -147,6 +172,7 @@ pub async fn serve_with_handshake_timeout<S: Service>(
         handshake_timeout,
         node_id: None,
         formats: crate::types::format::FormatRange::OURS,
+        tls: None,
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -168,6 +194,7 @@ pub(crate) async fn serve_api_speaking<S: Service>(
         handshake_timeout: HANDSHAKE_TIMEOUT,
         node_id: None,
         formats,
+        tls: None,
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -183,6 +210,22 @@ pub async fn serve_node<S: Service>(
     service: Arc<S>,
     shutdown: watch::Receiver<bool>,
 ) {
+    serve_node_over(
+        None, listener, secret, node_id, max_frame, service, shutdown,
+    )
+    .await
+}
+
+/// [`serve_node`] with TLS when `tls` is set (see [`serve_over`]).
+pub async fn serve_node_over<S: Service>(
+    tls: Option<TlsServer>,
+    listener: TcpListener,
+    secret: Secret,
+    node_id: u64,
+    max_frame: usize,
+    service: Arc<S>,
+    shutdown: watch::Receiver<bool>,
+) {
     let settings = Settings {
         secret,
         channel: Channel::Raft,
@@ -190,6 +233,7 @@ pub async fn serve_node<S: Service>(
         handshake_timeout: HANDSHAKE_TIMEOUT,
         node_id: Some(node_id),
         formats: crate::types::format::FormatRange::OURS,
+        tls,
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -248,6 +292,8 @@ struct Settings {
     node_id: Option<u64>,
     /// The formats this server speaks (this binary's, except in tests).
     formats: crate::types::format::FormatRange,
+    /// TLS under the handshake, when this port has a certificate.
+    tls: Option<TlsServer>,
 }
 
 /// Numbers the connections of this process ([`Accepted::connection`]), from 1.
@@ -263,7 +309,7 @@ async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
 }
 
 async fn serve_connection<S: Service>(
-    mut stream: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     settings: Arc<Settings>,
     service: Arc<S>,
@@ -271,9 +317,26 @@ async fn serve_connection<S: Service>(
 ) {
     let channel = settings.channel;
     // Responses are often small and latency-bound (Raft heartbeats); don't let Nagle delay them.
-    if let Err(e) = stream.set_nodelay(true) {
+    if let Err(e) = tcp.set_nodelay(true) {
         debug!(%peer, %channel, "cannot set TCP_NODELAY: {e}");
     }
+    let mut stream = match &settings.tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => {
+            let accept = tokio::time::timeout(settings.handshake_timeout, tls.accept(tcp));
+            let accepted = tokio::select! {
+                result = accept => result.unwrap_or(Err(NetError::Timeout)),
+                _ = shutdown_requested(&mut shutdown) => return,
+            };
+            match accepted {
+                Ok(stream) => stream,
+                Err(e) => {
+                    log_refused(peer, channel, settings.handshake_timeout, e);
+                    return;
+                }
+            }
+        }
+    };
 
     let handshake = handshake::accept_as(
         &mut stream,
@@ -367,6 +430,10 @@ fn log_refused(peer: SocketAddr, channel: Channel, timeout: Duration, e: NetErro
         e @ (NetError::WrongNode { .. } | NetError::SameNodeId(_)) => {
             debug!(%peer, %channel, "refused a node that dialed another node's id: {e}")
         }
+        e @ (NetError::PlaintextOnTlsPort
+        | NetError::TlsOnPlaintextPort
+        | NetError::TlsCertificate(_)
+        | NetError::Tls(_)) => warn!(%peer, %channel, "refused connection from {peer}: {e}"),
         e => warn!(%peer, %channel, "handshake failed: {e}"),
     }
 }

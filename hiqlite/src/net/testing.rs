@@ -131,6 +131,29 @@ impl TestServer {
         }
     }
 
+    /// A server on the API channel behind `tls`.
+    pub(crate) async fn start_tls(tls: super::TlsServer) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let service = Arc::new(TestService::default());
+        let (stop, shutdown) = watch::channel(false);
+        let task = tokio::spawn(super::serve_over(
+            Some(tls),
+            listener,
+            secret(),
+            Channel::Api,
+            MAX_FRAME,
+            service.clone(),
+            shutdown,
+        ));
+        TestServer {
+            addr,
+            service,
+            stop,
+            task,
+        }
+    }
+
     /// Signals shutdown and waits until `serve` has returned.
     pub(crate) async fn stop(self) {
         self.stop.send(true).unwrap();

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::config::NodeConfig;
 use crate::engine::membership::{MembershipChange, MEMBERSHIP_TIMEOUT};
 use crate::engine::protocol::{ApiRequest, ApiResponse};
-use crate::net::{Channel, RpcClient};
+use crate::net::{Channel, RpcClient, Transport};
 use crate::raft::{Member, Raft};
 use crate::store::sqlite::state_machine::StateMachine;
 use crate::types::members::members_fingerprint;
@@ -19,6 +19,7 @@ use crate::types::members::members_fingerprint;
 pub(super) async fn bootstrap(
     raft: Raft<StateMachine>,
     config: NodeConfig,
+    api: Transport,
     shutdown: watch::Receiver<bool>,
 ) {
     match raft.is_initialized().await {
@@ -26,7 +27,7 @@ pub(super) async fn bootstrap(
         Err(_) => return,
         Ok(false) => {}
     }
-    match survey_peers(&config).await {
+    match survey_peers(&config, &api).await {
         PeerSurvey::NoCluster => {}
         PeerSurvey::RunningCluster {
             peer,
@@ -39,7 +40,7 @@ pub(super) async fn bootstrap(
                 );
             } else {
                 tracing::info!("a running cluster was found; asking to join it");
-                join(&config, &peer, &shutdown).await;
+                join(&config, &api, &peer, &shutdown).await;
             }
             return;
         }
@@ -85,11 +86,13 @@ enum PeerSurvey {
 /// long-lived connections for everything else).
 pub(super) async fn call_api(
     config: &NodeConfig,
+    api: &Transport,
     peer: &Member,
     req: &ApiRequest,
     timeout: Duration,
 ) -> Result<ApiResponse, crate::net::NetError> {
-    let client = RpcClient::connect(
+    let client = RpcClient::connect_over(
+        api,
         &peer.api_addr,
         &config.secret_api,
         Channel::Api,
@@ -100,16 +103,22 @@ pub(super) async fn call_api(
 }
 
 /// Asks each peer's API whether it is part of an initialized cluster, and with which members.
-async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
+async fn survey_peers(config: &NodeConfig, api: &Transport) -> PeerSurvey {
     let ours = members_fingerprint(&config.nodes);
     let mut mismatch = None;
     for peer in config.nodes.iter().filter(|m| m.id != config.node_id) {
         let probe = async {
-            call_api(config, peer, &ApiRequest::Status, Duration::from_secs(1))
-                .await
-                .ok()?
-                .into_status()
-                .ok()
+            call_api(
+                config,
+                api,
+                peer,
+                &ApiRequest::Status,
+                Duration::from_secs(1),
+            )
+            .await
+            .ok()?
+            .into_status()
+            .ok()
         };
         let Ok(Some(status)) = tokio::time::timeout(Duration::from_secs(2), probe).await else {
             continue;
@@ -131,7 +140,12 @@ async fn survey_peers(config: &NodeConfig) -> PeerSurvey {
 /// A node that is in its own `nodes` but not a member of the running cluster asks to be added:
 /// as a learner first, promoted to voter once it has caught up (or a learner for good with
 /// `learner = true`).
-async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<bool>) {
+async fn join(
+    config: &NodeConfig,
+    api: &Transport,
+    peer: &Member,
+    shutdown: &watch::Receiver<bool>,
+) {
     let Some(me) = config.own_member().cloned() else {
         return;
     };
@@ -143,7 +157,7 @@ async fn join(config: &NodeConfig, peer: &Member, shutdown: &watch::Receiver<boo
         forwarded: false,
     };
     while !*shutdown.borrow() {
-        match call_api(config, peer, &req, MEMBERSHIP_TIMEOUT).await {
+        match call_api(config, api, peer, &req, MEMBERSHIP_TIMEOUT).await {
             Ok(ApiResponse::Membership(Ok(members))) => {
                 tracing::info!(voters = ?members.voters, learners = ?members.learners, "joined the cluster");
                 return;

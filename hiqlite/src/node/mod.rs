@@ -9,6 +9,7 @@
 mod bootstrap;
 mod heal;
 pub mod recover;
+mod tls;
 
 use std::sync::Arc;
 
@@ -95,6 +96,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         "api",
     )
     .await?;
+    let node_tls = tls::NodeTls::from_config(&config, &me)?;
     let http_listener = match &config.http_addr {
         Some(addr) => Some(bind(addr, "http").await?),
         None => None,
@@ -133,7 +135,8 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         config.max_frame_bytes,
         log_store.purged_watermark(),
         cluster_format.clone(),
-    );
+    )
+    .with_transport(node_tls.raft_client.clone());
     let peer_formats = network.peer_formats();
     // The log shipper reads committed entries through its own handle on the log store.
     let log_reader = log_store.clone();
@@ -149,7 +152,8 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     wait_for_recovered_state(&raft, recovered_last, std::time::Duration::from_secs(10)).await;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let raft_server = tokio::spawn(crate::net::serve_node(
+    let raft_server = tokio::spawn(crate::net::serve_node_over(
+        node_tls.raft_server.clone(),
         raft_listener,
         config.secret_raft.clone(),
         config.node_id,
@@ -168,7 +172,8 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         applied,
         clock_offset,
         (cluster_format.clone(), peer_formats),
-    );
+    )
+    .with_transports(node_tls.raft_client.clone(), node_tls.api_client.clone());
     // With S3 but without backup_dir, backups are staged in DATA_DIR/backups (docs/backups.md).
     let backup_dir = config
         .backup_dir
@@ -219,7 +224,8 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         };
         tasks.push(tokio::spawn(shipper.run(shutdown_rx.clone())));
     }
-    let api_server = tokio::spawn(crate::net::serve(
+    let api_server = tokio::spawn(crate::net::serve_over(
+        node_tls.api_server.clone(),
         api_listener,
         config.secret_api.clone(),
         Channel::Api,
@@ -229,7 +235,13 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         }),
         shutdown_rx.clone(),
     ));
-    let bootstrap = tokio::spawn(bootstrap(raft.clone(), config.clone(), shutdown_rx.clone()));
+    let bootstrap = tokio::spawn(bootstrap(
+        raft.clone(),
+        config.clone(),
+        node_tls.api_client.clone(),
+        shutdown_rx.clone(),
+    ));
+    tasks.extend(node_tls.watchers(&shutdown_rx));
     let watcher = tokio::spawn(member_watch::watch_membership(
         local.clone(),
         shutdown_rx.clone(),
@@ -243,6 +255,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         });
         tasks.push(tokio::spawn(crate::ops::serve(
             listener,
+            node_tls.api_server.clone(),
             ops,
             shutdown_rx.clone(),
         )));

@@ -11,6 +11,7 @@
 
 mod auth;
 mod dashboard;
+mod https;
 pub(crate) mod prometheus;
 mod ready;
 
@@ -36,8 +37,9 @@ pub(crate) struct Ops {
     pub password_dashboard: Option<crate::config::Secret>,
 }
 
-/// The routes, for `serve` and for tests.
-fn router(ops: Arc<Ops>) -> Router {
+/// The routes, for `serve` and for tests; `https` when served over TLS (the dashboard's cookie
+/// is then marked `Secure`).
+fn router(ops: Arc<Ops>, https: bool) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -45,28 +47,46 @@ fn router(ops: Arc<Ops>) -> Router {
         .merge(dashboard::routes(
             ops.engine.clone(),
             ops.password_dashboard.clone(),
+            https,
         ))
         .with_state(ops)
 }
 
 /// Serves the routes on `listener` until `shutdown` turns true, then stops accepting and lets
-/// requests in flight finish. An accept or connection error is logged by axum and does not
-/// stop the server.
+/// requests in flight finish; over HTTPS with `tls` (the API certificate). An accept or
+/// connection error is logged and does not stop the server.
 pub(crate) async fn serve(
     listener: TcpListener,
+    tls: Option<crate::net::TlsServer>,
     ops: Arc<Ops>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let addr = listener.local_addr().ok();
-    tracing::info!(?addr, "HTTP listener for /health, /ready, /metrics started");
+    let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
+    tracing::info!(
+        ?addr,
+        "{scheme} listener for /health, /ready, /metrics started"
+    );
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    if let Err(e) = axum::serve(listener, router(ops))
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::warn!(error = %e, "the HTTP listener stopped");
+    let served = match tls {
+        None => {
+            axum::serve(listener, router(ops, false))
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        Some(tls) => match https::TlsListener::new(listener, tls) {
+            Ok(listener) => {
+                axum::serve(listener, router(ops, true))
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = served {
+        tracing::warn!(error = %e, "the {scheme} listener stopped");
     }
 }
 

@@ -29,7 +29,7 @@ use super::snapshot_transfer::{
 };
 use super::{Member, NodeId, TypeConfig};
 use crate::config::Secret;
-use crate::net::{NetError, NodeIds, PeerIdentity, RpcClient};
+use crate::net::{NetError, NodeIds, PeerIdentity, RpcClient, Transport};
 use crate::store::sqlite::state_machine::SnapshotData;
 use crate::types::format::{ClusterFormat, Format};
 use openraft::async_runtime::WatchReceiver;
@@ -94,6 +94,8 @@ pub struct NetworkFactory {
     health: Arc<PeerHealth>,
     formats: PeerFormats,
     cluster_format: ClusterFormat,
+    /// Plain TCP or TLS to the peers' Raft ports.
+    transport: Transport,
 }
 
 impl NetworkFactory {
@@ -113,7 +115,14 @@ impl NetworkFactory {
             health: Arc::new(PeerHealth::default()),
             formats: PeerFormats::default(),
             cluster_format,
+            transport: Transport::Plain,
         }
+    }
+
+    /// These connections, made over `transport` (TLS when the Raft port has a certificate).
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
     }
 
     /// The formats of the peers' connections, for the engine's format upgrade.
@@ -135,6 +144,7 @@ impl NetworkFactory {
             health: self.health.clone(),
             formats: self.formats.clone(),
             cluster_format: self.cluster_format.clone(),
+            transport: self.transport.clone(),
         }
     }
 }
@@ -170,6 +180,7 @@ pub struct PeerConnection {
     /// Nothing is sent to a peer whose connection's format is older than the cluster's: it could
     /// not read the entries.
     cluster_format: ClusterFormat,
+    transport: Transport,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +229,8 @@ impl PeerConnection {
         let client = match &self.client {
             Some(c) if !c.is_closed() => c.clone(),
             _ => {
-                let connect = RpcClient::connect_node(
+                let connect = RpcClient::connect_node_over(
+                    &self.transport,
                     &self.addr,
                     &self.secret,
                     self.ids,

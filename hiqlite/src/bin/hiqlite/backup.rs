@@ -49,7 +49,7 @@ enum BackupCommand {
 pub async fn run(args: BackupArgs) -> Result<(), Error> {
     match args.command {
         BackupCommand::Now { conn, json } => {
-            let info = conn.client().backup().await?;
+            let info = conn.client()?.backup().await?;
             if json {
                 println!("{}", info_json(&info));
             } else {
@@ -57,7 +57,7 @@ pub async fn run(args: BackupArgs) -> Result<(), Error> {
             }
         }
         BackupCommand::List { conn, json } => {
-            let list = conn.client().backups().await?;
+            let list = conn.client()?.backups().await?;
             if json {
                 let all: Vec<_> = list.iter().map(info_json).collect();
                 println!("{}", serde_json::Value::Array(all));

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use comfy_table::{presets::UTF8_FULL, Table};
-use hiqlite::client::{NodeStatus, RemoteOptions};
+use hiqlite::client::NodeStatus;
 use hiqlite::{Client, Error};
 
 use crate::sql::ConnArgs;
@@ -38,13 +38,11 @@ pub struct Row {
 /// only when no address answered.
 pub async fn run(conn: &ConnArgs, json: bool) -> Result<(), Error> {
     let secret = conn.secret();
+    let options = conn.options()?;
     let asks = conn.addrs().iter().map(|addr| {
         let secret = secret.clone();
+        let options = options.clone();
         async move {
-            let options = RemoteOptions {
-                retry_unreachable: false,
-                ..RemoteOptions::default()
-            };
             let client = Client::remote_with(vec![addr.clone()], secret, options);
             let status = match tokio::time::timeout(ASK_TIMEOUT, client.status()).await {
                 Ok(Ok(status)) => Ok(status),

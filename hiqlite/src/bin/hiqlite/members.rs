@@ -35,13 +35,13 @@ pub struct RemoveNodeArgs {
 
 pub async fn add(args: AddNodeArgs) -> Result<(), Error> {
     let member = hiqlite::config::parse_member(&args.node)?;
-    let members = args.conn.client().add_node(member, !args.learner).await?;
+    let members = args.conn.client()?.add_node(member, !args.learner).await?;
     print(&members, args.json);
     Ok(())
 }
 
 pub async fn remove(args: RemoveNodeArgs) -> Result<(), Error> {
-    let members = args.conn.client().remove_node(args.id).await?;
+    let members = args.conn.client()?.remove_node(args.id).await?;
     print(&members, args.json);
     Ok(())
 }

@@ -30,7 +30,7 @@ pub async fn run(args: MigrateArgs) -> Result<(), Error> {
         None => Migrations::find(std::env::current_dir()?)?,
     }
     .ignore_missing(args.ignore_missing);
-    let client = args.conn.client();
+    let client = args.conn.client()?;
     if args.dry_run {
         let applied = client.applied_migrations().await?;
         for a in &applied {

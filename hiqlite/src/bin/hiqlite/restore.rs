@@ -43,7 +43,7 @@ enum Plan {
 
 pub async fn run(args: RestoreArgs) -> Result<(), Error> {
     let plan = plan(&args)?;
-    let client = args.conn.client();
+    let client = args.conn.client()?;
     let info = match plan {
         Plan::Store(source) => client.restore(source).await?,
         Plan::File(path) => client.restore_file(&path, &keys_from_env()?).await?,

@@ -62,17 +62,49 @@ pub struct ConnArgs {
     /// The cluster's API secret (default: the development secret of plain `hiqlite serve`).
     #[arg(long, value_name = "S", env = "HQL_SECRET_API", hide_env_values = true)]
     secret_api: Option<String>,
+    /// Connect over TLS and check each node's certificate against the CA certificate(s) in this
+    /// PEM file (the nodes' `tls_ca`). Needed when the nodes' API ports have certificates.
+    #[arg(long, value_name = "FILE", env = "HQL_TLS_CA")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Connect over TLS and accept any certificate: for a development cluster running with
+    /// generated certificates (`tls_auto_certs`). Only the API secret then authenticates the
+    /// node.
+    #[arg(long, env = "HQL_TLS_AUTO_CERTS", conflicts_with = "tls_ca")]
+    tls_auto_certs: bool,
 }
 
 impl ConnArgs {
     /// A client that tries each `--api` address once, in order: a node that refuses the
     /// connection is skipped at once.
-    pub fn client(&self) -> Client {
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the `--tls-ca` file cannot be read or holds no CA certificate.
+    pub fn client(&self) -> Result<Client, Error> {
+        Ok(Client::remote_with(
+            self.api.clone(),
+            self.secret(),
+            self.options()?,
+        ))
+    }
+
+    /// The options of [`client`](Self::client): one try per address, TLS as asked.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the `--tls-ca` file cannot be read or holds no CA certificate.
+    pub fn options(&self) -> Result<RemoteOptions, Error> {
         let options = RemoteOptions {
             retry_unreachable: false,
             ..RemoteOptions::default()
         };
-        Client::remote_with(self.api.clone(), self.secret(), options)
+        if self.tls_auto_certs {
+            return Ok(options.with_tls(hiqlite::net::TlsClient::accept_any()));
+        }
+        match &self.tls_ca {
+            Some(ca) => options
+                .with_tls_ca(ca)
+                .map_err(|e| Error::Config(format!("--tls-ca: {e}"))),
+            None => Ok(options),
+        }
     }
 
     /// The `--api` addresses, in order.
@@ -105,7 +137,7 @@ impl SqlArgs {
 }
 
 pub async fn run_sql(args: SqlArgs) -> Result<(), Error> {
-    let client = args.conn.client();
+    let client = args.conn.client()?;
     let format = args.format();
     match &args.sql {
         Some(sql) => {
@@ -152,7 +184,7 @@ pub async fn run_status(args: StatusArgs) -> Result<(), Error> {
     if args.cluster {
         return crate::cluster_status::run(&args.conn, args.json).await;
     }
-    let status = args.conn.client().status().await?;
+    let status = args.conn.client()?.status().await?;
     if args.json {
         println!("{}", status_json(&status));
     } else {

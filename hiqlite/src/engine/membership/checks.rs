@@ -103,7 +103,13 @@ async fn probe_once(node: &Engine, member: &Member) -> Result<(), MembershipErro
         local: node.node_id,
         expected: id,
     };
-    let raft = RpcClient::connect_node(raft_addr, &node.secret_raft, ids, node.max_frame_bytes);
+    let raft = RpcClient::connect_node_over(
+        &node.raft_transport,
+        raft_addr,
+        &node.secret_raft,
+        ids,
+        node.max_frame_bytes,
+    );
     match raft.await {
         Ok(_) => {}
         Err(NetError::WrongNode { actual, .. } | NetError::SameNodeId(actual)) => {
@@ -123,7 +129,8 @@ async fn probe_once(node: &Engine, member: &Member) -> Result<(), MembershipErro
 
     let api_addr = &member.api_addr;
     let status = async {
-        let client = RpcClient::connect(
+        let client = RpcClient::connect_over(
+            &node.api_transport,
             api_addr,
             &node.secret_api,
             Channel::Api,

@@ -46,12 +46,23 @@ const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self
 struct Dashboard {
     engine: Arc<Engine>,
     sessions: Sessions,
+    /// Served over HTTPS: the browser must send the session cookie over HTTPS only.
+    https: bool,
 }
 
-/// The dashboard's routes for `engine`: `password` logs in, or `secret_api` when it is `None`.
-/// Without random bytes for the session key, no routes (logged as a warning). The routes carry
-/// their own state, so they merge into a router of any state `S`.
-pub(super) fn routes<S>(engine: Arc<Engine>, password: Option<Secret>) -> Router<S>
+impl Dashboard {
+    /// The `Set-Cookie` value that sets the session cookie to `value` for `max_age_secs`.
+    fn cookie(&self, value: &str, max_age_secs: u64) -> String {
+        let secure = if self.https { "; Secure" } else { "" };
+        format!("{COOKIE}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
+    }
+}
+
+/// The dashboard's routes for `engine`: `password` logs in, or `secret_api` when it is `None`;
+/// `https` when served over TLS (the session cookie is then `Secure`). Without random bytes for
+/// the session key, no routes (logged as a warning). The routes carry their own state, so they
+/// merge into a router of any state `S`.
+pub(super) fn routes<S>(engine: Arc<Engine>, password: Option<Secret>, https: bool) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -63,7 +74,11 @@ where
             return Router::new();
         }
     };
-    let state = Arc::new(Dashboard { engine, sessions });
+    let state = Arc::new(Dashboard {
+        engine,
+        sessions,
+        https,
+    });
     Router::new()
         .route("/dashboard", get(page))
         .route("/dashboard/app.js", get(script))
@@ -120,10 +135,7 @@ async fn login(State(d): State<Arc<Dashboard>>, Json(form): Json<LoginForm>) -> 
             return error(StatusCode::INTERNAL_SERVER_ERROR, &message);
         }
     };
-    let cookie = format!(
-        "{COOKIE}={token}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}",
-        SESSION_TTL.as_secs()
-    );
+    let cookie = d.cookie(&token, SESSION_TTL.as_secs());
     (
         StatusCode::NO_CONTENT,
         [
@@ -139,7 +151,7 @@ async fn logout(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Response
     if let Some(token) = session_token(&headers) {
         d.sessions.revoke(token, SystemTime::now());
     }
-    let cookie = format!("{COOKIE}=; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=0");
+    let cookie = d.cookie("", 0);
     (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response()
 }
 
