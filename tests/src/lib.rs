@@ -26,7 +26,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hiqlite::client::NodeStatus;
-use hiqlite::Client;
+use hiqlite::{Client, RemoteOptions};
 use tokio::process::{Child, Command};
 
 use crate::netns::NodeNetwork;
@@ -96,6 +96,8 @@ pub struct ProcessCluster {
     /// Set when the nodes run in network namespaces of their own (network faults possible).
     /// Declared after `nodes`: the namespaces go after the processes.
     network: Option<NodeNetwork>,
+    /// How the harness's clients connect (TLS, say).
+    client_options: RemoteOptions,
 }
 
 impl ProcessCluster {
@@ -117,6 +119,18 @@ impl ProcessCluster {
     /// value)`, on every start of that node. An `LD_PRELOAD` is combined with the slow-disk shim.
     pub async fn start_with_node_env(n: usize, node_env: &[(usize, &str, &str)]) -> ProcessCluster {
         let cluster = Self::spawn_all_inner(n, &[], None, node_env, None);
+        cluster.wait_all_healthy(Duration::from_secs(60)).await;
+        cluster
+    }
+
+    /// Like [`start_with_node_env`](Self::start_with_node_env), with the harness's clients
+    /// connecting with `options` (e.g. over TLS, for nodes whose `node_env` turns it on).
+    pub async fn start_with_client_options(
+        n: usize,
+        node_env: &[(usize, &str, &str)],
+        options: RemoteOptions,
+    ) -> ProcessCluster {
+        let cluster = Self::spawn_all_inner_with(n, &[], None, node_env, None, options);
         cluster.wait_all_healthy(Duration::from_secs(60)).await;
         cluster
     }
@@ -160,6 +174,17 @@ impl ProcessCluster {
         node_env: &[(usize, &str, &str)],
         bin: Option<&Path>,
     ) -> ProcessCluster {
+        Self::spawn_all_inner_with(n, env, network, node_env, bin, RemoteOptions::default())
+    }
+
+    fn spawn_all_inner_with(
+        n: usize,
+        env: &[(&str, &str)],
+        network: Option<NodeNetwork>,
+        node_env: &[(usize, &str, &str)],
+        bin: Option<&Path>,
+        client_options: RemoteOptions,
+    ) -> ProcessCluster {
         let root = tempfile::Builder::new()
             .prefix("hiqlite-cluster-test-")
             .tempdir()
@@ -180,6 +205,7 @@ impl ProcessCluster {
             root: Some(root),
             network,
             extra_members: Vec::new(),
+            client_options,
         };
         cluster.nodes = (0..n)
             .map(|i| cluster.new_node(i as u64 + 1, &addrs[2 * i], &addrs[2 * i + 1]))
@@ -206,7 +232,11 @@ impl ProcessCluster {
         Node {
             id,
             raft_addr: raft_addr.to_string(),
-            client: Client::remote(vec![api_addr.to_string()], SECRET_API),
+            client: Client::remote_with(
+                vec![api_addr.to_string()],
+                SECRET_API,
+                self.client_options.clone(),
+            ),
             api_addr: api_addr.to_string(),
             log_path: root.join(format!("node{id}.log")),
             slow_disk_control: root.join(format!("node{id}.slow-disk")),
@@ -436,7 +466,7 @@ impl ProcessCluster {
         let addrs = (0..n)
             .map(|k| self.nodes[(i + k) % n].api_addr.clone())
             .collect();
-        Client::remote(addrs, SECRET_API)
+        Client::remote_with(addrs, SECRET_API, self.client_options.clone())
     }
 
     /// Whether node `i`'s process is running (it has not been killed and has not exited).
