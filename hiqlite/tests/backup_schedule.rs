@@ -205,16 +205,27 @@ async fn retention_with_a_zero_day_window_keeps_only_the_newest_backup() {
         std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
         "mine"
     );
-    // Only backup files: no temporary files are left behind either.
-    let files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "notes.txt")
-        .collect();
-    assert!(
-        files.iter().all(|n| n.ends_with(".hqbackup")),
-        "unexpected files: {files:?}"
-    );
+    // No temporary files are left behind either. The next tick's backup may be writing its own
+    // right now (a tick a second, each backup a few milliseconds): between two backups the
+    // directory holds backup files only, and leaked temporary files would never go away.
+    let files = || -> Vec<String> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "notes.txt")
+            .collect()
+    };
+    wait_for(
+        "a moment between two backups with backup files only",
+        Duration::from_secs(30),
+        || {
+            files()
+                .iter()
+                .all(|n| n.ends_with(".hqbackup"))
+                .then_some(())
+        },
+    )
+    .await;
     client.shutdown().await.unwrap();
 }
 
