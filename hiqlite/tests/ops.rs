@@ -223,6 +223,23 @@ async fn health_ready_and_metrics_over_http() {
         Some(1.0)
     );
 
+    // Every follower has the leader's Raft connection open to it; the API gauge is there too.
+    for f in (0..3).filter(|f| *f != leader) {
+        let (_, text) = get(&http, &format!("{}/metrics", base[f]), Some(SECRET_API)).await;
+        let m = scrape(&text);
+        let raft = value(&m, "hiqlite_connections", Some(("channel", "raft")));
+        assert!(
+            raft.is_some_and(|n| n >= 1.0),
+            "raft connections on node {}: {raft:?}",
+            f + 1
+        );
+        assert!(
+            value(&m, "hiqlite_connections", Some(("channel", "api"))).is_some(),
+            "no API connection gauge on node {}",
+            f + 1
+        );
+    }
+
     // A node whose peers are gone stops being ready.
     clients[0].shutdown().await.unwrap();
     clients[2].shutdown().await.unwrap();

@@ -28,8 +28,13 @@ impl Service for ApiService {
         self.answer(0, req).await
     }
 
+    fn connection_opened(&self, _peer: &Accepted) {
+        self.node.metrics.api_connections.increment(1.0);
+    }
+
     /// A connection ended: its streaming reads stop.
     fn connection_closed(&self, peer: Accepted) {
+        self.node.metrics.api_connections.decrement(1.0);
         self.node.cursors.connection_closed(peer.connection);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Gauge, Histogram};
 
 /// The engine's counters and latency histograms (seconds).
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct EngineMetrics {
     /// Seconds a read took on this node's database: waiting for a pooled connection, running
     /// the statement, collecting the rows (a consistent read's barrier before it is not counted).
     pub read_seconds: Histogram,
+    /// Authenticated connections open on the API port (clients, followers forwarding).
+    pub api_connections: Gauge,
 }
 
 impl Default for EngineMetrics {
@@ -36,6 +38,7 @@ impl Default for EngineMetrics {
             reads: Counter::noop(),
             read_errors: Counter::noop(),
             read_seconds: Histogram::noop(),
+            api_connections: Gauge::noop(),
         }
     }
 }

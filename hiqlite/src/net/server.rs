@@ -60,6 +60,13 @@ pub trait Service: Send + Sync + 'static {
     /// Answers one request. Runs in its own task, concurrently with other requests.
     fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response> + Send;
 
+    /// Called once a connection has passed the handshake, before its first request; every such
+    /// call is later matched by one [`connection_closed`](Self::connection_closed). By default
+    /// nothing.
+    fn connection_opened(&self, peer: &Accepted) {
+        let _ = peer;
+    }
+
     /// Called once a connection has ended (the peer hung up, a bad frame, shutdown), after its
     /// requests still running were aborted: a service that keeps state per connection
     /// ([`Accepted::connection`]) drops it here. By default nothing.
@@ -361,6 +368,7 @@ async fn serve_connection<S: Service>(
         }
     };
     debug!(%peer, %channel, ?peer_id, "peer authenticated");
+    service.connection_opened(&peer_id);
 
     // A bare connect-and-close (port scan, TCP health check) is not worth a warning.
 

@@ -151,6 +151,21 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     .map_err(|e| Error::Raft(format!("cannot start Raft: {e}")))?;
     wait_for_recovered_state(&raft, recovered_last, std::time::Duration::from_secs(10)).await;
 
+    let db_path = config.data_dir.join("db").join(&config.filename_db);
+    let node_metrics = http_listener.is_some().then(|| {
+        let files = crate::ops::prometheus::NodeFiles {
+            db: db_path,
+            log_dir: config.data_dir.join("logs"),
+            snapshot: snapshot_file,
+        };
+        let metrics = crate::ops::prometheus::NodeMetrics::new(files, config.backup_cron.is_some());
+        log_reader.record_fsync_latency(metrics.log_fsync_histogram());
+        metrics
+    });
+    let raft_connections = node_metrics
+        .as_ref()
+        .map_or_else(metrics::Gauge::noop, |m| m.connections("raft"));
+
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let raft_server = tokio::spawn(crate::net::serve_node_over(
         node_tls.raft_server.clone(),
@@ -162,6 +177,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
             raft: raft.clone(),
             inbox: SnapshotInbox::new(&snapshot_dir),
             cluster_format: cluster_format.clone(),
+            connections: raft_connections,
         }),
         shutdown_rx.clone(),
     ));
@@ -179,17 +195,6 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         .backup_dir
         .clone()
         .or_else(|| config.s3.is_set().then(|| config.data_dir.join("backups")));
-    let db_path = config.data_dir.join("db").join(&config.filename_db);
-    let node_metrics = http_listener.is_some().then(|| {
-        let files = crate::ops::prometheus::NodeFiles {
-            db: db_path,
-            log_dir: config.data_dir.join("logs"),
-            snapshot: snapshot_file,
-        };
-        let metrics = crate::ops::prometheus::NodeMetrics::new(files, config.backup_cron.is_some());
-        log_reader.record_fsync_latency(metrics.log_fsync_histogram());
-        metrics
-    });
     if let Some(m) = &node_metrics {
         engine = engine.with_metrics(m.engine_metrics());
     }

@@ -31,7 +31,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 const ROLES: [&str; 5] = ["leader", "follower", "learner", "candidate", "shutdown"];
 
 /// Every metric the recorder holds: name, kind, help (what it is, and its unit).
-const DESCRIBED: [(&str, Kind, &str); 22] = [
+const DESCRIBED: [(&str, Kind, &str); 23] = [
     ("hiqlite_writes_total", Kind::Counter, "Writes submitted on this node (execute, txn, batch, ...), whatever their outcome; a count."),
     ("hiqlite_write_errors_total", Kind::Counter, "Writes submitted on this node that returned an error; a count."),
     ("hiqlite_write_duration_seconds", Kind::Histogram, "Time from submitting a write on this node until it is applied here or fails, in seconds."),
@@ -48,6 +48,7 @@ const DESCRIBED: [(&str, Kind, &str); 22] = [
     ("hiqlite_purged_index", Kind::Gauge, "The last log index purged from this node's Raft log, 0 before the first purge; a log index."),
     ("hiqlite_db_size_bytes", Kind::Gauge, "Size of this node's SQLite database file, in bytes."),
     ("hiqlite_wal_size_bytes", Kind::Gauge, "Size of this node's SQLite write-ahead log file (-wal), in bytes; 0 when there is none."),
+    ("hiqlite_connections", Kind::Gauge, "Authenticated connections open on this node, label channel: raft (peers) or api (clients and followers forwarding); a count."),
     ("hiqlite_log_size_bytes", Kind::Gauge, "Size of this node's Raft log on disk (every file of its RocksDB directory), in bytes."),
     ("hiqlite_log_fsync_duration_seconds", Kind::Histogram, "Time each synced write of the Raft log took (a group of appends, votes or purges written and fsynced together), in seconds."),
     ("hiqlite_snapshot_timestamp_seconds", Kind::Gauge, "When this node's current snapshot file was written (built here or received from the leader), in seconds since the Unix epoch; absent before the first."),
@@ -114,6 +115,7 @@ impl NodeMetrics {
                 .register_histogram(&Key::from_static_name(n), &META)
         };
         EngineMetrics {
+            api_connections: self.connections("api"),
             writes: counter("hiqlite_writes_total"),
             write_errors: counter("hiqlite_write_errors_total"),
             write_seconds: histogram("hiqlite_write_duration_seconds"),
@@ -121,6 +123,15 @@ impl NodeMetrics {
             read_errors: counter("hiqlite_read_errors_total"),
             read_seconds: histogram("hiqlite_read_duration_seconds"),
         }
+    }
+
+    /// The gauge of authenticated connections open on the `channel` port (`raft` or `api`).
+    pub(crate) fn connections(&self, channel: &'static str) -> metrics::Gauge {
+        let key = Key::from_parts("hiqlite_connections", vec![Label::new("channel", channel)]);
+        let gauge = self.recorder.register_gauge(&key, &META);
+        // Shown as 0 until the first connection, rather than missing.
+        gauge.increment(0.0);
+        gauge
     }
 
     /// The histogram the Raft log store records its fsync latency into

@@ -503,11 +503,21 @@ pub struct RaftService {
     /// Peers whose connection speaks an older format than the cluster's are refused: they could
     /// not read its entries (and, being format-1 nodes, cannot prove their node id).
     pub cluster_format: ClusterFormat,
+    /// Authenticated connections open on the Raft port (`hiqlite_connections{channel="raft"}`).
+    pub connections: metrics::Gauge,
 }
 
 impl crate::net::Service for RaftService {
     type Request = RaftRequest;
     type Response = RaftResponse;
+
+    fn connection_opened(&self, _peer: &crate::net::Accepted) {
+        self.connections.increment(1.0);
+    }
+
+    fn connection_closed(&self, _peer: crate::net::Accepted) {
+        self.connections.decrement(1.0);
+    }
 
     /// A request whose vote names another node than the one the connection proved to be is
     /// refused: one process can never speak for two members.
