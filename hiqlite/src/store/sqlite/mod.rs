@@ -5,6 +5,7 @@ mod apply;
 pub mod classify;
 pub mod clock;
 pub mod determinism;
+mod events_hook;
 mod ffi;
 #[cfg(test)]
 mod format_tests;
