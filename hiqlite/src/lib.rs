@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod client;
 pub mod config;
+pub mod cron;
 pub mod engine;
 pub mod migrate;
 pub mod net;
@@ -28,7 +29,9 @@ pub use client::{
     NodeStatus, RemoteOptions, Row, SqlOutput, StatementRef, Txn,
 };
 pub use config::{NodeConfig, ReadPolicy, Secret};
+pub use cron::{CronJob, CronTick};
 pub use error::Error;
+pub use store::events::{ListenError, Notification, Subscription, TableEvent, TableOp};
 #[cfg(feature = "macros")]
 pub use hiqlite_macros::{
     migrate, query, query_as, query_file, query_file_as, query_file_scalar, query_scalar,
