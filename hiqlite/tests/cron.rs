@@ -50,10 +50,13 @@ fn register(
 }
 
 async fn wait_for(rx: &mut watch::Receiver<Runs>, what: &str, until: impl FnMut(&Runs) -> bool) {
-    tokio::time::timeout(Duration::from_secs(30), rx.wait_for(until))
+    let done = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(until))
         .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}: {:?}", *rx.borrow()))
-        .expect("sender alive");
+        .map(|r| r.map(|_| ()));
+    match done {
+        Ok(r) => r.expect("sender alive"),
+        Err(_) => panic!("timed out waiting for {what}: {:?}", *rx.borrow()),
+    }
 }
 
 fn assert_each_tick_once(runs: &Runs) {
