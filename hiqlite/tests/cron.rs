@@ -77,6 +77,23 @@ async fn the_leader_runs_each_tick_once() {
         &Arc::new(AtomicBool::new(false)),
         &trapped,
     );
+    // A job that panics at every run keeps being run at the next ticks.
+    let (panics, mut panics_rx) = watch::channel(0u32);
+    let _panicky: Vec<CronJob> = cluster
+        .clients
+        .iter()
+        .map(|c| {
+            let panics = panics.clone();
+            c.cron("panics", EVERY_SECOND, move |_| {
+                let panics = panics.clone();
+                async move {
+                    panics.send_modify(|n| *n += 1);
+                    panic!("a failing job");
+                }
+            })
+            .expect("registers")
+        })
+        .collect();
     wait_for(&mut rx, "4 ticks", |r| r.len() >= 4).await;
     let seen = rx.borrow().clone();
     println!("runs (tick ms -> nodes): {seen:?}");
@@ -88,6 +105,11 @@ async fn the_leader_runs_each_tick_once() {
     // Ticks are whole seconds, one apart (none skipped while the leader stayed).
     let ticks: Vec<i64> = seen.keys().copied().collect();
     assert!(ticks.iter().all(|t| t % 1000 == 0), "{ticks:?}");
+    tokio::time::timeout(Duration::from_secs(30), panics_rx.wait_for(|&n| n >= 2))
+        .await
+        .expect("the panicking job runs again at a later tick")
+        .expect("sender alive");
+    println!("the panicking job ran {} times", *panics_rx.borrow());
     cluster.shutdown().await;
 }
 

@@ -22,8 +22,28 @@ where
     F: Fn(CronTick) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    /// Runs the closure's future in a task of its own, so that a panic ends only this run (it
+    /// is logged), not the job. The task is aborted when this future is dropped (shutdown).
     fn run(&mut self, tick: CronTick) -> impl Future<Output = ()> + Send {
-        (self.0)(tick)
+        let task = tokio::spawn((self.0)(tick));
+        let abort = AbortOnDrop(task.abort_handle());
+        async move {
+            if let Err(e) = task.await {
+                if e.is_panic() {
+                    tracing::error!(tick_ms = tick.tick_ms, "the cron job panicked; the tick is not run again");
+                }
+            }
+            drop(abort);
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
