@@ -25,7 +25,10 @@ async fn main() -> Result<(), hiqlite::Error> {
             async move {
                 // The job's own errors are the job's to handle: the tick is not run again.
                 if let Err(e) = c
-                    .execute("INSERT INTO runs VALUES (?, ?)", params!(tick.tick_ms, node))
+                    .execute(
+                        "INSERT INTO runs VALUES (?, ?)",
+                        params!(tick.tick_ms, node),
+                    )
                     .await
                 {
                     eprintln!("tick {}: {e}", tick.tick_ms);

@@ -26,13 +26,19 @@ async fn main() -> Result<(), hiqlite::Error> {
         .await?;
 
     match on_node3.recv().await {
-        Ok(n) => println!("node 3 got {:?} on {:?} (log index {})", n.payload, n.channel, n.log_index),
+        Ok(n) => println!(
+            "node 3 got {:?} on {:?} (log index {})",
+            n.payload, n.channel, n.log_index
+        ),
         // A subscriber that falls more than the buffer behind is told how many it lost.
         Err(ListenError::Lagged(lost)) => println!("node 3 lost {lost} notifications"),
         Err(ListenError::Closed) => println!("node 3 stopped"),
     }
     if let Ok(change) = changes.recv().await {
-        println!("node 2 saw {:?} of rowid {} in {}", change.op, change.rowid, change.table);
+        println!(
+            "node 2 saw {:?} of rowid {} in {}",
+            change.op, change.rowid, change.table
+        );
     }
 
     for c in &clients {

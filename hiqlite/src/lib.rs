@@ -31,7 +31,6 @@ pub use client::{
 pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use cron::{CronJob, CronTick};
 pub use error::Error;
-pub use store::events::{ListenError, Notification, Subscription, TableEvent, TableOp};
 #[cfg(feature = "macros")]
 pub use hiqlite_macros::{
     migrate, query, query_as, query_file, query_file_as, query_file_scalar, query_scalar,
@@ -41,6 +40,7 @@ pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, 
 pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
+pub use store::events::{ListenError, Notification, Subscription, TableEvent, TableOp};
 pub use types::params::{IntoParams, IntoTxnParams, NamedParams, ParamsError};
 pub use types::write_key::{ParseWriteKeyError, WriteKey, WRITE_KEY_RETENTION};
 pub use value::{Params, Value};

@@ -141,8 +141,15 @@ async fn a_tick_whose_leader_stops_mid_job_runs_exactly_once() {
     let seen = rx.borrow().clone();
     println!("runs (tick ms -> nodes): {seen:?}");
     assert_each_tick_once(&seen);
-    assert_eq!(seen[&tick], vec![node], "the trapped tick ran once, on the old leader");
-    let after: Vec<u64> = seen.range(tick + 1..).flat_map(|(_, n)| n.clone()).collect();
+    assert_eq!(
+        seen[&tick],
+        vec![node],
+        "the trapped tick ran once, on the old leader"
+    );
+    let after: Vec<u64> = seen
+        .range(tick + 1..)
+        .flat_map(|(_, n)| n.clone())
+        .collect();
     assert!(
         !after.contains(&node),
         "the stopped node ran nothing after it stopped: {after:?}"

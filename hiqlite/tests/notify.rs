@@ -48,7 +48,10 @@ async fn every_node_delivers_the_same_notifications_in_the_same_order() {
         }
         seqs.push(seq);
     }
-    println!("node 1 received first {:?} ... last {:?}", seqs[0][0], seqs[0][59]);
+    println!(
+        "node 1 received first {:?} ... last {:?}",
+        seqs[0][0], seqs[0][59]
+    );
     assert_eq!(seqs[0], seqs[1], "nodes 1 and 2 deliver the same sequence");
     assert_eq!(seqs[0], seqs[2], "nodes 1 and 3 deliver the same sequence");
     assert!(seqs[0].windows(2).all(|w| w[0].0 < w[1].0), "log order");

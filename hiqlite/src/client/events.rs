@@ -52,9 +52,7 @@ impl Client {
                     job,
                 ))
             }
-            Backend::Remote(_) => Err(Error::EmbeddedOnly {
-                what: "a cron job",
-            }),
+            Backend::Remote(_) => Err(Error::EmbeddedOnly { what: "a cron job" }),
         }
     }
 

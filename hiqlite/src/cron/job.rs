@@ -30,7 +30,10 @@ where
         async move {
             if let Err(e) = task.await {
                 if e.is_panic() {
-                    tracing::error!(tick_ms = tick.tick_ms, "the cron job panicked; the tick is not run again");
+                    tracing::error!(
+                        tick_ms = tick.tick_ms,
+                        "the cron job panicked; the tick is not run again"
+                    );
                 }
             }
             drop(abort);

@@ -60,7 +60,9 @@ pub enum ListenError {
     /// This subscriber fell more than the buffer ([`EVENT_BUFFER`] messages) behind: the `n`
     /// oldest messages it had not read are gone. The next `recv` returns the oldest one still
     /// kept.
-    #[error("the subscriber fell behind: {0} messages were dropped (the buffer keeps {EVENT_BUFFER})")]
+    #[error(
+        "the subscriber fell behind: {0} messages were dropped (the buffer keeps {EVENT_BUFFER})"
+    )]
     Lagged(u64),
     /// The node stopped: no more messages will come.
     #[error("the node stopped: no more messages")]
