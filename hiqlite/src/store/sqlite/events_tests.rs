@@ -2,7 +2,7 @@
 //! rolled back, also when a segment starts over.
 
 use super::test_db::{execute, Db};
-use crate::store::events::{TableOp, Subscription, TableEvent, Notification};
+use crate::store::events::{Notification, Subscription, TableEvent, TableOp};
 use crate::types::command::{SqlError, WriteOp};
 
 fn drain<T: Clone>(sub: &mut Subscription<T>) -> Vec<T> {
