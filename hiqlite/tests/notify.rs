@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::TestCluster;
 use hiqlite::store::events::EVENT_BUFFER;
-use hiqlite::{params, ListenError, Subscription, TableEvent, TableOp};
+use hiqlite::{params, Client, ListenError, Subscription, TableEvent, TableOp};
 
 async fn next<T: Clone>(sub: &mut Subscription<T>) -> Result<T, ListenError> {
     tokio::time::timeout(Duration::from_secs(30), sub.recv())
@@ -26,6 +26,11 @@ async fn every_node_delivers_the_same_notifications_in_the_same_order() {
         .collect();
     let mut other = cluster.clients[0].listen("other").expect("listen");
     // 60 notifications, published concurrently from all three nodes: the log decides the order.
+    // The remote client cannot listen (yet).
+    assert!(matches!(
+        Client::remote(vec![cluster.api_addr(0)], common::SECRET_API).listen("orders"),
+        Err(hiqlite::Error::EmbeddedOnly { .. })
+    ));
     let mut tasks = Vec::new();
     for (i, c) in cluster.clients.iter().enumerate() {
         for n in 0..20 {
@@ -35,13 +40,18 @@ async fn every_node_delivers_the_same_notifications_in_the_same_order() {
             }));
         }
     }
+    // A remote client publishes too (its write goes through the API port).
+    let remote = Client::remote(vec![cluster.api_addr(1)], common::SECRET_API);
+    tasks.push(tokio::spawn(async move {
+        remote.notify("orders", "remote").await
+    }));
     for t in tasks {
         t.await.unwrap().expect("notify");
     }
     let mut seqs = Vec::new();
     for sub in &mut subs {
         let mut seq = Vec::new();
-        for _ in 0..60 {
+        for _ in 0..61 {
             let n = next(sub).await.expect("no lag");
             assert_eq!(n.channel, "orders");
             seq.push((n.log_index, n.payload));
@@ -50,7 +60,7 @@ async fn every_node_delivers_the_same_notifications_in_the_same_order() {
     }
     println!(
         "node 1 received first {:?} ... last {:?}",
-        seqs[0][0], seqs[0][59]
+        seqs[0][0], seqs[0][60]
     );
     assert_eq!(seqs[0], seqs[1], "nodes 1 and 2 deliver the same sequence");
     assert_eq!(seqs[0], seqs[2], "nodes 1 and 3 deliver the same sequence");
@@ -58,7 +68,7 @@ async fn every_node_delivers_the_same_notifications_in_the_same_order() {
     let mut payloads: Vec<_> = seqs[0].iter().map(|(_, p)| p.clone()).collect();
     payloads.sort();
     payloads.dedup();
-    assert_eq!(payloads.len(), 60, "every notification once");
+    assert_eq!(payloads.len(), 61, "every notification once");
     assert_eq!(other.try_recv(), Ok(None), "another channel gets nothing");
     cluster.shutdown().await;
 }

@@ -153,6 +153,8 @@ impl Events {
     /// A subscription to the notifications of `channel`.
     pub fn listen(&self, channel: &str) -> Subscription<Notification> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        // Channels whose subscribers all went away keep no buffer.
+        channels.retain(|_, sender| sender.receiver_count() > 0);
         let sender = channels
             .entry(channel.to_string())
             .or_insert_with(|| broadcast::channel(self.capacity).0);
