@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod client;
 pub mod config;
+pub mod cron;
 pub mod engine;
 pub mod migrate;
 pub mod net;
@@ -28,6 +29,7 @@ pub use client::{
     NodeStatus, RemoteOptions, Row, SqlOutput, StatementRef, Txn,
 };
 pub use config::{NodeConfig, ReadPolicy, Secret};
+pub use cron::{CronJob, CronTick};
 pub use error::Error;
 #[cfg(feature = "macros")]
 pub use hiqlite_macros::{
@@ -38,6 +40,7 @@ pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, 
 pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
+pub use store::events::{ListenError, Notification, Subscription, TableEvent, TableOp};
 pub use types::params::{IntoParams, IntoTxnParams, NamedParams, ParamsError};
 pub use types::write_key::{ParseWriteKeyError, WriteKey, WRITE_KEY_RETENTION};
 pub use value::{Params, Value};

@@ -17,6 +17,7 @@
 //! (`query_stream`, `query_consistent_stream`) are in [`stream`].
 
 mod backup;
+mod events;
 mod keyed;
 mod migrate;
 pub mod remote;

@@ -72,6 +72,10 @@ pub enum Error {
     TooLarge { size: usize, max: usize },
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The call needs an embedded node (`hiqlite::start_node`): `what` runs inside the node
+    /// (cron jobs, subscriptions), and a remote client has none.
+    #[error("{what} needs an embedded node (hiqlite::start_node); a remote client cannot do it")]
+    EmbeddedOnly { what: &'static str },
     /// Something did not finish in time: a consistent read's node did not catch up with the
     /// leader within `request_timeout`, or
     /// [`wait_until_healthy`](crate::Client::wait_until_healthy) gave up. Writes do not report

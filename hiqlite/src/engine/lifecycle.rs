@@ -30,6 +30,13 @@ impl NodeHandle {
         }
     }
 
+    /// A receiver of the node's shutdown signal (`true` once it stops), or `None` when it
+    /// already stopped.
+    pub(crate) fn shutdown_signal(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        let running = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        running.as_ref().map(|r| r.shutdown.subscribe())
+    }
+
     /// Hands leadership over (if this node leads), stops the listeners and the node's own tasks,
     /// then Raft; waits for each to finish. Idempotent.
     ///

@@ -81,6 +81,8 @@ pub struct Engine {
     pub(crate) metrics: metrics::EngineMetrics,
     /// The last failed writes and reads, for the dashboard (see `engine::recent_errors`).
     pub(crate) recent_errors: recent_errors::RecentErrors,
+    /// Committed notifications and table changes on this node (see `store::events`).
+    pub(crate) events: Arc<crate::store::events::Events>,
 }
 
 /// Why one attempt did not succeed.
@@ -137,7 +139,14 @@ impl Engine {
             backup_health: Arc::default(),
             metrics: metrics::EngineMetrics::default(),
             recent_errors: recent_errors::RecentErrors::default(),
+            events: Arc::default(),
         }
+    }
+
+    /// This engine, publishing the state machine's committed events from `events`.
+    pub(crate) fn with_events(mut self, events: Arc<crate::store::events::Events>) -> Self {
+        self.events = events;
+        self
     }
 
     /// This engine, writing backups to `store`.

@@ -81,6 +81,7 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     let applied = state_machine.applied_index();
     let clock_offset = state_machine.clock_offset();
     let cluster_format = state_machine.cluster_format();
+    let events = state_machine.events();
     let lineage = state_machine.lineage();
     let snapshot_dir = state_machine.snapshot_dir();
     let snapshot_file = state_machine.snapshot_file();
@@ -189,7 +190,8 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         clock_offset,
         (cluster_format.clone(), peer_formats),
     )
-    .with_transports(node_tls.raft_client.clone(), node_tls.api_client.clone());
+    .with_transports(node_tls.raft_client.clone(), node_tls.api_client.clone())
+    .with_events(events);
     // With S3 but without backup_dir, backups are staged in DATA_DIR/backups (docs/backups.md).
     let backup_dir = config
         .backup_dir

@@ -2,4 +2,5 @@
 
 // The replicated command is vocabulary (`types/`); this path stays for users.
 pub use crate::types::command;
+pub mod events;
 pub mod sqlite;

@@ -87,6 +87,10 @@ pub enum WriteOp {
     /// succeeds only when it is later than the job's last claimed tick, so of all the leaders
     /// that may propose the same tick across a fail-over exactly one runs it.
     ClaimTick { job: String, tick_ms: i64 },
+    // Added in format 5 (`Feature::Notify`).
+    /// Publishes `payload` on `channel` to the subscribers of every node, once the entry is
+    /// committed (see `store::events`). Writes nothing to the database.
+    Notify { channel: String, payload: String },
 }
 
 impl WriteOp {
@@ -101,6 +105,7 @@ impl WriteOp {
             WriteOp::RestoreChunk { .. } => "restore_chunk",
             WriteOp::RestoreCommit { .. } => "restore_commit",
             WriteOp::ClaimTick { .. } => "claim_tick",
+            WriteOp::Notify { .. } => "notify",
         }
     }
 
@@ -127,6 +132,7 @@ impl WriteOp {
                 Feature::Restore.since()
             }
             WriteOp::ClaimTick { .. } => Feature::ScheduledTicks.since(),
+            WriteOp::Notify { .. } => Feature::Notify.since(),
             _ => crate::types::format::OLDEST,
         }
     }

@@ -112,6 +112,8 @@ impl WriterThread {
         let clock_before = self.clock.last();
         let mut ended: BTreeMap<usize, Ending> = BTreeMap::new();
         loop {
+            // Events of an attempt that rolled back are not published.
+            self.events.clear();
             let outcome = self
                 .internal("BEGIN IMMEDIATE")
                 .map_err(|e| Interrupted::Io(io_err(e)))
@@ -122,12 +124,16 @@ impl WriterThread {
                 });
             // What was rolled back must not move the log's clock.
             match outcome {
-                Ok(results) => return Ok(results),
+                Ok(results) => {
+                    self.events.publish();
+                    return Ok(results);
+                }
                 Err(Interrupted::TransactionEnded(position, error)) => {
                     self.clock.reset(clock_before);
                     ended.insert(position, error);
                 }
                 Err(Interrupted::Io(e)) => {
+                    self.events.clear();
                     let _ = self.internal("ROLLBACK");
                     self.clock.reset(clock_before);
                     return Err(e);
@@ -208,6 +214,7 @@ impl WriterThread {
         history::mark_entry_start(&self.conn);
         self.guard.reset_budget();
         self.internal("SAVEPOINT entry").map_err(io_err)?;
+        let events_mark = self.events.begin_entry(log_id.index());
         let outcome = match (&cmd.op, self.vacuum_kind(&cmd.op)) {
             (_, Vacuum::Refuse(e)) => Err(OpError::Sql(e)),
             (WriteOp::Migrate(migration), _) => self.apply_migration(migration, entry_time_ms),
@@ -220,6 +227,9 @@ impl WriterThread {
                 _,
             ) => self.apply_restore_chunk(*restore, *offset, bytes),
             (WriteOp::ClaimTick { job, tick_ms }, _) => self.apply_claim_tick(job, *tick_ms),
+            (WriteOp::Notify { channel, payload }, _) => {
+                self.apply_notify(log_id.index(), channel, payload)
+            }
             (op, _) => run_op(&self.conn, op),
         };
         if self.conn.is_autocommit() {
@@ -244,6 +254,7 @@ impl WriterThread {
         // statement's own transaction would undo them. `OR FAIL`, which in autocommit mode keeps
         // them, keeps nothing here: docs/sql.md.)
         if result.is_err() {
+            self.events.roll_back_to(events_mark);
             self.internal("ROLLBACK TO entry").map_err(io_err)?;
         }
         self.internal("RELEASE entry").map_err(io_err)?;

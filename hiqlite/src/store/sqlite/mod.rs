@@ -5,6 +5,9 @@ mod apply;
 pub mod classify;
 pub mod clock;
 pub mod determinism;
+mod events_hook;
+#[cfg(test)]
+mod events_tests;
 mod ffi;
 #[cfg(test)]
 mod format_tests;

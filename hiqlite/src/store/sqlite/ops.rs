@@ -164,8 +164,11 @@ pub(crate) fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpE
         // `apply_claim_tick` run them.
         WriteOp::RestoreChunk { .. }
         | WriteOp::RestoreCommit { .. }
-        | WriteOp::ClaimTick { .. } => Err(OpError::Sql(SqlError::Sqlite {
-            message: "a restore or a tick claim cannot run as an ordinary operation".into(),
+        | WriteOp::ClaimTick { .. }
+        | WriteOp::Notify { .. } => Err(OpError::Sql(SqlError::Sqlite {
+            message: "a restore, a tick claim or a notification cannot run as an ordinary \
+                      operation"
+                .into(),
         })),
     }
 }

@@ -92,6 +92,11 @@ impl StateMachine {
     }
 
     /// The cluster's format as this node applies it (see `types::format`).
+    /// Where committed notifications and table changes are published (see `store::events`).
+    pub fn events(&self) -> Arc<crate::store::events::Events> {
+        self.writer.events()
+    }
+
     pub fn cluster_format(&self) -> crate::types::format::ClusterFormat {
         self.writer.cluster_format()
     }

@@ -6,7 +6,7 @@
 //! the log replays exactly the entries that are missing.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use openraft::storage::ApplyResponder;
@@ -57,6 +57,7 @@ pub struct SqliteWriter {
     format: ClusterFormat,
     lineage: watch::Receiver<u64>,
     db_path: PathBuf,
+    events: Arc<crate::store::events::Events>,
 }
 
 /// What the database says was applied last, read when the writer opens.
@@ -98,6 +99,8 @@ impl SqliteWriter {
         let schema = SchemaWatch::new(&conn, &guard, schema_generation.clone());
         let format = ClusterFormat::new(state.format);
         let (lineage_tx, lineage_rx) = watch::channel(state.lineage);
+        let events = super::events_hook::Collector::install(&conn, Arc::default());
+        let published_events = events.events();
         let mut writer = WriterThread {
             conn,
             guard,
@@ -109,6 +112,7 @@ impl SqliteWriter {
             published_format: format.clone(),
             lineage: lineage_tx,
             math_registered: false,
+            events,
         };
         writer.switch_format(state.format).map_err(open_err)?;
         let thread = std::thread::Builder::new()
@@ -124,6 +128,7 @@ impl SqliteWriter {
                 format,
                 lineage: lineage_rx,
                 db_path: db_path.to_path_buf(),
+                events: published_events,
             },
             state,
         ))
@@ -163,6 +168,11 @@ impl SqliteWriter {
     /// The cluster's format as this writer applies it (see `types::format`).
     pub fn cluster_format(&self) -> ClusterFormat {
         self.format.clone()
+    }
+
+    /// Where committed notifications and table changes are published (see `store::events`).
+    pub fn events(&self) -> Arc<crate::store::events::Events> {
+        self.events.clone()
     }
 
     /// The lineage of the database's history: an id that changes when the history of log
@@ -338,6 +348,8 @@ pub(super) struct WriterThread {
     pub(super) lineage: watch::Sender<u64>,
     /// Whether the math functions of format 2 are registered on `conn`.
     math_registered: bool,
+    /// Notifications and table changes of the segment being applied.
+    pub(super) events: super::events_hook::Collector,
 }
 
 impl WriterThread {
