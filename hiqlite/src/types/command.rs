@@ -87,6 +87,9 @@ pub enum WriteOp {
     /// succeeds only when it is later than the job's last claimed tick, so of all the leaders
     /// that may propose the same tick across a fail-over exactly one runs it.
     ClaimTick { job: String, tick_ms: i64 },
+    // Added in format 5 (`Feature::Cache`).
+    /// A replicated cache or distributed lock operation (`store::sqlite::cache`).
+    Cache(crate::types::cache::CacheOp),
 }
 
 impl WriteOp {
@@ -101,6 +104,7 @@ impl WriteOp {
             WriteOp::RestoreChunk { .. } => "restore_chunk",
             WriteOp::RestoreCommit { .. } => "restore_commit",
             WriteOp::ClaimTick { .. } => "claim_tick",
+            WriteOp::Cache(op) => op.kind(),
         }
     }
 
@@ -127,6 +131,7 @@ impl WriteOp {
                 Feature::Restore.since()
             }
             WriteOp::ClaimTick { .. } => Feature::ScheduledTicks.since(),
+            WriteOp::Cache(_) => Feature::Cache.since(),
             _ => crate::types::format::OLDEST,
         }
     }
@@ -243,6 +248,9 @@ pub enum WriteOutput {
         claimed: bool,
         last_tick_ms: Option<i64>,
     },
+    // Added in format 5.
+    /// The answer to [`WriteOp::Cache`].
+    Cache(crate::types::cache::CacheOutput),
 }
 
 /// A deterministic statement failure: every replica computes the same one.

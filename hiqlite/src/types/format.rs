@@ -25,6 +25,7 @@
 //! | 2 | 0.1.0 | format negotiation; node identity proof; the full node status and precise remote errors; deterministic SQL functions and rules whose results differ from format 1 (see [`Feature`]) |
 //! | 3 | 0.1.0 (main after commit ecbeb24) | streaming reads on the API port (cursor requests); backup requests (`ApiRequest::Backup`, `Backups`); nothing in log entries or snapshots changes |
 //! | 4 | 0.1.0 (main after commit 657482d) | log entries: restoring a backup through the log (`WriteOp::RestoreChunk`, `RestoreCommit`), claiming scheduled ticks (`WriteOp::ClaimTick`); API: `ApiRequest::Restore` |
+//! | 5 | 0.1.0 (main after the cache branch) | log entries: the replicated cache and distributed locks (`WriteOp::Cache`, [`Feature::Cache`]) |
 
 use std::fmt;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub type Format = u8;
 pub const OLDEST: Format = 1;
 
 /// The newest format this binary speaks, which a cluster of such binaries raises itself to.
-pub const NEWEST: Format = 4;
+pub const NEWEST: Format = 5;
 
 /// The format of a peer that says nothing about formats (it predates them: commit f4f5ed9).
 pub const UNMARKED_PEER: Format = 1;
@@ -105,6 +106,8 @@ pub enum Feature {
     Restore,
     /// Scheduled jobs whose ticks are claimed through the log (`WriteOp::ClaimTick`).
     ScheduledTicks,
+    /// The replicated cache and distributed locks (`WriteOp::Cache`).
+    Cache,
 }
 
 impl Feature {
@@ -114,6 +117,7 @@ impl Feature {
             Feature::MonotonicEntryTime | Feature::PortableMath | Feature::Vacuum => 2,
             Feature::StreamingReads => 3,
             Feature::Restore | Feature::ScheduledTicks => 4,
+            Feature::Cache => 5,
         }
     }
 

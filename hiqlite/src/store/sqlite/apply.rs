@@ -220,6 +220,7 @@ impl WriterThread {
                 _,
             ) => self.apply_restore_chunk(*restore, *offset, bytes),
             (WriteOp::ClaimTick { job, tick_ms }, _) => self.apply_claim_tick(job, *tick_ms),
+            (WriteOp::Cache(op), _) => self.apply_cache(op, entry_time_ms, log_id.index()),
             (op, _) => run_op(&self.conn, op),
         };
         if self.conn.is_autocommit() {

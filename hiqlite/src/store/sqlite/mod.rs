@@ -2,6 +2,7 @@
 //! connections for local reads, and deterministic clock/random functions.
 
 mod apply;
+mod cache;
 pub mod classify;
 pub mod clock;
 pub mod determinism;
