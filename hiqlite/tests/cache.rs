@@ -175,6 +175,48 @@ async fn restart_keeps_the_cache() {
     cluster.shutdown().await;
 }
 
+/// A lock holder in a process of its own (a runtime on its own thread, reaching the cluster
+/// through a remote client), which can die without releasing anything.
+struct Holder {
+    token: u64,
+    kill: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Holder {
+    fn lock(api_addr: String, name: &'static str, lease: Duration) -> Holder {
+        let (token_tx, token_rx) = std::sync::mpsc::channel();
+        let (kill, kill_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let guard = runtime.block_on(async move {
+                let client = Client::remote(vec![api_addr], common::SECRET_API);
+                client.lock_with(name, lease).await.unwrap()
+            });
+            token_tx.send(guard.token()).unwrap();
+            let _ = kill_rx.recv();
+            // Dies: no release; the runtime's end stops the renewals.
+            std::mem::forget(guard);
+            runtime.shutdown_background();
+        });
+        let token = token_rx.recv().expect("the holder gets the lock");
+        Holder {
+            token,
+            kill,
+            thread,
+        }
+    }
+
+    fn die(self) {
+        self.kill.send(()).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
 /// Inserts a row into `fenced` only if grant `token` of lock "job" still holds it.
 async fn fenced_insert(client: &Client, token: u64, what: &str) -> Result<(), Error> {
     let mut txn = Txn::new();
@@ -196,11 +238,11 @@ async fn locks_survive_fail_over_and_fence_a_dead_holder() {
         .unwrap();
 
     let lease = Duration::from_millis(1500);
-    let a = cluster.clients[a_node].lock_with("job", lease).await.unwrap();
-    println!("holder A got token {}", a.token());
+    let a = Holder::lock(cluster.api_addr(a_node), "job", lease);
+    println!("holder A got token {}", a.token);
     let b_client = cluster.clients[b_node].clone();
     assert!(b_client.try_lock("job", lease).await.unwrap().is_none(), "two holders at once");
-    fenced_insert(&b_client, a.token(), "a before fail-over").await.unwrap();
+    fenced_insert(&b_client, a.token, "a before fail-over").await.unwrap();
 
     // The leader goes away while A holds the lock: the grant is in the log, A keeps it.
     cluster.stop(old_leader).await;
@@ -214,17 +256,16 @@ async fn locks_survive_fail_over_and_fence_a_dead_holder() {
     while Instant::now() < until {
         assert!(b_client.try_lock("job", lease).await.unwrap().is_none(), "two holders at once");
     }
-    assert!(a.is_held());
-    fenced_insert(&b_client, a.token(), "a after fail-over").await.unwrap();
+    fenced_insert(&b_client, a.token, "a after fail-over").await.unwrap();
     cluster.restart(old_leader).await;
     cluster.clients[old_leader]
         .wait_until_healthy(Duration::from_secs(30))
         .await
         .unwrap();
 
-    // A's node dies: nobody renews, the lease runs out on the leader's clock, B gets the lock.
-    let a_token = a.token();
-    cluster.stop(a_node).await;
+    // A's process dies: nobody renews, the lease runs out on the leader's clock, B gets the lock.
+    let a_token = a.token;
+    a.die();
     let started = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(20);
     let b = loop {
@@ -235,7 +276,7 @@ async fn locks_survive_fail_over_and_fence_a_dead_holder() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     println!(
-        "holder B got token {} {:?} after A's node stopped",
+        "holder B got token {} {:?} after A died",
         b.token(),
         started.elapsed()
     );
@@ -259,6 +300,5 @@ async fn locks_survive_fail_over_and_fence_a_dead_holder() {
     assert!(b.release().await.unwrap());
     let c = b_client.try_lock("job", lease).await.unwrap();
     assert!(c.is_some_and(|c| c.token() > a_token));
-    drop(a);
     cluster.shutdown().await;
 }
