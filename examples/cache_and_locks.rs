@@ -52,8 +52,12 @@ async fn main() -> Result<(), hiqlite::Error> {
     }
     println!("page views: {:?}", counters.counter("page:/").await?);
     let config = clients[1].cache("config");
-    let first = config.compare_and_swap("mode", None, Some(b"on"), None).await?;
-    let second = config.compare_and_swap("mode", None, Some(b"off"), None).await?;
+    let first = config
+        .compare_and_swap("mode", None, Some(b"on"), None)
+        .await?;
+    let second = config
+        .compare_and_swap("mode", None, Some(b"off"), None)
+        .await?;
     println!("first CAS: {first:?}, second CAS: {second:?}");
 
     // A lock with a fencing token: the write only happens while this grant holds the lock.
@@ -67,7 +71,11 @@ async fn main() -> Result<(), hiqlite::Error> {
     println!(
         "node 2 holds the lock (token {}); node 3 tried: {}",
         lock.token(),
-        if other.is_some() { "got it too?!" } else { "refused" }
+        if other.is_some() {
+            "got it too?!"
+        } else {
+            "refused"
+        }
     );
     let mut txn = Txn::new();
     txn.fence(lock.name(), lock.token());
@@ -81,7 +89,10 @@ async fn main() -> Result<(), hiqlite::Error> {
     let mut txn = Txn::new();
     txn.fence("nightly-report", stale_token);
     txn.execute("INSERT INTO reports (by_token) VALUES (-1)", params!());
-    println!("write with a released token: {:?}", clients[1].txn(txn).await.err());
+    println!(
+        "write with a released token: {:?}",
+        clients[1].txn(txn).await.err()
+    );
 
     for c in &clients {
         c.shutdown().await?;

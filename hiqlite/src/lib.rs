@@ -25,8 +25,8 @@ pub use types::value;
 // `use hiqlite::...` is enough; each also stays at its module path. `Query`, `TxnRows` and the
 // access markers stay together in `hiqlite::typed` (rustc names them by that path in errors).
 pub use client::{
-    Cache, Client, ExecuteResult, FromRow, KeyedWrite, LockGuard, Members, MembershipChange, MembershipError,
-    NodeStatus, RemoteOptions, Row, SqlOutput, StatementRef, Txn,
+    Cache, Client, ExecuteResult, FromRow, KeyedWrite, LockGuard, Members, MembershipChange,
+    MembershipError, NodeStatus, RemoteOptions, Row, SqlOutput, StatementRef, Txn,
 };
 pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use error::Error;

@@ -54,17 +54,25 @@ async fn ttl_expiry_is_identical_on_every_node() {
         .await
         .unwrap();
     cache.put("forever", "stays", None).await.unwrap();
-    assert_eq!(cache.get("short").await.unwrap().as_deref(), Some(&b"gone soon"[..]));
+    assert_eq!(
+        cache.get("short").await.unwrap().as_deref(),
+        Some(&b"gone soon"[..])
+    );
 
     // No other write follows: the leader's expirer must propose the expiry by itself.
     let started = Instant::now();
-    wait_for("the key to expire on the follower", Duration::from_secs(10), || async {
-        cache.get("short").await.unwrap().is_none()
-    })
+    wait_for(
+        "the key to expire on the follower",
+        Duration::from_secs(10),
+        || async { cache.get("short").await.unwrap().is_none() },
+    )
     .await;
     let took = started.elapsed();
     println!("short key gone on the follower {took:?} after a 300 ms TTL was set");
-    assert!(took >= Duration::from_millis(250), "expired early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(250),
+        "expired early: {took:?}"
+    );
 
     // At the same applied index every node holds the same rows.
     let target = last_applied(leader).await;
@@ -75,8 +83,15 @@ async fn ttl_expiry_is_identical_on_every_node() {
         .await;
     }
     let rows: Vec<Rows> = futures_rows(&cluster.clients).await;
-    assert!(rows.windows(2).all(|w| w[0] == w[1]), "nodes differ: {rows:?}");
-    assert_eq!(rows[0].rows.len(), 1, "only the key without TTL is left: {rows:?}");
+    assert!(
+        rows.windows(2).all(|w| w[0] == w[1]),
+        "nodes differ: {rows:?}"
+    );
+    assert_eq!(
+        rows[0].rows.len(),
+        1,
+        "only the key without TTL is left: {rows:?}"
+    );
     for c in &cluster.clients {
         assert_eq!(
             c.cache("sessions").get("forever").await.unwrap().as_deref(),
@@ -105,7 +120,9 @@ async fn compare_and_swap_counters_and_take() {
     for c in &cluster.clients {
         for _ in 0..20 {
             let cache = c.cache("counters");
-            tasks.push(tokio::spawn(async move { cache.add("hits", 1, None).await }));
+            tasks.push(tokio::spawn(
+                async move { cache.add("hits", 1, None).await },
+            ));
         }
     }
     let mut seen = Vec::new();
@@ -113,9 +130,16 @@ async fn compare_and_swap_counters_and_take() {
         seen.push(t.await.unwrap().unwrap());
     }
     seen.sort_unstable();
-    assert_eq!(seen, (1..=60).collect::<Vec<i64>>(), "each add returns a distinct new value");
+    assert_eq!(
+        seen,
+        (1..=60).collect::<Vec<i64>>(),
+        "each add returns a distinct new value"
+    );
     let any = &cluster.clients[0].cache("counters");
-    assert_eq!(any.get_consistent("hits").await.unwrap().map(|b| b.len()), Some(8));
+    assert_eq!(
+        any.get_consistent("hits").await.unwrap().map(|b| b.len()),
+        Some(8)
+    );
     assert_eq!(any.counter("hits").await.unwrap(), Some(60));
     assert_eq!(any.add("hits", -10, None).await.unwrap(), 50);
     let overflow = any.add("hits", i64::MAX, None).await;
@@ -123,27 +147,69 @@ async fn compare_and_swap_counters_and_take() {
 
     // Compare-and-swap: absent -> v1, then only the caller that expects v1 wins.
     let cache = cluster.clients[1].cache("cas");
-    assert_eq!(cache.compare_and_swap("k", None, Some(b"v1"), None).await.unwrap(), Ok(()));
     assert_eq!(
-        cache.compare_and_swap("k", None, Some(b"v2"), None).await.unwrap(),
+        cache
+            .compare_and_swap("k", None, Some(b"v1"), None)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        cache
+            .compare_and_swap("k", None, Some(b"v2"), None)
+            .await
+            .unwrap(),
         Err(Some(b"v1".to_vec()))
     );
-    assert_eq!(cache.compare_and_swap("k", Some(b"v1"), Some(b"v2"), None).await.unwrap(), Ok(()));
-    assert_eq!(cache.compare_and_swap("k", Some(b"v2"), None, None).await.unwrap(), Ok(()));
+    assert_eq!(
+        cache
+            .compare_and_swap("k", Some(b"v1"), Some(b"v2"), None)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        cache
+            .compare_and_swap("k", Some(b"v2"), None, None)
+            .await
+            .unwrap(),
+        Ok(())
+    );
     assert_eq!(cache.get("k").await.unwrap(), None);
 
     // Take: of two takers, exactly one gets the value.
     let cache = cluster.clients[2].cache("jobs");
     assert_eq!(cache.put("job-1", "payload", None).await.unwrap(), None);
-    assert_eq!(cache.put("job-1", "payload2", None).await.unwrap().as_deref(), Some(&b"payload"[..]));
-    let (jobs0, jobs1) = (cluster.clients[0].cache("jobs"), cluster.clients[1].cache("jobs"));
+    assert_eq!(
+        cache
+            .put("job-1", "payload2", None)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"payload"[..])
+    );
+    let (jobs0, jobs1) = (
+        cluster.clients[0].cache("jobs"),
+        cluster.clients[1].cache("jobs"),
+    );
     let (a, b) = tokio::join!(jobs0.take("job-1"), jobs1.take("job-1"));
     let got: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(got, vec![b"payload2".to_vec()]);
     assert!(!cache.delete("job-1").await.unwrap());
     // Caches are separate key spaces.
-    cluster.clients[0].cache("a").put("k", "in a", None).await.unwrap();
-    assert_eq!(cluster.clients[0].cache("b").get_consistent("k").await.unwrap(), None);
+    cluster.clients[0]
+        .cache("a")
+        .put("k", "in a", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.clients[0]
+            .cache("b")
+            .get_consistent("k")
+            .await
+            .unwrap(),
+        None
+    );
     cluster.shutdown().await;
 }
 
@@ -153,7 +219,10 @@ async fn restart_keeps_the_cache() {
     let mut cluster = TestCluster::start(3).await;
     let cache = cluster.clients[0].cache("kept");
     cache.put("a", "1", None).await.unwrap();
-    cache.put("b", "2", Some(Duration::from_secs(3600))).await.unwrap();
+    cache
+        .put("b", "2", Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
     cache.add("n", 7, None).await.unwrap();
     for i in 0..3 {
         cluster.stop(i).await;
@@ -166,12 +235,22 @@ async fn restart_keeps_the_cache() {
     }
     for c in &cluster.clients {
         let cache = c.cache("kept");
-        assert_eq!(cache.get_consistent("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            cache.get_consistent("a").await.unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
         assert_eq!(cache.get("b").await.unwrap().as_deref(), Some(&b"2"[..]));
         assert_eq!(cache.counter("n").await.unwrap(), Some(7));
     }
     // And it keeps working after the restart.
-    assert_eq!(cluster.clients[1].cache("kept").add("n", 1, None).await.unwrap(), 8);
+    assert_eq!(
+        cluster.clients[1]
+            .cache("kept")
+            .add("n", 1, None)
+            .await
+            .unwrap(),
+        8
+    );
     cluster.shutdown().await;
 }
 
@@ -241,8 +320,13 @@ async fn locks_survive_fail_over_and_fence_a_dead_holder() {
     let a = Holder::lock(cluster.api_addr(a_node), "job", lease);
     println!("holder A got token {}", a.token);
     let b_client = cluster.clients[b_node].clone();
-    assert!(b_client.try_lock("job", lease).await.unwrap().is_none(), "two holders at once");
-    fenced_insert(&b_client, a.token, "a before fail-over").await.unwrap();
+    assert!(
+        b_client.try_lock("job", lease).await.unwrap().is_none(),
+        "two holders at once"
+    );
+    fenced_insert(&b_client, a.token, "a before fail-over")
+        .await
+        .unwrap();
 
     // The leader goes away while A holds the lock: the grant is in the log, A keeps it.
     cluster.stop(old_leader).await;
@@ -254,9 +338,14 @@ async fn locks_survive_fail_over_and_fence_a_dead_holder() {
     // Longer than a lease: only renewals through the new leader keep A's grant alive.
     let until = Instant::now() + lease * 2;
     while Instant::now() < until {
-        assert!(b_client.try_lock("job", lease).await.unwrap().is_none(), "two holders at once");
+        assert!(
+            b_client.try_lock("job", lease).await.unwrap().is_none(),
+            "two holders at once"
+        );
     }
-    fenced_insert(&b_client, a.token, "a after fail-over").await.unwrap();
+    fenced_insert(&b_client, a.token, "a after fail-over")
+        .await
+        .unwrap();
     cluster.restart(old_leader).await;
     cluster.clients[old_leader]
         .wait_until_healthy(Duration::from_secs(30))
@@ -285,7 +374,10 @@ async fn locks_survive_fail_over_and_fence_a_dead_holder() {
     // A's stale token is refused; B's is accepted.
     let stale = fenced_insert(&b_client, a_token, "stale a").await;
     assert!(
-        matches!(stale, Err(Error::Sql(SqlError::GuardFailed { statement: 0 }))),
+        matches!(
+            stale,
+            Err(Error::Sql(SqlError::GuardFailed { statement: 0 }))
+        ),
         "{stale:?}"
     );
     fenced_insert(&b_client, b.token(), "b").await.unwrap();

@@ -110,7 +110,12 @@ impl Cache {
             Err(e) if e.to_string().contains("no such table: _hiqlite_cache") => return Ok(None),
             Err(e) => return Err(e),
         };
-        match rows.rows.into_iter().next().and_then(|r| r.into_iter().next()) {
+        match rows
+            .rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+        {
             None => Ok(None),
             Some(Value::Blob(b)) => Ok(Some(b)),
             Some(other) => Err(Error::Conversion(format!(
@@ -212,5 +217,7 @@ impl Cache {
 }
 
 pub(crate) fn unexpected(output: CacheOutput) -> Error {
-    Error::Raft(format!("unexpected answer to a cache operation: {output:?}"))
+    Error::Raft(format!(
+        "unexpected answer to a cache operation: {output:?}"
+    ))
 }

@@ -134,7 +134,13 @@ impl Client {
 
 /// Renews grant `token` every third of `lease` until a renewal says the grant lost the lock, or
 /// no renewal got through for a whole lease; then tells `held`.
-async fn renew(client: Client, name: String, token: u64, lease: Duration, held: watch::Sender<bool>) {
+async fn renew(
+    client: Client,
+    name: String,
+    token: u64,
+    lease: Duration,
+    held: watch::Sender<bool>,
+) {
     let mut last_renewed = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(lease / 3).await;

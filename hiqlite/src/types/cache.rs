@@ -83,10 +83,7 @@ pub enum CacheOutput {
     Expired(u64),
     /// `Lock`: the grant (its fencing token and lease end), or `None` with the current holder's
     /// lease end when another grant holds the lock.
-    Lock {
-        token: Option<u64>,
-        expires_ms: i64,
-    },
+    Lock { token: Option<u64>, expires_ms: i64 },
     /// `Renew`, `Unlock`: whether the grant still held the lock; `expires_ms` is its new lease end.
     Held { held: bool, expires_ms: i64 },
 }

@@ -120,9 +120,9 @@ impl WriterThread {
                         (i64::from_be_bytes(bytes), expires)
                     }
                 };
-                let new = current.checked_add(*delta).ok_or_else(|| {
-                    refused(format!("counter overflow: {current} + {delta}"))
-                })?;
+                let new = current
+                    .checked_add(*delta)
+                    .ok_or_else(|| refused(format!("counter overflow: {current} + {delta}")))?;
                 let expires = ttl_ms.map(|ttl| after(now_ms, ttl)).or(expires);
                 self.cache_set(cache, key, &new.to_be_bytes(), expires, index)?;
                 CacheOutput::Counter(new)
@@ -214,12 +214,18 @@ impl WriterThread {
         })
     }
 
-    fn cache_get(&self, cache: &str, key: &[u8]) -> rusqlite::Result<Option<(Vec<u8>, Option<i64>)>> {
+    fn cache_get(
+        &self,
+        cache: &str,
+        key: &[u8],
+    ) -> rusqlite::Result<Option<(Vec<u8>, Option<i64>)>> {
         self.with_internal(
             "SELECT value, expires_ms FROM _hiqlite_cache WHERE cache = ? AND key = ?",
             |s| {
-                s.query_row(rusqlite::params![cache, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
+                s.query_row(rusqlite::params![cache, key], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
             },
         )
     }

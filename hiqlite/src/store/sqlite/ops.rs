@@ -166,7 +166,9 @@ pub(crate) fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpE
         | WriteOp::RestoreCommit { .. }
         | WriteOp::ClaimTick { .. }
         | WriteOp::Cache(_) => Err(OpError::Sql(SqlError::Sqlite {
-            message: "a restore, a tick claim or a cache operation cannot run as an ordinary operation".into(),
+            message:
+                "a restore, a tick claim or a cache operation cannot run as an ordinary operation"
+                    .into(),
         })),
     }
 }

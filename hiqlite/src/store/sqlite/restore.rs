@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::ops::OpError;
 use super::cache::CREATE_LOCKS;
+use super::ops::OpError;
 use super::writer::{io_err, read_applied_state, WriterThread};
 use crate::types::command::{Command, CommandResult, SqlError, WriteOutput};
 use crate::types::format::Feature;
