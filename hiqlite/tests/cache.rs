@@ -394,3 +394,41 @@ async fn locks_survive_fail_over_and_fence_a_dead_holder() {
     assert!(c.is_some_and(|c| c.token() > a_token));
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn size_bound_evicts_the_same_keys_on_every_node() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start_with(3, |b| b.cache_max_bytes(1000)).await;
+    let cache = cluster.clients[cluster.follower().await].cache("bounded");
+    // Each key plus value is 200 bytes: five fit.
+    cache
+        .put("t", vec![b't'; 199], Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        cache.put(format!("k{i}"), vec![b'v'; 198], None).await.unwrap();
+    }
+    // The key with a TTL goes first, then the least recently written.
+    let target = last_applied(&cluster.clients[cluster.leader().await]).await;
+    for c in &cluster.clients {
+        wait_for("the node to catch up", Duration::from_secs(10), || async {
+            last_applied(c).await >= target
+        })
+        .await;
+    }
+    let rows = futures_rows(&cluster.clients).await;
+    assert!(rows.windows(2).all(|w| w[0] == w[1]), "nodes differ");
+    let keys: Vec<String> = rows[0]
+        .rows
+        .iter()
+        .map(|r| match &r[1] {
+            hiqlite::Value::Blob(b) => String::from_utf8(b.clone()).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(keys, ["k5", "k6", "k7", "k8", "k9"]);
+    let too_big = cache.put("big", vec![0u8; 1000], None).await;
+    assert!(matches!(too_big, Err(Error::Sql(_))), "{too_big:?}");
+    assert_eq!(cache.get("k9").await.unwrap().map(|v| v.len()), Some(198));
+    cluster.shutdown().await;
+}

@@ -141,6 +141,7 @@ impl Cache {
             key: key.as_ref().to_vec(),
             value: value.as_ref().to_vec(),
             ttl_ms: millis(ttl),
+            max_bytes: 0,
         };
         self.previous(op).await
     }
@@ -176,6 +177,7 @@ impl Cache {
             expected: expected.map(<[u8]>::to_vec),
             new: new.map(<[u8]>::to_vec),
             ttl_ms: millis(ttl),
+            max_bytes: 0,
         };
         match self.client.cache_op(op).await? {
             CacheOutput::Swapped { swapped: true, .. } => Ok(Ok(())),
@@ -201,6 +203,7 @@ impl Cache {
             key: key.as_ref().to_vec(),
             delta,
             ttl_ms: millis(ttl),
+            max_bytes: 0,
         };
         match self.client.cache_op(op).await? {
             CacheOutput::Counter(n) => Ok(n),

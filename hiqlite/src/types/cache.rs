@@ -19,6 +19,9 @@ pub enum CacheOp {
         #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         ttl_ms: Option<u64>,
+        /// The bound on all caches' keys plus values (0: none), set by the leader that proposes
+        /// the entry (`cache_max_bytes`); see [`CacheOp::with_max_bytes`].
+        max_bytes: u64,
     },
     /// Removes `key`; returns the value it had (`take` is this, with its answer used).
     Delete {
@@ -35,6 +38,7 @@ pub enum CacheOp {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
         ttl_ms: Option<u64>,
+        max_bytes: u64,
     },
     /// Adds `delta` to the counter `key` (an absent key counts as 0; the value is stored as an
     /// 8-byte big-endian `i64`) and returns the new value. Keeps the key's expiry, or sets it to
@@ -45,6 +49,7 @@ pub enum CacheOp {
         key: Vec<u8>,
         delta: i64,
         ttl_ms: Option<u64>,
+        max_bytes: u64,
     },
     /// Deletes every key whose expiry has been reached. Proposed by the leader when the earliest
     /// expiry has passed; every cache operation does the same first.
@@ -89,6 +94,19 @@ pub enum CacheOutput {
 }
 
 impl CacheOp {
+    /// This operation with the size bound `max_bytes` for the writes that store a value (the
+    /// leader's `cache_max_bytes`, stamped when it proposes the entry, so every node evicts by
+    /// the same bound).
+    pub fn with_max_bytes(mut self, bound: u64) -> CacheOp {
+        match &mut self {
+            CacheOp::Put { max_bytes, .. }
+            | CacheOp::CompareAndSwap { max_bytes, .. }
+            | CacheOp::Add { max_bytes, .. } => *max_bytes = bound,
+            _ => {}
+        }
+        self
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             CacheOp::Put { .. } => "cache_put",
