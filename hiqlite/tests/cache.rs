@@ -406,7 +406,10 @@ async fn size_bound_evicts_the_same_keys_on_every_node() {
         .await
         .unwrap();
     for i in 0..10 {
-        cache.put(format!("k{i}"), vec![b'v'; 198], None).await.unwrap();
+        cache
+            .put(format!("k{i}"), vec![b'v'; 198], None)
+            .await
+            .unwrap();
     }
     // The key with a TTL goes first, then the least recently written.
     let target = last_applied(&cluster.clients[cluster.leader().await]).await;

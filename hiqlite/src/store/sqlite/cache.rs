@@ -322,10 +322,9 @@ impl WriterThread {
     }
 
     fn cache_bytes(&self) -> rusqlite::Result<i64> {
-        self.with_internal(
-            "SELECT bytes FROM _hiqlite_cache_bytes WHERE id = 0",
-            |s| s.query_row([], |r| r.get(0)),
-        )
+        self.with_internal("SELECT bytes FROM _hiqlite_cache_bytes WHERE id = 0", |s| {
+            s.query_row([], |r| r.get(0))
+        })
     }
 
     fn add_cache_bytes(&self, delta: i64) -> rusqlite::Result<()> {
