@@ -109,8 +109,7 @@ impl Txn {
     /// lost the lock, however long it paused, cannot write through it.
     pub fn fence(&mut self, name: &str, token: u64) -> StatementRef {
         self.guard(
-            "SELECT EXISTS (SELECT 1 FROM _hiqlite_locks WHERE name = ? AND token = ? \
-             AND expires_ms > CAST(round(unixepoch('now', 'subsec') * 1000) AS INTEGER))",
+            crate::types::cache::FENCE_SQL,
             vec![
                 TxnParam::Value(Value::Text(name.to_owned())),
                 TxnParam::Value(Value::Integer(i64::try_from(token).unwrap_or(-1))),

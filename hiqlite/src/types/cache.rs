@@ -7,6 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The guard [`Txn::fence`](crate::Txn::fence) adds (parameters: lock name, token): true while
+/// that grant holds the lock at the entry's time (`unixepoch('now', 'subsec')` is the entry time
+/// in a replicated statement).
+pub const FENCE_SQL: &str = "SELECT EXISTS (SELECT 1 FROM _hiqlite_locks WHERE name = ? \
+     AND token = ? AND expires_ms > CAST(round(unixepoch('now', 'subsec') * 1000) AS INTEGER))";
+
 /// One cache or lock operation. `cache` names a cache (any string); keys and values are bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CacheOp {

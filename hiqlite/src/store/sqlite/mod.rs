@@ -3,6 +3,8 @@
 
 mod apply;
 mod cache;
+#[cfg(test)]
+mod cache_tests;
 pub mod classify;
 pub mod clock;
 pub mod determinism;
