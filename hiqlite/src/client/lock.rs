@@ -51,7 +51,9 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Client {
-    /// Takes lock `name` with a lease of [`DEFAULT_LEASE`], waiting while another holder has it.
+    /// Takes lock `name` with a lease of [`DEFAULT_LEASE`], waiting while another holder has it
+    /// (asking again every 10-200 ms, for as long as it takes: wrap it in
+    /// `tokio::time::timeout` to bound the wait).
     ///
     /// ```no_run
     /// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
