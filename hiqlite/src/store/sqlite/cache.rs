@@ -63,14 +63,23 @@ impl WriterThread {
         if !Feature::Cache.enabled_at(self.format) {
             return Err(needs_format(Feature::Cache, self.format));
         }
-        for create in [
-            CREATE_CACHE,
-            CREATE_CACHE_EXPIRY,
-            CREATE_CACHE_BYTES,
-            INIT_CACHE_BYTES,
-            CREATE_LOCKS,
-        ] {
-            self.with_internal(create, |s| s.execute([]))?;
+        // Created by the first cache entry (or missing from a restored database). Looked up
+        // first: a cached `CREATE ... IF NOT EXISTS` would run on every entry.
+        let present: i64 = self.with_internal(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
+             AND name IN ('_hiqlite_cache', '_hiqlite_cache_bytes', '_hiqlite_locks')",
+            |s| s.query_row([], |r| r.get(0)),
+        )?;
+        if present < 3 {
+            for create in [
+                CREATE_CACHE,
+                CREATE_CACHE_EXPIRY,
+                CREATE_CACHE_BYTES,
+                INIT_CACHE_BYTES,
+                CREATE_LOCKS,
+            ] {
+                self.guard.internal(|| self.conn.execute(create, []))?;
+            }
         }
         let removed: Vec<i64> = self.with_internal(
             "DELETE FROM _hiqlite_cache WHERE expires_ms IS NOT NULL AND expires_ms <= ?
