@@ -198,8 +198,14 @@ async fn compare_and_swap_counters_and_take() {
     assert!(!cache.delete("job-1").await.unwrap());
     // A remote client reads and writes the same cache.
     let remote = Client::remote(vec![cluster.api_addr(1)], common::SECRET_API);
-    assert_eq!(remote.cache("counters").counter("hits").await.unwrap(), Some(50));
-    assert_eq!(remote.cache("counters").add("hits", 1, None).await.unwrap(), 51);
+    assert_eq!(
+        remote.cache("counters").counter("hits").await.unwrap(),
+        Some(50)
+    );
+    assert_eq!(
+        remote.cache("counters").add("hits", 1, None).await.unwrap(),
+        51
+    );
     assert_eq!(remote.cache("nothing").get("k").await.unwrap(), None);
     // Caches are separate key spaces.
     cluster.clients[0]
