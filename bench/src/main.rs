@@ -15,6 +15,7 @@
 
 mod backup;
 mod baseline;
+mod cache;
 mod modes;
 mod report;
 mod stats;
@@ -201,6 +202,9 @@ async fn run(s: &Settings) -> Result<Report> {
     if s.mode == Mode::Backup {
         return run_backup(s).await;
     }
+    if s.mode == Mode::Cache {
+        return run_cache(s).await;
+    }
     let modes = s.mode.expand();
     // Fail before measuring anything when processes mode cannot run.
     let hiqlite_bin = if modes.contains(&Mode::Processes) {
@@ -273,6 +277,29 @@ async fn run_backup(s: &Settings) -> Result<Report> {
             max_secs_per_run: 0.0,
             read_policy: s.read_policy_name.clone(),
             backup_mb: Some(s.backup_mb),
+        },
+        baseline,
+        results: vec![section],
+        peak_rss_kib: sys::own_peak_rss_kib(),
+    })
+}
+
+/// `cache` mode: its own baselines (a `Mutex<HashMap>`, SQL INSERT/s) and section.
+async fn run_cache(s: &Settings) -> Result<Report> {
+    let root = temp_root(s)?;
+    let (baseline, section) = cache::run(&root.path().join("cache"), s).await?;
+    Ok(Report {
+        meta: Meta {
+            date: sys::utc_now(),
+            cores: sys::cores(),
+            mode: s.mode.name().into(),
+            rows: s.rows,
+            concurrency: s.concurrency.clone(),
+            existing_rows: 0,
+            read_samples: s.reads,
+            max_secs_per_run: s.max_per_run.as_secs_f64(),
+            read_policy: s.read_policy_name.clone(),
+            backup_mb: None,
         },
         baseline,
         results: vec![section],

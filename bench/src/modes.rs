@@ -32,6 +32,9 @@ pub enum Mode {
     /// Three embedded nodes with `backup_dir`, a random key and log shipping every second:
     /// backup and restore MB/s, writes during a backup, RPO. Not part of `all`.
     Backup,
+    /// Three embedded nodes: cache PUT/s and GET latency next to a `Mutex<HashMap>` and SQL
+    /// INSERT/s. Not part of `all`.
+    Cache,
     /// single, then cluster, then processes.
     All,
 }
@@ -43,6 +46,7 @@ impl Mode {
             Mode::Cluster => "cluster",
             Mode::Processes => "processes",
             Mode::Backup => "backup",
+            Mode::Cache => "cache",
             Mode::All => "all",
         }
     }
@@ -63,6 +67,9 @@ impl Mode {
             Mode::Backup => {
                 "backup: 3 embedded nodes in this process, loopback TCP, backup_dir, log shipping \
                  every 1 s"
+            }
+            Mode::Cache => {
+                "cache: 3 embedded nodes in this process, loopback TCP, durable cache PUTs"
             }
             Mode::All => "all",
         }
@@ -110,7 +117,7 @@ pub async fn start(
 ) -> Result<Target> {
     match mode {
         Mode::Single => start_embedded(1, dir, s.read_policy, None).await,
-        Mode::Cluster => start_embedded(3, dir, s.read_policy, None).await,
+        Mode::Cluster | Mode::Cache => start_embedded(3, dir, s.read_policy, None).await,
         Mode::Backup => Err("backup mode starts its cluster with `start_backup_cluster`".into()),
         Mode::Processes => {
             let bin = hiqlite_bin.ok_or("processes mode needs the hiqlite binary")?;

@@ -4,6 +4,7 @@
 //! consistent, durable on a majority, automatic leader fail-over).
 
 pub mod backup;
+mod cache;
 pub mod client;
 pub mod config;
 pub mod cron;
@@ -25,8 +26,8 @@ pub use types::value;
 // `use hiqlite::...` is enough; each also stays at its module path. `Query`, `TxnRows` and the
 // access markers stay together in `hiqlite::typed` (rustc names them by that path in errors).
 pub use client::{
-    Client, ExecuteResult, FromRow, KeyedWrite, Members, MembershipChange, MembershipError,
-    NodeStatus, RemoteOptions, Row, SqlOutput, StatementRef, Txn,
+    Cache, Client, ExecuteResult, FromRow, KeyedWrite, LockGuard, Members, MembershipChange,
+    MembershipError, NodeStatus, RemoteOptions, Row, SqlOutput, StatementRef, Txn,
 };
 pub use config::{NodeConfig, ReadPolicy, Secret};
 pub use cron::{CronJob, CronTick};

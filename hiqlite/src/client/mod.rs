@@ -17,8 +17,10 @@
 //! (`query_stream`, `query_consistent_stream`) are in [`stream`].
 
 mod backup;
+mod cache;
 mod events;
 mod keyed;
+pub mod lock;
 mod migrate;
 pub mod remote;
 mod restore;
@@ -34,7 +36,9 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
+pub use self::cache::Cache;
 pub use self::keyed::KeyedWrite;
+pub use self::lock::LockGuard;
 use self::remote::RemoteNodes;
 pub use self::remote::RemoteOptions;
 pub use self::row::{FromRow, Row};

@@ -102,6 +102,21 @@ impl Txn {
         self.push(sql, params, TxnStatementKind::Guard)
     }
 
+    /// Adds a fence: the transaction rolls back with
+    /// [`SqlError::GuardFailed`](crate::types::command::SqlError::GuardFailed) unless grant
+    /// `token` of lock `name` ([`LockGuard::token`](crate::LockGuard::token)) still holds the lock
+    /// when the transaction is applied (its lease not run out by the entry's time). A holder that
+    /// lost the lock, however long it paused, cannot write through it.
+    pub fn fence(&mut self, name: &str, token: u64) -> StatementRef {
+        self.guard(
+            crate::types::cache::FENCE_SQL,
+            vec![
+                TxnParam::Value(Value::Text(name.to_owned())),
+                TxnParam::Value(Value::Integer(i64::try_from(token).unwrap_or(-1))),
+            ],
+        )
+    }
+
     pub fn len(&self) -> usize {
         self.statements.len()
     }

@@ -111,6 +111,7 @@ fn other_output(id: WriteId, output: &WriteOutput, now: &'static str) -> Error {
                 WriteOutput::Migrated { .. } => "migrate",
                 WriteOutput::Restored { .. } => "restore",
                 WriteOutput::TickClaimed { .. } => "claim_tick",
+                WriteOutput::Cache(_) => "cache",
             },
             now,
         },

@@ -172,6 +172,12 @@ impl NodeConfigBuilder {
         self.config.max_frame_bytes = n;
         self
     }
+    /// Bound on the replicated cache's keys plus values, in bytes (TOML `cache_max_bytes`, env
+    /// `HQL_CACHE_MAX_BYTES`; default 0: no bound). See docs/cache.md, "Size".
+    pub fn cache_max_bytes(mut self, n: u64) -> Self {
+        self.config.cache_max_bytes = n;
+        self
+    }
     /// How long a request retries across leader changes, more than 0 (TOML
     /// `request_timeout_ms`, in milliseconds; default 10 s).
     pub fn request_timeout(mut self, d: Duration) -> Self {

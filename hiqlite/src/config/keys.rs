@@ -67,6 +67,9 @@ pub(super) const KEYS: &[Key] = &[
     key("max_frame_bytes", None, |b, v| {
         set(b, uint(v), B::max_frame_bytes)
     }),
+    key("cache_max_bytes", None, |b, v| {
+        set(b, uint(v), B::cache_max_bytes)
+    }),
     key("request_timeout_ms", None, |b, v| {
         set(b, millis(v), B::request_timeout)
     }),

@@ -105,6 +105,9 @@ pub struct NodeConfig {
     pub election_timeout_max: Duration,
     /// Largest frame accepted on the Raft and API ports.
     pub max_frame_bytes: usize,
+    /// Bound on the replicated cache's keys plus values, in bytes; 0: no bound. Applied by the
+    /// leader's setting, carried in each cache write (see docs/cache.md, "Size").
+    pub cache_max_bytes: u64,
     /// How long a write or consistent read keeps retrying across leader changes before failing.
     pub request_timeout: Duration,
     /// Build a snapshot after this many log entries since the last one; logs before it are then
@@ -246,6 +249,7 @@ impl NodeConfig {
             election_timeout_min: DEFAULT_ELECTION_TIMEOUT_MIN,
             election_timeout_max: DEFAULT_ELECTION_TIMEOUT_MAX,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            cache_max_bytes: 0,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             snapshot_after_logs: DEFAULT_SNAPSHOT_AFTER_LOGS,
             read_policy: ReadPolicy::default(),

@@ -118,6 +118,7 @@ struct FileConfig {
     election_timeout_min_ms: Option<u64>,
     election_timeout_max_ms: Option<u64>,
     max_frame_bytes: Option<usize>,
+    cache_max_bytes: Option<u64>,
     request_timeout_ms: Option<u64>,
     snapshot_after_logs: Option<u64>,
     read_policy: Option<String>,
@@ -212,6 +213,9 @@ impl FileConfig {
         }
         if let Some(v) = self.max_frame_bytes {
             b = b.max_frame_bytes(v);
+        }
+        if let Some(v) = self.cache_max_bytes {
+            b = b.cache_max_bytes(v);
         }
         if let Some(v) = self.request_timeout_ms {
             b = b.request_timeout(Duration::from_millis(v));

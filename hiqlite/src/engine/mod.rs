@@ -63,6 +63,8 @@ pub struct Engine {
     /// For proving, when adding a node, that the process at its Raft address is that node.
     pub(crate) secret_raft: Secret,
     pub(crate) max_frame_bytes: usize,
+    /// Stamped into the cache writes this node proposes as leader (`cache_max_bytes`).
+    pub(crate) cache_max_bytes: u64,
     pub(crate) members_fingerprint: u64,
     read_policy: crate::config::ReadPolicy,
     peers: Mutex<HashMap<NodeId, RpcClient>>,
@@ -128,6 +130,7 @@ impl Engine {
             secret_api: config.secret_api.clone(),
             secret_raft: config.secret_raft.clone(),
             max_frame_bytes: config.max_frame_bytes,
+            cache_max_bytes: config.cache_max_bytes,
             members_fingerprint: crate::types::members::members_fingerprint(&config.nodes),
             read_policy: config.read_policy,
             peers: Mutex::new(HashMap::new()),

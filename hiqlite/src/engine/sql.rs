@@ -60,7 +60,8 @@ impl Engine {
             WriteOutput::Txn(_)
             | WriteOutput::Migrated { .. }
             | WriteOutput::Restored { .. }
-            | WriteOutput::TickClaimed { .. } => {
+            | WriteOutput::TickClaimed { .. }
+            | WriteOutput::Cache(_) => {
                 return Err(Error::Raft(format!("unexpected write output {output:?}")))
             }
         })

@@ -161,6 +161,11 @@ impl Engine {
     }
 
     pub(super) async fn propose(&self, id: RequestId, op: WriteOp) -> Result<WriteReply, Attempt> {
+        // The leader's cache bound travels in the entry: every node evicts by the same one.
+        let op = match op {
+            WriteOp::Cache(c) => WriteOp::Cache(c.with_max_bytes(self.cache_max_bytes)),
+            op => op,
+        };
         let command = Command {
             request_id: id,
             leader_time_ms: now_ms(),

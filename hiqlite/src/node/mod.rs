@@ -270,6 +270,10 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
     if let Some(scheduler) = backup_scheduler(&config, &local, store)? {
         tasks.push(tokio::spawn(scheduler.run(shutdown_rx.clone())));
     }
+    tasks.push(tokio::spawn(crate::cache::expirer::run(
+        local.clone(),
+        shutdown_rx.clone(),
+    )));
     tasks.push(tokio::spawn(format_upgrade::raise_when_ready(
         local.clone(),
         shutdown_rx,

@@ -91,6 +91,9 @@ pub enum WriteOp {
     /// Publishes `payload` on `channel` to the subscribers of every node, once the entry is
     /// committed (see `store::events`). Writes nothing to the database.
     Notify { channel: String, payload: String },
+    // Added in format 5 (`Feature::Cache`).
+    /// A replicated cache or distributed lock operation (`store::sqlite::cache`).
+    Cache(crate::types::cache::CacheOp),
 }
 
 impl WriteOp {
@@ -106,6 +109,7 @@ impl WriteOp {
             WriteOp::RestoreCommit { .. } => "restore_commit",
             WriteOp::ClaimTick { .. } => "claim_tick",
             WriteOp::Notify { .. } => "notify",
+            WriteOp::Cache(op) => op.kind(),
         }
     }
 
@@ -133,6 +137,7 @@ impl WriteOp {
             }
             WriteOp::ClaimTick { .. } => Feature::ScheduledTicks.since(),
             WriteOp::Notify { .. } => Feature::Notify.since(),
+            WriteOp::Cache(_) => Feature::Cache.since(),
             _ => crate::types::format::OLDEST,
         }
     }
@@ -249,6 +254,9 @@ pub enum WriteOutput {
         claimed: bool,
         last_tick_ms: Option<i64>,
     },
+    // Added in format 5.
+    /// The answer to [`WriteOp::Cache`].
+    Cache(crate::types::cache::CacheOutput),
 }
 
 /// A deterministic statement failure: every replica computes the same one.

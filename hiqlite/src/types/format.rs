@@ -25,7 +25,7 @@
 //! | 2 | 0.1.0 | format negotiation; node identity proof; the full node status and precise remote errors; deterministic SQL functions and rules whose results differ from format 1 (see [`Feature`]) |
 //! | 3 | 0.1.0 (main after commit ecbeb24) | streaming reads on the API port (cursor requests); backup requests (`ApiRequest::Backup`, `Backups`); nothing in log entries or snapshots changes |
 //! | 4 | 0.1.0 (main after commit 657482d) | log entries: restoring a backup through the log (`WriteOp::RestoreChunk`, `RestoreCommit`), claiming scheduled ticks (`WriteOp::ClaimTick`); API: `ApiRequest::Restore` |
-//! | 5 | 0.1.0 (main after commit 85c2c15) | log entries: notifications (`WriteOp::Notify`) |
+//! | 5 | 0.1.0 (main after commit 4febdce) | log entries: notifications (`WriteOp::Notify`, [`Feature::Notify`]); the replicated cache and distributed locks (`WriteOp::Cache`, [`Feature::Cache`]) |
 
 use std::fmt;
 use std::sync::Arc;
@@ -108,6 +108,8 @@ pub enum Feature {
     ScheduledTicks,
     /// Notifications published through the log (`WriteOp::Notify`).
     Notify,
+    /// The replicated cache and distributed locks (`WriteOp::Cache`).
+    Cache,
 }
 
 impl Feature {
@@ -118,6 +120,7 @@ impl Feature {
             Feature::StreamingReads => 3,
             Feature::Restore | Feature::ScheduledTicks => 4,
             Feature::Notify => 5,
+            Feature::Cache => 5,
         }
     }
 

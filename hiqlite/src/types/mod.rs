@@ -4,6 +4,7 @@
 //! knowing the others.
 
 pub mod backup;
+pub mod cache;
 pub mod command;
 pub mod decode;
 pub mod external;

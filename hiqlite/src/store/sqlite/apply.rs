@@ -230,6 +230,7 @@ impl WriterThread {
             (WriteOp::Notify { channel, payload }, _) => {
                 self.apply_notify(log_id.index(), channel, payload)
             }
+            (WriteOp::Cache(op), _) => self.apply_cache(op, entry_time_ms, log_id.index()),
             (op, _) => run_op(&self.conn, op),
         };
         if self.conn.is_autocommit() {

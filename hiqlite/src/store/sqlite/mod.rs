@@ -2,6 +2,9 @@
 //! connections for local reads, and deterministic clock/random functions.
 
 mod apply;
+mod cache;
+#[cfg(test)]
+mod cache_tests;
 pub mod classify;
 pub mod clock;
 pub mod determinism;

@@ -161,13 +161,14 @@ pub(crate) fn run_op(conn: &Connection, op: &WriteOp) -> Result<WriteOutput, OpE
             message: "a format change cannot run as an ordinary operation".into(),
         })),
         // The writer's own: `WriterThread::apply_restore_chunk`, `apply_restore_commit` and
-        // `apply_claim_tick` run them.
+        // `apply_claim_tick`, `apply_cache` run them.
         WriteOp::RestoreChunk { .. }
         | WriteOp::RestoreCommit { .. }
         | WriteOp::ClaimTick { .. }
-        | WriteOp::Notify { .. } => Err(OpError::Sql(SqlError::Sqlite {
-            message: "a restore, a tick claim or a notification cannot run as an ordinary \
-                      operation"
+        | WriteOp::Notify { .. }
+        | WriteOp::Cache(_) => Err(OpError::Sql(SqlError::Sqlite {
+            message: "a restore, a tick claim, a notification or a cache operation cannot run as \
+                      an ordinary operation"
                 .into(),
         })),
     }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use super::cache::CREATE_LOCKS;
 use super::ops::OpError;
 use super::writer::{io_err, read_applied_state, WriterThread};
 use crate::types::command::{Command, CommandResult, SqlError, WriteOutput};
@@ -308,7 +309,7 @@ impl WriterThread {
     }
 
     /// In one transaction on the attached `restored` database: this cluster's request results,
-    /// ticks, membership, format, clock, a new lineage, and the commit entry as last applied.
+    /// ticks, locks (their tokens are this cluster's log indexes), membership, format, clock, a new lineage, and the commit entry as last applied.
     fn make_restored_ours(
         &self,
         (log_id, lineage): (&LogId, u64),
@@ -339,10 +340,15 @@ impl WriterThread {
              DROP TABLE IF EXISTS restored._hiqlite_ticks;
              {restored_ticks};
              INSERT INTO restored._hiqlite_ticks (job, tick_ms) SELECT job, tick_ms FROM main._hiqlite_ticks;
+             {CREATE_LOCKS};
+             DROP TABLE IF EXISTS restored._hiqlite_locks;
+             {restored_locks};
+             INSERT INTO restored._hiqlite_locks SELECT * FROM main._hiqlite_locks;
              DELETE FROM restored._hiqlite_requests;
              INSERT INTO restored._hiqlite_requests (client, seq, time_ms, result)
                  SELECT client, seq, time_ms, result FROM main._hiqlite_requests;",
             restored_ticks = CREATE_TICKS.replace("_hiqlite_ticks", "restored._hiqlite_ticks"),
+            restored_locks = CREATE_LOCKS.replace("_hiqlite_locks", "restored._hiqlite_locks"),
         );
         let run = || -> rusqlite::Result<()> {
             self.conn.execute_batch(&batch)?;

@@ -1,0 +1,128 @@
+//! What the replicated cache and the distributed locks put in the log (`CacheOp`, inside
+//! `WriteOp::Cache`) and what applying it returns (`CacheOutput`). Added in format 5
+//! (`Feature::Cache`). Stored with postcard: new variants go last, never reorder.
+//!
+//! Times are milliseconds since the Unix epoch on the log's clock (the entry time, see
+//! `store::sqlite::clock`), never the applying node's clock, so every node decides the same.
+
+use serde::{Deserialize, Serialize};
+
+/// The guard [`Txn::fence`](crate::Txn::fence) adds (parameters: lock name, token): true while
+/// that grant holds the lock at the entry's time (`unixepoch('now', 'subsec')` is the entry time
+/// in a replicated statement).
+pub const FENCE_SQL: &str = "SELECT EXISTS (SELECT 1 FROM _hiqlite_locks WHERE name = ? \
+     AND token = ? AND expires_ms > CAST(round(unixepoch('now', 'subsec') * 1000) AS INTEGER))";
+
+/// One cache or lock operation. `cache` names a cache (any string); keys and values are bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CacheOp {
+    /// Stores `value` under `key`, replacing what was there. With `ttl_ms`, the key expires at
+    /// entry time + `ttl_ms`; without, it never expires. Returns the previous value.
+    Put {
+        cache: String,
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+        /// The bound on all caches' keys plus values (0: none), set by the leader that proposes
+        /// the entry (`cache_max_bytes`); see [`CacheOp::with_max_bytes`].
+        max_bytes: u64,
+    },
+    /// Removes `key`; returns the value it had (`take` is this, with its answer used).
+    Delete {
+        cache: String,
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
+    /// Stores `new` (or removes the key when `None`) only when the current value is `expected`
+    /// (`None`: the key is absent). Returns whether it swapped and the value before.
+    CompareAndSwap {
+        cache: String,
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+        ttl_ms: Option<u64>,
+        max_bytes: u64,
+    },
+    /// Adds `delta` to the counter `key` (an absent key counts as 0; the value is stored as an
+    /// 8-byte big-endian `i64`) and returns the new value. Keeps the key's expiry, or sets it to
+    /// `ttl_ms` from now when given. Overflow and a value that is not a counter are errors.
+    Add {
+        cache: String,
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        delta: i64,
+        ttl_ms: Option<u64>,
+        max_bytes: u64,
+    },
+    /// Deletes every key whose expiry has been reached. Proposed by the leader when the earliest
+    /// expiry has passed; every cache operation does the same first.
+    Expire,
+    /// Grants lock `name` to `holder` for `lease_ms` when it is free, its lease ran out, or
+    /// `holder` already holds it (then the lease is extended and the token kept).
+    Lock {
+        name: String,
+        holder: u64,
+        lease_ms: u64,
+    },
+    /// Extends the lease of grant `token` of lock `name` to `lease_ms` from now, if that grant
+    /// still holds the lock.
+    Renew {
+        name: String,
+        token: u64,
+        lease_ms: u64,
+    },
+    /// Releases grant `token` of lock `name`, if it still holds the lock.
+    Unlock { name: String, token: u64 },
+}
+
+/// What a [`CacheOp`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CacheOutput {
+    /// The value before the operation (`Put`, `Delete`).
+    Previous(Option<Vec<u8>>),
+    /// `CompareAndSwap`: whether it swapped, and the value before (the one that did not match).
+    Swapped {
+        swapped: bool,
+        previous: Option<Vec<u8>>,
+    },
+    /// `Add`: the counter's new value.
+    Counter(i64),
+    /// `Expire`: how many keys were removed.
+    Expired(u64),
+    /// `Lock`: the grant (its fencing token and lease end), or `None` with the current holder's
+    /// lease end when another grant holds the lock.
+    Lock { token: Option<u64>, expires_ms: i64 },
+    /// `Renew`, `Unlock`: whether the grant still held the lock; `expires_ms` is its new lease end.
+    Held { held: bool, expires_ms: i64 },
+}
+
+impl CacheOp {
+    /// This operation with the size bound `max_bytes` for the writes that store a value (the
+    /// leader's `cache_max_bytes`, stamped when it proposes the entry, so every node evicts by
+    /// the same bound).
+    pub fn with_max_bytes(mut self, bound: u64) -> CacheOp {
+        match &mut self {
+            CacheOp::Put { max_bytes, .. }
+            | CacheOp::CompareAndSwap { max_bytes, .. }
+            | CacheOp::Add { max_bytes, .. } => *max_bytes = bound,
+            _ => {}
+        }
+        self
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CacheOp::Put { .. } => "cache_put",
+            CacheOp::Delete { .. } => "cache_delete",
+            CacheOp::CompareAndSwap { .. } => "cache_cas",
+            CacheOp::Add { .. } => "cache_add",
+            CacheOp::Expire => "cache_expire",
+            CacheOp::Lock { .. } => "lock",
+            CacheOp::Renew { .. } => "lock_renew",
+            CacheOp::Unlock { .. } => "unlock",
+        }
+    }
+}
