@@ -594,6 +594,17 @@ async fn leader_failover_in_process() {
             .unwrap();
     }
     cluster.clients[leader].shutdown().await.unwrap();
+    // The stopped node's own client refuses writes and consistent reads: nothing reaches the
+    // cluster through a node that was shut down (the count below stays 30).
+    let stopped = &cluster.clients[leader];
+    let late = stopped
+        .execute("INSERT INTO users (name) VALUES ('late')", params!())
+        .await;
+    assert!(matches!(late, Err(Error::ShuttingDown)), "{late:?}");
+    let read = stopped
+        .query_consistent_map::<(i64,)>("SELECT count(*) FROM users", params!())
+        .await;
+    assert!(matches!(read, Err(Error::ShuttingDown)), "{read:?}");
     let survivors: Vec<&Client> = (0..3)
         .filter(|i| *i != leader)
         .map(|i| &cluster.clients[i])

@@ -581,8 +581,11 @@ impl Client {
         }
     }
 
-    /// Stops the embedded node gracefully: stops Raft, closes listeners and connections, lets
-    /// the SQLite writer finish and closes the database. No-op for a remote client.
+    /// Stops the embedded node gracefully: hands leadership over if it leads, stops Raft, closes
+    /// listeners and connections, lets the SQLite writer finish and closes the database. From
+    /// the moment it is called, new writes, consistent reads and membership changes through this
+    /// client fail with [`Error::ShuttingDown`] (those already running finish), and so do local
+    /// reads once the database is closed. No-op for a remote client.
     pub async fn shutdown(&self) -> Result<(), Error> {
         match &self.inner.backend {
             Backend::Local(node, handle) => handle.shutdown(node).await,

@@ -46,6 +46,7 @@ impl NodeHandle {
         let Some(running) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
+        node.begin_shutdown();
         node.hand_over_leadership().await;
         let _ = running.shutdown.send(true);
         for task in running.tasks {

@@ -85,6 +85,9 @@ pub struct Engine {
     pub(crate) recent_errors: recent_errors::RecentErrors,
     /// Committed notifications and table changes on this node (see `store::events`).
     pub(crate) events: Arc<crate::store::events::Events>,
+    /// Set when the node starts shutting down: from then on it takes no new writes, consistent
+    /// reads or membership changes (see [`Engine::refusal`]).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Why one attempt did not succeed.
@@ -143,6 +146,7 @@ impl Engine {
             metrics: metrics::EngineMetrics::default(),
             recent_errors: recent_errors::RecentErrors::default(),
             events: Arc::default(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -196,6 +200,24 @@ impl Engine {
     /// How this node's scheduled backups went: written by the scheduler, read for metrics.
     pub(crate) fn backup_health(&self) -> &Arc<backups::BackupHealth> {
         &self.backup_health
+    }
+
+    /// From now on this node refuses new writes, consistent reads and membership changes with
+    /// [`Error::ShuttingDown`]; those already running go on. Called first thing at shutdown: its
+    /// Raft metrics still name a leader afterwards, and without this a write through the stopped
+    /// node would be forwarded there and applied.
+    pub(crate) fn begin_shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Why this node takes no write, consistent read or membership change now: it is shutting
+    /// down ([`Error::ShuttingDown`]) or the leader removed it ([`Error::Removed`]).
+    pub(crate) fn refusal(&self) -> Option<Error> {
+        if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return Some(Error::ShuttingDown);
+        }
+        self.removed_error()
     }
 
     pub(crate) fn current_leader(&self) -> Option<NodeId> {

@@ -38,7 +38,7 @@ impl Engine {
     /// Makes the next local read linearizable: gets the read index from the leader (itself or a
     /// peer) and waits until this node has applied that far. Retries across leader changes.
     pub(crate) async fn linearize(&self) -> Result<(), Error> {
-        if let Some(e) = self.removed_error() {
+        if let Some(e) = self.refusal() {
             return Err(e);
         }
         let deadline = Instant::now() + self.request_timeout;

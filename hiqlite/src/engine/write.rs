@@ -32,7 +32,7 @@ impl Engine {
 
     /// [`Engine::write`] without the metrics.
     async fn replicate(&self, id: RequestId, op: WriteOp) -> Result<WriteReply, Error> {
-        if let Some(e) = self.removed_error() {
+        if let Some(e) = self.refusal() {
             return Err(e);
         }
         refuse_internal_op(&op)?;

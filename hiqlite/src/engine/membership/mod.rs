@@ -38,7 +38,7 @@ impl Engine {
         &self,
         change: MembershipChange,
     ) -> Result<Members, Error> {
-        if let Some(e) = self.removed_error() {
+        if let Some(e) = self.refusal() {
             return Err(e);
         }
         // Retrying while there is no leader (or another change is committing) stops after
