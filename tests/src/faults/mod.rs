@@ -1,8 +1,9 @@
 //! A Jepsen-style fault-injection suite for clusters of real `hiqlite serve` processes.
 //!
-//! A *round* starts a cluster, runs three workloads against it (a linearizable register, a bank,
-//! a set) while a seeded [`nemesis`] kills, pauses and wipes nodes, heals everything, waits for
-//! the cluster to converge, checks the histories, and returns a [`report::RoundReport`].
+//! A *round* starts a cluster, runs four workloads against it (a linearizable register in a
+//! table, the same register in the replicated cache, a bank, a set) while a seeded [`nemesis`]
+//! kills, pauses and wipes nodes, heals everything, waits for the cluster to converge, checks the
+//! histories, and returns a [`report::RoundReport`].
 //!
 //! The seed fixes the fault schedule (kinds, targets, timings) and every client's choices; the
 //! interleaving of real processes on a real machine is not reproducible, so a failing seed

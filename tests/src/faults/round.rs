@@ -12,7 +12,7 @@ use super::nemesis::{caught_up, FaultKind, Nemesis};
 use super::report::RoundReport;
 use super::rng::Rng;
 use super::workloads::bank::{self, Anomalies, BankEvent};
-use super::workloads::register::{self, RegEvent};
+use super::workloads::register::{self, RegEvent, Target};
 use super::workloads::{set, Worker};
 use crate::ProcessCluster;
 
@@ -43,6 +43,8 @@ impl RoundConfig {
 
 /// Clients per workload.
 const REGISTER_CLIENTS: usize = 3;
+/// Clients of the register kept in the replicated cache.
+const CACHE_REGISTER_CLIENTS: usize = 2;
 const BANK_TRANSFER_CLIENTS: usize = 2;
 const SET_CLIENTS: usize = 2;
 
@@ -69,6 +71,10 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
         .batch(schema)
         .await
         .expect("create the workload tables");
+    Target::Cache
+        .init(&cluster.client(leader))
+        .await
+        .expect("set the cache register");
 
     let rng = Rng::new(seed);
     let addrs: Vec<String> = (0..cluster.len())
@@ -78,6 +84,7 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
     let deadline = start + config.duration;
     let histories = Histories {
         register: History::new(start),
+        cache_register: History::new(start),
         bank: History::new(start),
         set: History::new(start),
     };
@@ -115,12 +122,16 @@ pub async fn run_round(config: &RoundConfig) -> RoundReport {
     final_checks(&cluster, &histories, &mut report).await;
     report.anomalies.extend(node_panics(&cluster));
 
-    let register = histories.register.clone();
-    let checked = tokio::task::spawn_blocking(move || register::check(&register))
-        .await
-        .expect("the linearizability checker panicked");
-    if let Err(violation) = checked {
-        report.anomalies.push(violation);
+    for (target, history) in [
+        (Target::Sql, histories.register.clone()),
+        (Target::Cache, histories.cache_register.clone()),
+    ] {
+        let checked = tokio::task::spawn_blocking(move || register::check(target, &history))
+            .await
+            .expect("the linearizability checker panicked");
+        if let Err(violation) = checked {
+            report.anomalies.push(violation);
+        }
     }
     if let Some(s) = cluster.try_status(leader).await {
         report.notes.push(format!(
@@ -181,6 +192,8 @@ async fn start_cluster(
 /// The histories of one round.
 struct Histories {
     register: History<RegEvent>,
+    /// The same register kept in the replicated cache.
+    cache_register: History<RegEvent>,
     bank: History<BankEvent>,
     set: History<i64>,
 }
@@ -201,6 +214,14 @@ impl Histories {
                 RegEvent::Read(_) => "register read",
                 RegEvent::Write(_) => "register write",
                 RegEvent::Cas { .. } => "register cas",
+            };
+            count(kind, e.outcome);
+        }
+        for e in self.cache_register.entries() {
+            let kind = match e.op {
+                RegEvent::Read(_) => "cache read",
+                RegEvent::Write(_) => "cache write",
+                RegEvent::Cas { .. } => "cache cas",
             };
             count(kind, e.outcome);
         }
@@ -228,10 +249,21 @@ fn spawn_workloads(
     let mut tasks = Vec::new();
     for i in 0..REGISTER_CLIENTS {
         tasks.push(tokio::spawn(register::client(
+            Target::Sql,
             i,
             Worker::new(i, REGISTER_CLIENTS, addrs),
             rng.fork(100 + i as u64),
             histories.register.clone(),
+            deadline,
+        )));
+    }
+    for i in 0..CACHE_REGISTER_CLIENTS {
+        tasks.push(tokio::spawn(register::client(
+            Target::Cache,
+            i,
+            Worker::new(i, CACHE_REGISTER_CLIENTS, addrs),
+            rng.fork(400 + i as u64),
+            histories.cache_register.clone(),
             deadline,
         )));
     }
@@ -345,6 +377,9 @@ fn write_artifacts(
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
         histories.register.write_to(&dir.join("register.history"))?;
+        histories
+            .cache_register
+            .write_to(&dir.join("cache-register.history"))?;
         histories.bank.write_to(&dir.join("bank.history"))?;
         histories.set.write_to(&dir.join("set.history"))?;
         std::fs::write(dir.join("faults.timeline"), timeline.join("\n") + "\n")?;
