@@ -9,7 +9,7 @@ use hiqlite::backup::BackupInfo;
 use hiqlite::config::{EncKey, EncKeys};
 use hiqlite::Error;
 
-use crate::sql::ConnArgs;
+use crate::conn::ConnArgs;
 
 #[derive(Args)]
 pub struct BackupArgs {

@@ -10,7 +10,7 @@ use comfy_table::{presets::UTF8_FULL, Table};
 use hiqlite::client::NodeStatus;
 use hiqlite::{Client, Error};
 
-use crate::sql::ConnArgs;
+use crate::conn::ConnArgs;
 
 /// How long one node may take to answer before it counts as unreachable.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);

@@ -3,6 +3,7 @@
 
 mod backup;
 mod cluster_status;
+mod conn;
 mod demo;
 mod dev;
 mod members;

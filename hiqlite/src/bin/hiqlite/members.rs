@@ -4,7 +4,7 @@ use clap::Args;
 use hiqlite::client::Members;
 use hiqlite::Error;
 
-use crate::sql::ConnArgs;
+use crate::conn::ConnArgs;
 
 #[derive(Args)]
 pub struct AddNodeArgs {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use hiqlite::{Error, Migrations};
 
-use crate::sql::ConnArgs;
+use crate::conn::ConnArgs;
 
 #[derive(Args)]
 pub struct MigrateArgs {

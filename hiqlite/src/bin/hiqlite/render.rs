@@ -306,6 +306,17 @@ fn needs_quotes(text: &str) -> bool {
     text.eq_ignore_ascii_case("NULL") || text.starts_with('\'') || looks_like_blob
 }
 
+/// Prints `output` as `format` asks: the rendering to stdout, its note (counts) to stderr.
+pub fn print_output(output: &SqlOutput, format: Format) {
+    let rendered = render(output, format);
+    if let Some(text) = rendered.stdout {
+        println!("{text}");
+    }
+    if let Some(note) = rendered.stderr {
+        eprintln!("{note}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

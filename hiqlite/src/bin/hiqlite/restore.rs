@@ -13,7 +13,7 @@ use hiqlite::backup::{BackupLocation, RestoreInfo, RestoreSource, RestoreTarget}
 use hiqlite::Error;
 
 use crate::backup::{keys_from_env, utc};
-use crate::sql::ConnArgs;
+use crate::conn::ConnArgs;
 
 #[derive(Args)]
 pub struct RestoreArgs {

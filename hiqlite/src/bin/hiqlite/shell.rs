@@ -7,8 +7,8 @@ use hiqlite::{Client, Error};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
+use crate::render::print_output;
 use crate::render::Format;
-use crate::sql::print_output;
 use crate::statements::{DotCommand, Input, Splitter, HELP};
 
 /// What the shell talks to and how it prints.

@@ -17,8 +17,8 @@
 
 use rusqlite::OptionalExtension;
 
+use super::ops::needs_format;
 use super::ops::OpError;
-use super::restore::needs_format;
 use super::writer::WriterThread;
 use crate::types::cache::{CacheOp, CacheOutput};
 use crate::types::command::{SqlError, WriteOutput};

@@ -1,6 +1,6 @@
 //! Collecting the events of the entries being applied (see `store::events`): SQLite's update
 //! hook on the writer's connection records every row a user statement changes, and
-//! `WriteOp::Notify` adds a notification. They wait in [`Collector`] until the segment's
+//! `WriteOp::Notify` adds a notification (`notify.rs`). They wait in [`Collector`] until the segment's
 //! transaction commits; a savepoint or transaction that rolls back drops what it produced.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,12 +9,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::hooks::Action;
 use rusqlite::Connection;
 
-use super::ops::OpError;
-use super::restore::needs_format;
-use super::writer::WriterThread;
-use crate::store::events::{Event, Events, Notification, TableEvent, TableOp};
-use crate::types::command::WriteOutput;
-use crate::types::format::Feature;
+use crate::store::events::{Event, Events, TableEvent, TableOp};
 
 /// The events of the segment being applied, and where they go once it commits.
 pub(super) struct Collector {
@@ -88,7 +83,7 @@ impl Collector {
         self.lock().clear();
     }
 
-    fn push(&self, event: Event) {
+    pub(super) fn push(&self, event: Event) {
         self.lock().push(event);
     }
 
@@ -100,29 +95,5 @@ impl Collector {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl WriterThread {
-    /// Applies `WriteOp::Notify` (inside the entry's savepoint): nothing is written; the
-    /// notification is published once the segment commits.
-    pub(super) fn apply_notify(
-        &self,
-        log_index: u64,
-        channel: &str,
-        payload: &str,
-    ) -> Result<WriteOutput, OpError> {
-        if !Feature::Notify.enabled_at(self.format) {
-            return Err(needs_format(Feature::Notify, self.format));
-        }
-        self.events.push(Event::Notify(Notification {
-            channel: channel.to_string(),
-            payload: payload.to_string(),
-            log_index,
-        }));
-        Ok(WriteOutput::Executed {
-            rows_affected: 0,
-            last_insert_rowid: 0,
-        })
     }
 }

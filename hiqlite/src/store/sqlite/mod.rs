@@ -18,6 +18,7 @@ pub mod guard;
 pub mod history;
 pub mod math;
 mod migrate;
+mod notify;
 pub(crate) mod ops;
 pub mod reader;
 mod restore;

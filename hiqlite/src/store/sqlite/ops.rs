@@ -467,3 +467,14 @@ mod tests {
             .is_empty());
     }
 }
+
+/// The error for an entry that needs `feature` applied while the cluster runs the older
+/// `format` (a client cannot propose one then: see `WriteOp::needs_format`).
+pub(super) fn needs_format(feature: crate::types::format::Feature, format: u8) -> OpError {
+    OpError::Sql(SqlError::Sqlite {
+        message: format!(
+            "this entry needs cluster format {}, the cluster runs format {format}",
+            feature.since()
+        ),
+    })
+}

@@ -24,7 +24,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::cache::CREATE_LOCKS;
-use super::ops::OpError;
+use super::ops::{needs_format, OpError};
 use super::writer::{io_err, read_applied_state, WriterThread};
 use crate::types::command::{Command, CommandResult, SqlError, WriteOutput};
 use crate::types::format::Feature;
@@ -43,17 +43,6 @@ fn refused(restore: u64, why: impl std::fmt::Display) -> SqlError {
     SqlError::Sqlite {
         message: format!("restore {restore:016x} refused: {why}; the database is unchanged"),
     }
-}
-
-/// The error for an entry of format 4 applied while the cluster runs an older format (a client
-/// cannot propose one then: see `WriteOp::needs_format`).
-pub(super) fn needs_format(feature: Feature, format: u8) -> OpError {
-    OpError::Sql(SqlError::Sqlite {
-        message: format!(
-            "this entry needs cluster format {}, the cluster runs format {format}",
-            feature.since()
-        ),
-    })
 }
 
 impl WriterThread {

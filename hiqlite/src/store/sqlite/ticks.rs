@@ -5,8 +5,9 @@
 
 use rusqlite::OptionalExtension;
 
+use super::ops::needs_format;
 use super::ops::OpError;
-use super::restore::{needs_format, CREATE_TICKS};
+use super::restore::CREATE_TICKS;
 use super::writer::WriterThread;
 use crate::types::command::WriteOutput;
 use crate::types::format::Feature;
