@@ -208,8 +208,9 @@ impl NodeConfigBuilder {
         self.config.listen_api_addr = Some(addr.into());
         self
     }
-    /// Serve `/health`, `/ready` and `/metrics` over HTTP at `addr` (`host:port`; TOML
-    /// `http_addr`, env `HQL_HTTP_ADDR`). Unset: no HTTP listener (docs/operations.md).
+    /// Serve `/health`, `/ready`, `/metrics` and `/dashboard` at `addr` (`host:port`; TOML
+    /// `http_addr`, env `HQL_HTTP_ADDR`), over HTTPS when the API port has a certificate.
+    /// Unset: no HTTP listener (docs/operations.md).
     pub fn http_addr(mut self, addr: impl Into<String>) -> Self {
         self.config.http_addr = Some(addr.into());
         self

@@ -120,8 +120,9 @@ pub struct NodeConfig {
     pub listen_raft_addr: Option<String>,
     /// Where the API listener binds, when not at this node's `api_addr`.
     pub listen_api_addr: Option<String>,
-    /// Where the HTTP listener for `/health`, `/ready` and `/metrics` binds (`host:port`; TOML
-    /// `http_addr`, env `HQL_HTTP_ADDR`). `None`: no HTTP listener. See docs/operations.md.
+    /// Where the HTTP listener for `/health`, `/ready`, `/metrics` and `/dashboard` binds
+    /// (`host:port`; TOML `http_addr`, env `HQL_HTTP_ADDR`); HTTPS when `tls_api_cert` is set.
+    /// `None`: no HTTP listener. See docs/operations.md.
     pub http_addr: Option<String>,
     /// The password that logs in to the dashboard on the HTTP listener (TOML
     /// `password_dashboard`, env `HQL_PASSWORD_DASHBOARD`; at least 16 characters). `None`:

@@ -126,14 +126,8 @@ pub async fn serve<S: Service>(
     service: Arc<S>,
     shutdown: watch::Receiver<bool>,
 ) {
-    serve_with_handshake_timeout(
-        listener,
-        secret,
-        channel,
-        max_frame,
-        HANDSHAKE_TIMEOUT,
-        service,
-        shutdown,
+    serve_over(
+        None, listener, secret, channel, max_frame, service, shutdown,
     )
     .await
 }
@@ -151,13 +145,8 @@ pub async fn serve_over<S: Service>(
     shutdown: watch::Receiver<bool>,
 ) {
     let settings = Settings {
-        secret,
-        channel,
-        max_frame,
-        handshake_timeout: HANDSHAKE_TIMEOUT,
-        node_id: None,
-        formats: crate::types::format::FormatRange::OURS,
         tls,
+        ..Settings::new(secret, channel, max_frame)
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -173,13 +162,8 @@ pub async fn serve_with_handshake_timeout<S: Service>(
     shutdown: watch::Receiver<bool>,
 ) {
     let settings = Settings {
-        secret,
-        channel,
-        max_frame,
         handshake_timeout,
-        node_id: None,
-        formats: crate::types::format::FormatRange::OURS,
-        tls: None,
+        ..Settings::new(secret, channel, max_frame)
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -195,13 +179,8 @@ pub(crate) async fn serve_api_speaking<S: Service>(
     shutdown: watch::Receiver<bool>,
 ) {
     let settings = Settings {
-        secret,
-        channel: Channel::Api,
-        max_frame: 16 << 20,
-        handshake_timeout: HANDSHAKE_TIMEOUT,
-        node_id: None,
         formats,
-        tls: None,
+        ..Settings::new(secret, Channel::Api, 16 << 20)
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -234,13 +213,9 @@ pub async fn serve_node_over<S: Service>(
     shutdown: watch::Receiver<bool>,
 ) {
     let settings = Settings {
-        secret,
-        channel: Channel::Raft,
-        max_frame,
-        handshake_timeout: HANDSHAKE_TIMEOUT,
         node_id: Some(node_id),
-        formats: crate::types::format::FormatRange::OURS,
         tls,
+        ..Settings::new(secret, Channel::Raft, max_frame)
     };
     serve_settings(listener, settings, service, shutdown).await
 }
@@ -301,6 +276,22 @@ struct Settings {
     formats: crate::types::format::FormatRange,
     /// TLS under the handshake, when this port has a certificate.
     tls: Option<TlsServer>,
+}
+
+impl Settings {
+    /// A server on `channel` with the defaults: [`HANDSHAKE_TIMEOUT`], no node id, this binary's
+    /// formats, no TLS.
+    fn new(secret: Secret, channel: Channel, max_frame: usize) -> Settings {
+        Settings {
+            secret,
+            channel,
+            max_frame,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            node_id: None,
+            formats: crate::types::format::FormatRange::OURS,
+            tls: None,
+        }
+    }
 }
 
 /// Numbers the connections of this process ([`Accepted::connection`]), from 1.
