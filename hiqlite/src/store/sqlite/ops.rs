@@ -335,6 +335,17 @@ fn resolve_params(
         .collect()
 }
 
+/// The error for an entry that needs `feature` applied while the cluster runs the older
+/// `format` (a client cannot propose one then: see `WriteOp::needs_format`).
+pub(super) fn needs_format(feature: crate::types::format::Feature, format: u8) -> OpError {
+    OpError::Sql(SqlError::Sqlite {
+        message: format!(
+            "this entry needs cluster format {}, the cluster runs format {format}",
+            feature.since()
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::store::sqlite::test_db::Db;
@@ -466,15 +477,4 @@ mod tests {
             .rows("SELECT 1 FROM users WHERE name = 'carol'")
             .is_empty());
     }
-}
-
-/// The error for an entry that needs `feature` applied while the cluster runs the older
-/// `format` (a client cannot propose one then: see `WriteOp::needs_format`).
-pub(super) fn needs_format(feature: crate::types::format::Feature, format: u8) -> OpError {
-    OpError::Sql(SqlError::Sqlite {
-        message: format!(
-            "this entry needs cluster format {}, the cluster runs format {format}",
-            feature.since()
-        ),
-    })
 }
