@@ -3,8 +3,9 @@
 //! A backup is first written to the local directory by [`LocalBackups`] (the staging area), then
 //! uploaded under its file name as the object key: files of 8 MiB or more as a multipart upload
 //! (8 MiB parts, s3-simple's `put_stream`), smaller ones in one PUT. Transient failures (no
-//! connection, HTTP 5xx, 408, 429) are retried with a doubling backoff; anything else (wrong
-//! credentials, a missing bucket) fails at once. A failed upload leaves the local file.
+//! connection, HTTP 5xx, 408, 429) of uploads, listings and deletes are retried with a doubling
+//! backoff; anything else (wrong credentials, a missing bucket) fails at once. A failed upload
+//! leaves the local file.
 //!
 //! Listing reads each object's header with a ranged GET of its first [`HEADER_PROBE`] bytes:
 //! the header is readable without the key (`format.rs`), so the listing needs no metadata of
@@ -30,7 +31,7 @@ pub const HEADER_PROBE: u64 = 512;
 /// `hiqlite-log-...hqlog` share it and are told apart by their ending).
 const KEY_PREFIX: &str = "hiqlite-";
 
-/// How often and how patiently an upload is retried.
+/// How often and how patiently an S3 operation is retried.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
     /// Attempts in all, at least 1.
@@ -114,36 +115,41 @@ impl S3Backups {
     /// [`BackupError::InvalidName`] for a name that is not a backup file name.
     pub async fn upload(&self, name: &str) -> Result<u64, BackupError> {
         let path = self.local.dir.path_of(name)?;
-        let mut delay = self.retry.first_delay;
-        let mut attempt = 1;
-        loop {
-            let result = async {
-                let mut file = tokio::fs::File::open(&path)
-                    .await
-                    .map_err(|e| (false, format!("opening {}: {e}", path.display())))?;
-                self.bucket
-                    .put_stream(&mut file, name.to_string())
-                    .await
-                    .map_err(|e| (is_transient(&e), describe(&e)))
-            }
-            .await;
-            match result {
-                Ok(done) => return Ok(done.uploaded_bytes as u64),
-                Err((transient, message)) if transient && attempt < self.retry.attempts => {
-                    tracing::warn!(%name, attempt, error = %message, "uploading a backup to S3 failed; retrying in {delay:?}");
-                    tokio::time::sleep(delay).await;
-                    delay = delay.saturating_mul(2);
-                    attempt += 1;
-                }
-                Err((_, message)) => {
-                    return Err(BackupError::UploadFailed {
-                        name: name.into(),
-                        attempts: attempt,
-                        message,
-                    })
-                }
-            }
+        let result = retrying(self.retry, &format!("uploading {name}"), || async {
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| Failure::Final(format!("opening {}: {e}", path.display())))?;
+            self.bucket
+                .put_stream(&mut file, name.to_string())
+                .await
+                .map_err(Failure::from)
+        })
+        .await;
+        match result {
+            Ok(done) => Ok(done.uploaded_bytes as u64),
+            Err((attempts, message)) => Err(BackupError::UploadFailed {
+                name: name.into(),
+                attempts,
+                message,
+            }),
         }
+    }
+
+    /// Lists the objects whose keys start with `prefix`, retrying transient failures.
+    async fn list_objects(
+        &self,
+        prefix: &str,
+        action: &str,
+    ) -> Result<Vec<s3_simple::Object>, BackupError> {
+        retrying(self.retry, action, || async {
+            self.bucket.list(prefix, None).await.map_err(Failure::from)
+        })
+        .await
+        .map(|pages| pages.into_iter().flat_map(|p| p.contents).collect())
+        .map_err(|(_, message)| BackupError::S3 {
+            action: action.into(),
+            message,
+        })
     }
 
     /// The backups in the bucket (objects named `hiqlite-*.hqbackup`), oldest log index first.
@@ -152,14 +158,10 @@ impl S3Backups {
     /// # Errors
     /// [`BackupError::S3`] when the bucket cannot be listed.
     pub async fn list_remote(&self) -> Result<Vec<BackupInfo>, BackupError> {
-        let pages = self
-            .bucket
-            .list(KEY_PREFIX, None)
-            .await
-            .map_err(|e| s3_err("listing the bucket", &e))?;
+        let objects = self.list_objects(KEY_PREFIX, "listing the bucket").await?;
         let suffix = format!(".{EXTENSION}");
         let mut out = Vec::new();
-        for object in pages.into_iter().flat_map(|p| p.contents) {
+        for object in objects {
             if !object.key.ends_with(&suffix) || object.key.contains('/') {
                 continue;
             }
@@ -189,14 +191,11 @@ impl S3Backups {
     /// # Errors
     /// [`BackupError::S3`] when the bucket cannot be listed.
     pub async fn list_remote_segments(&self) -> Result<Vec<SegmentInfo>, BackupError> {
-        let pages = self
-            .bucket
-            .list(segment::NAME_PREFIX, None)
-            .await
-            .map_err(|e| s3_err("listing the bucket's log segments", &e))?;
-        let mut out: Vec<SegmentInfo> = pages
+        let objects = self
+            .list_objects(segment::NAME_PREFIX, "listing the bucket's log segments")
+            .await?;
+        let mut out: Vec<SegmentInfo> = objects
             .into_iter()
-            .flat_map(|p| p.contents)
             .filter_map(|o| segment::info_from_name(&o.key, o.size, None, BackupLocation::S3))
             .collect();
         out.sort_by(|a, b| {
@@ -255,11 +254,13 @@ impl S3Backups {
     /// when the bucket refuses or cannot be reached.
     pub async fn delete_remote(&self, name: &str) -> Result<(), BackupError> {
         self.local.dir.path_of(name)?;
-        self.bucket
-            .delete(name)
-            .await
-            .map(|_| ())
-            .map_err(|e| s3_err(&format!("deleting {name}"), &e))
+        let action = format!("deleting {name}");
+        retrying(self.retry, &action, || async {
+            self.bucket.delete(name).await.map_err(Failure::from)
+        })
+        .await
+        .map(|_| ())
+        .map_err(|(_, message)| BackupError::S3 { action, message })
     }
 
     /// The header of object `key`, from a ranged GET of its first bytes.
@@ -375,6 +376,51 @@ impl BackupStore for S3Backups {
     }
 }
 
+/// Runs `op` until it succeeds, fails for good, or has used all attempts of `retry`, waiting a doubling delay after each transient failure. Only for operations that
+/// may safely run twice (uploads of a whole object, listings, reads, deletes).
+/// On failure answers the attempts made and the last failure in words.
+async fn retrying<T, Fut>(
+    retry: Retry,
+    action: &str,
+    mut op: impl FnMut() -> Fut,
+) -> Result<T, (u32, String)>
+where
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut delay = retry.first_delay;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(Failure::Transient(message)) if attempt < retry.attempts => {
+                tracing::warn!(attempt, error = %message, "S3: {action} failed; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+                attempt += 1;
+            }
+            Err(Failure::Transient(message) | Failure::Final(message)) => {
+                return Err((attempt, message))
+            }
+        }
+    }
+}
+
+/// A failed S3 operation: whether retrying may help, and the failure in words.
+enum Failure {
+    Transient(String),
+    Final(String),
+}
+
+impl From<S3Error> for Failure {
+    fn from(e: S3Error) -> Self {
+        if is_transient(&e) {
+            Failure::Transient(describe(&e))
+        } else {
+            Failure::Final(describe(&e))
+        }
+    }
+}
+
 /// Whether retrying may help: no connection or no answer, or a server-side HTTP status.
 fn is_transient(e: &S3Error) -> bool {
     match e {
@@ -441,5 +487,44 @@ mod tests {
             describe(&S3Error::HttpFailWithBody(500, "x".into())),
             "HTTP 500"
         );
+    }
+
+    /// Transient failures are retried up to the attempts allowed, final ones are not.
+    #[tokio::test]
+    async fn retries_transient_failures_only() {
+        let retry = Retry {
+            attempts: 3,
+            first_delay: Duration::from_millis(1),
+        };
+        let calls = std::cell::Cell::new(0);
+        let flaky = || async {
+            calls.set(calls.get() + 1);
+            match calls.get() {
+                1 | 2 => Err(Failure::Transient("HTTP 500".into())),
+                n => Ok(n),
+            }
+        };
+        assert_eq!(retrying(retry, "listing", flaky).await.ok(), Some(3));
+
+        calls.set(0);
+        let down = || async {
+            calls.set(calls.get() + 1);
+            Err::<(), _>(Failure::Transient("HTTP 503".into()))
+        };
+        assert_eq!(
+            retrying(retry, "listing", down).await.unwrap_err(),
+            (3, "HTTP 503".to_string())
+        );
+
+        calls.set(0);
+        let refused = || async {
+            calls.set(calls.get() + 1);
+            Err::<(), _>(Failure::Final("HTTP 403".into()))
+        };
+        assert_eq!(
+            retrying(retry, "listing", refused).await.unwrap_err(),
+            (1, "HTTP 403".to_string())
+        );
+        assert_eq!(calls.get(), 1);
     }
 }
