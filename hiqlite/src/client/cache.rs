@@ -1,6 +1,7 @@
 //! The replicated cache's client API: [`Client::cache`] names a cache, [`Cache`] reads it locally
 //! and writes it through Raft. See docs/cache.md for what a reader sees and when keys expire.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Client;
@@ -46,7 +47,17 @@ impl Client {
         }
     }
 
-    /// Proposes a cache or lock operation and returns its output.
+    /// Proposes a cache write (`Put`, `Delete`, `CompareAndSwap`, `Add`) together with the
+    /// client's other concurrent ones (`cache_batch.rs`) and returns its own output.
+    async fn cache_write(&self, op: CacheOp) -> Result<CacheOutput, Error> {
+        let batcher = self
+            .inner
+            .cache_batcher
+            .get_or_init(|| super::cache_batch::CacheBatcher::start(Arc::downgrade(&self.inner)));
+        batcher.submit(op).await
+    }
+
+    /// Proposes a cache or lock operation in an entry of its own and returns its output.
     pub(crate) async fn cache_op(&self, op: CacheOp) -> Result<CacheOutput, Error> {
         match self.write(WriteOp::Cache(op)).await? {
             WriteOutput::Cache(output) => Ok(output),
@@ -179,7 +190,7 @@ impl Cache {
             ttl_ms: millis(ttl),
             max_bytes: 0,
         };
-        match self.client.cache_op(op).await? {
+        match self.client.cache_write(op).await? {
             CacheOutput::Swapped { swapped: true, .. } => Ok(Ok(())),
             CacheOutput::Swapped { previous, .. } => Ok(Err(previous)),
             other => Err(unexpected(other)),
@@ -205,14 +216,14 @@ impl Cache {
             ttl_ms: millis(ttl),
             max_bytes: 0,
         };
-        match self.client.cache_op(op).await? {
+        match self.client.cache_write(op).await? {
             CacheOutput::Counter(n) => Ok(n),
             other => Err(unexpected(other)),
         }
     }
 
     async fn previous(&self, op: CacheOp) -> Result<Option<Vec<u8>>, Error> {
-        match self.client.cache_op(op).await? {
+        match self.client.cache_write(op).await? {
             CacheOutput::Previous(previous) => Ok(previous),
             other => Err(unexpected(other)),
         }

@@ -18,6 +18,7 @@
 
 mod backup;
 mod cache;
+mod cache_batch;
 mod events;
 mod keyed;
 pub mod lock;
@@ -77,6 +78,8 @@ struct Inner {
     /// Sequence numbers of writes still waiting for their answer; the smallest tells the state
     /// machine which results it may forget.
     pending: Mutex<BTreeSet<u64>>,
+    /// Gathers concurrent cache writes into shared entries; started by the first one.
+    cache_batcher: std::sync::OnceLock<cache_batch::CacheBatcher>,
 }
 
 /// Removes a request from the pending set when its call ends, however it ends.
@@ -158,6 +161,7 @@ impl Client {
                 client_id: u64::from_le_bytes(id),
                 next_seq: AtomicU64::new(1),
                 pending: Mutex::new(BTreeSet::new()),
+                cache_batcher: std::sync::OnceLock::new(),
             }),
         }
     }

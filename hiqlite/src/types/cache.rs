@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::types::command::SqlError;
+
 /// The guard [`Txn::fence`](crate::Txn::fence) adds (parameters: lock name, token): true while
 /// that grant holds the lock at the entry's time (`unixepoch('now', 'subsec')` is the entry time
 /// in a replicated statement).
@@ -76,6 +78,12 @@ pub enum CacheOp {
     },
     /// Releases grant `token` of lock `name`, if it still holds the lock.
     Unlock { name: String, token: u64 },
+    /// Several `Put`, `Delete`, `CompareAndSwap` and `Add` operations in one entry, applied in
+    /// order, each on its own: one that fails (a value too large, a counter overflow) changes
+    /// nothing and the others still apply. Any other operation inside is refused. The client
+    /// makes these from concurrent calls (`client/cache_batch.rs`), so one log entry, one fsync
+    /// and one SQLite transaction carry many cache writes.
+    Many(Vec<CacheOp>),
 }
 
 /// What a [`CacheOp`] returns.
@@ -97,6 +105,8 @@ pub enum CacheOutput {
     Lock { token: Option<u64>, expires_ms: i64 },
     /// `Renew`, `Unlock`: whether the grant still held the lock; `expires_ms` is its new lease end.
     Held { held: bool, expires_ms: i64 },
+    /// `Many`: each operation's output or failure, in order.
+    Many(Vec<Result<CacheOutput, SqlError>>),
 }
 
 impl CacheOp {
@@ -108,6 +118,11 @@ impl CacheOp {
             CacheOp::Put { max_bytes, .. }
             | CacheOp::CompareAndSwap { max_bytes, .. }
             | CacheOp::Add { max_bytes, .. } => *max_bytes = bound,
+            CacheOp::Many(ops) => {
+                for op in ops {
+                    *op = std::mem::replace(op, CacheOp::Expire).with_max_bytes(bound);
+                }
+            }
             _ => {}
         }
         self
@@ -123,6 +138,7 @@ impl CacheOp {
             CacheOp::Lock { .. } => "lock",
             CacheOp::Renew { .. } => "lock_renew",
             CacheOp::Unlock { .. } => "unlock",
+            CacheOp::Many(_) => "cache_batch",
         }
     }
 }

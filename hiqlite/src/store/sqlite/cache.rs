@@ -90,6 +90,60 @@ impl WriterThread {
         self.add_cache_bytes(-removed.iter().sum::<i64>())?;
         let index = i64::try_from(index).unwrap_or(i64::MAX);
         let output = match op {
+            CacheOp::Many(ops) => self.apply_cache_many(ops, now_ms, index)?,
+            op => self.apply_cache_op(op, now_ms, index, expired)?,
+        };
+        Ok(WriteOutput::Cache(output))
+    }
+
+    /// Applies the operations of a [`CacheOp::Many`] in order, each in its own savepoint: a
+    /// refused one (value too large, not a counter, overflow, or a kind not allowed in a
+    /// batch) is undone and answered on its own. A failure of this machine (disk full, I/O)
+    /// fails the whole entry, as for any entry.
+    fn apply_cache_many(
+        &self,
+        ops: &[CacheOp],
+        now_ms: i64,
+        index: i64,
+    ) -> Result<CacheOutput, OpError> {
+        let mut outputs = Vec::with_capacity(ops.len());
+        for op in ops {
+            if !matches!(
+                op,
+                CacheOp::Put { .. }
+                    | CacheOp::Delete { .. }
+                    | CacheOp::CompareAndSwap { .. }
+                    | CacheOp::Add { .. }
+            ) {
+                outputs.push(Err(SqlError::Sqlite {
+                    message: format!("{} cannot be part of a cache batch", op.kind()),
+                }));
+                continue;
+            }
+            self.internal("SAVEPOINT cache_op")?;
+            match self.apply_cache_op(op, now_ms, index, 0) {
+                Ok(output) => outputs.push(Ok(output)),
+                Err(OpError::Sql(e)) => {
+                    self.internal("ROLLBACK TO cache_op")?;
+                    outputs.push(Err(e));
+                }
+                Err(e) => return Err(e),
+            }
+            self.internal("RELEASE cache_op")?;
+        }
+        Ok(CacheOutput::Many(outputs))
+    }
+
+    /// Applies one operation other than `Many`; `expired` is how many keys this entry expired.
+    fn apply_cache_op(
+        &self,
+        op: &CacheOp,
+        now_ms: i64,
+        index: i64,
+        expired: u64,
+    ) -> Result<CacheOutput, OpError> {
+        let output = match op {
+            CacheOp::Many(_) => return Err(refused("a cache batch cannot hold a batch".into())),
             CacheOp::Expire => CacheOutput::Expired(expired),
             CacheOp::Put {
                 cache,
@@ -204,7 +258,7 @@ impl WriterThread {
                 }
             }
         };
-        Ok(WriteOutput::Cache(output))
+        Ok(output)
     }
 
     /// Grants lock `name` to `holder` until `expires`, unless another live grant holds it.

@@ -247,3 +247,68 @@ async fn the_size_bound_evicts_soonest_expiry_then_least_recently_written() {
         .await;
     assert!(results[0].is_err(), "{:?}", results[0]);
 }
+
+/// A batch applies its operations in order, each on its own: a refused one changes nothing and
+/// the others still apply; kinds that cannot be batched are refused alone.
+#[tokio::test]
+async fn a_batch_applies_each_operation_on_its_own() {
+    let mut db = Db::open();
+    let add = |key: &str, delta| CacheOp::Add {
+        cache: "c".into(),
+        key: key.as_bytes().to_vec(),
+        delta,
+        ttl_ms: None,
+        max_bytes: 0,
+    };
+    let first_put = CacheOp::Put {
+        cache: "c".into(),
+        key: b"a".to_vec(),
+        value: b"abc".to_vec(),
+        ttl_ms: None,
+        max_bytes: 0,
+    };
+    let batch = CacheOp::Many(vec![
+        first_put,
+        add("n", 5),
+        add("n", i64::MAX), // overflow: refused, "n" stays 5
+        add("a", 1),        // "a" holds 3 bytes: refused, not a counter
+        add("n", 1),
+        CacheOp::Expire,
+        CacheOp::Many(vec![]),
+    ])
+    .with_max_bytes(1 << 20);
+    let results = db.apply(vec![cache(batch)]).await;
+    let CacheOutput::Many(outputs) = out(&results[0]) else {
+        panic!("{results:?}")
+    };
+    assert_eq!(outputs.len(), 7);
+    assert_eq!(outputs[0], Ok(CacheOutput::Previous(None)));
+    assert_eq!(outputs[1], Ok(CacheOutput::Counter(5)));
+    assert!(
+        matches!(&outputs[2], Err(SqlError::Sqlite { message }) if message.contains("overflow")),
+        "{:?}",
+        outputs[2]
+    );
+    assert!(
+        matches!(&outputs[3], Err(SqlError::Sqlite { message }) if message.contains("not a counter")),
+        "{:?}",
+        outputs[3]
+    );
+    assert_eq!(outputs[4], Ok(CacheOutput::Counter(6)));
+    for refused in &outputs[5..] {
+        assert!(
+            matches!(refused, Err(SqlError::Sqlite { message }) if message.contains("cannot be part of a cache batch")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(keys(&db), ["a", "n"]);
+    let n = db.rows("SELECT value FROM _hiqlite_cache WHERE key = CAST('n' AS BLOB)");
+    assert_eq!(
+        n[0][0],
+        rusqlite::types::Value::Blob(6i64.to_be_bytes().to_vec())
+    );
+    // The byte count kept by every write matches the table after the refused ones.
+    let counted = db.rows("SELECT bytes FROM _hiqlite_cache_bytes");
+    let actual = db.rows("SELECT sum(length(key) + length(value)) FROM _hiqlite_cache");
+    assert_eq!(counted, actual);
+}
