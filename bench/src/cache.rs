@@ -2,7 +2,8 @@
 //! concurrency of `--concurrency` and local GET latency, printed next to two baselines measured
 //! in the same run: a `HashMap` behind a `Mutex` (what an in-process cache costs) and our own
 //! single-row SQL INSERT/s at the same concurrency (what the same writes cost as SQL). Every PUT
-//! is durable (one Raft entry, fsynced on a quorum). Nothing is asserted.
+//! is durable (fsynced on a quorum before it returns); concurrent PUTs of the one client share
+//! log entries (`hiqlite/src/client/cache_batch.rs`), INSERTs do not. Nothing is asserted.
 
 use std::collections::HashMap;
 use std::path::Path;

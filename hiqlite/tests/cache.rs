@@ -489,3 +489,50 @@ async fn concurrent_cache_writes_share_entries_and_keep_their_own_answers() {
     assert!(entries < 150, "{entries} entries for 300 concurrent adds");
     cluster.shutdown().await;
 }
+
+/// `lock_timeout` gives up after its wait while another grant holds the lock, and takes the lock
+/// once it is free; a fence before any lock was ever granted fails as a guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lock_timeout_bounds_the_wait_and_an_early_fence_fails_as_a_guard() {
+    let _serial = SERIAL.lock().await;
+    let cluster = TestCluster::start(3).await;
+    let client = &cluster.clients[cluster.follower().await];
+    client
+        .execute("CREATE TABLE fenced (what TEXT NOT NULL)", params!())
+        .await
+        .unwrap();
+    let e = fenced_insert(client, 1, "before any lock")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Sql(SqlError::GuardFailed { statement: 0 })),
+        "{e:?}"
+    );
+
+    let lease = Duration::from_secs(5);
+    let a = client.lock_with("job", lease).await.unwrap();
+    let started = Instant::now();
+    let b = client
+        .lock_timeout("job", lease, Duration::from_millis(300))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(b.is_none(), "granted while held: {b:?}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < lease,
+        "gave up after {waited:?}"
+    );
+    let a_token = a.token();
+    assert!(a.release().await.unwrap());
+    let b = client
+        .lock_timeout("job", lease, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("free after the release");
+    assert!(b.token() > a_token);
+    fenced_insert(client, b.token(), "the current holder")
+        .await
+        .unwrap();
+    b.release().await.unwrap();
+    cluster.shutdown().await;
+}

@@ -52,8 +52,8 @@ fn millis(d: Duration) -> u64 {
 
 impl Client {
     /// Takes lock `name` with a lease of [`DEFAULT_LEASE`], waiting while another holder has it
-    /// (asking again every 10-200 ms, for as long as it takes: wrap it in
-    /// `tokio::time::timeout` to bound the wait).
+    /// (asking again every 10-200 ms, for as long as it takes; [`lock_timeout`](Self::lock_timeout)
+    /// bounds the wait).
     ///
     /// ```no_run
     /// # async fn f(client: hiqlite::Client) -> Result<(), hiqlite::Error> {
@@ -78,15 +78,46 @@ impl Client {
         name: impl Into<String>,
         lease: Duration,
     ) -> Result<LockGuard, Error> {
-        let name = name.into();
+        let guard = self.lock_until(name.into(), lease, None).await?;
+        Ok(guard.expect("waits without a deadline"))
+    }
+
+    /// [`lock_with`](Self::lock_with), waiting at most `wait` for another holder to let go:
+    /// `None` when the lock was still held by another grant after `wait`. An attempt in flight
+    /// when `wait` ends is finished first, so a grant is never taken and then dropped unseen.
+    /// Errors as for [`lock`](Self::lock).
+    pub async fn lock_timeout(
+        &self,
+        name: impl Into<String>,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<Option<LockGuard>, Error> {
+        self.lock_until(name.into(), lease, Some(tokio::time::Instant::now() + wait))
+            .await
+    }
+
+    /// Asks for lock `name` until it is granted or `deadline` (none: forever) has passed.
+    async fn lock_until(
+        &self,
+        name: String,
+        lease: Duration,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<LockGuard>, Error> {
         let holder = random_holder();
         let mut pause = Duration::from_millis(10);
         loop {
             if let Some(guard) = self.acquire(&name, holder, lease).await? {
-                return Ok(guard);
+                return Ok(Some(guard));
             }
             // Another grant holds it: ask again soon (its holder may release it any moment).
-            tokio::time::sleep(pause).await;
+            let mut wake = tokio::time::Instant::now() + pause;
+            if let Some(deadline) = deadline {
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                wake = wake.min(deadline);
+            }
+            tokio::time::sleep_until(wake).await;
             pause = (pause * 2).min(MAX_RETRY);
         }
     }

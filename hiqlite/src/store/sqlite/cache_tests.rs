@@ -152,6 +152,19 @@ fn fenced(token: u64) -> WriteOp {
     }
 }
 
+/// A fence on a database where no lock was ever granted fails as a guard (no grant holds the
+/// lock), not with "no such table".
+#[tokio::test]
+async fn a_fence_before_any_lock_fails_as_a_guard() {
+    let mut db = Db::open();
+    db.apply_timed(vec![(T, execute("CREATE TABLE t (x)"))])
+        .await;
+    let results = db.apply_timed(vec![(T, fenced(1))]).await;
+    assert_eq!(results[0], Err(SqlError::GuardFailed { statement: 0 }));
+    assert!(!db.has_table("_hiqlite_locks"));
+    assert!(db.rows("SELECT x FROM t").is_empty());
+}
+
 #[tokio::test]
 async fn locks_grant_renew_expire_and_fence() {
     let mut db = Db::open();

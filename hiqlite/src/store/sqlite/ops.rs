@@ -272,6 +272,11 @@ fn run_txn(
             }
             TxnStatementKind::Query => StatementOutput::Rows(query(conn, &statement.sql, &params)?),
             TxnStatementKind::Guard => {
+                // A fence before any lock was granted: no grant holds the lock (and the locks
+                // table, made by the first lock entry, is not there to ask).
+                if statement.sql == crate::types::cache::FENCE_SQL && !has_locks_table(conn)? {
+                    return Err(OpError::Sql(SqlError::GuardFailed { statement: index }));
+                }
                 let rows = query(conn, &statement.sql, &params)?;
                 let holds = rows
                     .rows
@@ -287,6 +292,16 @@ fn run_txn(
         outputs.push(output);
     }
     Ok(outputs)
+}
+
+/// Whether the locks table exists (the schema is replicated, so every node answers the same at
+/// the same log position).
+fn has_locks_table(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_hiqlite_locks')",
+        [],
+        |r| r.get(0),
+    )
 }
 
 fn resolve_params(
