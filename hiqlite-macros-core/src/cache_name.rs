@@ -73,7 +73,9 @@ impl<'a> CacheEnum<'a> {
         for attr in input.attrs.iter().filter(|a| a.path().is_ident("cache")) {
             let result = attr.parse_nested_meta(|meta| {
                 if !meta.path.is_ident("rename_all") {
-                    return Err(meta.error(format!("unknown cache attribute; on an enum: {ON_ENUM}")));
+                    return Err(
+                        meta.error(format!("unknown cache attribute; on an enum: {ON_ENUM}"))
+                    );
                 }
                 let lit: syn::LitStr = meta.value()?.parse()?;
                 if convert_case(&lit.value(), "Check").is_none() {
@@ -112,8 +114,8 @@ impl<'a> CacheEnum<'a> {
                 continue;
             }
             // `rule` was checked above, or is the default; an unknown one already has its error.
-            let mut name = convert_case(&rule, &v.ident.to_string())
-                .unwrap_or_else(|| v.ident.to_string());
+            let mut name =
+                convert_case(&rule, &v.ident.to_string()).unwrap_or_else(|| v.ident.to_string());
             let mut name_span = v.ident.span();
             for attr in v.attrs.iter().filter(|a| a.path().is_ident("cache")) {
                 let result = attr.parse_nested_meta(|meta| {
@@ -341,7 +343,9 @@ mod tests {
         ));
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(
-            e[0].starts_with("variants `Sessions` and `Logins` would both name the cache \"sessions\""),
+            e[0].starts_with(
+                "variants `Sessions` and `Logins` would both name the cache \"sessions\""
+            ),
             "{e:?}"
         );
         let e = errors(quote!(
@@ -369,8 +373,14 @@ mod tests {
             }
         ));
         assert_eq!(e.len(), 3, "{e:?}");
-        assert!(e[0].starts_with("unknown cache attribute; on an enum: rename_all"), "{e:?}");
-        assert_eq!(e[1], "unknown cache attribute; on a variant: rename = \"name\"");
+        assert!(
+            e[0].starts_with("unknown cache attribute; on an enum: rename_all"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e[1],
+            "unknown cache attribute; on a variant: rename = \"name\""
+        );
         assert!(e[2].contains("expected `=`"), "{e:?}");
 
         let e = errors(quote!(
@@ -381,13 +391,19 @@ mod tests {
             }
         ));
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].starts_with("unknown rename_all rule \"Title Case\""), "{e:?}");
+        assert!(
+            e[0].starts_with("unknown rename_all rule \"Title Case\""),
+            "{e:?}"
+        );
         assert_eq!(e[1], "a cache name cannot be empty");
 
         let e = errors(quote!(
             enum C {}
         ));
-        assert_eq!(e, ["derive(CacheName) needs at least one variant (one per cache)"]);
+        assert_eq!(
+            e,
+            ["derive(CacheName) needs at least one variant (one per cache)"]
+        );
     }
 
     #[test]
@@ -397,7 +413,13 @@ mod tests {
         )))
         .to_string();
         assert!(out.contains(":: core :: compile_error !"), "{out}");
-        assert!(out.contains("impl :: hiqlite :: CacheName for Caches"), "{out}");
-        assert!(out.contains("impl :: hiqlite :: CacheNames for Caches"), "{out}");
+        assert!(
+            out.contains("impl :: hiqlite :: CacheName for Caches"),
+            "{out}"
+        );
+        assert!(
+            out.contains("impl :: hiqlite :: CacheNames for Caches"),
+            "{out}"
+        );
     }
 }

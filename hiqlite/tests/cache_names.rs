@@ -30,7 +30,13 @@ fn derived_names_and_their_list() {
         Caches::PageViews.cache_name(),
         Cow::Borrowed("page-views")
     ));
-    assert_eq!((&Caches::PageViews).cache_name(), "page-views");
+    // A reference names what it points to (the blanket `impl CacheName for &T`).
+    fn name_of(name: impl CacheName) -> Cow<'static, str> {
+        name.cache_name()
+    }
+    let views = Caches::PageViews;
+    assert_eq!(name_of(&views), "page-views");
+    assert_eq!(name_of(views), "page-views");
     assert_eq!(Loud::NAMES, ["RATE_LIMITS"]);
     assert_eq!(Loud::RateLimits.cache_name(), "RATE_LIMITS");
 }
@@ -60,10 +66,17 @@ async fn a_variant_and_its_string_share_one_key_space() {
     }
     // A renamed variant writes under its renamed name, a key space of its own.
     assert_eq!(
-        client.cache(Caches::PageViews).add("/", 3, None).await.unwrap(),
+        client
+            .cache(Caches::PageViews)
+            .add("/", 3, None)
+            .await
+            .unwrap(),
         3
     );
-    assert_eq!(client.cache("page-views").counter("/").await.unwrap(), Some(3));
+    assert_eq!(
+        client.cache("page-views").counter("/").await.unwrap(),
+        Some(3)
+    );
     assert_eq!(client.cache(Caches::Sessions).get("/").await.unwrap(), None);
 
     let rows = client

@@ -79,7 +79,6 @@ mod tests {
         assert_eq!(name("sessions"), "sessions");
         assert_eq!(name(&owned), "sessions");
         assert_eq!(name(owned.clone()), "sessions");
-        assert_eq!(name(&&owned), "sessions");
         assert_eq!(name(owned.as_str()), "sessions");
         let borrowed: Cow<'static, str> = Cow::Borrowed("sessions");
         assert!(matches!(name(borrowed), Cow::Borrowed("sessions")));
