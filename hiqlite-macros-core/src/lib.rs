@@ -3,6 +3,7 @@
 //! `compile_error!`).
 //!
 //! - [`row`] implements `#[derive(HiqliteRow)]`,
+//! - [`cache_name`] implements `#[derive(CacheName)]` (typed names of replicated caches),
 //! - [`value_type`] implements `#[derive(HiqliteType)]` (enums and newtypes in one column),
 //! - [`query`] implements `query!`, `query_as!`, `query_scalar!` and their `query_file*!` forms
 //!   (build-time checked SQL),
@@ -10,6 +11,7 @@
 //!   `hiqlite::Migrations::from_dir`, so build time and runtime can never disagree on what a
 //!   migration is or what its checksum is.
 
+pub mod cache_name;
 pub mod migrate_macro;
 // The resolver lives in `hiqlite-shared`; this path stays.
 pub use hiqlite_shared::migrations;

@@ -1,4 +1,5 @@
-//! Proc-macros for Hiqlite: `#[derive(HiqliteRow)]`, `query!`, `query_as!`, `query_scalar!`,
+//! Proc-macros for Hiqlite: `#[derive(HiqliteRow)]`, `#[derive(HiqliteType)]`,
+//! `#[derive(CacheName)]`, `query!`, `query_as!`, `query_scalar!`,
 //! `query_file!`, `query_file_as!`, `query_file_scalar!` and `migrate!`.
 //!
 //! This crate only lists the entry points: each parses its input, calls into
@@ -27,6 +28,17 @@ pub fn derive_hiqlite_row(input: TokenStream) -> TokenStream {
 pub fn derive_hiqlite_type(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     hiqlite_macros_core::value_type::derive(&input).into()
+}
+
+/// Names the replicated caches with an enum of unit variants: implements `hiqlite::CacheName`
+/// (`client.cache(Caches::Sessions)`) and `hiqlite::CacheNames` (`Caches::NAMES`). A variant's
+/// name is its snake_case name; `#[cache(rename_all = "kebab-case")]` on the enum (or
+/// lowercase, UPPERCASE, SCREAMING_SNAKE_CASE, camelCase, PascalCase) changes the rule,
+/// `#[cache(rename = "x")]` on a variant overrides it.
+#[proc_macro_derive(CacheName, attributes(cache))]
+pub fn derive_cache_name(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    hiqlite_macros_core::cache_name::derive(&input).into()
 }
 
 /// `query!("SQL", args..)`: SQL checked at build time against the migrations; rows are an

@@ -35,13 +35,14 @@ pub use error::Error;
 #[cfg(feature = "macros")]
 pub use hiqlite_macros::{
     migrate, query, query_as, query_file, query_file_as, query_file_scalar, query_scalar,
-    HiqliteRow, HiqliteType,
+    CacheName, HiqliteRow, HiqliteType,
 };
 pub use migrate::{AppliedMigration, MigrateReport, MigrationError, MigrationId, Migrations};
 pub use node::{shutdown_signal, start_node};
 pub use raft::{Member, NodeId};
 pub use store::command::{ConstraintKind, Rows, SqlError, StatementOutput};
 pub use store::events::{ListenError, Notification, Subscription, TableEvent, TableOp};
+pub use types::cache_name::{CacheName, CacheNames};
 pub use types::params::{IntoParams, IntoTxnParams, NamedParams, ParamsError};
 pub use types::write_key::{ParseWriteKeyError, WriteKey, WRITE_KEY_RETENTION};
 pub use value::{Params, Value};

@@ -37,13 +37,15 @@ fn millis(ttl: Option<Duration>) -> Option<u64> {
 }
 
 impl Client {
-    /// The cache called `name` (any string; caches are separate key spaces, created on first
-    /// write). For a fixed set of caches, an enum with an `as_str` (or `impl From<MyCache> for
-    /// String`) keeps the names in one place.
-    pub fn cache(&self, name: impl Into<String>) -> Cache {
+    /// The cache `name` names: a string (`client.cache("sessions")`), or a variant of an enum
+    /// with `#[derive(hiqlite::CacheName)]` (`client.cache(Caches::Sessions)`, the variant's
+    /// snake_case name unless renamed). Caches are separate key spaces, created on first write;
+    /// a string and a variant with the same name are the same cache. No round trip, no error.
+    /// See [`CacheName`](crate::CacheName) and docs/cache.md, "Typed cache names".
+    pub fn cache(&self, name: impl crate::CacheName) -> Cache {
         Cache {
             client: self.clone(),
-            name: name.into(),
+            name: name.cache_name().into_owned(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod cache;
+pub mod cache_name;
 pub mod command;
 pub mod decode;
 pub mod external;
