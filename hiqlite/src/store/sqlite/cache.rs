@@ -87,24 +87,29 @@ impl WriterThread {
             |s| s.query_map([now_ms], |r| r.get(0))?.collect(),
         )?;
         let expired = removed.len() as u64;
-        self.add_cache_bytes(-removed.iter().sum::<i64>())?;
+        // The change of `_hiqlite_cache_bytes`, written once at the end of the entry.
+        let mut bytes = -removed.iter().sum::<i64>();
         let index = i64::try_from(index).unwrap_or(i64::MAX);
         let output = match op {
-            CacheOp::Many(ops) => self.apply_cache_many(ops, now_ms, index)?,
-            op => self.apply_cache_op(op, now_ms, index, expired)?,
+            CacheOp::Many(ops) => self.apply_cache_many(ops, now_ms, index, &mut bytes)?,
+            op => self.apply_cache_op(op, now_ms, index, expired, &mut bytes)?,
         };
+        self.add_cache_bytes(bytes)?;
         Ok(WriteOutput::Cache(output))
     }
 
-    /// Applies the operations of a [`CacheOp::Many`] in order, each in its own savepoint: a
-    /// refused one (value too large, not a counter, overflow, or a kind not allowed in a
-    /// batch) is undone and answered on its own. A failure of this machine (disk full, I/O)
-    /// fails the whole entry, as for any entry.
+    /// Applies the operations of a [`CacheOp::Many`] in order, each on its own: a refused one
+    /// (value too large, not a counter, overflow, or a kind not allowed in a batch) is answered
+    /// on its own and changes nothing, because every refusal of [`Self::apply_cache_op`] comes
+    /// before its first change (so no savepoint per operation is needed; the test
+    /// `a_batch_applies_each_operation_on_its_own` checks the table after refusals). A failure
+    /// of this machine (disk full, I/O) fails the whole entry, as for any entry.
     fn apply_cache_many(
         &self,
         ops: &[CacheOp],
         now_ms: i64,
         index: i64,
+        bytes: &mut i64,
     ) -> Result<CacheOutput, OpError> {
         let mut outputs = Vec::with_capacity(ops.len());
         for op in ops {
@@ -120,27 +125,25 @@ impl WriterThread {
                 }));
                 continue;
             }
-            self.internal("SAVEPOINT cache_op")?;
-            match self.apply_cache_op(op, now_ms, index, 0) {
+            match self.apply_cache_op(op, now_ms, index, 0, bytes) {
                 Ok(output) => outputs.push(Ok(output)),
-                Err(OpError::Sql(e)) => {
-                    self.internal("ROLLBACK TO cache_op")?;
-                    outputs.push(Err(e));
-                }
+                Err(OpError::Sql(e)) => outputs.push(Err(e)),
                 Err(e) => return Err(e),
             }
-            self.internal("RELEASE cache_op")?;
         }
         Ok(CacheOutput::Many(outputs))
     }
 
-    /// Applies one operation other than `Many`; `expired` is how many keys this entry expired.
+    /// Applies one operation other than `Many`; `expired` is how many keys this entry expired,
+    /// `bytes` gathers the change of the byte count. Every refusal comes before the first
+    /// change (see [`Self::apply_cache_many`]).
     fn apply_cache_op(
         &self,
         op: &CacheOp,
         now_ms: i64,
         index: i64,
         expired: u64,
+        bytes: &mut i64,
     ) -> Result<CacheOutput, OpError> {
         let output = match op {
             CacheOp::Many(_) => return Err(refused("a cache batch cannot hold a batch".into())),
@@ -155,12 +158,22 @@ impl WriterThread {
                 check_size(key, value, *max_bytes)?;
                 let previous = self.cache_get(cache, key)?;
                 let expires = ttl_ms.map(|ttl| after(now_ms, ttl));
-                self.cache_set((cache, key), value, expires, index, *max_bytes)?;
+                let old = stored_bytes(key, previous.as_ref());
+                self.cache_set(
+                    (cache, key),
+                    value,
+                    expires,
+                    (index, *max_bytes),
+                    old,
+                    bytes,
+                )?;
                 CacheOutput::Previous(previous.map(|(v, _)| v))
             }
             CacheOp::Delete { cache, key } => {
                 let previous = self.cache_get(cache, key)?;
-                self.cache_delete(cache, key)?;
+                if previous.is_some() {
+                    self.cache_delete(cache, key, stored_bytes(key, previous.as_ref()), bytes)?;
+                }
                 CacheOutput::Previous(previous.map(|(v, _)| v))
             }
             CacheOp::CompareAndSwap {
@@ -172,15 +185,18 @@ impl WriterThread {
                 max_bytes,
             } => {
                 let previous = self.cache_get(cache, key)?.map(|(v, _)| v);
+                let old = previous.as_ref().map_or(0, |v| row_bytes(key, v));
                 let swapped = previous == *expected;
                 if swapped {
                     match new {
                         Some(value) => {
                             check_size(key, value, *max_bytes)?;
                             let expires = ttl_ms.map(|ttl| after(now_ms, ttl));
-                            self.cache_set((cache, key), value, expires, index, *max_bytes)?;
+                            let bound = (index, *max_bytes);
+                            self.cache_set((cache, key), value, expires, bound, old, bytes)?;
                         }
-                        None => self.cache_delete(cache, key)?,
+                        None if previous.is_some() => self.cache_delete(cache, key, old, bytes)?,
+                        None => {}
                     }
                 }
                 CacheOutput::Swapped { swapped, previous }
@@ -192,25 +208,34 @@ impl WriterThread {
                 ttl_ms,
                 max_bytes,
             } => {
-                let (current, expires) = match self.cache_get(cache, key)? {
+                let previous = self.cache_get(cache, key)?;
+                let old = stored_bytes(key, previous.as_ref());
+                let (current, expires) = match previous {
                     None => (0, None),
-                    Some((bytes, expires)) => {
-                        let bytes: [u8; 8] = bytes.as_slice().try_into().map_err(|_| {
+                    Some((value, expires)) => {
+                        let value: [u8; 8] = value.as_slice().try_into().map_err(|_| {
                             refused(format!(
                                 "cache key holds {} bytes, not a counter (8 bytes)",
-                                bytes.len()
+                                value.len()
                             ))
                         })?;
-                        (i64::from_be_bytes(bytes), expires)
+                        (i64::from_be_bytes(value), expires)
                     }
                 };
                 let new = current
                     .checked_add(*delta)
                     .ok_or_else(|| refused(format!("counter overflow: {current} + {delta}")))?;
                 let expires = ttl_ms.map(|ttl| after(now_ms, ttl)).or(expires);
-                let bytes = new.to_be_bytes();
-                check_size(key, &bytes, *max_bytes)?;
-                self.cache_set((cache, key), &bytes, expires, index, *max_bytes)?;
+                let value = new.to_be_bytes();
+                check_size(key, &value, *max_bytes)?;
+                self.cache_set(
+                    (cache, key),
+                    &value,
+                    expires,
+                    (index, *max_bytes),
+                    old,
+                    bytes,
+                )?;
                 CacheOutput::Counter(new)
             }
             CacheOp::Lock {
@@ -316,29 +341,30 @@ impl WriterThread {
         )
     }
 
-    /// Stores `value` under `(cache, key)`, keeps the byte count, and, with a bound
-    /// (`max_bytes` > 0), evicts other keys until the cache fits: soonest expiry first, then the
-    /// keys without expiry, least recently written first (ties by cache and key).
+    /// Stores `value` under `(cache, key)` (whose row held `old` bytes, 0 when absent), adds
+    /// the change to `bytes`, and, with a bound (`max_bytes` > 0), evicts other keys until the
+    /// cache fits: soonest expiry first, then the keys without expiry, least recently written
+    /// first (ties by cache and key).
     fn cache_set(
         &self,
         (cache, key): (&str, &[u8]),
         value: &[u8],
         expires_ms: Option<i64>,
-        index: i64,
-        max_bytes: u64,
+        (index, max_bytes): (i64, u64),
+        old: i64,
+        bytes: &mut i64,
     ) -> rusqlite::Result<()> {
-        let old = self.cache_row_bytes(cache, key)?;
         self.with_internal(
             "INSERT OR REPLACE INTO _hiqlite_cache (cache, key, value, expires_ms, written_index)
              VALUES (?, ?, ?, ?, ?)",
             |s| s.execute(rusqlite::params![cache, key, value, expires_ms, index]),
         )?;
-        self.add_cache_bytes(row_bytes(key, value) - old)?;
+        *bytes += row_bytes(key, value) - old;
         if max_bytes == 0 {
             return Ok(());
         }
         let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
-        let mut total = self.cache_bytes()?;
+        let mut total = self.cache_bytes()? + *bytes;
         if total <= max {
             return Ok(());
         }
@@ -353,35 +379,31 @@ impl WriterThread {
                 .collect()
             },
         )?;
-        for (victim_cache, victim_key, bytes) in candidates {
+        for (victim_cache, victim_key, victim_bytes) in candidates {
             if total <= max {
                 break;
             }
-            self.cache_delete(&victim_cache, &victim_key)?;
-            total -= bytes;
+            self.cache_delete(&victim_cache, &victim_key, victim_bytes, bytes)?;
+            total -= victim_bytes;
         }
         Ok(())
     }
 
-    fn cache_delete(&self, cache: &str, key: &[u8]) -> rusqlite::Result<()> {
-        let old = self.cache_row_bytes(cache, key)?;
+    /// Deletes the row of `(cache, key)`, which holds `old` bytes, and subtracts them from
+    /// `bytes`.
+    fn cache_delete(
+        &self,
+        cache: &str,
+        key: &[u8],
+        old: i64,
+        bytes: &mut i64,
+    ) -> rusqlite::Result<()> {
         self.with_internal(
             "DELETE FROM _hiqlite_cache WHERE cache = ? AND key = ?",
             |s| s.execute(rusqlite::params![cache, key]),
         )?;
-        self.add_cache_bytes(-old)
-    }
-
-    /// `length(key) + length(value)` of the row, 0 when absent.
-    fn cache_row_bytes(&self, cache: &str, key: &[u8]) -> rusqlite::Result<i64> {
-        self.with_internal(
-            "SELECT length(key) + length(value) FROM _hiqlite_cache WHERE cache = ? AND key = ?",
-            |s| {
-                s.query_row(rusqlite::params![cache, key], |r| r.get(0))
-                    .optional()
-            },
-        )
-        .map(|b| b.unwrap_or(0))
+        *bytes -= old;
+        Ok(())
     }
 
     fn cache_bytes(&self) -> rusqlite::Result<i64> {
@@ -400,6 +422,12 @@ impl WriterThread {
         )
         .map(|_| ())
     }
+}
+
+/// The bytes a row counts for, 0 when absent: `previous` is what [`WriterThread::cache_get`]
+/// read.
+fn stored_bytes(key: &[u8], previous: Option<&(Vec<u8>, Option<i64>)>) -> i64 {
+    previous.map_or(0, |(value, _)| row_bytes(key, value))
 }
 
 fn row_bytes(key: &[u8], value: &[u8]) -> i64 {
