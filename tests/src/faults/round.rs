@@ -44,7 +44,7 @@ impl RoundConfig {
 /// Clients per workload.
 const REGISTER_CLIENTS: usize = 3;
 /// Clients of the register kept in the replicated cache.
-const CACHE_REGISTER_CLIENTS: usize = 2;
+const CACHE_REGISTER_CLIENTS: usize = 4;
 const BANK_TRANSFER_CLIENTS: usize = 2;
 const SET_CLIENTS: usize = 2;
 
@@ -257,11 +257,14 @@ fn spawn_workloads(
             deadline,
         )));
     }
+    // The cache's workers start on one client, so their concurrent writes share entries
+    // (`CacheOp::Many`) and the checker sees batched writes too.
+    let shared = super::workloads::shared_client(addrs);
     for i in 0..CACHE_REGISTER_CLIENTS {
         tasks.push(tokio::spawn(register::client(
             Target::Cache,
             i,
-            Worker::new(i, CACHE_REGISTER_CLIENTS, addrs),
+            Worker::sharing(i, CACHE_REGISTER_CLIENTS, addrs, &shared),
             rng.fork(400 + i as u64),
             histories.cache_register.clone(),
             deadline,

@@ -44,6 +44,17 @@ impl Worker {
         }
     }
 
+    /// Worker `index` of `count` that starts on `shared` (a client from [`shared_client`] other
+    /// workers use too, so that their concurrent cache writes share log entries); after its
+    /// first crash it has a client of its own.
+    pub fn sharing(index: usize, count: usize, addrs: &[String], shared: &Client) -> Worker {
+        Worker {
+            client: shared.clone(),
+            node: 0,
+            ..Worker::new(index, count, addrs)
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -76,6 +87,11 @@ impl Worker {
         self.node = (self.node + 1) % self.addrs.len();
         self.client = failover_client(&self.addrs, self.node);
     }
+}
+
+/// A client for [`Worker::sharing`]: preferring node 0, falling over to the others in order.
+pub fn shared_client(addrs: &[String]) -> Client {
+    failover_client(addrs, 0)
 }
 
 /// A remote client preferring node `first`, falling over to the others in order.
