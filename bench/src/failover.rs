@@ -113,6 +113,8 @@ struct Round {
     killed: u64,
     new_leader: u64,
     failover: Duration,
+    /// From the kill until a surviving node first named a new leader.
+    elected: Option<Duration>,
     /// Term increases from the kill until the first acknowledged write.
     elections: u64,
     /// Writes that failed while there was no leader.
@@ -186,10 +188,12 @@ async fn measure(cluster: &mut Cluster, t: &Timing, s: &Settings) -> Result<(Sec
                 progress(
                     TAG,
                     &format!(
-                        "round {i}: killed leader node {}; new leader node {}, first write \
-                         acknowledged {} ms after the kill ({} election(s), {} failed writes)",
+                        "round {i}: killed leader node {}; new leader node {} known after {} ms, \
+                         first write acknowledged {} ms after the kill ({} election(s), {} failed \
+                         writes)",
                         r.killed,
                         r.new_leader,
+                        r.elected.map_or("?".into(), |d| d.as_millis().to_string()),
                         r.failover.as_millis(),
                         r.elections,
                         r.failed_writes
@@ -289,6 +293,26 @@ fn sections(
             .vs("floor", floor_ms),
         );
     }
+    for (i, r) in rounds.iter().enumerate() {
+        if let Some(e) = r.elected {
+            sec.extra
+                .push((format!("round_{}_elected_ms", i + 1), e.as_secs_f64() * 1e3));
+        }
+    }
+    let mut elected: Vec<u64> = rounds
+        .iter()
+        .filter_map(|r| r.elected.map(|d| d.as_millis() as u64))
+        .collect();
+    elected.sort_unstable();
+    sec.figures.push(
+        Figure::new(
+            "elected_p50_ms",
+            "new leader known, p50 (a survivor's status names it)",
+            percentile(&elected, 50.0) as f64,
+            Unit::Millis,
+        )
+        .vs("floor", floor_ms),
+    );
     ms.sort_unstable();
     for (key, label, p) in [
         ("failover_min_ms", "fail-over min", 0.0),
@@ -395,20 +419,49 @@ async fn round(
     let failed_before = failed.load(Ordering::Relaxed);
     // A write must be flowing before the kill, else the figure would include a stalled writer.
     wait_ack_after(acks, Instant::now()).await?;
+    let survivors: Vec<Client> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != killed)
+        .map(|n| n.client.clone())
+        .collect();
     let node = &mut cluster.nodes[leader_idx];
     let kill_at = Instant::now();
     node.child.start_kill()?;
-    let acked_sent = wait_ack_after(acks, kill_at).await?;
-    let failover = acked_sent.1.duration_since(kill_at);
+    let watcher = tokio::spawn(new_leader_seen(survivors, killed, kill_at));
+    let acked_sent = wait_ack_after(acks, kill_at).await;
+    let elected = tokio::time::timeout(ROUND_TIMEOUT, watcher)
+        .await
+        .ok()
+        .and_then(|joined| joined.ok())
+        .flatten();
+    let failover = acked_sent?.1.duration_since(kill_at);
     node.child.wait().await?;
     let (new_idx, term_after) = cluster.leader().await?;
     Ok(Round {
         killed,
         new_leader: cluster.nodes[new_idx].id,
         failover,
+        elected,
         elections: term_after.saturating_sub(term_before),
         failed_writes: failed.load(Ordering::Relaxed) - failed_before,
     })
+}
+
+/// Polls the `survivors` until one names a leader other than `killed`; returns how long after
+/// `kill_at` that was (`None` after [`ROUND_TIMEOUT`]).
+async fn new_leader_seen(survivors: Vec<Client>, killed: u64, kill_at: Instant) -> Option<Duration> {
+    while kill_at.elapsed() < ROUND_TIMEOUT {
+        for c in &survivors {
+            if let Ok(st) = c.status().await {
+                if st.leader_id.is_some_and(|l| l != killed) {
+                    return Some(kill_at.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    None
 }
 
 /// Waits (at most [`ROUND_TIMEOUT`]) until a write sent at or after `after` is acknowledged;

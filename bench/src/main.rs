@@ -89,7 +89,7 @@ struct Cli {
     heartbeat_ms: Option<u64>,
     /// `failover` mode: the children's election_timeout_min and _max in milliseconds [default:
     /// the library's].
-    #[arg(long, value_name = "MIN,MAX", value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_name = "MIN,MAX", value_delimiter = ',')]
     election_ms: Option<Vec<u64>>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
