@@ -339,7 +339,8 @@ fn sections(
         steady_elections as f64,
         Unit::Count,
     ));
-    sec.extra.push(("steady_writes".into(), steady_writes as f64));
+    sec.extra
+        .push(("steady_writes".into(), steady_writes as f64));
     sec.extra.push((
         "failed_writes".into(),
         rounds.iter().map(|r| r.failed_writes).sum::<u64>() as f64,
@@ -362,11 +363,8 @@ async fn steady(
         let (c, done) = (writer.clone(), done.clone());
         tasks.spawn(async move {
             while Instant::now() < deadline {
-                c.execute(
-                    "INSERT INTO _failover (ts) VALUES ($1)",
-                    params!(now_ms()),
-                )
-                .await?;
+                c.execute("INSERT INTO _failover (ts) VALUES ($1)", params!(now_ms()))
+                    .await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             Ok::<(), hiqlite::Error>(())
@@ -374,7 +372,9 @@ async fn steady(
     }
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
-        if let Err(e) = joined.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()))
+        if let Err(e) = joined
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
         {
             first_error.get_or_insert(e);
         }
@@ -450,7 +450,11 @@ async fn round(
 
 /// Polls the `survivors` until one names a leader other than `killed`; returns how long after
 /// `kill_at` that was (`None` after [`ROUND_TIMEOUT`]).
-async fn new_leader_seen(survivors: Vec<Client>, killed: u64, kill_at: Instant) -> Option<Duration> {
+async fn new_leader_seen(
+    survivors: Vec<Client>,
+    killed: u64,
+    kill_at: Instant,
+) -> Option<Duration> {
     while kill_at.elapsed() < ROUND_TIMEOUT {
         for c in &survivors {
             if let Ok(st) = c.status().await {
@@ -613,9 +617,7 @@ impl Cluster {
             if let (true, Some(ls)) = (agreed, leader_status) {
                 let goal = *target.get_or_insert(ls.last_applied);
                 let ok = match caught_up {
-                    Some(i) => statuses[i]
-                        .as_ref()
-                        .is_some_and(|s| s.last_applied >= goal),
+                    Some(i) => statuses[i].as_ref().is_some_and(|s| s.last_applied >= goal),
                     None => true,
                 };
                 if ok {
@@ -623,7 +625,9 @@ impl Cluster {
                 }
             }
             if Instant::now() > deadline {
-                return Err(format!("the cluster did not settle within {HEALTHY_TIMEOUT:?}").into());
+                return Err(
+                    format!("the cluster did not settle within {HEALTHY_TIMEOUT:?}").into(),
+                );
             }
             tokio::time::sleep(POLL).await;
         }
