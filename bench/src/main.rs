@@ -56,14 +56,15 @@ struct Cli {
     #[arg(long, value_name = "N")]
     existing: Option<u64>,
     /// Concurrent tasks, one write run per value [default: 1,4,16,64; --quick: 1,4]. `backup`
-    /// mode writes with the first value only [default: 16; --quick: 4].
+    /// mode writes with the first value only [default: 16; --quick: 4]; `failover` mode's steady
+    /// phase with the largest.
     #[arg(long, value_name = "C,..", value_delimiter = ',')]
     concurrency: Option<Vec<usize>>,
     /// Point SELECTs per latency figure [default: 5000; --quick: 200].
     #[arg(long, value_name = "K")]
     reads: Option<usize>,
     /// A single-row write run stops after this many seconds, counting the rows it wrote
-    /// [default: 10; --quick: 5].
+    /// [default: 10; --quick: 5]. `failover` mode: the length of its steady phase.
     #[arg(long, value_name = "SECS")]
     max_secs: Option<f64>,
     /// Where the temporary data directory (nodes and baseline, one disk) is created
