@@ -7,6 +7,7 @@
 //! target/release/hiqlite-bench --mode cluster --json   # one JSON object on stdout
 //! target/release/hiqlite-bench --quick                 # seconds; checks the program, not speed
 //! target/release/hiqlite-bench --mode backup --backup-mb 1024   # backups, restores, RPO
+//! target/release/hiqlite-bench --mode failover --rounds 5       # kill -9 of the leader
 //! ```
 //!
 //! Progress goes to stderr, the table or the JSON to stdout. Timings are measured and printed,
@@ -16,6 +17,7 @@
 mod backup;
 mod baseline;
 mod cache;
+mod failover;
 mod modes;
 mod report;
 mod stats;
@@ -54,14 +56,15 @@ struct Cli {
     #[arg(long, value_name = "N")]
     existing: Option<u64>,
     /// Concurrent tasks, one write run per value [default: 1,4,16,64; --quick: 1,4]. `backup`
-    /// mode writes with the first value only [default: 16; --quick: 4].
+    /// mode writes with the first value only [default: 16; --quick: 4]; `failover` mode's steady
+    /// phase with the largest.
     #[arg(long, value_name = "C,..", value_delimiter = ',')]
     concurrency: Option<Vec<usize>>,
     /// Point SELECTs per latency figure [default: 5000; --quick: 200].
     #[arg(long, value_name = "K")]
     reads: Option<usize>,
     /// A single-row write run stops after this many seconds, counting the rows it wrote
-    /// [default: 10; --quick: 5].
+    /// [default: 10; --quick: 5]. `failover` mode: the length of its steady phase.
     #[arg(long, value_name = "SECS")]
     max_secs: Option<f64>,
     /// Where the temporary data directory (nodes and baseline, one disk) is created
@@ -78,6 +81,17 @@ struct Cli {
     /// A restore's pieces and its final swap are writes bounded by it.
     #[arg(long, value_name = "SECS")]
     request_timeout: Option<u64>,
+    /// `failover` mode: how many times the leader is killed [default: 5; --quick: 2].
+    #[arg(long, value_name = "N")]
+    rounds: Option<usize>,
+    /// `failover` mode: the children's heartbeat_interval in milliseconds [default: the
+    /// library's].
+    #[arg(long, value_name = "MS")]
+    heartbeat_ms: Option<u64>,
+    /// `failover` mode: the children's election_timeout_min and _max in milliseconds [default:
+    /// the library's].
+    #[arg(long, value_name = "MIN,MAX", value_delimiter = ',')]
+    election_ms: Option<Vec<u64>>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -104,6 +118,12 @@ pub struct Settings {
     pub backup_writers: usize,
     /// `backup` mode: every node's `request_timeout`, when given.
     pub request_timeout: Option<Duration>,
+    /// `failover` mode: leader kills.
+    pub rounds: usize,
+    /// `failover` mode: heartbeat_interval for the children, when given.
+    pub heartbeat: Option<Duration>,
+    /// `failover` mode: election_timeout_min and _max for the children, when given.
+    pub election: Option<(Duration, Duration)>,
     pub quick: bool,
 }
 
@@ -134,7 +154,19 @@ impl Settings {
                 .unwrap_or(if q { 4 } else { 16 }),
             quick: q,
             request_timeout: cli.request_timeout.map(Duration::from_secs),
+            rounds: cli.rounds.unwrap_or(if q { 2 } else { 5 }),
+            heartbeat: cli.heartbeat_ms.map(Duration::from_millis),
+            election: match cli.election_ms.as_deref() {
+                None => None,
+                Some([min, max]) if min < max => {
+                    Some((Duration::from_millis(*min), Duration::from_millis(*max)))
+                }
+                Some(_) => return Err("--election-ms takes MIN,MAX with MIN < MAX".into()),
+            },
         };
+        if s.rounds == 0 {
+            return Err("--rounds must be at least 1".into());
+        }
         if s.request_timeout.is_some_and(|t| t.is_zero()) {
             return Err("--request-timeout must be at least 1 second".into());
         }
@@ -204,6 +236,9 @@ async fn run(s: &Settings) -> Result<Report> {
     }
     if s.mode == Mode::Cache {
         return run_cache(s).await;
+    }
+    if s.mode == Mode::Failover {
+        return run_failover(s).await;
     }
     let modes = s.mode.expand();
     // Fail before measuring anything when processes mode cannot run.
@@ -297,6 +332,30 @@ async fn run_cache(s: &Settings) -> Result<Report> {
             concurrency: s.concurrency.clone(),
             existing_rows: 0,
             read_samples: s.reads,
+            max_secs_per_run: s.max_per_run.as_secs_f64(),
+            read_policy: s.read_policy_name.clone(),
+            backup_mb: None,
+        },
+        baseline,
+        results: vec![section],
+        peak_rss_kib: sys::own_peak_rss_kib(),
+    })
+}
+
+/// `failover` mode: the configured Raft timing as its floor section, and its own section.
+async fn run_failover(s: &Settings) -> Result<Report> {
+    let bin = modes::find_hiqlite_bin()?;
+    let root = temp_root(s)?;
+    let (baseline, section) = failover::run(&root.path().join("failover"), &bin, s).await?;
+    Ok(Report {
+        meta: Meta {
+            date: sys::utc_now(),
+            cores: sys::cores(),
+            mode: s.mode.name().into(),
+            rows: 0,
+            concurrency: vec![s.concurrency.iter().copied().max().unwrap_or(1)],
+            existing_rows: 0,
+            read_samples: 0,
             max_secs_per_run: s.max_per_run.as_secs_f64(),
             read_policy: s.read_policy_name.clone(),
             backup_mb: None,

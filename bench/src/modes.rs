@@ -15,9 +15,9 @@ use tokio::process::{Child, Command};
 use crate::Result;
 
 const SECRET_RAFT: &str = "bench-raft-secret-0123456789";
-const SECRET_API: &str = "bench-api-secret-0123456789";
+pub const SECRET_API: &str = "bench-api-secret-0123456789";
 /// How long a fresh cluster may take to elect a leader and serve.
-const HEALTHY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const HEALTHY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest [`Target::settle`] waits for followers to catch up.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,6 +35,9 @@ pub enum Mode {
     /// Three embedded nodes: cache PUT/s and GET latency next to a `Mutex<HashMap>` and SQL
     /// INSERT/s. Not part of `all`.
     Cache,
+    /// Three `hiqlite serve` children: kill -9 of the leader to the next acknowledged write,
+    /// `--rounds` times, and elections under steady full write load. Not part of `all`.
+    Failover,
     /// single, then cluster, then processes.
     All,
 }
@@ -47,6 +50,7 @@ impl Mode {
             Mode::Processes => "processes",
             Mode::Backup => "backup",
             Mode::Cache => "cache",
+            Mode::Failover => "failover",
             Mode::All => "all",
         }
     }
@@ -70,6 +74,9 @@ impl Mode {
             }
             Mode::Cache => {
                 "cache: 3 embedded nodes in this process, loopback TCP, durable cache PUTs"
+            }
+            Mode::Failover => {
+                "failover: 3 `hiqlite serve` children, kill -9 of the leader, remote client over TCP"
             }
             Mode::All => "all",
         }
@@ -119,6 +126,7 @@ pub async fn start(
         Mode::Single => start_embedded(1, dir, s.read_policy, None).await,
         Mode::Cluster | Mode::Cache => start_embedded(3, dir, s.read_policy, None).await,
         Mode::Backup => Err("backup mode starts its cluster with `start_backup_cluster`".into()),
+        Mode::Failover => Err("failover mode starts its children in `failover.rs`".into()),
         Mode::Processes => {
             let bin = hiqlite_bin.ok_or("processes mode needs the hiqlite binary")?;
             start_processes(bin, dir, s.read_policy).await
@@ -179,7 +187,7 @@ fn free_addrs(n: usize) -> Result<Vec<String>> {
 }
 
 /// Member `i` (0-based) as (id, raft address, api address).
-fn members(n: usize) -> Result<Vec<(u64, String, String)>> {
+pub fn members(n: usize) -> Result<Vec<(u64, String, String)>> {
     let addrs = free_addrs(2 * n)?;
     Ok((0..n)
         .map(|i| (i as u64 + 1, addrs[2 * i].clone(), addrs[2 * i + 1].clone()))
@@ -322,40 +330,7 @@ async fn start_processes(
         .collect();
     let mut procs = Vec::new();
     for (id, _, _) in &members {
-        let node_dir = dir.join(format!("node{id}"));
-        std::fs::create_dir_all(&node_dir)?;
-        let log = dir.join(format!("node{id}.log"));
-        let out = std::fs::File::create(&log)?;
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--node-id")
-            .arg(id.to_string())
-            .arg("--data-dir")
-            .arg(&node_dir)
-            .arg("--secret-raft")
-            .arg(SECRET_RAFT)
-            .arg("--secret-api")
-            .arg(SECRET_API);
-        for m in &member_args {
-            cmd.arg("--node").arg(m);
-        }
-        // Only the flags configure the children: an HQL_* variable of the caller's shell (say
-        // HQL_LOG_SYNC) would change what is measured.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("HQL_") {
-                cmd.env_remove(key);
-            }
-        }
-        if read_policy == hiqlite::config::ReadPolicy::Lease {
-            cmd.env("HQL_READ_POLICY", "lease");
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let (child, log) = spawn_node(bin, dir, *id, &member_args, read_policy, &[])?;
         procs.push(NodeProcess {
             id: *id,
             child,
@@ -379,6 +354,64 @@ async fn start_processes(
         all: clients,
         nodes: Nodes::Processes(procs),
     })
+}
+
+/// Starts `hiqlite serve` node `id` of the cluster `member_args` (`"ID RAFT API"` each) with its
+/// data in `dir/node{id}` and its output appended to `dir/node{id}.log` (a restarted node keeps
+/// its earlier output). Only the flags and `env` configure it: the caller's `HQL_*` variables are
+/// removed. The child is killed when dropped. Returns the child and its log's path.
+///
+/// # Errors
+/// The directory or log cannot be created, or the binary cannot be started.
+pub fn spawn_node(
+    bin: &Path,
+    dir: &Path,
+    id: u64,
+    member_args: &[String],
+    read_policy: hiqlite::config::ReadPolicy,
+    env: &[(String, String)],
+) -> Result<(Child, PathBuf)> {
+    let node_dir = dir.join(format!("node{id}"));
+    std::fs::create_dir_all(&node_dir)?;
+    let log = dir.join(format!("node{id}.log"));
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .arg("--node-id")
+        .arg(id.to_string())
+        .arg("--data-dir")
+        .arg(&node_dir)
+        .arg("--secret-raft")
+        .arg(SECRET_RAFT)
+        .arg("--secret-api")
+        .arg(SECRET_API);
+    for m in member_args {
+        cmd.arg("--node").arg(m);
+    }
+    // Only the flags configure the children: an HQL_* variable of the caller's shell (say
+    // HQL_LOG_SYNC) would change what is measured.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("HQL_") {
+            cmd.env_remove(key);
+        }
+    }
+    if read_policy == hiqlite::config::ReadPolicy::Lease {
+        cmd.env("HQL_READ_POLICY", "lease");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    Ok((child, log))
 }
 
 /// Waits until every node serves, failing early when a child exits.

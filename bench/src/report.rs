@@ -27,6 +27,8 @@ pub enum Unit {
     Percent,
     /// A size in MiB.
     MiB,
+    /// A number of events.
+    Count,
 }
 
 /// What a figure is compared with.
@@ -184,6 +186,15 @@ impl Report {
                 cs.join(","),
             );
         }
+        if m.mode == "failover" {
+            return format!(
+                "hiqlite-bench {}, {} cores, mode failover, steady phase {} s at C={}\n",
+                m.date,
+                m.cores,
+                m.max_secs_per_run,
+                cs.join(","),
+            );
+        }
         format!(
             "hiqlite-bench {}, {} cores, mode {}, R={} rows, C={}, {} existing rows, {} read \
              samples, at most {} s per write run, consistent reads by {}\n",
@@ -300,6 +311,7 @@ pub fn format_value(v: f64, unit: Unit) -> String {
         Unit::Millis => format!("{v:.0} ms"),
         Unit::Percent => format!("{v:.1} %"),
         Unit::MiB => format!("{v:.1} MiB"),
+        Unit::Count => format!("{v:.0}"),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Smoke test of the benchmark program: `--quick --json` in `single`, `cluster` and `backup`
-//! mode must exit successfully and print one JSON object holding every figure as a positive
+//! Smoke test of the benchmark program: `--quick --json` in `single`, `cluster`, `backup` and
+//! `failover` mode must exit successfully and print one JSON object holding every figure as a positive
 //! number. It checks that the program works, never how fast anything is.
 
 use std::io::Read;
@@ -169,4 +169,44 @@ fn quick_backup() {
         positive(r, key);
     }
     positive(&r["ratios"], "backup_mb_per_sec");
+}
+
+/// `--mode failover --quick --json`: two kills of the leader, each round's fail-over time and the
+/// summary are positive numbers, and the counts are present. Needs the `hiqlite` binary of the
+/// same target directory (`cargo build -p hiqlite --bin hiqlite`); skipped without it.
+#[test]
+fn quick_failover() {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_hiqlite-bench"));
+    let bin = exe.with_file_name(format!("hiqlite{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() && std::env::var_os("HIQLITE_BIN").is_none() {
+        eprintln!("skipped: no hiqlite binary at {}", bin.display());
+        return;
+    }
+    let out = run_bench(&["--quick", "--json", "--mode", "failover"]);
+    let v: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{out}"));
+    assert_eq!(v["mode"], "failover");
+    for key in ["election_timeout_max_ms", "detection_min_ms"] {
+        positive(&v["baseline"], key);
+    }
+    let r = &v["results"]["failover"];
+    for key in [
+        "round_1_ms",
+        "round_2_ms",
+        "failover_min_ms",
+        "failover_p50_ms",
+        "failover_max_ms",
+        "elected_p50_ms",
+    ] {
+        positive(r, key);
+    }
+    positive(r, "steady_writes");
+    assert!(
+        r["failover_elections"].as_f64().is_some_and(|n| n >= 2.0),
+        "two kills of the leader need at least two elections: {r}"
+    );
+    assert!(
+        r["steady_elections"].as_f64().is_some(),
+        "steady_elections missing: {r}"
+    );
 }

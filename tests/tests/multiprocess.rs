@@ -30,7 +30,7 @@ type TRow = (i64, String, i64);
 
 const ALL_ROWS: &str = "SELECT rowid, id, writer FROM t ORDER BY rowid";
 
-/// A few election timeouts (750..1500 ms by default): enough for a new leader, with room for a
+/// Many election timeouts (a new leader 600..800 ms after a crash by default): enough for a new leader, with room for a
 /// split vote.
 const FAILOVER: Duration = Duration::from_secs(10);
 

@@ -1,14 +1,21 @@
 //! A node whose disk flushes slowly (every fsync/fdatasync delayed by a preloaded shim): the
 //! cluster keeps acknowledging writes, none is lost, and the slow node catches up when its disk
 //! is fast again. The test checks that the shim really delayed the node's syncs, so it cannot
-//! pass with a fault that never bit.
+//! pass with a fault that never bit, and that a slow disk (of the leader or of a follower) causes
+//! no election with the default Raft timing (issue 17: a short election timeout must not make
+//! slow fsyncs look like a dead leader).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hiqlite::params;
 use hiqlite_cluster_tests::ProcessCluster;
 
 const CONVERGE: Duration = Duration::from_secs(60);
+/// The longest fsync delay the fault suite injects (`tests/src/faults/nemesis.rs`).
+const SLOW_SYNC: Duration = Duration::from_millis(400);
+/// How long writes go on against each slow disk: several election windows (600–800 ms each
+/// with the defaults).
+const SLOW_PHASE: Duration = Duration::from_secs(3);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_survive_a_slow_leader_disk_and_a_slow_follower_disk() {
@@ -27,22 +34,33 @@ async fn writes_survive_a_slow_leader_disk_and_a_slow_follower_disk() {
     let follower = (leader + 1) % 3;
     let mut expected = 0;
     for slow in [leader, follower] {
-        cluster.slow_disk(slow, Duration::from_millis(150));
+        cluster.slow_disk(slow, SLOW_SYNC);
         let before = cluster.delayed_syncs(slow);
+        let term_before = cluster.status(leader).await.term;
         // Concurrent writes: they share the slow fsyncs (group commit) and must all succeed.
-        let writes = (0..20).map(|k| {
-            let client = client.clone();
-            let n = expected + k;
-            async move {
-                client
-                    .execute("INSERT INTO w (n) VALUES (?)", params!(n))
-                    .await
+        let started = Instant::now();
+        while started.elapsed() < SLOW_PHASE {
+            let writes = (0..20).map(|k| {
+                let client = client.clone();
+                let n = expected + k;
+                async move {
+                    client
+                        .execute("INSERT INTO w (n) VALUES (?)", params!(n))
+                        .await
+                }
+            });
+            for result in futures::future::join_all(writes).await {
+                result.expect("a write while a disk is slow");
             }
-        });
-        for result in futures::future::join_all(writes).await {
-            result.expect("a write while a disk is slow");
+            expected += 20;
         }
-        expected += 20;
+        let status = cluster.status(leader).await;
+        assert_eq!(
+            (status.term, status.leader_id),
+            (term_before, Some(cluster.node_id(leader))),
+            "an election while node {}'s disk was slow ({SLOW_SYNC:?} per sync)",
+            cluster.node_id(slow)
+        );
         assert!(
             cluster.delayed_syncs(slow) > before,
             "the shim delayed no sync of node {}: the fault did not bite",

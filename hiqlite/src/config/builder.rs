@@ -149,19 +149,19 @@ impl NodeConfigBuilder {
         self
     }
     /// Leader heartbeat interval, more than 0 (TOML `heartbeat_interval_ms`, in milliseconds;
-    /// default 150 ms).
+    /// default 50 ms).
     pub fn heartbeat_interval(mut self, d: Duration) -> Self {
         self.config.heartbeat_interval = d;
         self
     }
     /// Lower bound of the election timeout, more than twice the heartbeat interval (TOML
-    /// `election_timeout_min_ms`, in milliseconds; default 750 ms).
+    /// `election_timeout_min_ms`, in milliseconds; default 200 ms).
     pub fn election_timeout_min(mut self, d: Duration) -> Self {
         self.config.election_timeout_min = d;
         self
     }
     /// Upper bound of the election timeout, more than the lower bound (TOML
-    /// `election_timeout_max_ms`, in milliseconds; default 1500 ms).
+    /// `election_timeout_max_ms`, in milliseconds; default 400 ms).
     pub fn election_timeout_max(mut self, d: Duration) -> Self {
         self.config.election_timeout_max = d;
         self

@@ -15,12 +15,20 @@ pub const DEFAULT_DATA_DIR: &str = "./hiqlite-data";
 pub const DEFAULT_READ_POOL_SIZE: usize = 4;
 /// Default for `log_sync`: acknowledge a log append only after fsync.
 pub const DEFAULT_LOG_SYNC: bool = true;
-/// Default for `heartbeat_interval`.
-pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(150);
-/// Default for `election_timeout_min`.
-pub const DEFAULT_ELECTION_TIMEOUT_MIN: Duration = Duration::from_millis(750);
-/// Default for `election_timeout_max`.
-pub const DEFAULT_ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(1500);
+/// Default for `heartbeat_interval`: 50 ms, so that a follower that sees no heartbeat for its
+/// whole election window (at least 600 ms with the defaults below) has missed 12 in a row.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(50);
+/// Default for `election_timeout_min`: 200 ms.
+///
+/// After a leader dies, a follower first waits out the leader lease (`election_timeout_max`
+/// since the last heartbeat; it refuses to vote meanwhile), then a random election timeout
+/// between `election_timeout_min` and `election_timeout_max`, then elects. With 200–400 ms that is
+/// 600–800 ms, and the first write after `kill -9` of the leader is acknowledged 0.64–0.77 s later
+/// (`hiqlite-bench --mode failover`, docs/benchmarks.md); the former 750–1500 ms took 2.3–2.5 s.
+pub const DEFAULT_ELECTION_TIMEOUT_MIN: Duration = Duration::from_millis(200);
+/// Default for `election_timeout_max`: 400 ms; also the leader lease (see
+/// [`DEFAULT_ELECTION_TIMEOUT_MIN`]).
+pub const DEFAULT_ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(400);
 /// Default for `max_frame_bytes`: 64 MiB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 /// Default for `request_timeout`.
@@ -96,12 +104,15 @@ pub struct NodeConfig {
     /// before the data is on disk: faster, but a power loss on a majority can lose acknowledged
     /// writes.
     pub log_sync: bool,
-    /// How often the leader sends heartbeats to followers.
+    /// How often the leader sends heartbeats to followers. Default
+    /// [`DEFAULT_HEARTBEAT_INTERVAL`] (50 ms).
     pub heartbeat_interval: Duration,
-    /// A follower that hears no heartbeat for a random time between `election_timeout_min` and
-    /// `election_timeout_max` starts an election.
+    /// A follower that hears no heartbeat for `election_timeout_max` (the leader lease) plus a
+    /// random time between `election_timeout_min` and `election_timeout_max` starts an election.
+    /// Default [`DEFAULT_ELECTION_TIMEOUT_MIN`] (200 ms).
     pub election_timeout_min: Duration,
-    /// Upper bound of the randomized election timeout.
+    /// Upper bound of the randomized election timeout, and the leader lease. Default
+    /// [`DEFAULT_ELECTION_TIMEOUT_MAX`] (400 ms).
     pub election_timeout_max: Duration,
     /// Largest frame accepted on the Raft and API ports.
     pub max_frame_bytes: usize,

@@ -83,9 +83,9 @@ fn builder_defaults() {
     assert_eq!(c.filename_db, "hiqlite.db");
     assert_eq!(c.read_pool_size, 4);
     assert!(c.log_sync);
-    assert_eq!(c.heartbeat_interval, Duration::from_millis(150));
-    assert_eq!(c.election_timeout_min, Duration::from_millis(750));
-    assert_eq!(c.election_timeout_max, Duration::from_millis(1500));
+    assert_eq!(c.heartbeat_interval, Duration::from_millis(50));
+    assert_eq!(c.election_timeout_min, Duration::from_millis(200));
+    assert_eq!(c.election_timeout_max, Duration::from_millis(400));
     assert_eq!(c.max_frame_bytes, 64 * 1024 * 1024);
     assert_eq!(c.request_timeout, Duration::from_secs(10));
     assert_eq!(c.nodes.len(), 3);
@@ -109,9 +109,9 @@ fn builder_setters() {
         .filename_db("x.db")
         .read_pool_size(2)
         .log_sync(false)
-        .heartbeat_interval(Duration::from_millis(50))
-        .election_timeout_min(Duration::from_millis(200))
-        .election_timeout_max(Duration::from_millis(400))
+        .heartbeat_interval(Duration::from_millis(60))
+        .election_timeout_min(Duration::from_millis(250))
+        .election_timeout_max(Duration::from_millis(500))
         .max_frame_bytes(1 << 20)
         .request_timeout(Duration::from_secs(1))
         .build()
@@ -119,9 +119,9 @@ fn builder_setters() {
     assert_eq!(c.filename_db, "x.db");
     assert_eq!(c.read_pool_size, 2);
     assert!(!c.log_sync);
-    assert_eq!(c.heartbeat_interval, Duration::from_millis(50));
-    assert_eq!(c.election_timeout_min, Duration::from_millis(200));
-    assert_eq!(c.election_timeout_max, Duration::from_millis(400));
+    assert_eq!(c.heartbeat_interval, Duration::from_millis(60));
+    assert_eq!(c.election_timeout_min, Duration::from_millis(250));
+    assert_eq!(c.election_timeout_max, Duration::from_millis(500));
     assert_eq!(c.max_frame_bytes, 1 << 20);
     assert_eq!(c.request_timeout, Duration::from_secs(1));
     // round trip through the builder

@@ -107,18 +107,19 @@ fn validation_errors() {
 
     let (_d, b) = valid();
     check(
-        b.election_timeout_min(Duration::from_millis(300)),
+        b.heartbeat_interval(Duration::from_millis(150))
+            .election_timeout_min(Duration::from_millis(300)),
         "election_timeout_min (300ms) must be more than twice heartbeat_interval (150ms)",
     );
     let (_d, b) = valid();
     check(
-        b.election_timeout_min(Duration::from_millis(1500)),
-        "election_timeout_min (1.5s) must be less than election_timeout_max (1.5s)",
+        b.election_timeout_min(Duration::from_millis(400)),
+        "election_timeout_min (400ms) must be less than election_timeout_max (400ms)",
     );
     let (_d, b) = valid();
     check(
-        b.election_timeout_max(Duration::from_millis(700)),
-        "must be less than election_timeout_max (700ms)",
+        b.election_timeout_max(Duration::from_millis(150)),
+        "must be less than election_timeout_max (150ms)",
     );
     let (_d, b) = valid();
     check(
