@@ -7,7 +7,6 @@ use std::time::Duration;
 use super::Client;
 use crate::engine::error::Error;
 use crate::types::cache::{CacheOp, CacheOutput};
-use crate::types::command::{WriteOp, WriteOutput};
 use crate::types::value::Value;
 
 /// One named cache of a cluster, from [`Client::cache`]. Cheap to clone.
@@ -57,16 +56,6 @@ impl Client {
             .cache_batcher
             .get_or_init(|| super::cache_batch::CacheBatcher::start(Arc::downgrade(&self.inner)));
         batcher.submit(op).await
-    }
-
-    /// Proposes a cache or lock operation in an entry of its own and returns its output.
-    pub(crate) async fn cache_op(&self, op: CacheOp) -> Result<CacheOutput, Error> {
-        match self.write(WriteOp::Cache(op)).await? {
-            WriteOutput::Cache(output) => Ok(output),
-            other => Err(Error::Raft(format!(
-                "unexpected answer to a cache operation: {other:?}"
-            ))),
-        }
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use super::{Client, Inner};
 use crate::engine::error::Error;
 use crate::types::cache::{CacheOp, CacheOutput};
+use crate::types::command::{WriteOp, WriteOutput};
 
 /// Entries proposed at once by one client's cache writes. One: every call that arrives while
 /// an entry is in flight goes into the next one. (Measured with `hiqlite-bench --mode cache`:
@@ -63,6 +64,18 @@ impl CacheBatcher {
             .await
             .map_err(|_| Error::ShuttingDown)?;
         answer.await.unwrap_or(Err(Error::ShuttingDown))
+    }
+}
+
+impl Client {
+    /// Proposes a cache or lock operation in an entry of its own and returns its output.
+    pub(crate) async fn cache_op(&self, op: CacheOp) -> Result<CacheOutput, Error> {
+        match self.write(WriteOp::Cache(op)).await? {
+            WriteOutput::Cache(output) => Ok(output),
+            other => Err(Error::Raft(format!(
+                "unexpected answer to a cache operation: {other:?}"
+            ))),
+        }
     }
 }
 
@@ -164,7 +177,9 @@ async fn propose(client: Client, batch: Vec<(CacheOp, Reply)>, _permit: OwnedSem
         }
         Ok(other) => {
             for reply in replies {
-                let _ = reply.send(Err(super::cache::unexpected(other.clone())));
+                let _ = reply.send(Err(Error::Raft(format!(
+                    "unexpected answer to a batch of cache writes: {other:?}"
+                ))));
             }
         }
         Err(e) => {

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::command::SqlError;
+use crate::types::sql_error::SqlError;
 
 /// The guard [`Txn::fence`](crate::Txn::fence) adds (parameters: lock name, token): true while
 /// that grant holds the lock at the entry's time (`unixepoch('now', 'subsec')` is the entry time

@@ -13,6 +13,7 @@ pub mod format;
 pub mod members;
 pub mod params;
 pub mod raft;
+pub mod sql_error;
 pub mod sql_type;
 pub mod value;
 pub mod write_key;
