@@ -28,6 +28,9 @@ const FORMAT_CHANGE_CLIENT: u64 = u64::from_be_bytes(*b"hqformat");
 /// A check reads the metrics and a map; it proposes at most once per raise.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
+/// How long one raise proposal may take before the next check proposes it again.
+const PROPOSAL_LIMIT: Duration = Duration::from_secs(1);
+
 /// Until shutdown, raises the cluster's format whenever this node leads and every member speaks
 /// a newer one.
 pub(crate) async fn raise_when_ready(node: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
@@ -48,7 +51,14 @@ pub(crate) async fn raise_when_ready(node: Arc<Engine>, mut shutdown: watch::Rec
             seq: u64::from(format),
             answered_below: u64::from(format),
         };
-        match node.propose(id, WriteOp::SetFormat { format }).await {
+        // Bounded well below `request_timeout`: a proposal made just before this node lost
+        // its leadership (elections are frequent while a cluster forms on busy cores) must not
+        // hold the raise back; a retry carries the same id, so it applies once.
+        let proposal = node.propose(id, WriteOp::SetFormat { format });
+        match tokio::time::timeout(PROPOSAL_LIMIT, proposal)
+            .await
+            .unwrap_or_else(|_| Err(crate::engine::Attempt::retry("not committed in time", true)))
+        {
             Ok(reply) => tracing::info!(
                 format,
                 log_index = reply.log_index,

@@ -18,6 +18,7 @@ pub mod metrics;
 mod peers;
 pub mod protocol;
 mod read;
+mod read_rounds;
 pub mod recent_errors;
 pub(crate) mod restore;
 mod sql;
@@ -88,6 +89,8 @@ pub struct Engine {
     /// Set when the node starts shutting down: from then on it takes no new writes, consistent
     /// reads or membership changes (see [`Engine::refusal`]).
     stopping: std::sync::atomic::AtomicBool,
+    /// Read-index rounds shared by concurrent consistent reads (see `engine::read_rounds`).
+    read_rounds: read_rounds::ReadRounds,
 }
 
 /// Why one attempt did not succeed.
@@ -147,6 +150,7 @@ impl Engine {
             recent_errors: recent_errors::RecentErrors::default(),
             events: Arc::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            read_rounds: read_rounds::ReadRounds::default(),
         }
     }
 

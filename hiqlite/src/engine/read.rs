@@ -7,7 +7,8 @@ use openraft::ReadPolicy;
 
 use super::error::Error;
 use super::protocol::{ApiRequest, ApiResponse, RemoteError};
-use super::{Attempt, Engine};
+use super::read_rounds::RoundFailure;
+use super::Engine;
 use crate::types::command::Rows;
 use crate::types::value::Value;
 
@@ -43,33 +44,53 @@ impl Engine {
         }
         let deadline = Instant::now() + self.request_timeout;
         loop {
-            let attempt = match self.current_leader() {
-                Some(leader) if leader == self.node_id => self
-                    .read_index_on_leader()
-                    .await
-                    .map_err(|e| Attempt::retry(e.to_string(), false)),
-                Some(leader) => match self.call_peer(leader, &ApiRequest::ReadIndex).await {
-                    Ok(ApiResponse::ReadIndex(Ok(index))) => Ok(index),
-                    Ok(ApiResponse::ReadIndex(Err(e))) => Err(Attempt::retry(e.to_string(), false)),
-                    Ok(other) => Err(Attempt::Fatal(Error::Network(format!(
-                        "unexpected answer {other:?}"
-                    )))),
-                    Err(e) if e.permanent => Err(Attempt::Fatal(Error::Network(e.message))),
-                    Err(e) => Err(Attempt::retry(e.message, false)),
-                },
-                None => Err(Attempt::retry("no leader is known yet", false)),
-            };
+            // Shared with the consistent reads that arrive while a round is under way.
+            let attempt = self
+                .read_rounds
+                .read_index(|| self.fetch_read_index())
+                .await;
             match attempt {
                 Ok(index) => return self.wait_applied(index, deadline).await,
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry { reason, .. }) => {
-                    tracing::debug!(%reason, "consistent read will be retried")
+                Err(RoundFailure {
+                    retry: false,
+                    message,
+                }) => return Err(Error::Network(message)),
+                Err(RoundFailure { message, .. }) => {
+                    tracing::debug!(reason = %message, "consistent read will be retried")
                 }
             }
             if Instant::now() >= deadline {
                 return Err(Error::NoLeader(self.request_timeout));
             }
             self.wait_for_news(deadline).await;
+        }
+    }
+
+    /// One read-index round: from this node when it leads, otherwise from the leader.
+    async fn fetch_read_index(&self) -> Result<u64, RoundFailure> {
+        let retry = |message: String| RoundFailure {
+            retry: true,
+            message,
+        };
+        match self.current_leader() {
+            Some(leader) if leader == self.node_id => self
+                .read_index_on_leader()
+                .await
+                .map_err(|e| retry(e.to_string())),
+            Some(leader) => match self.call_peer(leader, &ApiRequest::ReadIndex).await {
+                Ok(ApiResponse::ReadIndex(Ok(index))) => Ok(index),
+                Ok(ApiResponse::ReadIndex(Err(e))) => Err(retry(e.to_string())),
+                Ok(other) => Err(RoundFailure {
+                    retry: false,
+                    message: format!("unexpected answer {other:?}"),
+                }),
+                Err(e) if e.permanent => Err(RoundFailure {
+                    retry: false,
+                    message: e.message,
+                }),
+                Err(e) => Err(retry(e.message)),
+            },
+            None => Err(retry("no leader is known yet".into())),
         }
     }
 
