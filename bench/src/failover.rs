@@ -231,36 +231,33 @@ fn sections(
         "floor: Raft timing of the children (a follower campaigns a randomized election timeout \
          after its leader lease, election_timeout_max, ran out)",
     );
-    base.figures.push(Figure::new(
-        "heartbeat_ms",
-        "heartbeat_interval",
-        t.heartbeat.as_secs_f64() * 1e3,
-        Unit::Millis,
-    ));
-    base.figures.push(Figure::new(
-        "election_timeout_min_ms",
-        "election_timeout_min",
-        t.election_min.as_secs_f64() * 1e3,
-        Unit::Millis,
-    ));
-    base.figures.push(Figure::new(
-        "election_timeout_max_ms",
-        "election_timeout_max (= leader lease)",
-        t.election_max.as_secs_f64() * 1e3,
-        Unit::Millis,
-    ));
-    base.figures.push(Figure::new(
-        "detection_min_ms",
-        "earliest election: lease + election_timeout_min",
-        floor_ms,
-        Unit::Millis,
-    ));
-    base.figures.push(Figure::new(
-        "detection_max_ms",
-        "latest election: lease + election_timeout_max",
-        2.0 * t.election_max.as_secs_f64() * 1e3,
-        Unit::Millis,
-    ));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for (key, label, value) in [
+        ("heartbeat_ms", "heartbeat_interval", ms(t.heartbeat)),
+        (
+            "election_timeout_min_ms",
+            "election_timeout_min",
+            ms(t.election_min),
+        ),
+        (
+            "election_timeout_max_ms",
+            "election_timeout_max (= leader lease)",
+            ms(t.election_max),
+        ),
+        (
+            "detection_min_ms",
+            "earliest election: lease + election_timeout_min",
+            floor_ms,
+        ),
+        (
+            "detection_max_ms",
+            "latest election: lease + election_timeout_max",
+            2.0 * ms(t.election_max),
+        ),
+    ] {
+        base.figures
+            .push(Figure::new(key, label, value, Unit::Millis));
+    }
 
     let mut sec = Section::new("failover", Mode::Failover.title());
     sec.notes.push(format!(

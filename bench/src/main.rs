@@ -277,18 +277,7 @@ async fn run(s: &Settings) -> Result<Report> {
         .chain(sys::own_peak_rss_kib())
         .max();
     Ok(Report {
-        meta: Meta {
-            date: sys::utc_now(),
-            cores: sys::cores(),
-            mode: s.mode.name().into(),
-            rows: s.rows,
-            concurrency: s.concurrency.clone(),
-            existing_rows: s.existing,
-            read_samples: s.reads,
-            max_secs_per_run: s.max_per_run.as_secs_f64(),
-            read_policy: s.read_policy_name.clone(),
-            backup_mb: None,
-        },
+        meta: meta(s),
         baseline: baselines.section(),
         results,
         peak_rss_kib,
@@ -302,16 +291,13 @@ async fn run_backup(s: &Settings) -> Result<Report> {
     let (baseline, section) = backup::run(&dir, s).await?;
     Ok(Report {
         meta: Meta {
-            date: sys::utc_now(),
-            cores: sys::cores(),
-            mode: s.mode.name().into(),
             rows: 0,
             concurrency: vec![s.backup_writers],
             existing_rows: 0,
             read_samples: 0,
             max_secs_per_run: 0.0,
-            read_policy: s.read_policy_name.clone(),
             backup_mb: Some(s.backup_mb),
+            ..meta(s)
         },
         baseline,
         results: vec![section],
@@ -325,16 +311,8 @@ async fn run_cache(s: &Settings) -> Result<Report> {
     let (baseline, section) = cache::run(&root.path().join("cache"), s).await?;
     Ok(Report {
         meta: Meta {
-            date: sys::utc_now(),
-            cores: sys::cores(),
-            mode: s.mode.name().into(),
-            rows: s.rows,
-            concurrency: s.concurrency.clone(),
             existing_rows: 0,
-            read_samples: s.reads,
-            max_secs_per_run: s.max_per_run.as_secs_f64(),
-            read_policy: s.read_policy_name.clone(),
-            backup_mb: None,
+            ..meta(s)
         },
         baseline,
         results: vec![section],
@@ -349,21 +327,32 @@ async fn run_failover(s: &Settings) -> Result<Report> {
     let (baseline, section) = failover::run(&root.path().join("failover"), &bin, s).await?;
     Ok(Report {
         meta: Meta {
-            date: sys::utc_now(),
-            cores: sys::cores(),
-            mode: s.mode.name().into(),
             rows: 0,
             concurrency: vec![s.concurrency.iter().copied().max().unwrap_or(1)],
             existing_rows: 0,
             read_samples: 0,
-            max_secs_per_run: s.max_per_run.as_secs_f64(),
-            read_policy: s.read_policy_name.clone(),
-            backup_mb: None,
+            ..meta(s)
         },
         baseline,
         results: vec![section],
         peak_rss_kib: sys::own_peak_rss_kib(),
     })
+}
+
+/// The report header of a run with settings `s`; modes override what they measure differently.
+fn meta(s: &Settings) -> Meta {
+    Meta {
+        date: sys::utc_now(),
+        cores: sys::cores(),
+        mode: s.mode.name().into(),
+        rows: s.rows,
+        concurrency: s.concurrency.clone(),
+        existing_rows: s.existing,
+        read_samples: s.reads,
+        max_secs_per_run: s.max_per_run.as_secs_f64(),
+        read_policy: s.read_policy_name.clone(),
+        backup_mb: None,
+    }
 }
 
 /// The run's temporary directory, in `--data-dir` or the system's temp dir; removed on drop.

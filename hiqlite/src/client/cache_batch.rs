@@ -2,9 +2,10 @@
 //! one [`Client`] (and its clones) share one log entry ([`CacheOp::Many`]), so they share one
 //! Raft round, one fsync and one SQLite transaction.
 //!
-//! A single task takes the calls from a queue. It proposes at most [`MAX_IN_FLIGHT`] entry at
-//! a time; while it is in flight, new calls wait in the queue, and the next entry takes all of
-//! them (up to [`MAX_OPS`] and [`MAX_BYTES`]). Under load it first yields a few times so that
+//! A single task takes the calls from a queue and proposes one entry at a time; while it is in
+//! flight, new calls wait in the queue, and the next entry takes all of them (up to [`MAX_OPS`]
+//! and [`MAX_BYTES`]). (Measured with `hiqlite-bench --mode cache`: allowing 2 or 4 entries in
+//! flight split the load into one large entry and one of a single call, and gave 20-40% less.) Under load it first yields a few times so that
 //! the callers the last answer woke can queue their next calls. A lone call on an idle client
 //! goes out at once as a plain operation, so one call at a time pays no wait.
 //!
@@ -14,17 +15,13 @@
 
 use std::sync::Weak;
 
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Client, Inner};
 use crate::engine::error::Error;
 use crate::types::cache::{CacheOp, CacheOutput};
 use crate::types::command::{WriteOp, WriteOutput};
 
-/// Entries proposed at once by one client's cache writes. One: every call that arrives while
-/// an entry is in flight goes into the next one. (Measured with `hiqlite-bench --mode cache`:
-/// 2 or 4 split the load into one large entry and one of a single call, and gave 20-40% less.)
-pub const MAX_IN_FLIGHT: usize = 1;
 /// Operations one entry carries at most.
 pub const MAX_OPS: usize = 512;
 /// Key and value bytes one entry carries at most (a larger single operation goes alone), well
@@ -99,7 +96,6 @@ fn op_bytes(op: &CacheOp) -> usize {
 }
 
 async fn run(inner: Weak<Inner>, mut calls: mpsc::Receiver<(CacheOp, Reply)>) {
-    let in_flight = std::sync::Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut carried = None;
     let mut last_batch = 0;
     loop {
@@ -110,15 +106,12 @@ async fn run(inner: Weak<Inner>, mut calls: mpsc::Receiver<(CacheOp, Reply)>) {
                 None => return,
             },
         };
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        if last_batch > 1 || in_flight.available_permits() + 1 < MAX_IN_FLIGHT {
-            // Under load, the callers an answer just woke are queueing their next calls right
+        if last_batch > 1 {
+            // Under load, the callers the last answer woke are queueing their next calls right
             // now: let them, rather than send the first one alone.
             gather(&calls).await;
         }
-        // Everything that queued while the earlier entries were in flight.
+        // Everything that queued while the last entry was in flight.
         let mut bytes = op_bytes(&first.0);
         let mut batch = vec![first];
         while batch.len() < MAX_OPS {
@@ -137,7 +130,7 @@ async fn run(inner: Weak<Inner>, mut calls: mpsc::Receiver<(CacheOp, Reply)>) {
             }
             return;
         };
-        tokio::spawn(propose(Client { inner }, batch, permit));
+        propose(Client { inner }, batch).await;
     }
 }
 
@@ -153,9 +146,8 @@ async fn gather(calls: &mpsc::Receiver<(CacheOp, Reply)>) {
     }
 }
 
-/// Proposes `batch` as one entry and answers each call; `_permit` frees its in-flight slot when
-/// this ends.
-async fn propose(client: Client, batch: Vec<(CacheOp, Reply)>, _permit: OwnedSemaphorePermit) {
+/// Proposes `batch` as one entry and answers each call.
+async fn propose(client: Client, batch: Vec<(CacheOp, Reply)>) {
     if batch.len() == 1 {
         let (op, reply) = batch.into_iter().next().expect("one call");
         let _ = reply.send(client.cache_op(op).await);

@@ -103,7 +103,7 @@ impl Client {
         lease: Duration,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<LockGuard>, Error> {
-        let holder = random_holder();
+        let holder = super::random_id();
         let mut pause = Duration::from_millis(10);
         loop {
             if let Some(guard) = self.acquire(&name, holder, lease).await? {
@@ -129,7 +129,7 @@ impl Client {
         name: impl Into<String>,
         lease: Duration,
     ) -> Result<Option<LockGuard>, Error> {
-        self.acquire(&name.into(), random_holder(), lease).await
+        self.acquire(&name.into(), super::random_id(), lease).await
     }
 
     async fn acquire(
@@ -196,18 +196,6 @@ async fn renew(
     }
     tracing::warn!(lock = %name, token, "lock lost: its lease ran out or another holder took it");
     held.send_replace(false);
-}
-
-fn random_holder() -> u64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        bytes = (nanos ^ u64::from(std::process::id())).to_le_bytes();
-    }
-    u64::from_le_bytes(bytes)
 }
 
 impl LockGuard {

@@ -98,6 +98,20 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// A random `u64` from the OS (client ids, lock holders). Without OS randomness, wall-clock
+/// nanoseconds and the pid: they still differ between clients and processes.
+pub(crate) fn random_id() -> u64 {
+    let mut id = [0u8; 8];
+    if getrandom::getrandom(&mut id).is_ok() {
+        return u64::from_le_bytes(id);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
 enum Backend {
     Local(Arc<Engine>, crate::engine::lifecycle::NodeHandle),
     Remote(RemoteNodes),
@@ -146,19 +160,10 @@ impl Client {
     }
 
     fn new(backend: Backend) -> Client {
-        let mut id = [0u8; 8];
-        if getrandom::getrandom(&mut id).is_err() {
-            // No OS randomness: wall-clock nanoseconds and the pid still differ between clients.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0);
-            id = (nanos ^ (u64::from(std::process::id()) << 32)).to_le_bytes();
-        }
         Client {
             inner: Arc::new(Inner {
                 backend,
-                client_id: u64::from_le_bytes(id),
+                client_id: random_id(),
                 next_seq: AtomicU64::new(1),
                 pending: Mutex::new(BTreeSet::new()),
                 cache_batcher: std::sync::OnceLock::new(),

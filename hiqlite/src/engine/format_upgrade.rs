@@ -55,16 +55,13 @@ pub(crate) async fn raise_when_ready(node: Arc<Engine>, mut shutdown: watch::Rec
         // its leadership (elections are frequent while a cluster forms on busy cores) must not
         // hold the raise back; a retry carries the same id, so it applies once.
         let proposal = node.propose(id, WriteOp::SetFormat { format });
-        match tokio::time::timeout(PROPOSAL_LIMIT, proposal)
-            .await
-            .unwrap_or_else(|_| Err(crate::engine::Attempt::retry("not committed in time", true)))
-        {
-            Ok(reply) => tracing::info!(
+        match tokio::time::timeout(PROPOSAL_LIMIT, proposal).await {
+            Ok(Ok(reply)) => tracing::info!(
                 format,
                 log_index = reply.log_index,
                 "every member speaks format {format}: the cluster now runs it"
             ),
-            Err(_) => tracing::debug!(format, "raising the cluster's format will be retried"),
+            _ => tracing::debug!(format, "raising the cluster's format will be retried"),
         }
     }
 }

@@ -163,9 +163,21 @@ impl Drop for Runner<'_> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Duration;
 
     use super::*;
+
+    /// Reads waiting for the answer of the queued round, if one is queued.
+    fn queued_members(rounds: &ReadRounds) -> Option<usize> {
+        let state = rounds.lock();
+        state.next.as_ref().map(|r| r.answer.receiver_count())
+    }
+
+    /// Yields until `cond` holds.
+    async fn until(mut cond: impl FnMut() -> bool) {
+        while !cond() {
+            tokio::task::yield_now().await;
+        }
+    }
 
     /// 50 reads arriving while a round runs share the next round: 2 rounds in all, and every
     /// read's round started after the read began.
@@ -194,7 +206,9 @@ mod tests {
                 rounds.read_index(|| fetch(started, released)).await
             }));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // All 50 joined the queued round: its runner waits for its turn, the 49 others for
+        // its answer.
+        until(|| queued_members(&rounds) == Some(49)).await;
         assert_eq!(started.load(Ordering::SeqCst), 1, "round 2 started early");
         release.send_replace(true);
         assert_eq!(first.await.unwrap(), Ok(100));
@@ -219,18 +233,18 @@ mod tests {
                     .await
             }
         });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        until(|| rounds.lock().running).await;
         // Queued behind the stuck round; its runner is this task.
         let queued = tokio::spawn({
             let rounds = rounds.clone();
             async move { rounds.read_index(|| async { Ok(7) }).await }
         });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        until(|| queued_members(&rounds) == Some(0)).await;
         let member = tokio::spawn({
             let rounds = rounds.clone();
             async move { rounds.read_index(|| async { Ok(8) }).await }
         });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        until(|| queued_members(&rounds) == Some(1)).await;
         stuck.abort();
         assert_eq!(queued.await.unwrap(), Ok(7));
         assert_eq!(member.await.unwrap(), Ok(7));

@@ -29,8 +29,8 @@ pub(super) const CREATE_CACHE: &str = "CREATE TABLE IF NOT EXISTS _hiqlite_cache
     written_index INTEGER NOT NULL, PRIMARY KEY (cache, key)) WITHOUT ROWID";
 const CREATE_CACHE_EXPIRY: &str = "CREATE INDEX IF NOT EXISTS _hiqlite_cache_expiry
     ON _hiqlite_cache (expires_ms) WHERE expires_ms IS NOT NULL";
-/// The sum of `length(key) + length(value)` over `_hiqlite_cache`, kept with every change (one
-/// row, `id` 0), for the size bound. Started from the table's contents when created.
+/// The sum of `length(key) + length(value)` over `_hiqlite_cache`, updated once per cache entry
+/// (one row, `id` 0), for the size bound. Started from the table's contents when created.
 const CREATE_CACHE_BYTES: &str = "CREATE TABLE IF NOT EXISTS _hiqlite_cache_bytes (
     id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL)";
 const INIT_CACHE_BYTES: &str = "INSERT OR IGNORE INTO _hiqlite_cache_bytes (id, bytes)

@@ -49,9 +49,11 @@ impl Worker {
     /// first crash it has a client of its own.
     pub fn sharing(index: usize, count: usize, addrs: &[String], shared: &Client) -> Worker {
         Worker {
-            client: shared.clone(),
+            process: index,
+            stride: count,
             node: 0,
-            ..Worker::new(index, count, addrs)
+            addrs: addrs.to_vec(),
+            client: shared.clone(),
         }
     }
 
