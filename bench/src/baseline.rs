@@ -1,11 +1,15 @@
 //! Baselines measured in the same run, on the same disk as the nodes' data (one directory tree):
 //! plain rusqlite with one connection in WAL mode and `synchronous=FULL` committing every row
 //! (the durable single-node floor), the same rows in one transaction (the apply ceiling), a cached
-//! prepared point SELECT (the read floor), and a loopback TCP round trip (the network floor).
+//! prepared point SELECT (the read floor), and a loopback TCP round trip (the network floor) next
+//! to the same round trip through Hiqlite's RPC layer (what every hop between nodes pays).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hiqlite::config::Secret;
+use hiqlite::net::{serve, Channel, RpcClient, Service};
 use rusqlite::{Connection, OpenFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,6 +33,8 @@ pub struct Baselines {
     pub read: Summary,
     /// Loopback TCP round trip.
     pub rtt: Summary,
+    /// The same round trip through `hiqlite::net` (an echo [`Service`] and an [`RpcClient`]).
+    pub rpc: Summary,
 }
 
 impl Baselines {
@@ -89,6 +95,22 @@ impl Baselines {
             self.rtt.p99_us,
             Unit::Micros,
         );
+        add(
+            "rpc_rtt_p50_us",
+            "RPC round trip p50 (hiqlite::net echo)",
+            self.rpc.p50_us,
+            Unit::Micros,
+        );
+        add(
+            "rpc_rtt_p99_us",
+            "RPC round trip p99 (hiqlite::net echo)",
+            self.rpc.p99_us,
+            Unit::Micros,
+        );
+        s.extra.push((
+            "rpc_rtt_p50_vs_loopback".into(),
+            self.rpc.p50_us / self.rtt.p50_us,
+        ));
         s.extra
             .push(("durable_insert_rows".into(), self.durable_rows as f64));
         s
@@ -101,6 +123,7 @@ pub async fn measure(dir: PathBuf, s: &Settings) -> Result<Baselines> {
     let floors =
         tokio::task::spawn_blocking(move || sqlite(&dir, rows, existing, samples, max)).await??;
     let rtt = loopback_rtt(samples).await?.summary();
+    let rpc = rpc_rtt(samples).await?.summary();
     Ok(Baselines {
         durable_per_sec: floors.durable_per_sec,
         durable_rows: floors.durable_rows,
@@ -108,6 +131,7 @@ pub async fn measure(dir: PathBuf, s: &Settings) -> Result<Baselines> {
         bulk_rows_per_sec: floors.bulk_rows_per_sec,
         read: floors.read,
         rtt,
+        rpc,
     })
 }
 
@@ -247,5 +271,51 @@ async fn loopback_rtt(samples: usize) -> Result<Latencies> {
     }
     drop(conn);
     echo.await??;
+    Ok(latencies)
+}
+
+/// An RPC service that answers every request with the request itself.
+struct Echo;
+
+impl Service for Echo {
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn handle(&self, req: Vec<u8>) -> Vec<u8> {
+        req
+    }
+}
+
+/// [`loopback_rtt`] through Hiqlite's RPC layer: one authenticated connection, one call at a
+/// time with a [`PING_BYTES`] payload, answered by [`Echo`] in this runtime.
+async fn rpc_rtt(samples: usize) -> Result<Latencies> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let secret = Secret::new("bench-rpc-secret-0123456789");
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(serve(
+        listener,
+        secret.clone(),
+        Channel::Api,
+        1 << 20,
+        Arc::new(Echo),
+        shutdown,
+    ));
+    let client = RpcClient::connect(&addr, &secret, Channel::Api, 1 << 20).await?;
+    let ping = vec![7u8; PING_BYTES];
+    let mut latencies = Latencies::with_capacity(samples);
+    for i in 0..samples + samples.clamp(1, 100) {
+        let t = Instant::now();
+        let pong: Vec<u8> = client.call(&ping, Duration::from_secs(5)).await?;
+        if i >= samples.clamp(1, 100) {
+            latencies.push(t.elapsed());
+        }
+        if pong != ping {
+            return Err("the RPC echo answered with other bytes".into());
+        }
+    }
+    drop(client);
+    let _ = stop.send(true);
+    server.await?;
     Ok(latencies)
 }

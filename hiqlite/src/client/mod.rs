@@ -533,6 +533,28 @@ impl Client {
         Ok(status.leader_id == Some(status.node_id))
     }
 
+    /// Hands leadership from the embedded node, which must lead, to voter `to` (Raft's
+    /// TimeoutNow: `to` starts an election at once, without waiting for an election timeout),
+    /// and waits until `to` leads, at most `request_timeout`. Use it to move leadership off a
+    /// node before maintenance; [`shutdown`](Self::shutdown) does it by itself.
+    ///
+    /// Writes and consistent reads in flight during the transfer are retried on the new leader
+    /// as across any leader change. With `read_policy = "lease"` the old leader gives its lease
+    /// up when it hands over, so it serves no read the new leader's writes could make stale.
+    ///
+    /// # Errors
+    /// [`Error::Membership`] (`Refused`) when `to` is not a voter or the embedded node does not
+    /// lead; [`Error::Timeout`] when `to` did not take over in time (the cluster then elects a
+    /// leader as usual); [`Error::EmbeddedOnly`] on a remote client; [`Error::ShuttingDown`].
+    pub async fn transfer_leadership(&self, to: crate::NodeId) -> Result<(), Error> {
+        match &self.inner.backend {
+            Backend::Local(node, _) => node.transfer_leadership(to).await,
+            Backend::Remote(_) => Err(Error::EmbeddedOnly {
+                what: "a leadership transfer",
+            }),
+        }
+    }
+
     /// Waits until the cluster can serve linearizable reads and writes through this client: a
     /// leader is confirmed by a quorum and the contacted node has caught up with it.
     ///

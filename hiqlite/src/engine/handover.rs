@@ -1,11 +1,67 @@
-//! Leadership hand-over before a planned shutdown.
+//! Leadership hand-over: before a planned shutdown, and on request.
 
 use std::time::Duration;
 
+use super::error::Error;
+use super::membership::error::MembershipError;
 use super::Engine;
 use crate::types::members::NodeId;
 
 impl Engine {
+    /// Hands leadership from this node to voter `to` and waits until `to` leads, at most
+    /// `request_timeout`. Ok at once when `to` is this node and it leads.
+    ///
+    /// Errors: [`MembershipError::Refused`] when `to` is not a voter, this node does not lead or
+    /// Raft refused; [`Error::Timeout`] when `to` did not take over in time (another node may
+    /// lead by then: elections go on as usual).
+    pub(crate) async fn transfer_leadership(&self, to: NodeId) -> Result<(), Error> {
+        if let Some(e) = self.refusal() {
+            return Err(e);
+        }
+        let (voters, learners) = self.members();
+        if !voters.contains(&to) {
+            return Err(MembershipError::Refused(format!(
+                "node {to} is not a voter (voters {voters:?}, learners {learners:?}): only a \
+                 voter can lead"
+            ))
+            .into());
+        }
+        match self.current_leader() {
+            Some(leader) if leader == self.node_id => {}
+            leader => {
+                return Err(MembershipError::Refused(format!(
+                    "node {} does not lead (the leader is {}): transfer leadership on the leader's \
+                     node",
+                    self.node_id,
+                    leader.map_or("unknown".into(), |l| format!("node {l}"))
+                ))
+                .into())
+            }
+        }
+        if to == self.node_id {
+            return Ok(());
+        }
+        self.raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| MembershipError::Refused(format!("leadership transfer: {e}")))?;
+        self.raft
+            .wait(Some(self.request_timeout))
+            .metrics(
+                |m| m.current_leader == Some(to),
+                "the new leader takes over",
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                Error::Timeout(format!(
+                    "node {to} did not take leadership over within {:?}: {e}",
+                    self.request_timeout
+                ))
+            })
+    }
+
     /// If this node leads, hands leadership to the most caught-up voter and waits (briefly) for
     /// it to take over, so a planned shutdown costs the cluster one round trip instead of an
     /// election timeout.

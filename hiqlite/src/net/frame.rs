@@ -15,13 +15,11 @@ use futures::SinkExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
-use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::{
-    Decoder, Encoder, FramedRead, FramedWrite, LengthDelimitedCodec, LengthDelimitedCodecError,
+    Decoder, Encoder, FramedWrite, LengthDelimitedCodec, LengthDelimitedCodecError,
 };
 
-use super::tls::Stream;
 use super::NetError;
 
 /// Size of the request id that opens every frame body.
@@ -188,22 +186,6 @@ pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, NetError>
     }
 }
 
-/// Splits an authenticated connection into a stream of incoming frames and a sink for outgoing
-/// frame bodies, so reading and writing can proceed independently.
-pub(crate) fn split(
-    stream: Stream,
-    max_frame: usize,
-) -> (
-    FramedRead<ReadHalf<Stream>, FrameCodec>,
-    FramedWrite<WriteHalf<Stream>, FrameCodec>,
-) {
-    let (read, write) = tokio::io::split(stream);
-    (
-        FramedRead::new(read, FrameCodec::new(max_frame)),
-        FramedWrite::new(write, FrameCodec::new(max_frame)),
-    )
-}
-
 /// Writes every frame body from `queue` until all its senders are gone, then closes the write
 /// side. Frames that are already queued go out together in one flush.
 pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
@@ -228,8 +210,8 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
 pub(crate) fn reader<R: tokio::io::AsyncRead>(
     read: R,
     max_frame: usize,
-) -> FramedRead<R, FrameCodec> {
-    FramedRead::new(read, FrameCodec::new(max_frame))
+) -> tokio_util::codec::FramedRead<R, FrameCodec> {
+    tokio_util::codec::FramedRead::new(read, FrameCodec::new(max_frame))
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 //! - `frame`: length-prefixed frames with a maximum size; each carries a request id and a
 //!   postcard-encoded message.
 //! - `rpc`: [`RpcClient`], many concurrent calls over one connection, matched up by request id.
-//! - `server`: [`serve`] runs a [`Service`] for every authenticated connection, one task per
-//!   request, until shut down.
+//! - `outbound`: how frames reach the socket: written from the sender's own task when the socket
+//!   takes them at once, otherwise in order by the connection's flusher.
+//! - `server`: [`serve`] runs a [`Service`] for every authenticated connection, its requests
+//!   polled concurrently by the connection's task, until shut down.
 //! - `tls`: TLS under the handshake (rustls): [`TlsServer`], [`TlsClient`], [`Transport`],
 //!   certificates from PEM files reloaded when they change ([`NodeCert`]);
 //! - `error`: [`NetError`].
@@ -17,6 +19,7 @@
 mod error;
 mod frame;
 mod handshake;
+mod outbound;
 mod rpc;
 mod server;
 #[cfg(test)]

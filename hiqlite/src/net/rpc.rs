@@ -1,7 +1,8 @@
 //! The RPC client: many concurrent calls over one authenticated TCP connection.
 //!
-//! Each call gets a fresh request id and registers a oneshot under it, then queues its frame for
-//! the writer task. The reader task hands every response to the oneshot registered under its id.
+//! Each call gets a fresh request id and registers a oneshot under it, then sends its frame from
+//! its own task (see `outbound`). The reader task hands every response to the oneshot registered
+//! under its id.
 //! When the connection breaks, the table of waiting calls is dropped, so every pending call fails
 //! at once with [`NetError::ConnectionClosed`] instead of waiting for its timeout, and
 //! [`RpcClient::is_closed`] tells the owner to reconnect.
@@ -15,24 +16,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::io::ReadHalf;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::frame::{self, FrameCodec, RemoteFailure};
 use super::handshake::{self, Connected, NodeIds, PeerIdentity, HANDSHAKE_TIMEOUT};
+use super::outbound::{self, Outbound, ReadSide};
 use super::tls::{Stream, Transport};
 use super::{Channel, NetError};
 use crate::config::Secret;
-
-/// Frames queued for the writer before callers wait for room (backpressure on a slow link).
-const OUTBOUND_QUEUE: usize = 1024;
 
 /// A multiplexed, authenticated connection to one peer. Cheap to clone: clones share the
 /// connection, and dropping the last clone closes it.
@@ -59,7 +57,7 @@ struct Inner {
     max_frame: usize,
     peer: Connected,
     next_id: AtomicU64,
-    outbound: mpsc::Sender<Bytes>,
+    outbound: Outbound,
     shared: Arc<Shared>,
 }
 
@@ -172,7 +170,7 @@ impl RpcClient {
         Ok(Self::start(stream, addr, channel, max_frame, peer))
     }
 
-    /// Spawns the reader and writer tasks for an authenticated stream.
+    /// Spawns the reader task and the flusher for an authenticated stream.
     fn start(
         stream: Stream,
         addr: &str,
@@ -184,22 +182,16 @@ impl RpcClient {
             waiting: Mutex::new(Some(HashMap::new())),
             closed: CancellationToken::new(),
         });
-        let (frames, sink) = frame::split(stream, max_frame);
-        let (outbound, queue) = mpsc::channel(OUTBOUND_QUEUE);
+        let (frames, outbound, flusher) = outbound::split(stream, max_frame, shared.closed.clone());
 
         tokio::spawn(read_responses(frames, shared.clone(), addr.to_string()));
-        let writer_shared = shared.clone();
-        let writer_addr = addr.to_string();
+        let flusher_shared = shared.clone();
+        let flusher_addr = addr.to_string();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = writer_shared.closed.cancelled() => {}
-                res = frame::write_frames(sink, queue) => {
-                    if let Err(e) = res {
-                        debug!(peer = %writer_addr, "cannot send to peer: {e}");
-                    }
-                }
+            if let Err(e) = flusher.run().await {
+                debug!(peer = %flusher_addr, "cannot send to peer: {e}");
             }
-            writer_shared.close();
+            flusher_shared.close();
         });
 
         RpcClient {
@@ -242,11 +234,7 @@ impl RpcClient {
         };
 
         let exchange = async {
-            inner
-                .outbound
-                .send(body)
-                .await
-                .map_err(|_| NetError::ConnectionClosed)?;
+            inner.outbound.send(body).await?;
             response.await.map_err(|_| NetError::ConnectionClosed)
         };
         let payload = tokio::time::timeout(timeout, exchange)
@@ -298,7 +286,7 @@ impl fmt::Debug for RpcClient {
 
 /// Routes each response to the call waiting for it, until the connection ends.
 async fn read_responses(
-    mut frames: FramedRead<ReadHalf<Stream>, FrameCodec>,
+    mut frames: FramedRead<ReadSide, FrameCodec>,
     shared: Arc<Shared>,
     addr: String,
 ) {

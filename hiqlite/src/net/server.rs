@@ -1,9 +1,10 @@
 //! The server loop: accept connections, authenticate them, and answer their requests with a
 //! [`Service`].
 //!
-//! Each connection runs in its own task: handshake first, then a loop that reads frames and
-//! spawns one task per request, so a slow request never holds up the others on the same
-//! connection. Responses go through a single writer with the request's id. Anything malformed
+//! Each connection runs in its own task: handshake first, then a loop that reads frames and polls
+//! every request's handler concurrently in that same task, so a slow request never holds up the
+//! others on the same connection and no request pays for a spawn. Handlers write their responses
+//! themselves, with the request's id (see `outbound`). Anything malformed
 //! (bad frame, undecodable request, oversized frame) is logged with the peer's address and closes
 //! only that connection. A shutdown signal stops the accept loop and every connection at once.
 
@@ -14,26 +15,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 use super::frame::{self, RemoteFailure};
 use super::handshake::{self, Accepted, HANDSHAKE_TIMEOUT};
+use super::outbound::{self, Outbound};
 use super::tls::{Stream, TlsServer};
 use super::{Channel, NetError};
 use crate::config::Secret;
 
 /// Requests one connection may have in flight; beyond that the server stops reading from it until
-/// some finish, so one peer cannot make it spawn tasks without bound.
+/// some finish, so one peer cannot make it hold requests (and their memory) without bound.
 const MAX_IN_FLIGHT_PER_CONNECTION: usize = 1024;
-
-/// Responses queued for a connection's writer before handlers wait for room.
-const OUTBOUND_QUEUE: usize = 1024;
 
 /// What a server does with requests: one call per request, possibly many at the same time.
 ///
@@ -57,7 +58,9 @@ pub trait Service: Send + Sync + 'static {
     /// What the server answers, one per request.
     type Response: Serialize + Send + 'static;
 
-    /// Answers one request. Runs in its own task, concurrently with other requests.
+    /// Answers one request, concurrently with the connection's other requests: the connection's
+    /// task polls every handler, so a handler must not block its thread (blocking work belongs in
+    /// `spawn_blocking`).
     fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response> + Send;
 
     /// Called once a connection has passed the handshake, before its first request; every such
@@ -363,29 +366,32 @@ async fn serve_connection<S: Service>(
 
     // A bare connect-and-close (port scan, TCP health check) is not worth a warning.
 
-    let (mut frames, sink) = frame::split(stream, settings.max_frame);
-    let (outbound, queue) = mpsc::channel(OUTBOUND_QUEUE);
+    let closed = CancellationToken::new();
+    let (mut frames, outbound, flusher) =
+        outbound::split(stream, settings.max_frame, closed.clone());
     // Polled in the select below rather than spawned, so it ends with this connection.
-    let writer = frame::write_frames(sink, queue);
-    tokio::pin!(writer);
-    // Dropping the set when the connection ends aborts requests still running: nobody is left
-    // to receive their answers (callers retry on a new connection).
-    let mut handlers = JoinSet::new();
+    let flusher = flusher.run();
+    tokio::pin!(flusher);
+    // Requests are polled by this task, not spawned: an answer that is ready at once, or once the
+    // service wakes it, is written from here without a hop to another task. Dropping the set when
+    // the connection ends drops requests still running: nobody is left to receive their answers
+    // (callers retry on a new connection).
+    let mut handlers = FuturesUnordered::new();
 
     loop {
         tokio::select! {
             _ = shutdown_requested(&mut shutdown) => break,
-            result = &mut writer => {
+            result = &mut flusher => {
                 if let Err(e) = result {
                     debug!(%peer, %channel, "cannot send to peer: {e}");
                 }
                 break;
             }
-            Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
+            Some(()) = handlers.next(), if !handlers.is_empty() => {}
             next = frames.next(), if handlers.len() < MAX_IN_FLIGHT_PER_CONNECTION => match next {
                 Some(Ok(frame)) => match frame::decode::<S::Request>(&frame.payload) {
                     Ok(req) => {
-                        handlers.spawn(answer(
+                        handlers.push(answer(
                             service.clone(),
                             peer_id,
                             frame.id,
@@ -410,7 +416,8 @@ async fn serve_connection<S: Service>(
             },
         }
     }
-    handlers.shutdown().await;
+    closed.cancel();
+    drop(handlers);
     service.connection_closed(peer_id);
 }
 
@@ -444,7 +451,7 @@ async fn answer<S: Service>(
     peer: Accepted,
     id: u64,
     req: S::Request,
-    outbound: mpsc::Sender<Bytes>,
+    outbound: Outbound,
     max_frame: usize,
 ) {
     let body = match AssertUnwindSafe(service.handle_from(peer, req))
