@@ -99,9 +99,14 @@ impl LocalDir {
         Ok(removed)
     }
 
-    /// Creates the directory if needed.
+    /// Creates the directory if needed, for this user only (0700 on Unix; backups are
+    /// encrypted, but their names and sizes are not).
     pub fn ensure(&self) -> Result<(), BackupError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))
+        let mut create = std::fs::DirBuilder::new();
+        create.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut create, 0o700);
+        create.create(&self.dir).map_err(|e| io_err(&self.dir, e))
     }
 
     /// Writes file `name` atomically: `write` fills a temporary file, which is then fsynced and

@@ -243,12 +243,19 @@ fn check_filename(name: &str) -> Result<(), &'static str> {
 }
 
 /// Creates `dir` if needed, then writes and removes a probe file to prove it is writable.
+/// Directories it creates are for this user only (0700 on Unix): the data directory holds the
+/// database unencrypted (docs/security.md).
 fn check_data_dir(dir: &Path) -> Result<(), String> {
     if dir.as_os_str().is_empty() {
         return Ok(()); // reported by check_values
     }
     let shown = dir.display();
-    std::fs::create_dir_all(dir)
+    let mut create = std::fs::DirBuilder::new();
+    create.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut create, 0o700);
+    create
+        .create(dir)
         .map_err(|e| format!("data_dir \"{shown}\" cannot be created: {e}"))?;
     if !dir.is_dir() {
         return Err(format!("data_dir \"{shown}\" is not a directory"));

@@ -196,3 +196,16 @@ fn data_dir_not_writable() {
         "{e}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_data_dir_is_for_this_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("new").join("data");
+    three_nodes().data_dir(&data).build().unwrap();
+    for created in [&data, &dir.path().join("new")] {
+        let mode = std::fs::metadata(created).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", created.display());
+    }
+}
