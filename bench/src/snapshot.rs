@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 use crate::children::{Cluster, POLL};
 use crate::modes::{self, Mode};
 use crate::report::{Figure, Section, Unit};
-use crate::stats::per_sec;
+use crate::stats::{per_sec, Latencies};
 use crate::workload::{self, WriteRun};
 use crate::{backup, progress, Result, Settings};
 
@@ -154,7 +154,7 @@ async fn measure(
     let started = Instant::now();
     let writes = tokio::spawn({
         let (writer, next_id, stop) = (writer.clone(), next_id.clone(), stop.clone());
-        async move { workload::inserts_until(&writer, next_id, c, started + PHASE_TIMEOUT, stop).await }
+        async move { timed_inserts(&writer, next_id, c, started + PHASE_TIMEOUT, stop, started).await }
     });
     let marks = Marks {
         threshold,
@@ -163,8 +163,9 @@ async fn measure(
     };
     let timeline = watch_snapshot(cluster, li, lagging, &marks, started).await;
     stop.store(true, Ordering::Release);
-    let busy = writes.await??;
+    let (busy, slow) = writes.await??;
     let timeline = timeline?;
+    report_slow(&slow);
     let phase = busy.elapsed;
     let snapshot_mib = std::fs::metadata(leader_dir.join("db/snapshots/snapshot.db"))
         .map(|m| m.len() as f64 / MIB)
@@ -193,11 +194,17 @@ async fn measure(
         next_threshold.saturating_sub(MARGIN),
         stop.clone(),
     ));
-    let quiet =
-        workload::inserts_until(&writer, next_id, c, Instant::now() + phase, stop.clone()).await;
+    let now = Instant::now();
+    let quiet = timed_inserts(&writer, next_id, c, now + phase, stop.clone(), now).await;
     let cut_short = stop.swap(true, Ordering::AcqRel);
     guard.abort();
-    let quiet = quiet?;
+    let (quiet, slow) = quiet?;
+    report_slow(&slow);
+    for i in 0..3 {
+        for line in node_log_lines(cluster, i) {
+            progress(TAG, &format!("node {}: {line}", cluster.nodes[i].id));
+        }
+    }
 
     let mut sec = Section::new("snapshot", Mode::Snapshot.title());
     sec.notes.push(format!(
@@ -294,6 +301,83 @@ fn figures(base: &mut Section, sec: &mut Section, quiet: &WriteRun, busy: &Write
     }
     base.extra.push(("writes".into(), quiet.rows as f64));
     sec.extra.push(("writes".into(), busy.rows as f64));
+}
+
+/// A write slower than this is listed with the moment it was sent.
+const SLOW: Duration = Duration::from_millis(50);
+
+/// A write that took at least [`SLOW`]: when it was sent (from the phase's start) and how long it
+/// took.
+type Slow = (Duration, Duration);
+
+/// `tasks` tasks each run one single-row INSERT after the other, ids from `next_id`, until
+/// `deadline` or `stop`; also returns the writes slower than [`SLOW`], by when they were sent
+/// after `t0`.
+async fn timed_inserts(
+    client: &Client,
+    next_id: Arc<AtomicI64>,
+    tasks: usize,
+    deadline: Instant,
+    stop: Arc<AtomicBool>,
+    t0: Instant,
+) -> Result<(WriteRun, Vec<Slow>)> {
+    let ts = workload::unix_ts();
+    let mut set = JoinSet::new();
+    for _ in 0..tasks.max(1) {
+        let (client, next_id, stop) = (client.clone(), next_id.clone(), stop.clone());
+        set.spawn(async move {
+            let mut latencies = Latencies::default();
+            let mut slow = Vec::new();
+            while Instant::now() < deadline && !stop.load(Ordering::Acquire) {
+                let e = workload::Entity::new(next_id.fetch_add(1, Ordering::Relaxed), ts);
+                let t = Instant::now();
+                client.execute(workload::INSERT, e.params()).await?;
+                let took = t.elapsed();
+                latencies.push(took);
+                if took >= SLOW {
+                    slow.push((t.duration_since(t0), took));
+                }
+            }
+            Ok::<_, crate::BoxError>((latencies, slow))
+        });
+    }
+    let mut all = Latencies::default();
+    let mut slow = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (l, s) = joined??;
+        all.append(l);
+        slow.extend(s);
+    }
+    slow.sort();
+    Ok((
+        WriteRun {
+            rows: all.len(),
+            elapsed: t0.elapsed(),
+            latencies: all,
+        },
+        slow,
+    ))
+}
+
+/// Prints the slow writes as `sent at s: took ms`.
+fn report_slow(slow: &[Slow]) {
+    let list: Vec<String> = slow
+        .iter()
+        .map(|(at, took)| format!("{:.2}s:{}ms", at.as_secs_f64(), took.as_millis()))
+        .collect();
+    progress(
+        TAG,
+        &format!("{} write(s) over {SLOW:?}: {}", slow.len(), list.join(" ")),
+    );
+}
+
+/// The lines of node `i`'s log about snapshots (what a build or an install took).
+fn node_log_lines(cluster: &Cluster, i: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(&cluster.nodes[i].log).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("snapshot built") || l.contains("snapshot installed"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// `count` single-row INSERTs through `client` at [`PUMP_TASKS`] tasks, ids from `next_id`.
