@@ -285,7 +285,7 @@ async fn measure(
 
 /// Creates `_backup_fill` and `_bench`, then adds [`FILL_ROWS`] rows per statement until the
 /// leader's database holds `want` bytes. Returns the time the inserts took and the rows.
-async fn fill(leader: &Client, db: &Path, want: u64) -> Result<(Duration, u64)> {
+pub async fn fill(leader: &Client, db: &Path, want: u64) -> Result<(Duration, u64)> {
     leader.execute(FILL_TABLE, params!()).await?;
     leader.execute(workload::CREATE_TABLE, params!()).await?;
     let start = Instant::now();
@@ -305,7 +305,7 @@ async fn fill(leader: &Client, db: &Path, want: u64) -> Result<(Duration, u64)> 
 
 /// The database's size in bytes (`page_count * page_size`, WAL included), read with a
 /// read-only connection of this process.
-async fn db_size(db: &Path) -> Result<u64> {
+pub async fn db_size(db: &Path) -> Result<u64> {
     let db = db.to_path_buf();
     let size = tokio::task::spawn_blocking(move || {
         let conn = rusqlite::Connection::open_with_flags(

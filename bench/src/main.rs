@@ -8,6 +8,7 @@
 //! target/release/hiqlite-bench --quick                 # seconds; checks the program, not speed
 //! target/release/hiqlite-bench --mode backup --backup-mb 1024   # backups, restores, RPO
 //! target/release/hiqlite-bench --mode failover --rounds 5       # kill -9 of the leader
+//! target/release/hiqlite-bench --mode snapshot --snapshot-mb 1024  # writes during a snapshot
 //! ```
 //!
 //! Progress goes to stderr, the table or the JSON to stdout. Timings are measured and printed,
@@ -17,9 +18,11 @@
 mod backup;
 mod baseline;
 mod cache;
+mod children;
 mod failover;
 mod modes;
 mod report;
+mod snapshot;
 mod stats;
 mod suite;
 mod sys;
@@ -81,6 +84,10 @@ struct Cli {
     /// A restore's pieces and its final swap are writes bounded by it.
     #[arg(long, value_name = "SECS")]
     request_timeout: Option<u64>,
+    /// `snapshot` mode: fill the database to about this many MiB before the snapshot is built
+    /// [default: 1024; --quick: 16]. `--concurrency` (first value) sets its writers [default: 1].
+    #[arg(long, value_name = "MB")]
+    snapshot_mb: Option<u64>,
     /// `failover` mode: how many times the leader is killed [default: 5; --quick: 2].
     #[arg(long, value_name = "N")]
     rounds: Option<usize>,
@@ -118,6 +125,10 @@ pub struct Settings {
     pub backup_writers: usize,
     /// `backup` mode: every node's `request_timeout`, when given.
     pub request_timeout: Option<Duration>,
+    /// `snapshot` mode: the database size to fill to, in MiB.
+    pub snapshot_mb: u64,
+    /// `snapshot` mode: concurrent writers.
+    pub snapshot_writers: usize,
     /// `failover` mode: leader kills.
     pub rounds: usize,
     /// `failover` mode: heartbeat_interval for the children, when given.
@@ -152,6 +163,12 @@ impl Settings {
                 .as_ref()
                 .and_then(|c| c.first().copied())
                 .unwrap_or(if q { 4 } else { 16 }),
+            snapshot_mb: cli.snapshot_mb.unwrap_or(if q { 16 } else { 1024 }),
+            snapshot_writers: cli
+                .concurrency
+                .as_ref()
+                .and_then(|c| c.first().copied())
+                .unwrap_or(1),
             quick: q,
             request_timeout: cli.request_timeout.map(Duration::from_secs),
             rounds: cli.rounds.unwrap_or(if q { 2 } else { 5 }),
@@ -172,6 +189,9 @@ impl Settings {
         }
         if s.backup_mb == 0 || s.backup_mb > 1 << 20 {
             return Err("--backup-mb takes 1 to 1048576 (MiB)".into());
+        }
+        if s.snapshot_mb == 0 || s.snapshot_mb > 1 << 20 {
+            return Err("--snapshot-mb takes 1 to 1048576 (MiB)".into());
         }
         if s.max_per_run.is_zero() {
             return Err("--max-secs must be more than 0".into());
@@ -239,6 +259,9 @@ async fn run(s: &Settings) -> Result<Report> {
     }
     if s.mode == Mode::Failover {
         return run_failover(s).await;
+    }
+    if s.mode == Mode::Snapshot {
+        return run_snapshot(s).await;
     }
     let modes = s.mode.expand();
     // Fail before measuring anything when processes mode cannot run.
@@ -331,6 +354,26 @@ async fn run_failover(s: &Settings) -> Result<Report> {
             concurrency: vec![s.concurrency.iter().copied().max().unwrap_or(1)],
             existing_rows: 0,
             read_samples: 0,
+            ..meta(s)
+        },
+        baseline,
+        results: vec![section],
+        peak_rss_kib: sys::own_peak_rss_kib(),
+    })
+}
+
+/// `snapshot` mode: the steady phase as its baseline section, the snapshot phase as its own.
+async fn run_snapshot(s: &Settings) -> Result<Report> {
+    let bin = modes::find_hiqlite_bin()?;
+    let root = temp_root(s)?;
+    let (baseline, section) = snapshot::run(&root.path().join("snapshot"), &bin, s).await?;
+    Ok(Report {
+        meta: Meta {
+            rows: 0,
+            concurrency: vec![s.snapshot_writers],
+            existing_rows: 0,
+            read_samples: 0,
+            max_secs_per_run: 0.0,
             ..meta(s)
         },
         baseline,

@@ -38,6 +38,10 @@ pub enum Mode {
     /// Three `hiqlite serve` children: kill -9 of the leader to the next acknowledged write,
     /// `--rounds` times, and elections under steady full write load. Not part of `all`.
     Failover,
+    /// Three `hiqlite serve` children: single writes while a snapshot of the whole database is
+    /// built and streamed to a lagging follower, next to the same writes without. Not part of
+    /// `all`.
+    Snapshot,
     /// single, then cluster, then processes.
     All,
 }
@@ -51,6 +55,7 @@ impl Mode {
             Mode::Backup => "backup",
             Mode::Cache => "cache",
             Mode::Failover => "failover",
+            Mode::Snapshot => "snapshot",
             Mode::All => "all",
         }
     }
@@ -77,6 +82,10 @@ impl Mode {
             }
             Mode::Failover => {
                 "failover: 3 `hiqlite serve` children, kill -9 of the leader, remote client over TCP"
+            }
+            Mode::Snapshot => {
+                "snapshot: 3 `hiqlite serve` children, writes while a snapshot is built and sent \
+                 to a lagging follower"
             }
             Mode::All => "all",
         }
@@ -127,6 +136,7 @@ pub async fn start(
         Mode::Cluster | Mode::Cache => start_embedded(3, dir, s.read_policy, None).await,
         Mode::Backup => Err("backup mode starts its cluster with `start_backup_cluster`".into()),
         Mode::Failover => Err("failover mode starts its children in `failover.rs`".into()),
+        Mode::Snapshot => Err("snapshot mode starts its children in `snapshot.rs`".into()),
         Mode::Processes => {
             let bin = hiqlite_bin.ok_or("processes mode needs the hiqlite binary")?;
             start_processes(bin, dir, s.read_policy).await

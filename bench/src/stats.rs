@@ -1,4 +1,4 @@
-//! Latency samples and their summaries (p50/p99 by nearest rank), and throughput.
+//! Latency samples and their summaries (p50/p99 by nearest rank, max), and throughput.
 
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ pub struct Latencies(Vec<u64>);
 pub struct Summary {
     pub p50_us: f64,
     pub p99_us: f64,
+    /// The slowest sample.
+    pub max_us: f64,
 }
 
 impl Latencies {
@@ -30,13 +32,14 @@ impl Latencies {
         self.0.len()
     }
 
-    /// p50 and p99; zero when there are no samples.
+    /// p50, p99 and max; zero when there are no samples.
     pub fn summary(&self) -> Summary {
         let mut sorted = self.0.clone();
         sorted.sort_unstable();
         Summary {
             p50_us: percentile(&sorted, 50.0) as f64 / 1_000.0,
             p99_us: percentile(&sorted, 99.0) as f64 / 1_000.0,
+            max_us: sorted.last().copied().unwrap_or(0) as f64 / 1_000.0,
         }
     }
 }
@@ -83,6 +86,7 @@ mod tests {
         let s = l.summary();
         assert_eq!(s.p50_us, 2.0);
         assert_eq!(s.p99_us, 4.0);
+        assert_eq!(s.max_us, 4.0);
     }
 
     #[test]

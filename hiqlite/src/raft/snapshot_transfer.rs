@@ -152,7 +152,11 @@ impl SnapshotInbox {
                 .write(true)
                 .truncate(false)
                 .open(&path)?;
-            file.write_all_at(&chunk.data, chunk.offset)
+            file.write_all_at(&chunk.data, chunk.offset)?;
+            // Each chunk goes to the disk as it comes: the final fsync then has little left to
+            // write, and the disk's queue never holds the whole snapshot at once (this node's
+            // own log fsyncs, and those of any node sharing the disk, would wait behind it).
+            file.sync_data()
         })
         .await
         .map_err(io::Error::other)?

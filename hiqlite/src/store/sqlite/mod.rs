@@ -12,6 +12,7 @@ mod events_hook;
 #[cfg(test)]
 mod events_tests;
 mod ffi;
+pub(crate) mod flush;
 #[cfg(test)]
 mod format_tests;
 pub mod guard;
@@ -25,6 +26,8 @@ mod restore;
 #[cfg(test)]
 mod restore_tests;
 pub mod snapshot;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod state_machine;
 pub mod stream;
 #[cfg(test)]

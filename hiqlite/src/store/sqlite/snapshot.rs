@@ -1,5 +1,8 @@
-//! Snapshots of the SQLite database: a consistent copy made with `VACUUM INTO` from a read
-//! connection (the writer keeps going meanwhile), kept as `snapshot.db` next to the database.
+//! Snapshots of the SQLite database: a consistent copy made from one read transaction (the
+//! writer keeps going meanwhile) with SQLite's backup API, a few MiB at a time, each piece
+//! fsynced before the next ([`copy_snapshot`]), kept as `snapshot.db` in the snapshot directory.
+//! The build holds no lock while it copies, so openraft's state machine worker, which applies
+//! entries and hands out the current snapshot, never waits for it.
 //!
 //! The copy carries its own `_hiqlite_meta`, so a snapshot's last log id and membership are read
 //! from the file itself and always match its contents. A snapshot travels as an open file
@@ -130,14 +133,41 @@ impl SnapshotStore {
         temp_file_in(&self.dir)
     }
 
+    /// Copies the database into a new file, fsyncs it, then (holding the lock only for the
+    /// rename) makes it the current snapshot. The copy and its fsync run without the lock, so
+    /// [`SnapshotStore::current`] (and with it openraft's state machine worker, which applies
+    /// entries) never waits for a build. Should a newer snapshot have been installed meanwhile,
+    /// the copy is dropped and that one is returned.
     fn build_blocking(&self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let t0 = std::time::Instant::now();
         let tmp = self.temp_file();
-        if let Err(e) = copy_database(&self.db_path, &tmp) {
+        let built = copy_snapshot(&self.db_path, &tmp).and_then(|()| read_meta(&tmp));
+        let meta = match built {
+            Ok(meta) => meta,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let copied = t0.elapsed();
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(newer) = current
+            .as_ref()
+            .filter(|c| c.last_log_id > meta.last_log_id)
+        {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e);
+            return Ok(Snapshot {
+                meta: newer.clone(),
+                snapshot: SnapshotData::open(&self.file())?,
+            });
         }
-        let meta = self.adopt(&tmp)?;
+        self.place(&tmp)?;
+        tracing::info!(
+            "snapshot built at {:?}: copy and fsync {:?}, rename {:?}",
+            meta.last_log_id,
+            copied,
+            t0.elapsed() - copied
+        );
         *current = Some(meta.clone());
         Ok(Snapshot {
             meta,
@@ -183,21 +213,20 @@ impl SnapshotStore {
     ) -> io::Result<()> {
         let store = self.clone();
         blocking(move || {
+            std::fs::File::open(&file)?.sync_all()?;
             let mut current = store.current.lock().unwrap_or_else(|p| p.into_inner());
-            store.adopt(&file)?;
+            store.place(&file)?;
             *current = Some(meta);
             Ok(())
         })
         .await
     }
 
-    /// Makes a complete file the current snapshot (fsynced, then renamed into place).
-    fn adopt(&self, complete: &Path) -> io::Result<SnapshotMetaOf<TypeConfig>> {
-        let meta = read_meta(complete)?;
-        std::fs::File::open(complete)?.sync_all()?;
+    /// Renames a complete, fsynced file into place as `snapshot.db` and fsyncs the directory.
+    /// Called with `current` locked.
+    fn place(&self, complete: &Path) -> io::Result<()> {
         std::fs::rename(complete, self.file())?;
-        std::fs::File::open(&self.dir)?.sync_all()?;
-        Ok(meta)
+        std::fs::File::open(&self.dir)?.sync_all()
     }
 
     /// The current snapshot, opened on a blocking thread.
@@ -231,6 +260,61 @@ pub fn copy_database(db_path: &Path, dest: &Path) -> io::Result<()> {
     conn.execute("VACUUM INTO ?1", [dest.display().to_string()])
         .map_err(sqlite_err)?;
     Ok(())
+}
+
+/// Pages one step of [`copy_snapshot`] copies: 4 MiB at SQLite's default page size of 4 KiB.
+const STEP_PAGES: std::ffi::c_int = 1024;
+
+/// Writes a consistent copy of the database at `db_path` to `dest` (which must not exist) and
+/// fsyncs it, in pieces: SQLite's backup API copies [`STEP_PAGES`] pages at a time from one read
+/// transaction (so every piece comes from the same state, whatever the writer commits meanwhile),
+/// and each piece is fsynced before the next is copied. The disk never holds more than one
+/// piece of the copy in its queue, so the Raft log's fsyncs and the writer's checkpoints wait
+/// behind at most one piece, not behind the whole file (`VACUUM INTO` followed by one fsync
+/// queued the whole database at once). The copy keeps the database's free pages.
+///
+/// # Errors
+/// `io::Error` (kind `Other`, message `SQLite: ...`) when SQLite cannot open the database, read
+/// it or write the copy; any error of the fsyncs. A partial `dest` is left for the caller to
+/// remove.
+pub fn copy_snapshot(db_path: &Path, dest: &Path) -> io::Result<()> {
+    use rusqlite::backup::{Backup, StepResult};
+    let src = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sqlite_err)?;
+    // The read transaction spans every step: without it each step would start its own, and the
+    // backup would start over whenever the writer committed in between.
+    src.execute_batch("BEGIN DEFERRED").map_err(sqlite_err)?;
+    src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+        .map_err(sqlite_err)?;
+    let mut dst = Connection::open(dest).map_err(sqlite_err)?;
+    // The file is fsynced here, piece by piece; SQLite needs no journal for a new file.
+    dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        .map_err(sqlite_err)?;
+    let file = std::fs::OpenOptions::new().write(true).open(dest)?;
+    {
+        let backup = Backup::new(&src, &mut dst).map_err(sqlite_err)?;
+        loop {
+            match backup.step(STEP_PAGES).map_err(sqlite_err)? {
+                StepResult::Done => break,
+                StepResult::More => file.sync_data()?,
+                // Only the destination can be locked (nobody else knows it): wait and retry.
+                _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+    }
+    // The pages carry the database's header, which says WAL: make the copy a file of its own
+    // again (rollback journal), so reading it never leaves a -wal or -shm next to it.
+    let mode: String = dst
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+        .map_err(sqlite_err)?;
+    if mode != "delete" {
+        return Err(io::Error::other(format!(
+            "SQLite: the snapshot copy stayed in journal mode {mode}"
+        )));
+    }
+    dst.close().map_err(|(_, e)| sqlite_err(e))?;
+    src.execute_batch("COMMIT").map_err(sqlite_err)?;
+    file.sync_all()
 }
 
 /// A fresh `*.tmp` path in `dir` (temporary files are removed when the store opens).

@@ -170,9 +170,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotData,
     ) -> io::Result<()> {
+        let t0 = std::time::Instant::now();
         let file = self.snapshots.verify(meta, snapshot).await?;
+        let verified = t0.elapsed();
         let state = self.writer.restore(file.clone()).await?;
+        let restored = t0.elapsed();
         self.snapshots.keep_installed(file, meta.clone()).await?;
+        tracing::info!(
+            "snapshot installed at {:?}: verify {:?}, restore {:?}, keep {:?}",
+            meta.last_log_id,
+            verified,
+            restored - verified,
+            t0.elapsed() - restored
+        );
         self.last_applied = state.last_applied;
         self.membership = state.membership;
         Ok(())

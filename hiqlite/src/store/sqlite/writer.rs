@@ -367,16 +367,27 @@ impl WriterThread {
         }
     }
 
-    /// Copies a snapshot's pages over the database (SQLite's backup API keeps readers safe).
+    /// Copies a snapshot's pages over the database (SQLite's backup API keeps readers safe),
+    /// then checkpoints them into the database file, with the write-back spread out
+    /// (`flush::while_flushing`): the whole database passes through the WAL and into the file.
     fn restore(&mut self, from: &Path) -> std::io::Result<AppliedState> {
         check_snapshot_format(from)?;
-        self.conn
-            .restore(
+        let files = self
+            .conn
+            .path()
+            .map(|p| super::flush::db_and_wal(Path::new(p)).to_vec())
+            .unwrap_or_default();
+        let (conn, guard) = (&mut self.conn, &self.guard);
+        super::flush::while_flushing(&files, || {
+            conn.restore(
                 rusqlite::MAIN_DB,
                 from,
                 None::<fn(rusqlite::backup::Progress)>,
-            )
-            .map_err(io_err)?;
+            )?;
+            // Now, not at some later write: the checkpoint copies the whole database again.
+            guard.internal(|| conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())))
+        })
+        .map_err(io_err)?;
         let state = read_applied_state(&self.conn).map_err(io_err)?;
         self.schema.check(&self.conn, &self.guard);
         self.switch_format(state.format).map_err(io_err)?;
