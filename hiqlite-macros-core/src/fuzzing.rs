@@ -31,6 +31,15 @@ fn scratch_dir(what: &str) -> PathBuf {
     ))
 }
 
+/// A directory removed when the thread that made it ends.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 thread_local! {
     static SCHEMA: Schema = Schema::build(&[MigrationFile {
         version: 1,
@@ -42,11 +51,11 @@ thread_local! {
     .expect("the fuzz schema builds");
 
     /// A crate directory with `migrations/0001_init.sql` holding [`SCHEMA_SQL`].
-    static CRATE_DIR: PathBuf = {
+    static CRATE_DIR: ScratchDir = {
         let dir = scratch_dir("crate");
         let _ = std::fs::create_dir_all(dir.join("migrations"));
         let _ = std::fs::write(dir.join("migrations/0001_init.sql"), SCHEMA_SQL);
-        dir
+        ScratchDir(dir)
     };
 }
 
@@ -57,7 +66,10 @@ pub fn sql_lexer(data: &[u8]) {
     let tokens = hiqlite_shared::lex::tokenize(&sql);
     for token in &tokens {
         // Callers slice the SQL by these ranges.
-        assert!(sql.get(token.range.clone()).is_some(), "{token:?} in {sql:?}");
+        assert!(
+            sql.get(token.range.clone()).is_some(),
+            "{token:?} in {sql:?}"
+        );
     }
     let depths = hiqlite_shared::lex::depths(&tokens);
     let _ = hiqlite_shared::lex::after_with(&tokens, &depths);
@@ -83,7 +95,7 @@ pub fn macro_input(data: &[u8]) {
             // Only inline SQL and the fixed schema: a path in the input would read files.
             if source == Source::Inline && input.migrations.is_none() {
                 let env = CRATE_DIR.with(|dir| Env {
-                    manifest_dir: dir.clone(),
+                    manifest_dir: dir.0.clone(),
                     migrations_dir: None,
                 });
                 let _ = crate::query::try_expand(&input, mode, &env);
@@ -150,7 +162,11 @@ mod tests {
                 ran += 1;
             }
         }
-        assert!(ran > 0, "no inputs for fuzz target {target} under {}", root.display());
+        assert!(
+            ran > 0,
+            "no inputs for fuzz target {target} under {}",
+            root.display()
+        );
     }
 
     #[test]

@@ -87,7 +87,11 @@ impl AsyncRead for Peer {
 }
 
 impl AsyncWrite for Peer {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Poll::Ready(Ok(b.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -127,8 +131,9 @@ pub fn handshake(data: &[u8]) {
             if mode & 1 == 1 {
                 let node_id = (mode & 2 != 0).then_some(7);
                 let formats = FormatRange::OURS;
-                let _ = crate::net::accept_as(&mut peer, &secret, channel, node_id, formats, timeout)
-                    .await;
+                let _ =
+                    crate::net::accept_as(&mut peer, &secret, channel, node_id, formats, timeout)
+                        .await;
             } else {
                 let ids = (mode & 2 != 0).then_some(NodeIds {
                     local: 3,
@@ -161,7 +166,13 @@ pub fn snapshot(data: &[u8]) {
         if std::fs::write(file, data).is_ok() {
             let _ = crate::store::sqlite::snapshot::read_file_meta(file);
         }
-        let _ = std::fs::remove_file(file);
+        // A file whose header says WAL mode gets a `-wal` and `-shm` file even when opened read
+        // only: removed too, so no input sees the previous one's.
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut path = file.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
     });
 }
 
@@ -180,7 +191,11 @@ pub fn backup_header(data: &[u8]) {
                 parts.first_ms,
                 parts.last_ms,
             );
-            assert_eq!(segment::parse_name(&again), Some(parts), "{name} -> {again}");
+            assert_eq!(
+                segment::parse_name(&again),
+                Some(parts),
+                "{name} -> {again}"
+            );
         }
     }
 }
@@ -309,7 +324,11 @@ mod tests {
                 ran += 1;
             }
         }
-        assert!(ran > 0, "no inputs for fuzz target {target} under {}", root.display());
+        assert!(
+            ran > 0,
+            "no inputs for fuzz target {target} under {}",
+            root.display()
+        );
     }
 
     #[test]
