@@ -58,7 +58,11 @@ pub fn expectations(schema: &Schema, sql: &str, param_count: usize) -> Vec<Vec<E
     let scope = Scope::collect(schema, &tokens);
     let mut out = vec![Vec::new(); param_count];
     let mut add = |param_at: usize, e: Expectation| {
-        if let Some(slot) = indexes[param_at].and_then(|i| out.get_mut(i - 1)) {
+        // Checked: the lexer may see a `?0` SQLite never read (it stops at a NUL in the text).
+        let slot = indexes[param_at]
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| out.get_mut(i));
+        if let Some(slot) = slot {
             if !slot.contains(&e) {
                 slot.push(e);
             }
@@ -719,6 +723,14 @@ mod tests {
                     .join(" & ")
             })
             .collect()
+    }
+
+    #[test]
+    fn a_parameter_zero_after_a_nul_is_no_slot() {
+        // Found by fuzzing (fuzz/regressions/sql_lexer/): SQLite stops reading at the NUL, the
+        // lexer does not, and `?0` has no slot (it underflowed).
+        let sql = "SELECT id FROM users WHERE id = ?\0 AND name = ?0";
+        assert_eq!(expect(sql).len(), 1);
     }
 
     #[test]
