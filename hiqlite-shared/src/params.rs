@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(numbering("?99999999999999999999999").count, usize::MAX);
         // Found by fuzzing (fuzz/regressions/sql_lexer/): a `?` or a name after the largest
         // number overflowed the count.
-        for sql in ["?99999999999999999999999, ?", "?99999999999999999999999, :a"] {
+        for sql in [
+            "?99999999999999999999999, ?",
+            "?99999999999999999999999, :a",
+        ] {
             assert_eq!(numbering(sql).count, usize::MAX, "{sql}");
         }
     }

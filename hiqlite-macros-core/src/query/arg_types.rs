@@ -736,7 +736,10 @@ mod tests {
         assert_eq!(expect(sql).len(), 1);
         // And a `?` or a name after a `?NNN` of usize::MAX (it overflowed).
         let schema = schema();
-        for sql in ["SELECT ?\0 ?18446744073709551615 ?", "SELECT ?\0 ?18446744073709551615 :a"] {
+        for sql in [
+            "SELECT ?\0 ?18446744073709551615 ?",
+            "SELECT ?\0 ?18446744073709551615 :a",
+        ] {
             assert_eq!(expectations(&schema, sql, 1).len(), 1);
         }
     }
