@@ -201,7 +201,7 @@ mod nesting_tests {
         assert!(postcard::from_bytes::<CacheOp>(&deep).is_err());
         // 100,000 levels (200 KB) once overflowed the stack; now an error, and the depth is
         // back to 0 for the next decode.
-        let mut bomb = vec![8u8, 1].repeat(100_000);
+        let mut bomb = [8u8, 1].repeat(100_000);
         bomb.extend([8, 0]);
         assert!(postcard::from_bytes::<CacheOp>(&bomb).is_err());
         assert!(postcard::from_bytes::<CacheOp>(&ok).is_ok());
