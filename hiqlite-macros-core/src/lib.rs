@@ -12,6 +12,10 @@
 //!   migration is or what its checksum is.
 
 pub mod cache_name;
+// Fuzz harnesses: only for `cargo fuzz` (fuzz/) and this crate's tests, never in a normal build.
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod migrate_macro;
 // The resolver lives in `hiqlite-shared`; this path stays.
 pub use hiqlite_shared::migrations;

@@ -62,8 +62,10 @@ pub fn numbering(sql: &str) -> Numbering {
             continue;
         }
         if let Some(digits) = token.text.strip_prefix('?') {
+            // Saturating: after a `?NNN` too large for usize, SQLite refuses the statement when
+            // it is prepared; numbering it must not overflow first.
             let number = if digits.is_empty() {
-                out.count + 1
+                out.count.saturating_add(1)
             } else {
                 digits.parse::<usize>().unwrap_or(usize::MAX)
             };
@@ -74,7 +76,7 @@ pub fn numbering(sql: &str) -> Numbering {
                 number,
             });
         } else if out.number_of(&token.text).is_none() {
-            out.count += 1;
+            out.count = out.count.saturating_add(1);
             out.named.push((token.text, out.count));
         }
     }
@@ -161,5 +163,13 @@ mod tests {
             let _ = numbering(sql);
         }
         assert_eq!(numbering("?99999999999999999999999").count, usize::MAX);
+        // Found by fuzzing (fuzz/regressions/sql_lexer/): a `?` or a name after the largest
+        // number overflowed the count.
+        for sql in [
+            "?99999999999999999999999, ?",
+            "?99999999999999999999999, :a",
+        ] {
+            assert_eq!(numbering(sql).count, usize::MAX, "{sql}");
+        }
     }
 }

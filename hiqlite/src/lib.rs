@@ -9,6 +9,10 @@ pub mod client;
 pub mod config;
 pub mod cron;
 pub mod engine;
+// Fuzz harnesses: only for `cargo fuzz` (fuzz/) and this crate's tests, never in a normal build.
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod migrate;
 pub mod net;
 pub mod node;

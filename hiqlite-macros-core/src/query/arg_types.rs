@@ -58,7 +58,11 @@ pub fn expectations(schema: &Schema, sql: &str, param_count: usize) -> Vec<Vec<E
     let scope = Scope::collect(schema, &tokens);
     let mut out = vec![Vec::new(); param_count];
     let mut add = |param_at: usize, e: Expectation| {
-        if let Some(slot) = indexes[param_at].and_then(|i| out.get_mut(i - 1)) {
+        // Checked: the lexer may see a `?0` SQLite never read (it stops at a NUL in the text).
+        let slot = indexes[param_at]
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| out.get_mut(i));
+        if let Some(slot) = slot {
             if !slot.contains(&e) {
                 slot.push(e);
             }
@@ -95,15 +99,18 @@ fn parameter_indexes(tokens: &[Token]) -> Vec<Option<usize>> {
                 return None;
             }
             let text = t.text.as_str();
+            // Saturating: after a `?NNN` as large as usize::MAX the next number does not exist
+            // (SQLite refused the statement already; found by fuzzing).
+            let next = max.saturating_add(1);
             let index = if text == "?" {
-                max + 1
+                next
             } else if let Some(n) = text.strip_prefix('?') {
                 n.parse().ok()?
             } else if let Some((_, i)) = names.iter().find(|(n, _)| *n == text) {
                 *i
             } else {
-                names.push((text, max + 1));
-                max + 1
+                names.push((text, next));
+                next
             };
             max = max.max(index);
             Some(index)
@@ -719,6 +726,22 @@ mod tests {
                     .join(" & ")
             })
             .collect()
+    }
+
+    #[test]
+    fn a_parameter_zero_after_a_nul_is_no_slot() {
+        // Found by fuzzing (fuzz/regressions/sql_lexer/): SQLite stops reading at the NUL, the
+        // lexer does not, and `?0` has no slot (it underflowed).
+        let sql = "SELECT id FROM users WHERE id = ?\0 AND name = ?0";
+        assert_eq!(expect(sql).len(), 1);
+        // And a `?` or a name after a `?NNN` of usize::MAX (it overflowed).
+        let schema = schema();
+        for sql in [
+            "SELECT ?\0 ?18446744073709551615 ?",
+            "SELECT ?\0 ?18446744073709551615 :a",
+        ] {
+            assert_eq!(expectations(&schema, sql, 1).len(), 1);
+        }
     }
 
     #[test]

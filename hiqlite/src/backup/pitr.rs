@@ -277,7 +277,14 @@ pub fn plan(
         .clone();
 
     let mut chosen = Vec::new();
-    let (mut next, mut last_ms) = (snapshot.log_index + 1, snapshot.created_ms);
+    // Indexes come from file names in the backup store: checked, u64::MAX is the last there is.
+    let Some(after_snapshot) = snapshot.log_index.checked_add(1) else {
+        return Ok(Plan {
+            snapshot,
+            segments: chosen,
+        });
+    };
+    let (mut next, mut last_ms) = (after_snapshot, snapshot.created_ms);
     loop {
         let done = match target {
             RestoreTarget::Latest => false,
@@ -293,9 +300,12 @@ pub fn plan(
             .filter(|s| s.first_index <= next && s.last_index >= next)
             .max_by_key(|s| s.last_index);
         if let Some(s) = covering {
-            next = s.last_index + 1;
             last_ms = s.last_ms;
             chosen.push(s.clone());
+            match s.last_index.checked_add(1) {
+                Some(after) => next = after,
+                None => break,
+            }
             continue;
         }
         if let Some(later) = segments.iter().find(|s| s.first_index > next) {

@@ -221,6 +221,19 @@ fn plan_takes_overlaps_and_duplicates_once() {
     assert_eq!(p.segments[0].location, BackupLocation::Local);
 }
 
+#[test]
+fn plan_ends_at_the_last_log_index_there_is() {
+    // Names in the store are outside input: a segment, or a backup, reaching u64::MAX ends the
+    // plan instead of overflowing (found with the fuzz target `segment`'s sibling check).
+    let segments = vec![seg(11, u64::MAX, 110, 200), seg(0, 5, 1, 2)];
+    let p = plan(vec![backup(10, 100)], segments, RestoreTarget::Latest).unwrap();
+    assert_eq!(ranges(&p), vec![(11, u64::MAX)]);
+
+    let p = plan(vec![backup(u64::MAX, 100)], vec![], RestoreTarget::Latest).unwrap();
+    assert_eq!(p.snapshot.log_index, u64::MAX);
+    assert!(p.segments.is_empty());
+}
+
 fn keys() -> EncKeys {
     EncKeys {
         keys: vec![EncKey::new("k1", [7; 32]).unwrap()],

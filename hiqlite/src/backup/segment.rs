@@ -385,16 +385,18 @@ pub fn read_segment(
             "the log entries do not decode ({e}); if a newer release wrote them, use it"
         ))
     })?;
-    let expected = header.last_index - header.first_index + 1;
+    // Checked: a header may name indexes up to u64::MAX (0..=MAX is more entries than a u64
+    // counts, and no vector holds them).
+    let expected = (header.last_index - header.first_index).checked_add(1);
     let consecutive = entries
         .iter()
-        .zip(header.first_index..)
-        .all(|(e, i)| e.log_id.index == i);
+        .enumerate()
+        .all(|(k, e)| header.first_index.checked_add(k as u64) == Some(e.log_id.index));
     let ends = (
         entries.first().map(|e| e.log_id.leader_id.term()),
         entries.last().map(|e| e.log_id.leader_id.term()),
     );
-    if entries.len() as u64 != expected
+    if Some(entries.len() as u64) != expected
         || !consecutive
         || ends != (Some(header.first_term), Some(header.last_term))
     {

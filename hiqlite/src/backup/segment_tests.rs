@@ -207,3 +207,17 @@ fn entries_must_be_consecutive_and_present() {
     let e = write_segment(&mut Vec::new(), key, &[], 0, (3, 1)).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[test]
+fn a_segment_may_end_at_the_last_log_index() {
+    // Found by fuzzing (fuzz/regressions/segment/): counting and walking the header's range
+    // overflowed at u64::MAX.
+    let ks = keys("k1", &[("k1", 1)]);
+    let last = timed_entries(u64::MAX, vec![(1000, execute("INSERT INTO t VALUES (1)"))]);
+    let last: Vec<Entry> = last.into_iter().map(|(e, _)| e).collect();
+    let mut out = Vec::new();
+    write_segment(&mut out, ks.active_key().unwrap(), &last, 0, (3, 1)).unwrap();
+    let (h, got) = read_segment(&mut out.as_slice(), &ks, "s").unwrap();
+    assert_eq!((h.first_index, h.last_index), (u64::MAX, u64::MAX));
+    assert_eq!(indexes(&got), vec![u64::MAX]);
+}

@@ -24,6 +24,12 @@ mod rpc;
 mod server;
 #[cfg(test)]
 mod testing;
+
+// For the fuzz harnesses (`crate::fuzzing`): frames and handshakes read as a node reads them.
+#[cfg(any(test, fuzzing))]
+pub(crate) use frame::{decode as decode_frame, FrameCodec, RemoteFailure};
+#[cfg(any(test, fuzzing))]
+pub(crate) use handshake::{accept_as, connect_to};
 pub mod tls;
 
 pub use error::NetError;

@@ -83,7 +83,7 @@ pub enum CacheOp {
     /// nothing and the others still apply. Any other operation inside is refused. The client
     /// makes these from concurrent calls (`client/cache_batch.rs`), so one log entry, one fsync
     /// and one SQLite transaction carry many cache writes.
-    Many(Vec<CacheOp>),
+    Many(#[serde(deserialize_with = "nesting::bounded")] Vec<CacheOp>),
 }
 
 /// What a [`CacheOp`] returns.
@@ -106,7 +106,7 @@ pub enum CacheOutput {
     /// `Renew`, `Unlock`: whether the grant still held the lock; `expires_ms` is its new lease end.
     Held { held: bool, expires_ms: i64 },
     /// `Many`: each operation's output or failure, in order.
-    Many(Vec<Result<CacheOutput, SqlError>>),
+    Many(#[serde(deserialize_with = "nesting::bounded")] Vec<Result<CacheOutput, SqlError>>),
 }
 
 impl CacheOp {
@@ -140,5 +140,70 @@ impl CacheOp {
             CacheOp::Unlock { .. } => "unlock",
             CacheOp::Many(_) => "cache_batch",
         }
+    }
+}
+
+/// Decoding `Many` inside `Many` recurses: without a bound, a frame or log entry of nested
+/// batches (2 bytes a level) overflowed the stack of whatever thread decoded it, aborting the
+/// process (found by fuzzing, `fuzz/regressions/rpc_request/`). Clients make one level;
+/// applying refuses a batch in a batch; decoding refuses more than [`MAX_NESTING`] levels.
+mod nesting {
+    use std::cell::Cell;
+
+    use serde::de::{Deserialize, Deserializer, Error};
+
+    /// The deepest `Many` inside `Many` that decodes.
+    pub(super) const MAX_NESTING: u32 = 8;
+
+    thread_local! {
+        static DEPTH: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Restores the depth also when decoding fails or panics.
+    struct Level(u32);
+
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(self.0));
+        }
+    }
+
+    pub(super) fn bounded<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        let depth = DEPTH.with(Cell::get);
+        if depth >= MAX_NESTING {
+            return Err(D::Error::custom(format!(
+                "cache batches nested more than {MAX_NESTING} deep"
+            )));
+        }
+        let _level = Level(depth);
+        DEPTH.with(|d| d.set(depth + 1));
+        Vec::<T>::deserialize(d)
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    fn nested(levels: u32) -> CacheOp {
+        (0..levels).fold(CacheOp::Many(vec![]), |op, _| CacheOp::Many(vec![op]))
+    }
+
+    #[test]
+    fn nested_batches_decode_up_to_the_bound_and_no_deeper() {
+        let ok = postcard::to_stdvec(&nested(nesting::MAX_NESTING - 1)).unwrap();
+        assert!(postcard::from_bytes::<CacheOp>(&ok).is_ok());
+        let deep = postcard::to_stdvec(&nested(nesting::MAX_NESTING)).unwrap();
+        assert!(postcard::from_bytes::<CacheOp>(&deep).is_err());
+        // 100,000 levels (200 KB) once overflowed the stack; now an error, and the depth is
+        // back to 0 for the next decode.
+        let mut bomb = [8u8, 1].repeat(100_000);
+        bomb.extend([8, 0]);
+        assert!(postcard::from_bytes::<CacheOp>(&bomb).is_err());
+        assert!(postcard::from_bytes::<CacheOp>(&ok).is_ok());
     }
 }

@@ -511,5 +511,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
+/// Decodes a stored key and value as the store reads them back: a `logs` key and entry, and the
+/// value as each `meta` value (vote, committed and last purged log ids). For the fuzz harness
+/// (`crate::fuzzing::log_entry`); the first error is returned.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn decode_stored(key: &[u8], value: &[u8]) -> io::Result<()> {
+    let vote = codec::decode::<Vote>("vote", value);
+    let committed = codec::decode::<LogId>("committed", value);
+    let entry = decode_log_key(key).and_then(|index| decode_entry(index, value));
+    vote.and(committed).and(entry).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests;
