@@ -209,16 +209,6 @@ impl Cluster {
 
     /// The last lines of every child's log, for an error message.
     pub fn log_tails(&self) -> String {
-        let mut out = String::new();
-        for n in &self.nodes {
-            let text = std::fs::read_to_string(&n.log).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            out.push_str(&format!("\n--- node {} log (last lines) ---\n", n.id));
-            for l in &lines[lines.len().saturating_sub(15)..] {
-                out.push_str(l);
-                out.push('\n');
-            }
-        }
-        out
+        modes::log_tails(self.nodes.iter().map(|n| (n.id, n.log.as_path())))
     }
 }

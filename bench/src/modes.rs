@@ -353,7 +353,11 @@ async fn start_processes(
         .collect();
     if let Err(e) = wait_for_processes(&clients, &mut procs).await {
         // Dropping `procs` kills the children.
-        return Err(format!("{e}{}", log_tails(&procs)).into());
+        return Err(format!(
+            "{e}{}",
+            log_tails(procs.iter().map(|p| (p.id, p.log.as_path())))
+        )
+        .into());
     }
     let li = leader_index(&clients).await?;
     Ok(Target {
@@ -446,13 +450,13 @@ async fn wait_for_processes(clients: &[Client], procs: &mut [NodeProcess]) -> Re
     Ok(())
 }
 
-/// The last lines of every child's log, for an error message.
-fn log_tails(procs: &[NodeProcess]) -> String {
+/// The last lines of each child's log (`(node id, log file)`), for an error message.
+pub fn log_tails<'a>(logs: impl IntoIterator<Item = (u64, &'a Path)>) -> String {
     let mut out = String::new();
-    for p in procs {
-        let text = std::fs::read_to_string(&p.log).unwrap_or_default();
+    for (id, log) in logs {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        out.push_str(&format!("\n--- node {} log (last lines) ---\n", p.id));
+        out.push_str(&format!("\n--- node {id} log (last lines) ---\n"));
         for l in &lines[lines.len().saturating_sub(15)..] {
             out.push_str(l);
             out.push('\n');

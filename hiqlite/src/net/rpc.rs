@@ -61,12 +61,12 @@ struct Inner {
     shared: Arc<Shared>,
 }
 
-/// State shared between the client handles and the reader and writer tasks.
+/// State shared between the client handles, the reader task and the flusher.
 struct Shared {
     /// Calls waiting for a response, by request id. `None` once the connection is closed, so a
     /// call can never register after everyone else was failed (it would wait until its timeout).
     waiting: Mutex<Option<HashMap<u64, oneshot::Sender<BytesMut>>>>,
-    /// Cancelled when the connection closes, for whatever reason; stops both tasks.
+    /// Cancelled when the connection closes, for whatever reason; stops the reader task and the flusher.
     closed: CancellationToken,
 }
 
@@ -101,7 +101,7 @@ impl Drop for Registration<'_> {
 
 impl RpcClient {
     /// Connects to `addr` over plain TCP, authenticates on `channel` with `secret`, and starts
-    /// the connection's reader and writer tasks. Connecting and authenticating each give up after
+    /// the connection's reader task and flusher. Connecting and authenticating each give up after
     /// [`HANDSHAKE_TIMEOUT`]. `max_frame` bounds both requests sent and responses accepted.
     pub async fn connect(
         addr: &str,

@@ -26,7 +26,7 @@ pub fn db_and_wal(db: &Path) -> [PathBuf; 2] {
 pub fn while_flushing<T>(files: &[PathBuf], work: impl FnOnce() -> T) -> T {
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
+        let helper = scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
                 std::thread::park_timeout(FLUSH_EVERY);
                 for f in files {
@@ -38,6 +38,8 @@ pub fn while_flushing<T>(files: &[PathBuf], work: impl FnOnce() -> T) -> T {
         });
         let out = work();
         done.store(true, Ordering::Release);
+        // Without this the caller waits out the helper's current pause.
+        helper.thread().unpark();
         out
     })
 }
