@@ -16,6 +16,7 @@
 //!   certificates from PEM files reloaded when they change ([`NodeCert`]);
 //! - `error`: [`NetError`].
 
+mod admission;
 mod error;
 mod frame;
 mod handshake;

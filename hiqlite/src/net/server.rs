@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
+use super::admission::{Admission, PeerKey};
 use super::frame::{self, RemoteFailure};
 use super::handshake::{self, Accepted, HANDSHAKE_TIMEOUT};
 use super::outbound::{self, Outbound};
@@ -35,6 +36,13 @@ use crate::config::Secret;
 /// Requests one connection may have in flight; beyond that the server stops reading from it until
 /// some finish, so one peer cannot make it hold requests (and their memory) without bound.
 const MAX_IN_FLIGHT_PER_CONNECTION: usize = 1024;
+
+/// Bytes of request frames one connection may have in flight (64 MiB); beyond that the server
+/// stops reading from it until some finish. With [`MAX_IN_FLIGHT_PER_CONNECTION`] this bounds
+/// what a peer that sends large requests and never reads its answers can make the node hold:
+/// these requests, plus the answers the outbound backlog holds (4 MiB, see `outbound`). A single
+/// request larger than this (up to the frame limit) is still read when nothing else is in flight.
+const MAX_IN_FLIGHT_BYTES_PER_CONNECTION: usize = 64 << 20;
 
 /// What a server does with requests: one call per request, possibly many at the same time.
 ///
@@ -231,6 +239,7 @@ async fn serve_settings<S: Service>(
 ) {
     let channel = settings.channel;
     let settings = Arc::new(settings);
+    let admission = Admission::new(channel);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -243,6 +252,7 @@ async fn serve_settings<S: Service>(
                         stream,
                         peer,
                         settings.clone(),
+                        admission.clone(),
                         service.clone(),
                         shutdown.clone(),
                     ));
@@ -313,6 +323,7 @@ async fn serve_connection<S: Service>(
     tcp: TcpStream,
     peer: SocketAddr,
     settings: Arc<Settings>,
+    admission: Arc<Admission>,
     service: Arc<S>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -321,6 +332,10 @@ async fn serve_connection<S: Service>(
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(%peer, %channel, "cannot set TCP_NODELAY: {e}");
     }
+    // Until the handshake is done, a flood of newer connections may evict this one.
+    let pending = admission.begin_handshake(peer.ip());
+    let evicted = pending.evicted();
+    tokio::pin!(evicted);
     let mut stream = match &settings.tls {
         None => Stream::Plain(tcp),
         Some(tls) => {
@@ -328,6 +343,7 @@ async fn serve_connection<S: Service>(
             let accepted = tokio::select! {
                 result = accept => result.unwrap_or(Err(NetError::Timeout)),
                 _ = shutdown_requested(&mut shutdown) => return,
+                _ = &mut evicted => return log_evicted(peer, channel),
             };
             match accepted {
                 Ok(stream) => stream,
@@ -350,7 +366,9 @@ async fn serve_connection<S: Service>(
     let authenticated = tokio::select! {
         result = handshake => result,
         _ = shutdown_requested(&mut shutdown) => return,
+        _ = &mut evicted => return log_evicted(peer, channel),
     };
+    drop(pending);
     let peer_id = match authenticated {
         Ok(accepted) => Accepted {
             connection: next_connection_id(),
@@ -360,6 +378,15 @@ async fn serve_connection<S: Service>(
             log_refused(peer, channel, settings.handshake_timeout, e);
             return;
         }
+    };
+    let key = match peer_id.peer_id {
+        Some(node) => PeerKey::Node(node),
+        None => PeerKey::Address(peer.ip()),
+    };
+    // Held until the connection ends.
+    let Some(_slot) = admission.admit(key) else {
+        debug!(%peer, %channel, ?key, "refused: the peer holds too many connections");
+        return;
     };
     debug!(%peer, %channel, ?peer_id, "peer authenticated");
     service.connection_opened(&peer_id);
@@ -377,8 +404,11 @@ async fn serve_connection<S: Service>(
     // the connection ends drops requests still running: nobody is left to receive their answers
     // (callers retry on a new connection).
     let mut handlers = FuturesUnordered::new();
+    let mut in_flight_bytes = 0usize;
 
     loop {
+        let may_read = handlers.len() < MAX_IN_FLIGHT_PER_CONNECTION
+            && in_flight_bytes < MAX_IN_FLIGHT_BYTES_PER_CONNECTION;
         tokio::select! {
             _ = shutdown_requested(&mut shutdown) => break,
             result = &mut flusher => {
@@ -387,18 +417,23 @@ async fn serve_connection<S: Service>(
                 }
                 break;
             }
-            Some(()) = handlers.next(), if !handlers.is_empty() => {}
-            next = frames.next(), if handlers.len() < MAX_IN_FLIGHT_PER_CONNECTION => match next {
+            Some(done_bytes) = handlers.next(), if !handlers.is_empty() => {
+                in_flight_bytes -= done_bytes;
+            }
+            next = frames.next(), if may_read => match next {
                 Some(Ok(frame)) => match frame::decode::<S::Request>(&frame.payload) {
                     Ok(req) => {
-                        handlers.push(answer(
+                        let bytes = frame.payload.len();
+                        in_flight_bytes += bytes;
+                        let answered = answer(
                             service.clone(),
                             peer_id,
                             frame.id,
                             req,
                             outbound.clone(),
                             settings.max_frame,
-                        ));
+                        );
+                        handlers.push(answered.map(move |()| bytes));
                     }
                     Err(e) => {
                         warn!(%peer, %channel, "closing connection: request {}: {e}", frame.id);
@@ -419,6 +454,12 @@ async fn serve_connection<S: Service>(
     closed.cancel();
     drop(handlers);
     service.connection_closed(peer_id);
+}
+
+/// Logs a connection closed in the handshake because newer ones arrived (see `admission`; the
+/// listener warns about floods itself, once per interval).
+fn log_evicted(peer: SocketAddr, channel: Channel) {
+    debug!(%peer, %channel, "closed: too many connections in the handshake, this one the oldest");
 }
 
 /// Logs why a connection was refused during the handshake.
@@ -610,6 +651,132 @@ mod tests {
         assert_closed_by_peer(&mut stream).await;
 
         assert_serves_a_good_client(&server).await;
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_silent_connections_cannot_keep_a_good_client_out() {
+        use crate::net::admission::MAX_PENDING_HANDSHAKES;
+        // Silent connections would otherwise wait ten minutes each.
+        let server =
+            TestServer::start_with(Channel::Api, MAX_FRAME, Duration::from_secs(600)).await;
+        let mut flood = Vec::new();
+        for _ in 0..3 * MAX_PENDING_HANDSHAKES {
+            flood.push(TcpStream::connect(&server.addr).await.unwrap());
+        }
+        // Everything but the newest MAX_PENDING_HANDSHAKES is closed by the server, at once.
+        for stream in &mut flood[..2 * MAX_PENDING_HANDSHAKES] {
+            assert_closed_by_peer(stream).await;
+        }
+        // A good client gets in while the flood goes on, again and again.
+        let addr = server.addr.clone();
+        let flooder = tokio::spawn(async move {
+            let mut held = std::collections::VecDeque::new();
+            loop {
+                if let Ok(s) = TcpStream::connect(&addr).await {
+                    held.push_back(s);
+                }
+                if held.len() > 2 * MAX_PENDING_HANDSHAKES {
+                    held.pop_front();
+                }
+                tokio::task::yield_now().await;
+            }
+        });
+        for _ in 0..10 {
+            assert_serves_a_good_client(&server).await;
+        }
+        flooder.abort();
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_peer_holds_at_most_its_share_of_connections() {
+        use crate::net::admission::MAX_CONNECTIONS_PER_PEER;
+        let server = TestServer::start(Channel::Api).await;
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS_PER_PEER {
+            held.push(server.authenticated_stream(Channel::Api).await);
+        }
+        // One more passes the handshake (the secret is right) and is then closed unserved.
+        let mut extra = server.authenticated_stream(Channel::Api).await;
+        let body = frame::encode(1, &TestRequest::Add(1, 2), MAX_FRAME).unwrap();
+        let _ = extra.write_all(&raw_frame(1, &body[8..])).await;
+        assert_closed_by_peer(&mut extra).await;
+        assert_eq!(server.service.calls(), 0);
+        // A closed connection gives its place back.
+        drop(held.pop());
+        let served = async {
+            loop {
+                let client = RpcClient::connect(&server.addr, &secret(), Channel::Api, MAX_FRAME)
+                    .await
+                    .unwrap();
+                // The server may not have seen the close yet: then this one is refused too.
+                if let Ok(TestResponse::Sum(3)) = client.call(&TestRequest::Add(1, 2), T).await {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(PROMPTLY, served)
+            .await
+            .expect("a freed place is given to the next connection");
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_reads_its_answers_holds_bounded_memory() {
+        const REQUEST: usize = 1 << 20;
+        const SENT: usize = 400;
+        let server = TestServer::start_with(Channel::Api, 4 * REQUEST, HANDSHAKE_TIMEOUT).await;
+        let stream = server.authenticated_stream(Channel::Api).await;
+        let (mut reader, mut writer) = stream.into_split();
+        // 400 requests of 1 MiB whose answers are 1 MiB each; nobody reads the answers yet.
+        let writes = tokio::spawn(async move {
+            let echo = TestRequest::Echo("x".repeat(REQUEST));
+            for id in 1..=SENT as u64 {
+                let body = frame::encode(id, &echo, 4 * REQUEST).unwrap();
+                writer.write_all(&raw_frame(id, &body[8..])).await.unwrap();
+            }
+            writer
+        });
+        // The server stops reading once 64 MiB of requests wait for their answers to be taken:
+        // the number handled stops growing, far below what was sent.
+        let mut last = usize::MAX;
+        let settled = async {
+            loop {
+                let calls = server.service.calls();
+                if calls == last && calls > 0 {
+                    return calls;
+                }
+                last = calls;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+        let handled = tokio::time::timeout(PROMPTLY, settled)
+            .await
+            .expect("the handled count settles");
+        let bound = MAX_IN_FLIGHT_BYTES_PER_CONNECTION / REQUEST + 32;
+        assert!(
+            handled <= bound,
+            "{handled} requests of 1 MiB handled while the client reads nothing (bound {bound})"
+        );
+        assert!(!writes.is_finished(), "the client's writes are held back");
+
+        // Once the client reads, every answer arrives, whole (in any order: requests run
+        // concurrently).
+        let mut len = [0u8; 4];
+        let mut answered = std::collections::BTreeSet::new();
+        for _ in 0..SENT {
+            tokio::time::timeout(PROMPTLY, reader.read_exact(&mut len))
+                .await
+                .expect("answers keep coming")
+                .unwrap();
+            let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+            reader.read_exact(&mut frame).await.unwrap();
+            answered.insert(u64::from_be_bytes(frame[..8].try_into().unwrap()));
+        }
+        assert_eq!(answered, (1..=SENT as u64).collect());
+        let _writer = writes.await.unwrap();
+        assert_eq!(server.service.calls(), SENT);
         server.stop().await;
     }
 
