@@ -11,7 +11,10 @@
 //!   finishes its handshake within a round trip, is evicted only if that many connections arrive
 //!   during that round trip. Either way a flood cannot hold the port shut, as refusing the
 //!   *newest* connection would (a flood of silent connections would keep every reconnecting node
-//!   out).
+//!   out). An evicted connection keeps its socket until its task runs and closes it; the
+//!   listener accepts at most as many more connections as wait in the handshake, so a listener
+//!   holds at most twice [`MAX_PENDING_HANDSHAKES`] sockets of unauthenticated peers even when
+//!   its tasks lag behind a flood.
 //! - **Connections per peer.** An authenticated peer (a node, identified by the id it proved, or
 //!   a client, identified by its IP address) holds at most [`MAX_CONNECTIONS_PER_PEER`]
 //!   connections on one listener. Nodes and clients open one or a few; this bound stops a
@@ -22,6 +25,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::warn;
 
@@ -55,8 +59,15 @@ pub(crate) struct Admission {
     channel: Channel,
     max_pending: usize,
     max_per_peer: usize,
+    /// Sockets of unauthenticated connections, evicted ones included until they are closed.
+    places: Arc<Semaphore>,
     state: Mutex<State>,
 }
+
+/// A socket of a connection in the handshake, counted until it is closed.
+pub(crate) struct HandshakePlace(
+    #[allow(dead_code, reason = "held for its drop")] OwnedSemaphorePermit,
+);
 
 struct Pending {
     ticket: u64,
@@ -90,10 +101,12 @@ impl Admission {
         max_pending: usize,
         max_per_peer: usize,
     ) -> Arc<Admission> {
+        let max_pending = max_pending.max(1);
         Arc::new(Admission {
             channel,
-            max_pending: max_pending.max(1),
+            max_pending,
             max_per_peer: max_per_peer.max(1),
+            places: Arc::new(Semaphore::new(2 * max_pending)),
             state: Mutex::new(State::default()),
         })
     }
@@ -103,10 +116,24 @@ impl Admission {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a connection from `from` that starts its handshake. If
+    /// Waits until fewer than twice [`MAX_PENDING_HANDSHAKES`] sockets of unauthenticated
+    /// connections are open (waiting or evicted and not yet closed); the listener calls this
+    /// before it accepts a connection.
+    pub(crate) async fn handshake_place(&self) -> HandshakePlace {
+        // The semaphore is never closed.
+        let permit = self.places.clone().acquire_owned().await;
+        HandshakePlace(permit.expect("the semaphore of handshake places is never closed"))
+    }
+
+    /// Registers a connection from `from` that starts its handshake, holding `place` until the
+    /// returned guard is dropped. If
     /// [`MAX_PENDING_HANDSHAKES`] are already waiting, one is evicted (the oldest of the address
     /// with the most): its [`PendingHandshake::evicted`] resolves and its task closes it.
-    pub(crate) fn begin_handshake(self: &Arc<Self>, from: IpAddr) -> PendingHandshake {
+    pub(crate) fn begin_handshake(
+        self: &Arc<Self>,
+        from: IpAddr,
+        place: HandshakePlace,
+    ) -> PendingHandshake {
         let token = CancellationToken::new();
         let mut state = self.state();
         while state.pending.len() >= self.max_pending {
@@ -130,6 +157,7 @@ impl Admission {
             admission: self.clone(),
             ticket,
             token,
+            _place: place,
         }
     }
 
@@ -198,6 +226,7 @@ pub(crate) struct PendingHandshake {
     admission: Arc<Admission>,
     ticket: u64,
     token: CancellationToken,
+    _place: HandshakePlace,
 }
 
 impl PendingHandshake {
@@ -238,21 +267,26 @@ impl Drop for PeerSlot {
 mod tests {
     use super::*;
 
+    /// A place outside the admission's own count: these tests check eviction alone.
+    fn place() -> HandshakePlace {
+        HandshakePlace(Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap())
+    }
+
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
     #[test]
     fn the_oldest_pending_handshake_is_evicted() {
         let admission = Admission::with_limits(Channel::Api, 2, 1);
-        let first = admission.begin_handshake(A);
-        let second = admission.begin_handshake(A);
+        let first = admission.begin_handshake(A, place());
+        let second = admission.begin_handshake(A, place());
         assert!(!first.token.is_cancelled() && !second.token.is_cancelled());
-        let third = admission.begin_handshake(A);
+        let third = admission.begin_handshake(A, place());
         assert!(first.token.is_cancelled(), "the oldest goes");
         assert!(!second.token.is_cancelled() && !third.token.is_cancelled());
         // A finished handshake frees its place: the next one evicts nobody.
         drop(second);
-        let fourth = admission.begin_handshake(A);
+        let fourth = admission.begin_handshake(A, place());
         assert!(!third.token.is_cancelled() && !fourth.token.is_cancelled());
         assert_eq!(admission.state().pending.len(), 2);
     }
@@ -260,8 +294,10 @@ mod tests {
     #[test]
     fn a_flooding_address_evicts_only_its_own_connections() {
         let admission = Admission::with_limits(Channel::Raft, 4, 1);
-        let peer = admission.begin_handshake(B);
-        let flood: Vec<_> = (0..50).map(|_| admission.begin_handshake(A)).collect();
+        let peer = admission.begin_handshake(B, place());
+        let flood: Vec<_> = (0..50)
+            .map(|_| admission.begin_handshake(A, place()))
+            .collect();
         assert!(!peer.token.is_cancelled(), "the older peer elsewhere stays");
         let evicted = flood.iter().filter(|p| p.token.is_cancelled()).count();
         assert_eq!(evicted, 50 - 3, "the flood keeps only its 3 newest");

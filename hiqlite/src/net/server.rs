@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use super::admission::{Admission, PeerKey};
+use super::admission::{Admission, HandshakePlace, PeerKey, PendingHandshake};
 use super::frame::{self, RemoteFailure};
 use super::handshake::{self, Accepted, HANDSHAKE_TIMEOUT};
 use super::outbound::{self, Outbound};
@@ -246,13 +246,19 @@ async fn serve_settings<S: Service>(
             _ = shutdown_requested(&mut shutdown) => break,
             // Reap finished connections so the set does not grow with every peer ever seen.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            // A place among the connections in the handshake first (see `admission`): during a
+            // flood this waits until evicted connections have closed their sockets.
+            accepted = accept_admitted(&listener, &admission) => match accepted {
+                Ok((stream, peer, place)) => {
+                    // Registered here rather than in the connection's task, so a flood evicts
+                    // older connections before this loop accepts the next one.
+                    let pending = admission.begin_handshake(peer.ip(), place);
                     connections.spawn(serve_connection(
                         stream,
                         peer,
                         settings.clone(),
                         admission.clone(),
+                        pending,
                         service.clone(),
                         shutdown.clone(),
                     ));
@@ -275,6 +281,17 @@ async fn serve_settings<S: Service>(
     // sockets are closed when `serve` returns.
     while connections.join_next().await.is_some() {}
     debug!(%channel, "server stopped");
+}
+
+/// Waits for a place for one more connection in the handshake, then accepts one. Cancel-safe:
+/// both steps are.
+async fn accept_admitted(
+    listener: &TcpListener,
+    admission: &Arc<Admission>,
+) -> std::io::Result<(TcpStream, SocketAddr, HandshakePlace)> {
+    let place = admission.handshake_place().await;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, place))
 }
 
 /// What every connection of one server needs to know.
@@ -324,6 +341,7 @@ async fn serve_connection<S: Service>(
     peer: SocketAddr,
     settings: Arc<Settings>,
     admission: Arc<Admission>,
+    pending: PendingHandshake,
     service: Arc<S>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -333,7 +351,6 @@ async fn serve_connection<S: Service>(
         debug!(%peer, %channel, "cannot set TCP_NODELAY: {e}");
     }
     // Until the handshake is done, a flood of newer connections may evict this one.
-    let pending = admission.begin_handshake(peer.ip());
     let evicted = pending.evicted();
     tokio::pin!(evicted);
     let mut stream = match &settings.tls {
