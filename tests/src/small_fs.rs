@@ -74,10 +74,13 @@ impl SmallFs {
             .open(self.ballast())
             .expect("ballast file");
         let chunk = vec![0xa5u8; 64 * 1024];
-        while self.free_bytes() > leave + chunk.len() as u64 {
-            if file.write_all(&chunk).is_err() {
+        let mut to_write = self.free_bytes().saturating_sub(leave);
+        while to_write > 0 {
+            let n = to_write.min(chunk.len() as u64) as usize;
+            if file.write_all(&chunk[..n]).is_err() {
                 break;
             }
+            to_write -= n as u64;
         }
         let _ = file.sync_all();
     }

@@ -41,7 +41,11 @@ pub(crate) async fn watch_disk(engine: Arc<Engine>, mut shutdown: watch::Receive
         let full = disk.borrow_and_update().first().is_some();
         if full && engine.current_leader() == Some(engine.node_id) {
             tracing::warn!("this leader's disk is full: handing leadership over");
-            engine.hand_over_leadership().await;
+            // Raft may itself wait for the disk (a vote being saved): never hold up a shutdown.
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                () = engine.hand_over_leadership() => {}
+            }
         }
         let wait = if full {
             HAND_OVER_EVERY

@@ -109,7 +109,9 @@ pub enum Error {
     /// catches up by itself; writes through the other nodes go on while a majority has space.
     /// Send the write to another node.
     #[error(
-        "node {node_id} has no disk space left for {what} at {path} ({detail}); the write was not          applied: send it to another node, and free space on that disk (the node catches up by          itself, see docs/operations.md, \"A full disk\")"
+        "node {node_id} has no disk space left for {what} at {path} ({detail}); the write was not \
+         applied: send it to another node, and free space on that disk (the node catches up by \
+         itself, see docs/operations.md, \"A full disk\")"
     )]
     DiskFull {
         node_id: crate::raft::NodeId,
