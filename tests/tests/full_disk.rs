@@ -23,15 +23,22 @@ use hiqlite_cluster_tests::{poll_until, ProcessCluster};
 const FS_MIB: u64 = 64;
 /// Free space left beside the ballast when the test starts filling the disk.
 const HEADROOM: u64 = 3 * 1024 * 1024;
-/// Bytes of each row's blob: a few dozen writes fill the headroom (log + WAL + database).
-const ROW_BYTES: usize = 64 * 1024;
+/// Bytes of each row's blob: a dozen or two writes fill the headroom (log + WAL + database).
+const ROW_BYTES: usize = 192 * 1024;
 /// Writes in flight at once while filling.
 const CONCURRENCY: i64 = 4;
 const CONVERGE: Duration = Duration::from_secs(60);
-/// Election timeouts of the nodes that should not win the first election.
-const SLOW_ELECTION: [(&str, &str); 2] = [
-    ("HQL_ELECTION_TIMEOUT_MIN_MS", "2500"),
-    ("HQL_ELECTION_TIMEOUT_MAX_MS", "3000"),
+/// Raft timing of the node(s) that should win an election, and of the others. Both more generous
+/// than the defaults, so that a loaded test machine does not cause elections of its own.
+const QUICK_ELECTION: [(&str, &str); 3] = [
+    ("HQL_HEARTBEAT_INTERVAL_MS", "150"),
+    ("HQL_ELECTION_TIMEOUT_MIN_MS", "1000"),
+    ("HQL_ELECTION_TIMEOUT_MAX_MS", "1400"),
+];
+const SLOW_ELECTION: [(&str, &str); 3] = [
+    ("HQL_HEARTBEAT_INTERVAL_MS", "150"),
+    ("HQL_ELECTION_TIMEOUT_MIN_MS", "4000"),
+    ("HQL_ELECTION_TIMEOUT_MAX_MS", "5000"),
 ];
 
 /// The full-disk tests mount filesystems and start six processes: one at a time.
@@ -70,8 +77,8 @@ async fn a_full_leader_hands_over_and_catches_up_by_itself() {
 }
 
 /// Mounts the small filesystem and starts three nodes, node [`FULL`] keeping its data there.
-/// `full_leads`: the other two nodes get long election timeouts (so node [`FULL`] wins the
-/// first election), else node [`FULL`] does. `None` (after printing why) when not root.
+/// `full_leads`: the other two nodes get long election timeouts (so node [`FULL`] wins an
+/// election), else node [`FULL`] does. `None` (after printing why) when not root.
 async fn start(full_leads: bool) -> Option<(SmallFs, ProcessCluster)> {
     let fs = match SmallFs::mount(FS_MIB) {
         Ok(fs) => fs,
@@ -80,13 +87,12 @@ async fn start(full_leads: bool) -> Option<(SmallFs, ProcessCluster)> {
             return None;
         }
     };
-    let slow: Vec<usize> = if full_leads { vec![1, 2] } else { vec![FULL] };
-    let mut node_env: Vec<(usize, &str, &str)> = vec![(FULL, "HQL_REQUEST_TIMEOUT_MS", "5000")];
-    for i in [1, 2] {
+    let mut node_env: Vec<(usize, &str, &str)> = Vec::new();
+    for i in 0..3 {
         node_env.push((i, "HQL_REQUEST_TIMEOUT_MS", "5000"));
-    }
-    for &i in &slow {
-        node_env.extend(SLOW_ELECTION.iter().map(|(k, v)| (i, *k, *v)));
+        let quick = (i == FULL) == full_leads;
+        let timing = if quick { QUICK_ELECTION } else { SLOW_ELECTION };
+        node_env.extend(timing.iter().map(|(k, v)| (i, *k, *v)));
     }
     let data = fs.path().join("node1");
     let mut cluster = ProcessCluster::start_with_data_dir(3, &node_env, FULL, &data).await;
