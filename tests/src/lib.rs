@@ -13,6 +13,7 @@ pub mod http;
 pub mod netns;
 pub mod proxy;
 pub mod slow_disk;
+pub mod small_fs;
 pub mod sqlgen;
 pub mod webdriver;
 
@@ -135,6 +136,25 @@ impl ProcessCluster {
         cluster
     }
 
+    /// Like [`start_with_node_env`](Self::start_with_node_env), node `i` keeping its data in
+    /// `dir` (created if missing) instead of under the cluster's root: e.g. on a small
+    /// filesystem the test mounted. [`data_dir`](Self::data_dir)`(i)` returns `dir`.
+    pub async fn start_with_data_dir(
+        n: usize,
+        node_env: &[(usize, &str, &str)],
+        i: usize,
+        dir: &Path,
+    ) -> ProcessCluster {
+        let mut cluster = Self::build(n, &[], None, node_env, None, RemoteOptions::default());
+        std::fs::create_dir_all(dir).expect("node data directory");
+        cluster.nodes[i].data_dir = dir.to_path_buf();
+        for k in 0..n {
+            cluster.spawn(k);
+        }
+        cluster.wait_all_healthy(Duration::from_secs(60)).await;
+        cluster
+    }
+
     /// Starts `n` nodes without waiting for anything.
     pub fn spawn_all(n: usize) -> ProcessCluster {
         Self::spawn_all_with_env(n, &[])
@@ -185,6 +205,22 @@ impl ProcessCluster {
         bin: Option<&Path>,
         client_options: RemoteOptions,
     ) -> ProcessCluster {
+        let mut cluster = Self::build(n, env, network, node_env, bin, client_options);
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    /// The cluster of [`spawn_all_inner_with`](Self::spawn_all_inner_with), no node started.
+    fn build(
+        n: usize,
+        env: &[(&str, &str)],
+        network: Option<NodeNetwork>,
+        node_env: &[(usize, &str, &str)],
+        bin: Option<&Path>,
+        client_options: RemoteOptions,
+    ) -> ProcessCluster {
         let root = tempfile::Builder::new()
             .prefix("hiqlite-cluster-test-")
             .tempdir()
@@ -217,9 +253,6 @@ impl ProcessCluster {
         }
         for node in &mut cluster.nodes {
             node.bin = bin.map(Path::to_path_buf);
-        }
-        for i in 0..n {
-            cluster.spawn(i);
         }
         cluster
     }

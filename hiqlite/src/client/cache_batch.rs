@@ -207,9 +207,28 @@ fn same_error(e: &Error) -> Error {
             max: *max,
         },
         Error::ShuttingDown => Error::ShuttingDown,
+        e @ Error::DiskFull { .. } => same_disk_full(e),
         Error::Network(m) => Error::Network(m.clone()),
         Error::Sql(s) => Error::Sql(s.clone()),
         Error::Timeout(m) => Error::Timeout(m.clone()),
+        other => Error::OutcomeUnknown(other.to_string()),
+    }
+}
+
+/// A copy of an [`Error::DiskFull`].
+fn same_disk_full(e: &Error) -> Error {
+    match e {
+        Error::DiskFull {
+            node_id,
+            what,
+            path,
+            detail,
+        } => Error::DiskFull {
+            node_id: *node_id,
+            what: what.clone(),
+            path: path.clone(),
+            detail: detail.clone(),
+        },
         other => Error::OutcomeUnknown(other.to_string()),
     }
 }

@@ -665,6 +665,17 @@ fn remote_error(e: RemoteError) -> Error {
         RemoteError::Timeout(m) => Error::Timeout(m),
         RemoteError::ShuttingDown => Error::ShuttingDown,
         RemoteError::Backup(e) => Error::Backup(e),
+        RemoteError::DiskFull {
+            node_id,
+            what,
+            path,
+            detail,
+        } => Error::DiskFull {
+            node_id,
+            what,
+            path,
+            detail,
+        },
     }
 }
 

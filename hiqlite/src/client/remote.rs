@@ -371,7 +371,10 @@ fn says_not_applied(resp: &ApiResponse) -> bool {
     };
     matches!(
         e,
-        RemoteError::NoLeader { .. } | RemoteError::Removed { .. } | RemoteError::ShuttingDown
+        RemoteError::NoLeader { .. }
+            | RemoteError::Removed { .. }
+            | RemoteError::ShuttingDown
+            | RemoteError::DiskFull { .. }
     )
 }
 

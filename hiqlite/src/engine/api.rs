@@ -130,6 +130,17 @@ pub(crate) fn to_remote(e: Error) -> RemoteError {
         Error::Timeout(m) => RemoteError::Timeout(m),
         Error::ShuttingDown => RemoteError::ShuttingDown,
         Error::Backup(e) => RemoteError::Backup(e),
+        Error::DiskFull {
+            node_id,
+            what,
+            path,
+            detail,
+        } => RemoteError::DiskFull {
+            node_id,
+            what,
+            path,
+            detail,
+        },
         other => RemoteError::Other(other.to_string()),
     }
 }

@@ -103,6 +103,25 @@ pub enum Error {
         first: &'static str,
         now: &'static str,
     },
+    /// The node the write was sent to has no disk space left (`ENOSPC`, or SQLite's "database or
+    /// disk is full") for its Raft log, database or snapshots: it took nothing, so nothing was
+    /// applied. It lags behind the cluster until space is freed on the disk holding `path`, then
+    /// catches up by itself; writes through the other nodes go on while a majority has space.
+    /// Send the write to another node.
+    #[error(
+        "node {node_id} has no disk space left for {what} at {path} ({detail}); the write was not \
+         applied: send it to another node, and free space on that disk (the node catches up by \
+         itself, see docs/operations.md, \"A full disk\")"
+    )]
+    DiskFull {
+        node_id: crate::raft::NodeId,
+        /// What met the full disk: "the Raft log", "the database" or "a snapshot".
+        what: String,
+        /// The file or directory whose write failed.
+        path: String,
+        /// The error the write met.
+        detail: String,
+    },
     /// A backup could not be made, listed or read (see [`BackupError`](crate::backup::BackupError)
     /// for each case).
     #[error(transparent)]

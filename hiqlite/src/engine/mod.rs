@@ -8,6 +8,7 @@
 pub mod api;
 pub mod backups;
 pub mod cursors;
+pub(crate) mod disk_watch;
 pub mod error;
 pub(crate) mod format_upgrade;
 mod handover;
@@ -91,6 +92,8 @@ pub struct Engine {
     stopping: std::sync::atomic::AtomicBool,
     /// Read-index rounds shared by concurrent consistent reads (see `engine::read_rounds`).
     read_rounds: read_rounds::ReadRounds,
+    /// Whether this node's disk takes writes (see `types::disk` and `engine::disk_watch`).
+    pub(crate) disk: crate::types::disk::DiskSpace,
 }
 
 /// Why one attempt did not succeed.
@@ -151,7 +154,14 @@ impl Engine {
             events: Arc::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             read_rounds: read_rounds::ReadRounds::default(),
+            disk: Default::default(),
         }
+    }
+
+    /// This engine, refusing writes while `disk` reports a full disk (see `engine::disk_watch`).
+    pub(crate) fn with_disk(mut self, disk: crate::types::disk::DiskSpace) -> Self {
+        self.disk = disk;
+        self
     }
 
     /// This engine, publishing the state machine's committed events from `events`.

@@ -248,6 +248,14 @@ pub enum RemoteError {
     /// [`Error::Backup`](crate::Error::Backup). Format 3: only in answers to backup requests.
     #[error(transparent)]
     Backup(#[from] BackupError),
+    /// [`Error::DiskFull`](crate::Error::DiskFull): nothing was applied.
+    #[error("node {node_id} has no disk space left for {what} at {path} ({detail})")]
+    DiskFull {
+        node_id: NodeId,
+        what: String,
+        path: String,
+        detail: String,
+    },
 }
 
 impl RemoteError {

@@ -32,7 +32,7 @@ impl Engine {
 
     /// [`Engine::write`] without the metrics.
     async fn replicate(&self, id: RequestId, op: WriteOp) -> Result<WriteReply, Error> {
-        if let Some(e) = self.refusal() {
+        if let Some(e) = self.refusal().or_else(|| self.disk_full_error()) {
             return Err(e);
         }
         refuse_internal_op(&op)?;
@@ -151,6 +151,12 @@ impl Engine {
             return Err(RemoteError::NotLeader {
                 leader: self.current_leader(),
             });
+        }
+        // A leader whose disk is full is handing leadership over (`engine::disk_watch`): the
+        // follower retries with the next leader. Taken here, the write would commit on the others
+        // but wait for this node's apply, which waits for space.
+        if self.disk_full_error().is_some() {
+            return Err(RemoteError::NotLeader { leader: None });
         }
         refuse_internal_op(&op).map_err(|e| RemoteError::Other(e.to_string()))?;
         match self.propose(id, op).await {

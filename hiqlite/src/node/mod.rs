@@ -59,20 +59,27 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         .ok_or_else(|| Error::Config(format!("node_id {} is not in nodes", config.node_id)))?;
 
     warn_if_database_missing(&config);
+    // The log store, the state machine and the engine share what each knows about disk space.
+    let disk = crate::types::disk::DiskSpace::default();
     let log_store =
-        LogStore::open(&config.data_dir.join("logs"), config.log_sync).map_err(|e| {
-            Error::Storage(format!(
-                "cannot open the Raft log in {}: {e}",
-                config.data_dir.display()
-            ))
-        })?;
-    let mut state_machine = StateMachine::open(&config.data_dir.join("db"), &config.filename_db)
-        .map_err(|e| {
-            Error::Storage(format!(
-                "cannot open the database in {}: {e}",
-                config.data_dir.display()
-            ))
-        })?;
+        LogStore::open_reporting(&config.data_dir.join("logs"), config.log_sync, disk.clone())
+            .map_err(|e| {
+                Error::Storage(format!(
+                    "cannot open the Raft log in {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+    let mut state_machine = StateMachine::open_reporting(
+        &config.data_dir.join("db"),
+        &config.filename_db,
+        disk.clone(),
+    )
+    .map_err(|e| {
+        Error::Storage(format!(
+            "cannot open the database in {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
     reconcile_log_with_state(&log_store, &mut state_machine).await?;
     let recovered_last = last_log_index(&log_store).await?;
     let reads = state_machine
@@ -191,7 +198,8 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         (cluster_format.clone(), peer_formats),
     )
     .with_transports(node_tls.raft_client.clone(), node_tls.api_client.clone())
-    .with_events(events);
+    .with_events(events)
+    .with_disk(disk);
     // With S3 but without backup_dir, backups are staged in DATA_DIR/backups (docs/backups.md).
     let backup_dir = config
         .backup_dir
@@ -253,7 +261,11 @@ pub async fn start_node(config: NodeConfig) -> Result<Client, Error> {
         local.clone(),
         shutdown_rx.clone(),
     ));
-    tasks.extend([raft_server, api_server, bootstrap, watcher]);
+    let disk_watch = tokio::spawn(crate::engine::disk_watch::watch_disk(
+        local.clone(),
+        shutdown_rx.clone(),
+    ));
+    tasks.extend([raft_server, api_server, bootstrap, watcher, disk_watch]);
     if let (Some(listener), Some(metrics)) = (http_listener, node_metrics) {
         let ops = Arc::new(crate::ops::Ops {
             engine: local.clone(),

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cache_name;
 pub mod command;
 pub mod decode;
+pub mod disk;
 pub mod external;
 pub mod format;
 pub mod members;

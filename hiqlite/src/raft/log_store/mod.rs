@@ -11,6 +11,10 @@
 //! fsync and the async runtime never waits on the disk. openraft requires appended entries to be
 //! readable as soon as `append` returns (replication reads them before they are flushed), so until
 //! the thread has written them they are served from a small in-memory overlay.
+//!
+//! A full disk is not an error here: the thread keeps the write and tries it again until space
+//! returns, reporting the full disk to the node's [`DiskSpace`] meanwhile (openraft would stop for
+//! good on an error; see `types::disk`).
 
 mod codec;
 mod compactor;
@@ -29,13 +33,23 @@ use openraft::{OptionalSend, RaftLogReader};
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, DB};
 use tokio::sync::oneshot;
 
+use crate::types::disk::DiskSpace;
 use crate::types::raft::{Entry, LogId, TypeConfig, Vote};
 
 use self::codec::{
     cf, copy_error, decode_entry, decode_log_key, encode, encode_entry, lock, log_key, read_meta,
     CF_LOGS, CF_META, KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE,
 };
-use self::writer::{run_writer, Cf, Done, Op, Overlay, Request, Stats, WriteRequest, Writer};
+use self::writer::{
+    run_writer, Cf, DiskReport, Done, Op, Overlay, Request, Stats, WriteRequest, Writer,
+};
+
+/// Size of each column family's memtable. It also sets how much rocksdb needs on a full disk:
+/// after a failed write it stops taking writes and resumes by itself only once this much is
+/// free again (its `SstFileManager` reserves one write buffer for the flush that recovery
+/// makes), and it preallocates about 1.1 times this for each WAL file. rocksdb's 64 MiB default
+/// would keep a node waiting until 64 MiB were free; the log holds little between purges.
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 /// openraft's log storage (and its log reader) on rocksdb, with group commit.
 ///
@@ -118,6 +132,12 @@ impl LogStore {
     /// process but not a power loss or kernel crash, which may lose acknowledged entries and votes
     /// (and so break Raft's guarantees). Use `sync = false` only where that is acceptable.
     pub fn open(dir: &Path, sync: bool) -> Result<LogStore, io::Error> {
+        Self::open_reporting(dir, sync, DiskSpace::default())
+    }
+
+    /// [`open`](Self::open), reporting a full disk to `disk`: while a write finds no space, it
+    /// waits and tries again (with back-off up to 1 s) instead of failing, and `disk` says so.
+    pub fn open_reporting(dir: &Path, sync: bool, disk: DiskSpace) -> Result<LogStore, io::Error> {
         std::fs::create_dir_all(dir).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -130,8 +150,12 @@ impl LogStore {
         opts.create_missing_column_families(true);
         // rocksdb starts a new info LOG file on every open and keeps 1000 by default.
         opts.set_keep_log_file_num(10);
-        let cfs =
-            [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        // `default` too: rocksdb always opens it (unused here), with 64 MiB unless told.
+        let cfs = [rocksdb::DEFAULT_COLUMN_FAMILY_NAME, CF_LOGS, CF_META].map(|name| {
+            let mut cf_opts = Options::default();
+            cf_opts.set_write_buffer_size(WRITE_BUFFER_BYTES);
+            ColumnFamilyDescriptor::new(name, cf_opts)
+        });
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| {
             io::Error::other(format!("open rocksdb log store at {}: {e}", dir.display()))
         })?;
@@ -148,9 +172,13 @@ impl LogStore {
         let (tx, rx) = mpsc::channel();
         let thread = {
             let (db, overlay, stats) = (db.clone(), overlay.clone(), stats.clone());
+            let report = DiskReport {
+                disk,
+                dir: dir.to_path_buf(),
+            };
             std::thread::Builder::new()
                 .name("hiqlite-log-writer".into())
-                .spawn(move || run_writer(db, rx, sync, overlay, stats))
+                .spawn(move || run_writer(db, rx, sync, overlay, stats, report))
                 .map_err(|e| io::Error::new(e.kind(), format!("start log writer thread: {e}")))?
         };
 
@@ -300,6 +328,8 @@ impl Shared {
         let Some(writer) = lock(&self.writer).take() else {
             return;
         };
+        // A write waiting for disk space gives up now (its requests fail).
+        self.stats.closing.store(true, Ordering::Release);
         // If the thread is already gone there is nothing left to stop.
         let _ = writer.tx.send(Request::Shutdown);
         drop(writer.tx);

@@ -202,3 +202,98 @@ async fn writes_after_close_fail_and_report_the_callback() -> io::Result<()> {
     assert!(store.try_get_log_entries(..).await?.is_empty());
     Ok(())
 }
+
+/// A full disk does not fail an append (openraft would stop for good): the append waits,
+/// unacknowledged, the full disk is reported, and once space is back it completes by itself and
+/// the entries are durable.
+#[tokio::test]
+async fn an_append_on_a_full_disk_waits_for_space_and_then_completes() -> io::Result<()> {
+    use crate::types::disk::small_fs::SmallFs;
+    use crate::types::disk::{DiskSpace, DiskUser};
+    use std::time::{Duration, Instant};
+    // rocksdb resumes once a write buffer fits on the disk again (see `WRITE_BUFFER_BYTES`).
+    let Some(fs) = SmallFs::mount(64 * 1024) else {
+        return Ok(());
+    };
+    let dir = fs.path().join("logs");
+    let disk = DiskSpace::default();
+    let mut store = LogStore::open_reporting(&dir, true, disk.clone())?;
+    append_flushed(&mut store, vec![command(1, 1)]).await?;
+    fs.fill();
+
+    let big = |index: u64| {
+        use crate::types::command::{Command, RequestId, WriteOp};
+        let op = WriteOp::Execute {
+            sql: "INSERT INTO t VALUES (?)".into(),
+            params: vec![crate::types::value::Value::Blob(vec![7; 1 << 20])],
+        };
+        let request_id = RequestId {
+            client: 9,
+            seq: index,
+            answered_below: 0,
+        };
+        let cmd = Command {
+            request_id,
+            leader_time_ms: 1,
+            op,
+        };
+        Entry::new_normal(log_id(1, index), cmd)
+    };
+    // The WAL's preallocated space takes some entries; append until the disk is reported full.
+    let mut pending = Vec::new();
+    let mut next = 2;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while disk.state().first().is_none() {
+        assert!(Instant::now() < deadline, "no full disk was reported");
+        assert!(next < 100, "no full disk was reported after {next} MiB");
+        let (tx, rx) = TypeConfig::oneshot();
+        store.append(vec![big(next)], IOFlushed::signal(tx)).await?;
+        pending.push(rx);
+        next += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let full = disk.state().first().cloned().unwrap();
+    assert_eq!(full.user, DiskUser::RaftLog);
+    assert_eq!(full.path, dir);
+    assert!(full.detail.contains("No space left"), "{}", full.detail);
+    // The last append is neither acknowledged nor failed, and still readable (replication reads
+    // the overlay).
+    let last = pending.last_mut().unwrap();
+    assert!(
+        last.try_recv().is_err(),
+        "the append was acknowledged on a full disk"
+    );
+    assert_eq!(
+        store.try_get_log_entries(1..next).await?.len() as u64,
+        next - 1
+    );
+
+    fs.free();
+    let started = Instant::now();
+    for rx in pending {
+        tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .expect("the append completes once space is back")
+            .map_err(|_| io::Error::other("callback dropped"))??;
+    }
+    eprintln!(
+        "{} MiB appended before the disk was full; the appends completed {:?} after space \
+         returned",
+        next - 2,
+        started.elapsed()
+    );
+    assert_eq!(disk.state().first(), None);
+    // More writes go through, and everything is there after a reopen.
+    append_flushed(&mut store, vec![command(1, next)]).await?;
+    store.close();
+    drop(store);
+    let mut store = LogStore::open(&dir, true)?;
+    let indexes: Vec<u64> = store
+        .try_get_log_entries(0..1000)
+        .await?
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
+    assert_eq!(indexes, (1..=next).collect::<Vec<u64>>());
+    Ok(())
+}

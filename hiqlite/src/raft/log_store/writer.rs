@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use super::codec::{cf, copy_error, lock, CF_LOGS, CF_META};
 use super::compactor::{Compactor, COMPACT_EVERY_PURGES};
+use crate::types::disk::{is_no_space, Backoff, DiskSpace, DiskUser};
 use crate::types::raft::{Entry, TypeConfig};
 
 pub(super) struct Writer {
@@ -27,6 +28,8 @@ pub(super) struct Stats {
     /// Seconds each synced batch took (the rocksdb write and its fsync), once someone listens
     /// (see [`LogStore::record_fsync_latency`](super::LogStore::record_fsync_latency)).
     pub(super) fsync_seconds: std::sync::OnceLock<metrics::Histogram>,
+    /// Set when the store closes: a write waiting for disk space gives up then.
+    pub(super) closing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -86,6 +89,12 @@ impl Done {
     }
 }
 
+/// Where the writer thread reports a full disk: the shared [`DiskSpace`] and the store's directory.
+pub(super) struct DiskReport {
+    pub(super) disk: DiskSpace,
+    pub(super) dir: std::path::PathBuf,
+}
+
 /// The writer thread: drains all queued requests, writes them as one batch, completes them.
 pub(super) fn run_writer(
     db: Arc<DB>,
@@ -93,6 +102,7 @@ pub(super) fn run_writer(
     sync: bool,
     overlay: Arc<Mutex<Overlay>>,
     stats: Arc<Stats>,
+    report: DiskReport,
 ) {
     let mut synced = WriteOptions::default();
     synced.set_sync(sync);
@@ -133,8 +143,8 @@ pub(super) fn run_writer(
             None => {
                 let needs_sync = group.iter().any(|w| !matches!(w.done, Done::Nothing));
                 let started = std::time::Instant::now();
-                let written =
-                    write_group(&db, &group, if needs_sync { &synced } else { &unsynced });
+                let opts = if needs_sync { &synced } else { &unsynced };
+                let written = write_until_space(&db, &group, opts, &stats, &report);
                 if let Some(histogram) = stats.fsync_seconds.get().filter(|_| needs_sync && sync) {
                     histogram.record(started.elapsed().as_secs_f64());
                 }
@@ -185,6 +195,43 @@ pub(super) fn run_writer(
     compactor.stop();
 }
 
+/// [`write_group`], tried again with back-off for as long as the disk is full (reported to
+/// `report.disk` meanwhile) and the store is not closing. Any other error is returned at once.
+///
+/// openraft shuts its core down for good on any storage error, so a full disk must not surface
+/// as one: the requests of this group stay unacknowledged (their entries readable from the
+/// overlay, openraft's callbacks pending) until the write succeeds. A follower then lags like a
+/// slow one; a leader hands leadership over (`engine::disk_watch`). rocksdb itself stops taking
+/// writes after a failed WAL write and resumes by itself once its free-space poll (every 5 s)
+/// finds room, so until then retries fail with the same `NoSpace` error.
+fn write_until_space(
+    db: &DB,
+    group: &[WriteRequest],
+    write_opts: &WriteOptions,
+    stats: &Stats,
+    report: &DiskReport,
+) -> io::Result<()> {
+    let mut backoff = Backoff::default();
+    let mut was_full = false;
+    loop {
+        match write_group(db, group, write_opts) {
+            Err(e) if is_no_space(&e) && !stats.closing.load(Ordering::Acquire) => {
+                was_full = true;
+                report
+                    .disk
+                    .report_full(DiskUser::RaftLog, &report.dir, e.to_string());
+                std::thread::sleep(backoff.next_pause());
+            }
+            result => {
+                if result.is_ok() && was_full {
+                    report.disk.report_ok(DiskUser::RaftLog);
+                }
+                return result;
+            }
+        }
+    }
+}
+
 pub(super) fn write_group(
     db: &DB,
     group: &[WriteRequest],
@@ -205,9 +252,13 @@ pub(super) fn write_group(
         }
     }
     db.write_opt(batch, write_opts).map_err(|e| {
-        io::Error::other(format!(
-            "write {} log store requests to rocksdb: {e}",
-            group.len()
-        ))
+        let message = format!("write {} log store requests to rocksdb: {e}", group.len());
+        // rocksdb passes the OS error on as text only.
+        let kind = if crate::types::disk::message_says_no_space(&message) {
+            io::ErrorKind::StorageFull
+        } else {
+            io::ErrorKind::Other
+        };
+        io::Error::new(kind, message)
     })
 }

@@ -63,7 +63,8 @@ impl WriterThread {
         let mut results = Vec::with_capacity(items.len());
         for segment in segments(self, &items) {
             let last_index = items[segment.end - 1].0.log_id().index();
-            results.extend(self.apply_segment(&items[segment])?);
+            // A full disk is waited out here (see `writer.rs`): a failed segment rolled back.
+            results.extend(self.until_space(|w| w.apply_segment(&items[segment.clone()]))?);
             // Readers must see a new schema before anyone learns the index is applied.
             self.schema.check(&self.conn, &self.guard);
             self.applied.send_replace(last_index);

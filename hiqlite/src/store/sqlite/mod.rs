@@ -15,6 +15,8 @@ mod ffi;
 pub(crate) mod flush;
 #[cfg(test)]
 mod format_tests;
+#[cfg(test)]
+mod full_disk_tests;
 pub mod guard;
 pub mod history;
 pub mod math;

@@ -38,7 +38,7 @@ pub(crate) fn to_sql_error(e: OpError) -> std::io::Result<SqlError> {
         }
         OpError::Sqlite(e) => {
             if is_environmental(&e) {
-                Err(std::io::Error::other(format!("SQLite: {e}")))
+                Err(super::writer::io_err(e))
             } else {
                 Ok(statement_error(&e, e.to_string()))
             }

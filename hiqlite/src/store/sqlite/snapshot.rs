@@ -20,6 +20,7 @@ use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf};
 use rusqlite::{Connection, OpenFlags};
 
 use super::writer::read_applied_state;
+use crate::types::disk::{is_no_space, Backoff, DiskSpace, DiskUser};
 use crate::types::raft::TypeConfig;
 
 const SNAPSHOT_FILE: &str = "snapshot.db";
@@ -66,6 +67,8 @@ pub struct SnapshotStore {
     dir: PathBuf,
     /// Meta of `snapshot.db`, if there is one. Guards the file too: one builder or installer at a time.
     current: Arc<Mutex<Option<SnapshotMetaOf<TypeConfig>>>>,
+    /// Where a build that finds no space reports it while it waits (see `build_snapshot`).
+    disk: DiskSpace,
 }
 
 fn sqlite_err(e: rusqlite::Error) -> io::Error {
@@ -107,7 +110,14 @@ impl SnapshotStore {
             db_path: db_path.to_path_buf(),
             dir: dir.to_path_buf(),
             current: Arc::new(Mutex::new(current)),
+            disk: DiskSpace::default(),
         })
+    }
+
+    /// Reports a build that finds no disk space to `disk` (see `build_snapshot`).
+    pub fn with_disk(mut self, disk: DiskSpace) -> SnapshotStore {
+        self.disk = disk;
+        self
     }
 
     /// Meta of the current snapshot, if any.
@@ -342,8 +352,28 @@ fn read_meta(file: &Path) -> io::Result<SnapshotMetaOf<TypeConfig>> {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotStore {
     type SnapshotData = SnapshotData;
 
+    /// Builds a snapshot; when the disk has no space for the copy, removes the partial copy and
+    /// tries again with back-off until it has (reported to the node's `DiskSpace` meanwhile):
+    /// openraft stops for good when a build fails, and a snapshot can wait.
     async fn build_snapshot(&mut self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
-        let store = self.clone();
-        blocking(move || store.build_blocking()).await
+        let mut backoff = Backoff::default();
+        let mut was_full = false;
+        loop {
+            let store = self.clone();
+            match blocking(move || store.build_blocking()).await {
+                Err(e) if is_no_space(&e) => {
+                    was_full = true;
+                    self.disk
+                        .report_full(DiskUser::Snapshot, &self.dir, e.to_string());
+                    tokio::time::sleep(backoff.next_pause()).await;
+                }
+                result => {
+                    if was_full {
+                        self.disk.report_ok(DiskUser::Snapshot);
+                    }
+                    return result;
+                }
+            }
+        }
     }
 }

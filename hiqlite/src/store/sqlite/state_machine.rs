@@ -15,6 +15,7 @@ use super::reader::ReadPool;
 pub use super::snapshot::SnapshotData;
 use super::snapshot::SnapshotStore;
 use super::writer::SqliteWriter;
+use crate::types::disk::DiskSpace;
 use crate::types::raft::{LogId, StoredMembership, TypeConfig};
 
 /// The SQLite state machine of one node.
@@ -29,9 +30,20 @@ impl StateMachine {
     /// Opens the database `db_dir/filename` (created if missing) and starts its writer thread.
     /// Snapshots live in `db_dir/snapshots`.
     pub fn open(db_dir: &Path, filename: &str) -> io::Result<StateMachine> {
+        Self::open_reporting(db_dir, filename, DiskSpace::default())
+    }
+
+    /// [`open`](Self::open), reporting a full disk to `disk`: applying entries and building
+    /// snapshots wait for space (and say so there) instead of failing, since openraft stops for
+    /// good on a state machine error (see `types::disk`).
+    pub fn open_reporting(
+        db_dir: &Path,
+        filename: &str,
+        disk: DiskSpace,
+    ) -> io::Result<StateMachine> {
         std::fs::create_dir_all(db_dir)?;
         let path: PathBuf = db_dir.join(filename);
-        let (writer, state) = match SqliteWriter::open(&path) {
+        let (writer, state) = match SqliteWriter::open_reporting(&path, disk.clone()) {
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 let moved = set_aside(&path)?;
                 tracing::error!(
@@ -40,11 +52,11 @@ impl StateMachine {
                     path.display(),
                     moved.display()
                 );
-                SqliteWriter::open(&path)?
+                SqliteWriter::open_reporting(&path, disk.clone())?
             }
             other => other?,
         };
-        let snapshots = SnapshotStore::open(&path, &db_dir.join("snapshots"))?;
+        let snapshots = SnapshotStore::open(&path, &db_dir.join("snapshots"))?.with_disk(disk);
         Ok(StateMachine {
             writer: Arc::new(writer),
             snapshots,

@@ -87,7 +87,8 @@ impl Db {
             )
             .unwrap();
         }
-        let (writer, _) = SqliteWriter::open_with_step_budget(&path, budget).unwrap();
+        let (writer, _) =
+            SqliteWriter::open_with_step_budget(&path, budget, Default::default()).unwrap();
         Db {
             _dir: dir,
             writer: Some(writer),

@@ -4,8 +4,15 @@
 //! own savepoint (a failing entry rolls back alone), and stores `last_applied` and the membership
 //! in that same transaction. After any crash the database and `last_applied` therefore agree, and
 //! the log replays exactly the entries that are missing.
+//!
+//! A full disk (`SQLITE_FULL` that is not the data's own, see `ops::is_logical_full`) is this
+//! machine's failure, never an entry's result: the other replicas had space. The transaction
+//! rolls back and the writer tries the same entries again with back-off until space returns,
+//! reporting the full disk to the node's [`DiskSpace`] meanwhile; their results are answered only
+//! once they are committed. (openraft would stop for good on an apply error.)
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
@@ -18,6 +25,7 @@ use super::determinism;
 use super::guard::WriterGuard;
 use super::reader::SchemaGeneration;
 use crate::types::command::{CommandResult, RequestId, SqlError};
+use crate::types::disk::{is_no_space, Backoff, DiskSpace, DiskUser};
 use crate::types::format::{ClusterFormat, Feature, Format};
 use crate::types::raft::{Entry, LogId, StoredMembership, TypeConfig};
 use crate::types::write_key::WRITE_KEY_RETENTION;
@@ -58,6 +66,8 @@ pub struct SqliteWriter {
     lineage: watch::Receiver<u64>,
     db_path: PathBuf,
     events: Arc<crate::store::events::Events>,
+    /// Set when the handle drops: a job waiting for disk space gives up.
+    stopping: Arc<AtomicBool>,
 }
 
 /// What the database says was applied last, read when the writer opens.
@@ -76,14 +86,23 @@ impl SqliteWriter {
     /// Opens (or creates) the database in WAL mode and starts the writer thread. A database that
     /// is not readable as SQLite or fails `PRAGMA quick_check` is an error of kind `InvalidData`.
     pub fn open(db_path: &Path) -> std::io::Result<(SqliteWriter, AppliedState)> {
-        Self::open_with_step_budget(db_path, super::guard::ENTRY_STEP_BUDGET)
+        Self::open_reporting(db_path, DiskSpace::default())
     }
 
-    /// [`open`](Self::open) with another step budget per entry (tests: an endless statement is
-    /// interrupted sooner). Every node of a cluster must use the same budget.
+    /// [`open`](Self::open), reporting a full disk to `disk` while applying waits for space.
+    pub fn open_reporting(
+        db_path: &Path,
+        disk: DiskSpace,
+    ) -> std::io::Result<(SqliteWriter, AppliedState)> {
+        Self::open_with_step_budget(db_path, super::guard::ENTRY_STEP_BUDGET, disk)
+    }
+
+    /// [`open_reporting`](Self::open_reporting) with another step budget per entry (tests: an
+    /// endless statement is interrupted sooner). Every node of a cluster must use the same budget.
     pub(crate) fn open_with_step_budget(
         db_path: &Path,
         step_budget: u64,
+        disk: DiskSpace,
     ) -> std::io::Result<(SqliteWriter, AppliedState)> {
         let mut conn = open_connection(db_path).map_err(open_err)?;
         check_integrity(&conn)?;
@@ -101,7 +120,11 @@ impl SqliteWriter {
         let (lineage_tx, lineage_rx) = watch::channel(state.lineage);
         let events = super::events_hook::Collector::install(&conn, Arc::default());
         let published_events = events.events();
+        let stopping = Arc::new(AtomicBool::new(false));
         let mut writer = WriterThread {
+            disk,
+            db_path: db_path.to_path_buf(),
+            stopping: stopping.clone(),
             conn,
             guard,
             internal_tag: random_tag(),
@@ -129,6 +152,7 @@ impl SqliteWriter {
                 lineage: lineage_rx,
                 db_path: db_path.to_path_buf(),
                 events: published_events,
+                stopping,
             },
             state,
         ))
@@ -198,6 +222,7 @@ impl SqliteWriter {
 
 impl Drop for SqliteWriter {
     fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
         self.jobs.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -209,8 +234,14 @@ fn writer_gone() -> std::io::Error {
     std::io::Error::other("the SQLite writer thread has stopped")
 }
 
+/// A failure of this machine as an I/O error; `SQLITE_FULL` becomes kind `StorageFull`, which
+/// the writer waits out (see the module docs).
 pub(super) fn io_err(e: rusqlite::Error) -> std::io::Error {
-    std::io::Error::other(format!("SQLite: {e}"))
+    let kind = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => std::io::ErrorKind::StorageFull,
+        _ => std::io::ErrorKind::Other,
+    };
+    std::io::Error::new(kind, format!("SQLite: {e}"))
 }
 
 /// Like `io_err`, but a damaged database file becomes `InvalidData`, so the caller can set it
@@ -333,6 +364,11 @@ pub(crate) fn read_applied_state(conn: &Connection) -> rusqlite::Result<AppliedS
 }
 
 pub(super) struct WriterThread {
+    /// Where a full disk is reported while a job waits for space.
+    disk: DiskSpace,
+    db_path: PathBuf,
+    /// Set when the handle drops: stop waiting for space.
+    stopping: Arc<AtomicBool>,
     pub(super) conn: Connection,
     pub(super) guard: WriterGuard,
     /// Random per writer: see `internal`.
@@ -361,7 +397,35 @@ impl WriterThread {
                     let _ = done.send(result);
                 }
                 Job::Restore { from, done } => {
-                    let _ = done.send(self.restore(&from));
+                    let restored = self.until_space(|w| w.restore(&from));
+                    let _ = done.send(restored);
+                }
+            }
+        }
+    }
+
+    /// Runs `attempt` until it does not fail for lack of disk space (or the writer is stopping),
+    /// pausing with back-off in between and reporting the full disk meanwhile. `attempt` must
+    /// leave nothing behind when it fails (a rolled-back transaction).
+    pub(super) fn until_space<T>(
+        &mut self,
+        mut attempt: impl FnMut(&mut Self) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let mut backoff = Backoff::default();
+        let mut was_full = false;
+        loop {
+            match attempt(self) {
+                Err(e) if is_no_space(&e) && !self.stopping.load(Ordering::Acquire) => {
+                    was_full = true;
+                    self.disk
+                        .report_full(DiskUser::Database, &self.db_path, e.to_string());
+                    std::thread::sleep(backoff.next_pause());
+                }
+                result => {
+                    if result.is_ok() && was_full {
+                        self.disk.report_ok(DiskUser::Database);
+                    }
+                    return result;
                 }
             }
         }
