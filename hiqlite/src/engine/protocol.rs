@@ -126,11 +126,13 @@ impl ApiResponse {
     /// the same message.
     /// Answers added in format 3 answer requests that only format-3 connections send; on an
     /// older connection they become an error a peer of that format can read.
+    /// Errors of kinds added in format 4 (`DiskFull`) become [`RemoteError::Other`] on older
+    /// connections.
     pub fn for_format(self, format: Format) -> ApiResponse {
         if format >= 4 {
             return self;
         }
-        let this = match self {
+        let this = match self.map_errors(RemoteError::before_format_4) {
             ApiResponse::Restore(_) => ApiResponse::Rows(Err(RemoteError::Other(
                 "restores need format 4 on the connection".into(),
             ))),
@@ -151,20 +153,26 @@ impl ApiResponse {
         if format >= 2 {
             return this;
         }
-        let down = RemoteError::for_format_1;
-        match this {
+        match this.map_errors(RemoteError::for_format_1) {
+            ApiResponse::FullStatus(s) => ApiResponse::Status(s.into()),
+            // Cursors, backups and restores were replaced above.
+            other => other,
+        }
+    }
+
+    /// This answer with `down` applied to the error it carries, if any.
+    fn map_errors(self, down: fn(RemoteError) -> RemoteError) -> ApiResponse {
+        match self {
             ApiResponse::Write(r) => ApiResponse::Write(r.map_err(down)),
             ApiResponse::Rows(r) => ApiResponse::Rows(r.map_err(down)),
             ApiResponse::ReadIndex(r) => ApiResponse::ReadIndex(r.map_err(down)),
             ApiResponse::Sql(r) => ApiResponse::Sql(r.map_err(down)),
             ApiResponse::Membership(r) => ApiResponse::Membership(r.map_err(down)),
-            ApiResponse::FullStatus(s) => ApiResponse::Status(s.into()),
-            status @ ApiResponse::Status(_) => status,
-            // Replaced above.
-            cursor @ (ApiResponse::Cursor(_)
-            | ApiResponse::Backup(_)
-            | ApiResponse::Backups(_)
-            | ApiResponse::Restore(_)) => cursor,
+            ApiResponse::Cursor(r) => ApiResponse::Cursor(r.map_err(down)),
+            ApiResponse::Backup(r) => ApiResponse::Backup(r.map_err(down)),
+            ApiResponse::Backups(r) => ApiResponse::Backups(r.map_err(down)),
+            ApiResponse::Restore(r) => ApiResponse::Restore(r.map_err(down)),
+            status @ (ApiResponse::Status(_) | ApiResponse::FullStatus(_)) => status,
         }
     }
 
@@ -259,6 +267,15 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
+    /// This error as a peer of format 2 or 3 can read it: `DiskFull` (format 4) becomes
+    /// [`RemoteError::Other`], with the same message.
+    fn before_format_4(self) -> RemoteError {
+        match self {
+            e @ RemoteError::DiskFull { .. } => RemoteError::Other(e.to_string()),
+            e => e,
+        }
+    }
+
     /// This error as a format-1 peer can read it: the kinds added since become
     /// [`RemoteError::Other`], with the same message.
     fn for_format_1(self) -> RemoteError {
@@ -373,5 +390,34 @@ impl From<NodeStatusV1> for NodeStatus {
             cluster_format: format::UNMARKED_PEER,
             supported_formats: (format::UNMARKED_PEER, format::UNMARKED_PEER),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk_full() -> RemoteError {
+        RemoteError::DiskFull {
+            node_id: 2,
+            what: "the Raft log".into(),
+            path: "/data/logs".into(),
+            detail: "No space left on device".into(),
+        }
+    }
+
+    #[test]
+    fn disk_full_reaches_older_peers_as_a_message_they_can_read() {
+        let message = disk_full().to_string();
+        for format in [1, 2, 3] {
+            match ApiResponse::Write(Err(disk_full())).for_format(format) {
+                ApiResponse::Write(Err(RemoteError::Other(m))) => assert_eq!(m, message),
+                other => panic!("format {format}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            ApiResponse::Rows(Err(disk_full())).for_format(4),
+            ApiResponse::Rows(Err(RemoteError::DiskFull { node_id: 2, .. }))
+        ));
     }
 }
