@@ -214,12 +214,28 @@ impl Settings {
 
 /// A progress line on stderr.
 pub fn progress(tag: &str, msg: &str) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        // Timestamped like the log lines, so the two can be read together.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        eprintln!("{:.3} [{tag}] {msg}", now.as_secs_f64());
+        return;
+    }
     eprintln!("[{tag}] {msg}");
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // RUST_LOG=hiqlite=info shows the embedded nodes' logs (snapshot builds, elections) on
+    // stderr, timestamped, next to the progress lines.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let settings = match Settings::from_cli(&cli) {
         Ok(s) => s,
         Err(e) => {
