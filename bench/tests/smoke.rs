@@ -210,3 +210,42 @@ fn quick_failover() {
         "steady_elections missing: {r}"
     );
 }
+
+/// `--mode snapshot --quick --json`: a snapshot was built past `snapshot_after_logs` and
+/// installed on the restarted follower, and both phases' write figures and their ratios are
+/// positive numbers. Needs the `hiqlite` binary of the same target directory; skipped without it.
+#[test]
+fn quick_snapshot() {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_hiqlite-bench"));
+    let bin = exe.with_file_name(format!("hiqlite{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() && std::env::var_os("HIQLITE_BIN").is_none() {
+        eprintln!("skipped: no hiqlite binary at {}", bin.display());
+        return;
+    }
+    let out = run_bench(&["--quick", "--json", "--mode", "snapshot"]);
+    let v: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{out}"));
+    assert_eq!(v["mode"], "snapshot");
+    for key in ["writes_per_sec", "write_p50_us", "write_p99_us", "write_max_us"] {
+        positive(&v["baseline"], key);
+    }
+    let r = &v["results"]["snapshot"];
+    for key in [
+        "writes_per_sec",
+        "write_p99_us",
+        "snapshot_mib",
+        "snapshot_build_secs",
+        "installed_secs",
+    ] {
+        positive(r, key);
+    }
+    for key in ["writes_per_sec", "write_p99_us"] {
+        positive(&r["ratios"], key);
+    }
+    let after = r["snapshot_after_logs"].as_f64().unwrap_or(0.0);
+    let index = r["snapshot_index"].as_f64().unwrap_or(0.0);
+    assert!(
+        after > 0.0 && index >= after - 1.0,
+        "the snapshot must cover the logs that crossed snapshot_after_logs: {r}"
+    );
+}
