@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn a_leak_is_growth() {
-        let v = check(&run(|t| 40.0 + 0.5 * t), 1, 100.0, &[FDS]);
+        let v = check(&run(|t| 10.0 + 0.8 * t), 1, 100.0, &[FDS]);
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].contains("fds grew"), "{v:?}");
     }

@@ -81,25 +81,23 @@ pub fn draw(
                 .collect();
             panel(area, metric.title(), x_max, &event_minutes, &lines)?;
         }
-        let load_lines: Vec<(String, RGBColor, Vec<(f64, Option<f64>)>)> = [
-            ("writes/s", NODE_COLORS[0], |l: &LoadSample| l.writes_per_s),
-            ("local reads/s", NODE_COLORS[2], |l: &LoadSample| {
-                l.reads_per_s
+        type Rate = fn(&LoadSample) -> f64;
+        let rates: [(&str, RGBColor, Rate); 4] = [
+            ("writes/s", NODE_COLORS[0], |l| l.writes_per_s),
+            ("local reads/s", NODE_COLORS[2], |l| l.reads_per_s),
+            ("consistent reads/s", RGBColor(148, 103, 189), |l| {
+                l.consistent_reads_per_s
             }),
-            (
-                "consistent reads/s",
-                RGBColor(148, 103, 189),
-                |l: &LoadSample| l.consistent_reads_per_s,
-            ),
-            ("errors/s", NODE_COLORS[1], |l: &LoadSample| l.errors_per_s),
-        ]
-        .into_iter()
-        .map(|(name, color, f)| {
-            let points: Vec<(f64, Option<f64>)> =
-                load.iter().map(|l| (l.t / 60.0, Some(f(l)))).collect();
-            (name.to_string(), color, thin(&points))
-        })
-        .collect();
+            ("errors/s", NODE_COLORS[1], |l| l.errors_per_s),
+        ];
+        let load_lines: Vec<(String, RGBColor, Vec<(f64, Option<f64>)>)> = rates
+            .into_iter()
+            .map(|(name, color, f)| {
+                let points: Vec<(f64, Option<f64>)> =
+                    load.iter().map(|l| (l.t / 60.0, Some(f(l)))).collect();
+                (name.to_string(), color, thin(&points))
+            })
+            .collect();
         panel(
             &panels[Metric::ALL.len()],
             "load, whole cluster (operations/s)",

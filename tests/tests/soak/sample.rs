@@ -144,13 +144,8 @@ fn open_fds(pid: u32) -> Option<f64> {
 /// The node's `/metrics` text, or `None` when it does not answer 200 in time.
 async fn metrics_text(http_addr: &str) -> Option<String> {
     let auth = format!("Bearer {SECRET_API}");
-    let request = http::request(
-        http_addr,
-        "GET",
-        "/metrics",
-        &[("Authorization", auth.as_str())],
-        b"",
-    );
+    let headers = [("Authorization", auth.as_str())];
+    let request = http::request(http_addr, "GET", "/metrics", &headers, b"");
     let response = tokio::time::timeout(METRICS_TIMEOUT, request)
         .await
         .ok()?

@@ -37,6 +37,13 @@ use self::codec::{
 };
 use self::writer::{run_writer, Cf, Done, Op, Overlay, Request, Stats, WriteRequest, Writer};
 
+/// The most RocksDB's write-ahead log files may hold before RocksDB flushes the column families
+/// with data in the oldest file and deletes it. Without it the default is 4 x the memtables'
+/// size (about 1 GiB here): `meta` is written with every commit but far too little to fill its
+/// own memtable, so its data pins every WAL file, and the log directory grew with every entry
+/// ever appended, purges or not, until that default was reached.
+const MAX_WAL_BYTES: u64 = 32 << 20;
+
 /// openraft's log storage (and its log reader) on rocksdb, with group commit.
 ///
 /// Cloning is cheap: every clone shares the same database and writer thread. The writer thread
@@ -130,6 +137,7 @@ impl LogStore {
         opts.create_missing_column_families(true);
         // rocksdb starts a new info LOG file on every open and keeps 1000 by default.
         opts.set_keep_log_file_num(10);
+        opts.set_max_total_wal_size(MAX_WAL_BYTES);
         let cfs =
             [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| {
