@@ -18,12 +18,15 @@ const NODE_COLORS: [RGBColor; 3] = [
     RGBColor(44, 160, 44),
 ];
 
+/// A line of a panel: its name in the legend, its colour, its points (minutes, value or gap).
+type Line = (String, RGBColor, Vec<(f64, Option<f64>)>);
+
 /// Every `step`-th element so that at most [`MAX_POINTS`] remain (the last one always kept).
 fn thin<T: Clone>(items: &[T]) -> Vec<T> {
     let step = items.len().div_ceil(MAX_POINTS).max(1);
     let mut out: Vec<T> = items.iter().step_by(step).cloned().collect();
     if let Some(last) = items.last() {
-        if (items.len() - 1) % step != 0 {
+        if !(items.len() - 1).is_multiple_of(step) {
             out.push(last.clone());
         }
     }
@@ -69,7 +72,7 @@ pub fn draw(
             .fold(0.1, f64::max);
         let event_minutes: Vec<f64> = events.iter().map(|(t, _)| t / 60.0).collect();
         for (area, metric) in panels.iter().zip(Metric::ALL) {
-            let lines: Vec<(String, RGBColor, Vec<(f64, Option<f64>)>)> = (0..nodes)
+            let lines: Vec<Line> = (0..nodes)
                 .map(|n| {
                     let points: Vec<(f64, Option<f64>)> = samples
                         .iter()
@@ -90,7 +93,7 @@ pub fn draw(
             }),
             ("errors/s", NODE_COLORS[1], |l| l.errors_per_s),
         ];
-        let load_lines: Vec<(String, RGBColor, Vec<(f64, Option<f64>)>)> = rates
+        let load_lines: Vec<Line> = rates
             .into_iter()
             .map(|(name, color, f)| {
                 let points: Vec<(f64, Option<f64>)> =
@@ -120,7 +123,7 @@ fn panel(
     title: &str,
     x_max: f64,
     events: &[f64],
-    lines: &[(String, RGBColor, Vec<(f64, Option<f64>)>)],
+    lines: &[Line],
 ) -> Result<(), String> {
     let y_max = lines
         .iter()
