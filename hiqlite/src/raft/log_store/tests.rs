@@ -202,3 +202,72 @@ async fn writes_after_close_fail_and_report_the_callback() -> io::Result<()> {
     assert!(store.try_get_log_entries(..).await?.is_empty());
     Ok(())
 }
+
+/// An entry whose command carries a blob of `bytes` bytes.
+fn big(term: u64, index: u64, bytes: usize) -> Entry {
+    use crate::types::command::{Command, RequestId, WriteOp};
+    use crate::types::value::Value;
+    let op = WriteOp::Execute {
+        sql: "INSERT INTO t VALUES (?)".into(),
+        params: vec![Value::Blob(vec![7; bytes])],
+    };
+    let request_id = RequestId {
+        client: 9,
+        seq: index,
+        answered_below: 0,
+    };
+    let cmd = Command {
+        request_id,
+        leader_time_ms: 1_700_000_000_000,
+        op,
+    };
+    Entry::new_normal(log_id(term, index), cmd)
+}
+
+/// Total length of RocksDB's write-ahead log files (`*.log`) in `dir`.
+fn wal_bytes(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().ends_with(".log") {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// `meta` is written with every commit but never fills its memtable: without the WAL cap its
+/// data kept every WAL file alive and the directory grew with every entry appended, purged or
+/// not (found by the soak test, docs/soak.md).
+#[tokio::test]
+async fn the_write_ahead_log_stays_below_its_cap_whatever_is_appended() -> io::Result<()> {
+    const ENTRY: usize = 64 << 10;
+    let dir = tempfile::tempdir()?;
+    let mut store = LogStore::open(dir.path(), false)?;
+    // 1.5 x the cap, committed and purged as a node does.
+    let entries = (MAX_WAL_BYTES as usize * 3 / 2) / ENTRY;
+    for i in 0..entries as u64 {
+        append_flushed(&mut store, vec![big(1, i, ENTRY)]).await?;
+        store.save_committed(Some(log_id(1, i))).await?;
+        if i % 50 == 49 {
+            store.purge(log_id(1, i - 10)).await?;
+        }
+    }
+    // RocksDB deletes the old file once its background flush is done.
+    let limit = MAX_WAL_BYTES + (8 << 20);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let wal = wal_bytes(dir.path())?;
+        if wal <= limit {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL files hold {wal} bytes after appending {} bytes, above {limit}",
+            entries * ENTRY
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store.close();
+    Ok(())
+}
