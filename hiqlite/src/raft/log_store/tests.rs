@@ -268,6 +268,14 @@ async fn the_write_ahead_log_stays_below_its_cap_whatever_is_appended() -> io::R
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // The info LOG is rolled too (RocksDB writes the options it runs with into OPTIONS-*).
+    let options = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+        .map(|e| std::fs::read_to_string(e.path()))
+        .collect::<io::Result<String>>()?;
+    assert!(options.contains("max_log_file_size=1048576"), "{options}");
+    assert!(options.contains(&format!("max_total_wal_size={MAX_WAL_BYTES}")));
     store.close();
     Ok(())
 }
