@@ -38,7 +38,7 @@
 //!   is purged after every snapshot down to the last 1000 entries, so live entries stay below
 //!   `snapshot_after_logs` + 1000 (~3000 entries of < 1 KiB: a few MiB of SST files once
 //!   compacted); RocksDB's write-ahead log holds at most 32 MiB before its data is flushed and the
-//!   file deleted (`MAX_WAL_BYTES` in the log store); plus up to 10 info `LOG` files.
+//!   file deleted (`MAX_WAL_BYTES` in the log store); info `LOG` files roll at 1 MiB, 10 kept.
 //!   `hiqlite_log_size_bytes` counts the files' lengths, not the blocks RocksDB preallocates for
 //!   the live write-ahead log file (~70 MiB, which `du` shows).
 //! - SQLite WAL: at most 64 MiB; growth at most +25 % + 8 MiB. Checkpoints run every 1000 pages
