@@ -226,7 +226,12 @@ fn quick_snapshot() {
     let v: Value = serde_json::from_str(out.trim())
         .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{out}"));
     assert_eq!(v["mode"], "snapshot");
-    for key in ["writes_per_sec", "write_p50_us", "write_p99_us", "write_max_us"] {
+    for key in [
+        "writes_per_sec",
+        "write_p50_us",
+        "write_p99_us",
+        "write_max_us",
+    ] {
         positive(&v["baseline"], key);
     }
     let r = &v["results"]["snapshot"];

@@ -157,6 +157,8 @@ async fn health_ready_and_metrics_over_http() {
     assert!(value(&m, "hiqlite_term", None).unwrap() >= 1.0);
     assert!(value(&m, "hiqlite_db_size_bytes", None).unwrap() > 0.0);
     assert!(value(&m, "hiqlite_log_size_bytes", None).unwrap() > 0.0);
+    // The node's own tasks (Raft, listeners, connections) are alive on the runtime.
+    assert!(value(&m, "hiqlite_runtime_tasks", None).unwrap() >= 1.0);
     let fsyncs = m
         .samples
         .iter()

@@ -31,7 +31,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 const ROLES: [&str; 5] = ["leader", "follower", "learner", "candidate", "shutdown"];
 
 /// Every metric the recorder holds: name, kind, help (what it is, and its unit).
-const DESCRIBED: [(&str, Kind, &str); 24] = [
+const DESCRIBED: [(&str, Kind, &str); 25] = [
     ("hiqlite_writes_total", Kind::Counter, "Writes submitted on this node (execute, txn, batch, ...), whatever their outcome; a count."),
     ("hiqlite_write_errors_total", Kind::Counter, "Writes submitted on this node that returned an error; a count."),
     ("hiqlite_write_duration_seconds", Kind::Histogram, "Time from submitting a write on this node until it is applied here or fails, in seconds."),
@@ -51,6 +51,7 @@ const DESCRIBED: [(&str, Kind, &str); 24] = [
     ("hiqlite_connections", Kind::Gauge, "Authenticated connections open on this node, label channel: raft (peers) or api (clients and followers forwarding); a count."),
     ("hiqlite_disk_full", Kind::Gauge, "1 while this node's disk has no space left for its Raft log, database or snapshots (writes through it are refused, it lags until space is freed), else 0."),
     ("hiqlite_log_size_bytes", Kind::Gauge, "Size of this node's Raft log on disk (every file of its RocksDB directory), in bytes."),
+    ("hiqlite_runtime_tasks", Kind::Gauge, "Tasks alive in the Tokio runtime that serves this node's HTTP listener (in `hiqlite serve`, the whole process's runtime); a count."),
     ("hiqlite_log_fsync_duration_seconds", Kind::Histogram, "Time each synced write of the Raft log took (a group of appends, votes or purges written and fsynced together), in seconds."),
     ("hiqlite_snapshot_timestamp_seconds", Kind::Gauge, "When this node's current snapshot file was written (built here or received from the leader), in seconds since the Unix epoch; absent before the first."),
     ("hiqlite_backup_last_success_timestamp_seconds", Kind::Gauge, "When a scheduled backup last succeeded on this node, in seconds since the Unix epoch; absent before the first (only with backup_cron)."),
@@ -209,6 +210,12 @@ impl NodeMetrics {
         self.gauge("hiqlite_log_size_bytes", dir_size(&files.log_dir) as f64);
         let full = engine.disk.state().first().is_some();
         self.gauge("hiqlite_disk_full", if full { 1.0 } else { 0.0 });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.gauge(
+                "hiqlite_runtime_tasks",
+                runtime.metrics().num_alive_tasks() as f64,
+            );
+        }
         if let Some(written) = modified_unix_seconds(&files.snapshot) {
             self.gauge("hiqlite_snapshot_timestamp_seconds", written);
         }

@@ -221,24 +221,6 @@ async fn an_append_on_a_full_disk_waits_for_space_and_then_completes() -> io::Re
     append_flushed(&mut store, vec![command(1, 1)]).await?;
     fs.fill();
 
-    let big = |index: u64| {
-        use crate::types::command::{Command, RequestId, WriteOp};
-        let op = WriteOp::Execute {
-            sql: "INSERT INTO t VALUES (?)".into(),
-            params: vec![crate::types::value::Value::Blob(vec![7; 1 << 20])],
-        };
-        let request_id = RequestId {
-            client: 9,
-            seq: index,
-            answered_below: 0,
-        };
-        let cmd = Command {
-            request_id,
-            leader_time_ms: 1,
-            op,
-        };
-        Entry::new_normal(log_id(1, index), cmd)
-    };
     // The WAL's preallocated space takes some entries; append until the disk is reported full.
     let mut pending = Vec::new();
     let mut next = 2;
@@ -247,7 +229,9 @@ async fn an_append_on_a_full_disk_waits_for_space_and_then_completes() -> io::Re
         assert!(Instant::now() < deadline, "no full disk was reported");
         assert!(next < 100, "no full disk was reported after {next} MiB");
         let (tx, rx) = TypeConfig::oneshot();
-        store.append(vec![big(next)], IOFlushed::signal(tx)).await?;
+        store
+            .append(vec![big(1, next, 1 << 20)], IOFlushed::signal(tx))
+            .await?;
         pending.push(rx);
         next += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -295,5 +279,82 @@ async fn an_append_on_a_full_disk_waits_for_space_and_then_completes() -> io::Re
         .map(|e| e.log_id.index)
         .collect();
     assert_eq!(indexes, (1..=next).collect::<Vec<u64>>());
+    Ok(())
+}
+
+/// An entry whose command carries a blob of `bytes` bytes.
+fn big(term: u64, index: u64, bytes: usize) -> Entry {
+    use crate::types::command::{Command, RequestId, WriteOp};
+    use crate::types::value::Value;
+    let op = WriteOp::Execute {
+        sql: "INSERT INTO t VALUES (?)".into(),
+        params: vec![Value::Blob(vec![7; bytes])],
+    };
+    let request_id = RequestId {
+        client: 9,
+        seq: index,
+        answered_below: 0,
+    };
+    let cmd = Command {
+        request_id,
+        leader_time_ms: 1_700_000_000_000,
+        op,
+    };
+    Entry::new_normal(log_id(term, index), cmd)
+}
+
+/// Total length of RocksDB's write-ahead log files (`*.log`) in `dir`.
+fn wal_bytes(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().ends_with(".log") {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// `meta` is written with every commit but never fills its memtable: without the WAL cap its
+/// data kept every WAL file alive and the directory grew with every entry appended, purged or
+/// not (found by the soak test, docs/soak.md).
+#[tokio::test]
+async fn the_write_ahead_log_stays_below_its_cap_whatever_is_appended() -> io::Result<()> {
+    const ENTRY: usize = 64 << 10;
+    let dir = tempfile::tempdir()?;
+    let mut store = LogStore::open(dir.path(), false)?;
+    // 1.5 x the cap, committed and purged as a node does.
+    let entries = (MAX_WAL_BYTES as usize * 3 / 2) / ENTRY;
+    for i in 0..entries as u64 {
+        append_flushed(&mut store, vec![big(1, i, ENTRY)]).await?;
+        store.save_committed(Some(log_id(1, i))).await?;
+        if i % 50 == 49 {
+            store.purge(log_id(1, i - 10)).await?;
+        }
+    }
+    // RocksDB deletes the old file once its background flush is done.
+    let limit = MAX_WAL_BYTES + (8 << 20);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let wal = wal_bytes(dir.path())?;
+        if wal <= limit {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL files hold {wal} bytes after appending {} bytes, above {limit}",
+            entries * ENTRY
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The info LOG is rolled too (RocksDB writes the options it runs with into OPTIONS-*).
+    let options = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+        .map(|e| std::fs::read_to_string(e.path()))
+        .collect::<io::Result<String>>()?;
+    assert!(options.contains("max_log_file_size=1048576"), "{options}");
+    assert!(options.contains(&format!("max_total_wal_size={MAX_WAL_BYTES}")));
+    store.close();
     Ok(())
 }
