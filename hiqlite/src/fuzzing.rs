@@ -310,7 +310,13 @@ mod tests {
     use std::path::Path;
 
     fn run_dir(target: &str, harness: fn(&[u8])) {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        // The package's directory at run time (cargo sets it for the tests it runs), not the one
+        // compiled in: a build reused from a clone elsewhere (a shared CARGO_TARGET_DIR) would
+        // look in that clone.
+        let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        let root = manifest.join("../fuzz");
         let mut ran = 0;
         for kind in ["corpus", "regressions"] {
             let Ok(entries) = std::fs::read_dir(root.join(kind).join(target)) else {
