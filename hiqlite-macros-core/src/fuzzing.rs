@@ -145,7 +145,6 @@ fn write_file(dir: &Path, name: &[u8], content: &[u8]) {
 mod tests {
     //! The fuzz corpus (`fuzz/corpus/<target>/`) and every input that once failed
     //! (`fuzz/regressions/<target>/`) through the harnesses, on stable, in `cargo test`.
-    use std::path::Path;
 
     fn run_dir(target: &str, harness: fn(&[u8])) {
         // The package's directory at run time (cargo sets it for the tests it runs), not the one
