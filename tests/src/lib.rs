@@ -83,6 +83,25 @@ struct Node {
     bin: Option<PathBuf>,
 }
 
+/// Inserts keys `first..first + 20` into table `w (n INTEGER PRIMARY KEY)` through `client`,
+/// all at once, and panics naming `phase` if one fails. Returns the next key: tests that write
+/// in rounds under a fault count their acknowledged rows with it.
+pub async fn insert_round(client: &Client, first: i64, phase: &str) -> i64 {
+    const ROUND: i64 = 20;
+    let writes = (first..first + ROUND).map(|n| {
+        let client = client.clone();
+        async move {
+            client
+                .execute("INSERT INTO w (n) VALUES (?)", hiqlite::params!(n))
+                .await
+        }
+    });
+    for result in futures::future::join_all(writes).await {
+        result.unwrap_or_else(|e| panic!("a write {phase}: {e}"));
+    }
+    first + ROUND
+}
+
 /// A cluster of `hiqlite serve` processes on loopback. Nodes are addressed by index `0..len()`;
 /// node `i` has Raft node id `i + 1`. Dropping the cluster kills every process.
 pub struct ProcessCluster {
@@ -450,6 +469,18 @@ impl ProcessCluster {
     }
 
     /// Node `i`'s data directory (`logs/` for the Raft log, `db/` for SQLite and snapshots).
+    /// Asserts that table `w` holds `expected` rows on every node.
+    pub async fn assert_rows_in_w(&self, expected: i64) {
+        for i in 0..self.len() {
+            let (count,): (i64,) = self
+                .client(i)
+                .query_map_one("SELECT count(*) FROM w", hiqlite::params!())
+                .await
+                .expect("count");
+            assert_eq!(count, expected, "rows on node {}", self.node_id(i));
+        }
+    }
+
     pub fn data_dir(&self, i: usize) -> &Path {
         &self.nodes[i].data_dir
     }

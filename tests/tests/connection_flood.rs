@@ -7,8 +7,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use hiqlite::params;
-use hiqlite_cluster_tests::ProcessCluster;
+use hiqlite_cluster_tests::{insert_round, ProcessCluster};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -87,19 +86,7 @@ async fn a_connection_flood_neither_stops_writes_nor_holds_the_leaders_resources
             cluster.restart(victim);
             killed = true;
         }
-        let writes = (0..20).map(|k| {
-            let client = client.clone();
-            let n = expected + k;
-            async move {
-                client
-                    .execute("INSERT INTO w (n) VALUES (?)", params!(n))
-                    .await
-            }
-        });
-        for result in futures::future::join_all(writes).await {
-            result.expect("a write during the flood");
-        }
-        expected += 20;
+        expected = insert_round(&client, expected, "during the flood").await;
         max_fds = max_fds.max(open_fds(pid));
         max_rss = max_rss.max(rss_kib(pid));
     }
@@ -139,12 +126,5 @@ async fn a_connection_flood_neither_stops_writes_nor_holds_the_leaders_resources
         "the leader's memory grew by {} KiB during the flood",
         max_rss - rss_before
     );
-    for i in 0..3 {
-        let (count,): (i64,) = cluster
-            .client(i)
-            .query_map_one("SELECT count(*) FROM w", params!())
-            .await
-            .expect("count");
-        assert_eq!(count, expected, "rows on node {}", cluster.node_id(i));
-    }
+    cluster.assert_rows_in_w(expected).await;
 }

@@ -7,8 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use hiqlite::params;
-use hiqlite_cluster_tests::ProcessCluster;
+use hiqlite_cluster_tests::{insert_round, ProcessCluster};
 
 const CONVERGE: Duration = Duration::from_secs(60);
 /// The longest fsync delay the fault suite injects (`tests/src/faults/nemesis.rs`).
@@ -40,19 +39,7 @@ async fn writes_survive_a_slow_leader_disk_and_a_slow_follower_disk() {
         // Concurrent writes: they share the slow fsyncs (group commit) and must all succeed.
         let started = Instant::now();
         while started.elapsed() < SLOW_PHASE {
-            let writes = (0..20).map(|k| {
-                let client = client.clone();
-                let n = expected + k;
-                async move {
-                    client
-                        .execute("INSERT INTO w (n) VALUES (?)", params!(n))
-                        .await
-                }
-            });
-            for result in futures::future::join_all(writes).await {
-                result.expect("a write while a disk is slow");
-            }
-            expected += 20;
+            expected = insert_round(&client, expected, "while a disk is slow").await;
         }
         let status = cluster.status(leader).await;
         assert_eq!(
@@ -70,12 +57,5 @@ async fn writes_survive_a_slow_leader_disk_and_a_slow_follower_disk() {
     }
 
     cluster.wait_converged(CONVERGE).await;
-    for i in 0..3 {
-        let (count,): (i64,) = cluster
-            .client(i)
-            .query_map_one("SELECT count(*) FROM w", params!())
-            .await
-            .expect("count");
-        assert_eq!(count, expected, "rows on node {}", cluster.node_id(i));
-    }
+    cluster.assert_rows_in_w(expected).await;
 }

@@ -16,27 +16,43 @@ fn blank(term: u64, index: u64) -> Entry {
 }
 
 fn command(term: u64, index: u64) -> Entry {
-    use crate::types::command::{Command, RequestId, WriteOp};
     use crate::types::value::Value;
-    let op = WriteOp::Execute {
-        sql: "INSERT INTO t VALUES (?, ?, ?, ?, ?)".into(),
-        params: vec![
-            Value::Null,
-            Value::Integer(-7),
-            Value::Real(1.5),
-            Value::Text("ü".into()),
-            Value::Blob(vec![0, 255]),
-        ],
-    };
-    let request_id = RequestId {
-        client: 9,
-        seq: index,
-        answered_below: 0,
-    };
+    let params = vec![
+        Value::Null,
+        Value::Integer(-7),
+        Value::Real(1.5),
+        Value::Text("ü".into()),
+        Value::Blob(vec![0, 255]),
+    ];
+    execute_entry(term, index, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", params)
+}
+
+/// An entry whose command carries a blob of `bytes` bytes.
+fn big(term: u64, index: u64, bytes: usize) -> Entry {
+    use crate::types::value::Value;
+    let params = vec![Value::Blob(vec![7; bytes])];
+    execute_entry(term, index, "INSERT INTO t VALUES (?)", params)
+}
+
+/// A normal entry at `term`/`index` executing `sql` with `params`, from one test client.
+fn execute_entry(
+    term: u64,
+    index: u64,
+    sql: &str,
+    params: Vec<crate::types::value::Value>,
+) -> Entry {
+    use crate::types::command::{Command, RequestId, WriteOp};
     let cmd = Command {
-        request_id,
+        request_id: RequestId {
+            client: 9,
+            seq: index,
+            answered_below: 0,
+        },
         leader_time_ms: 1_700_000_000_000,
-        op,
+        op: WriteOp::Execute {
+            sql: sql.into(),
+            params,
+        },
     };
     Entry::new_normal(log_id(term, index), cmd)
 }
@@ -280,27 +296,6 @@ async fn an_append_on_a_full_disk_waits_for_space_and_then_completes() -> io::Re
         .collect();
     assert_eq!(indexes, (1..=next).collect::<Vec<u64>>());
     Ok(())
-}
-
-/// An entry whose command carries a blob of `bytes` bytes.
-fn big(term: u64, index: u64, bytes: usize) -> Entry {
-    use crate::types::command::{Command, RequestId, WriteOp};
-    use crate::types::value::Value;
-    let op = WriteOp::Execute {
-        sql: "INSERT INTO t VALUES (?)".into(),
-        params: vec![Value::Blob(vec![7; bytes])],
-    };
-    let request_id = RequestId {
-        client: 9,
-        seq: index,
-        answered_below: 0,
-    };
-    let cmd = Command {
-        request_id,
-        leader_time_ms: 1_700_000_000_000,
-        op,
-    };
-    Entry::new_normal(log_id(term, index), cmd)
 }
 
 /// Total length of RocksDB's write-ahead log files (`*.log`) in `dir`.
