@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
-use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::network::{RPCOption, RPCTypes, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
     TransferLeaderResponse, VoteRequest, VoteResponse,
@@ -189,6 +189,8 @@ struct PeerError {
     target: NodeId,
     addr: String,
     message: String,
+    /// No answer came within the call's deadline (the connection may still work).
+    timed_out: bool,
 }
 
 impl PeerConnection {
@@ -247,7 +249,7 @@ impl PeerConnection {
                             }
                             _ => Trouble::Unreachable,
                         };
-                        (trouble, self.error(e.to_string()))
+                        (trouble, self.net_error(e))
                     })?;
                 let (format, cluster) = (c.peer_format(), self.cluster_format.get());
                 if format < cluster {
@@ -281,7 +283,7 @@ impl PeerConnection {
                 if client.is_closed() {
                     self.client = None;
                 }
-                Err((Trouble::Unreachable, self.error(e.to_string())))
+                Err((Trouble::Unreachable, self.net_error(e)))
             }
         }
     }
@@ -291,7 +293,35 @@ impl PeerConnection {
             target: self.ids.expected,
             addr: self.addr.clone(),
             message,
+            timed_out: false,
         }
+    }
+
+    fn net_error(&self, e: NetError) -> PeerError {
+        PeerError {
+            timed_out: matches!(e, NetError::Timeout),
+            ..self.error(e.to_string())
+        }
+    }
+
+    /// How a failed append is reported to openraft: a missed deadline as
+    /// [`RPCError::Timeout`], anything else as unreachable. openraft weighs the two apart: after
+    /// an unreachable node it pauses replication to it for its backoff (200 ms by default)
+    /// before the next try; after a timeout it retries at once (it backs off only after about
+    /// ten timeouts in a row). An append's deadline is
+    /// one heartbeat interval (openraft's choice), which one slow fsync on the follower can
+    /// miss; reported as unreachable, that follower then heard of new entries about 250 ms late,
+    /// and every write sent through it waited as long (docs/benchmarks.md, "253 ms writes").
+    fn append_failed(&self, e: PeerError, deadline: Duration) -> RPCError<TypeConfig> {
+        if !e.timed_out {
+            return unreachable(e);
+        }
+        RPCError::Timeout(openraft::error::Timeout {
+            action: RPCTypes::AppendEntries,
+            id: self.ids.local,
+            target: self.ids.expected,
+            timeout: deadline,
+        })
     }
 }
 
@@ -349,7 +379,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             return match self
                 .call(RaftRequest::Append(rpc), option.hard_ttl())
                 .await
-                .map_err(unreachable)?
+                .map_err(|e| self.append_failed(e, option.hard_ttl()))?
             {
                 RaftResponse::Append(Ok(AppendEntriesResponse::Success)) => {
                     Ok(AppendEntriesResponse::PartialSuccess(last_sent))
@@ -361,7 +391,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         match self
             .call(RaftRequest::Append(rpc), option.hard_ttl())
             .await
-            .map_err(unreachable)?
+            .map_err(|e| self.append_failed(e, option.hard_ttl()))?
         {
             RaftResponse::Append(r) => r.map_err(remote_failed),
             other => Err(unexpected(other)),
@@ -636,5 +666,126 @@ impl RaftService {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use openraft::entry::RaftEntry;
+    use openraft::impls::leader_id_adv::LeaderId;
+    use tokio::net::TcpListener;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::raft::{Entry, LogId, Vote};
+    use crate::types::format::NEWEST;
+
+    const MAX_FRAME: usize = 1 << 20;
+
+    /// A follower whose disk takes `fsync` for every append.
+    struct SlowFollower {
+        fsync: Duration,
+    }
+
+    impl crate::net::Service for SlowFollower {
+        type Request = RaftRequest;
+        type Response = RaftResponse;
+
+        async fn handle(&self, _req: RaftRequest) -> RaftResponse {
+            tokio::time::sleep(self.fsync).await;
+            RaftResponse::Append(Ok(AppendEntriesResponse::Success))
+        }
+    }
+
+    fn secret() -> Secret {
+        Secret::new("raft-secret-for-network-tests")
+    }
+
+    /// Node 1's replication connection to node 2 at `addr`.
+    async fn connection_to(addr: String) -> PeerConnection {
+        let mut factory = NetworkFactory::new(
+            1,
+            secret(),
+            MAX_FRAME,
+            Arc::new(AtomicU64::new(0)),
+            ClusterFormat::new(NEWEST),
+        );
+        let member = Member {
+            id: 2,
+            raft_addr: addr.clone(),
+            api_addr: addr,
+        };
+        factory.new_client(2, &member).await
+    }
+
+    fn append() -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: None,
+            entries: vec![Entry::new_blank(LogId::new(
+                LeaderId {
+                    term: 1,
+                    node_id: 1,
+                },
+                1,
+            ))],
+            leader_commit: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_append_past_its_deadline_is_a_timeout_and_a_closed_port_is_unreachable() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, shutdown) = watch::channel(false);
+        let follower = Arc::new(SlowFollower {
+            fsync: Duration::from_millis(300),
+        });
+        let server = tokio::spawn(crate::net::serve_node(
+            listener,
+            secret(),
+            2,
+            MAX_FRAME,
+            follower,
+            shutdown,
+        ));
+        let mut conn = connection_to(addr.clone()).await;
+
+        let patient = RPCOption::new(Duration::from_secs(5));
+        // Answered in time (this also connects, so the short deadline below is spent waiting
+        // for the answer alone).
+        let answer = conn.append_entries(append(), patient.clone()).await;
+        assert!(
+            matches!(answer, Ok(AppendEntriesResponse::Success)),
+            "{answer:?}"
+        );
+        let deadline = Duration::from_millis(50);
+        match conn
+            .append_entries(append(), RPCOption::new(deadline))
+            .await
+        {
+            Err(RPCError::Timeout(t)) => {
+                assert_eq!((t.action, t.id, t.target), (RPCTypes::AppendEntries, 1, 2));
+                assert_eq!(t.timeout, deadline);
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        // The connection was not broken by the timeout: the follower answers the next one.
+        let answer = conn.append_entries(append(), patient.clone()).await;
+        assert!(
+            matches!(answer, Ok(AppendEntriesResponse::Success)),
+            "{answer:?}"
+        );
+
+        stop.send(true).unwrap();
+        server.await.unwrap();
+        let mut conn = connection_to(addr).await;
+        let refused = conn.append_entries(append(), patient).await;
+        assert!(
+            matches!(refused, Err(RPCError::Unreachable(_))),
+            "{refused:?}"
+        );
     }
 }
