@@ -163,9 +163,9 @@ async fn measure(
     };
     let timeline = watch_snapshot(cluster, li, lagging, &marks, started).await;
     stop.store(true, Ordering::Release);
-    let (busy, slow) = writes.await??;
+    let (busy, busy_samples) = writes.await??;
     let timeline = timeline?;
-    report_slow(&slow);
+    report_slow(&busy_samples);
     let phase = busy.elapsed;
     let snapshot_mib = std::fs::metadata(leader_dir.join("db/snapshots/snapshot.db"))
         .map(|m| m.len() as f64 / MIB)
@@ -200,6 +200,21 @@ async fn measure(
     guard.abort();
     let (quiet, slow) = quiet?;
     report_slow(&slow);
+    // Where in phase (b) the tail is: while the leader builds, and while the lagging follower
+    // receives and installs (all three nodes share one disk here).
+    let quiet_p99 = quiet.latencies.summary().p99_us;
+    let windows = [
+        (
+            "write_p99_building_us",
+            "  write latency p99 while the leader builds",
+            sent_between(&busy_samples, timeline.crossed, timeline.built),
+        ),
+        (
+            "write_p99_installing_us",
+            "  write latency p99 while the follower receives and installs",
+            sent_between(&busy_samples, timeline.restarted, timeline.installed),
+        ),
+    ];
     for i in 0..3 {
         for line in node_log_lines(cluster, i) {
             progress(TAG, &format!("node {}: {line}", cluster.nodes[i].id));
@@ -223,6 +238,14 @@ async fn measure(
         "phase (a): the same writes, same cluster, no snapshot",
     );
     figures(&mut base_sec, &mut sec, &quiet, &busy);
+    for (key, label, window) in windows {
+        if window.len() > 0 {
+            sec.figures.push(
+                Figure::new(key, label, window.summary().p99_us, Unit::Micros)
+                    .vs("no snapshot", quiet_p99),
+            );
+        }
+    }
     let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
     sec.figures.extend([
         Figure::new("db_mib", "database size", db_mib, Unit::MiB),
@@ -306,12 +329,11 @@ fn figures(base: &mut Section, sec: &mut Section, quiet: &WriteRun, busy: &Write
 /// A write slower than this is listed with the moment it was sent.
 const SLOW: Duration = Duration::from_millis(50);
 
-/// A write that took at least [`SLOW`]: when it was sent (from the phase's start) and how long it
-/// took.
-type Slow = (Duration, Duration);
+/// One write of a phase: when it was sent (from the phase's start) and how long it took.
+type Sample = (Duration, Duration);
 
 /// `tasks` tasks each run one single-row INSERT after the other, ids from `next_id`, until
-/// `deadline` or `stop`; also returns the writes slower than [`SLOW`], by when they were sent
+/// `deadline` or `stop`; also returns every write as a [`Sample`], in the order they were sent
 /// after `t0`.
 async fn timed_inserts(
     client: &Client,
@@ -320,47 +342,55 @@ async fn timed_inserts(
     deadline: Instant,
     stop: Arc<AtomicBool>,
     t0: Instant,
-) -> Result<(WriteRun, Vec<Slow>)> {
+) -> Result<(WriteRun, Vec<Sample>)> {
     let ts = workload::unix_ts();
     let mut set = JoinSet::new();
     for _ in 0..tasks.max(1) {
         let (client, next_id, stop) = (client.clone(), next_id.clone(), stop.clone());
         set.spawn(async move {
-            let mut latencies = Latencies::default();
-            let mut slow = Vec::new();
+            let mut samples = Vec::new();
             while Instant::now() < deadline && !stop.load(Ordering::Acquire) {
                 let e = workload::Entity::new(next_id.fetch_add(1, Ordering::Relaxed), ts);
                 let t = Instant::now();
                 client.execute(workload::INSERT, e.params()).await?;
-                let took = t.elapsed();
-                latencies.push(took);
-                if took >= SLOW {
-                    slow.push((t.duration_since(t0), took));
-                }
+                samples.push((t.duration_since(t0), t.elapsed()));
             }
-            Ok::<_, crate::BoxError>((latencies, slow))
+            Ok::<_, crate::BoxError>(samples)
         });
     }
-    let mut all = Latencies::default();
-    let mut slow = Vec::new();
+    let mut samples = Vec::new();
     while let Some(joined) = set.join_next().await {
-        let (l, s) = joined??;
-        all.append(l);
-        slow.extend(s);
+        samples.extend(joined??);
     }
-    slow.sort();
+    samples.sort();
+    let mut all = Latencies::with_capacity(samples.len());
+    for (_, took) in &samples {
+        all.push(*took);
+    }
     Ok((
         WriteRun {
             rows: all.len(),
             elapsed: t0.elapsed(),
             latencies: all,
         },
-        slow,
+        samples,
     ))
 }
 
+/// The latencies of the writes sent between `from` and `to` (from the phase's start).
+fn sent_between(samples: &[Sample], from: Option<Duration>, to: Option<Duration>) -> Latencies {
+    let mut window = Latencies::default();
+    if let (Some(from), Some(to)) = (from, to) {
+        for (_, took) in samples.iter().filter(|(at, _)| (from..to).contains(at)) {
+            window.push(*took);
+        }
+    }
+    window
+}
+
 /// Prints the slow writes as `sent at s: took ms`.
-fn report_slow(slow: &[Slow]) {
+fn report_slow(samples: &[Sample]) {
+    let slow: Vec<&Sample> = samples.iter().filter(|(_, took)| *took >= SLOW).collect();
     let list: Vec<String> = slow
         .iter()
         .map(|(at, took)| format!("{:.2}s:{}ms", at.as_secs_f64(), took.as_millis()))
