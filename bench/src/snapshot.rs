@@ -200,21 +200,6 @@ async fn measure(
     guard.abort();
     let (quiet, slow) = quiet?;
     report_slow(&slow);
-    // Where in phase (b) the tail is: while the leader builds, and while the lagging follower
-    // receives and installs (all three nodes share one disk here).
-    let quiet_p99 = quiet.latencies.summary().p99_us;
-    let windows = [
-        (
-            "write_p99_building_us",
-            "  write latency p99 while the leader builds",
-            sent_between(&busy_samples, timeline.crossed, timeline.built),
-        ),
-        (
-            "write_p99_installing_us",
-            "  write latency p99 while the follower receives and installs",
-            sent_between(&busy_samples, timeline.restarted, timeline.installed),
-        ),
-    ];
     for i in 0..3 {
         for line in node_log_lines(cluster, i) {
             progress(TAG, &format!("node {}: {line}", cluster.nodes[i].id));
@@ -238,6 +223,21 @@ async fn measure(
         "phase (a): the same writes, same cluster, no snapshot",
     );
     figures(&mut base_sec, &mut sec, &quiet, &busy);
+    // Where in phase (b) the tail is: while the leader builds, and while the lagging follower
+    // receives and installs (all three nodes share one disk here).
+    let quiet_p99 = quiet.latencies.summary().p99_us;
+    let windows = [
+        (
+            "write_p99_building_us",
+            "  write latency p99 while the leader builds",
+            sent_between(&busy_samples, timeline.crossed, timeline.built),
+        ),
+        (
+            "write_p99_installing_us",
+            "  write latency p99 while the follower receives and installs",
+            sent_between(&busy_samples, timeline.restarted, timeline.installed),
+        ),
+    ];
     for (key, label, window) in windows {
         if window.len() > 0 {
             sec.figures.push(

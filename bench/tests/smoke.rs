@@ -1,6 +1,6 @@
-//! Smoke test of the benchmark program: `--quick --json` in `single`, `cluster`, `backup` and
-//! `failover` mode must exit successfully and print one JSON object holding every figure as a positive
-//! number. It checks that the program works, never how fast anything is.
+//! Smoke test of the benchmark program: `--quick --json` in `single`, `cluster`, `backup`,
+//! `failover` and `snapshot` mode must exit successfully and print one JSON object holding every
+//! figure as a positive number. It checks that the program works, never how fast anything is.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -60,12 +60,30 @@ fn positive(obj: &Value, key: &str) {
     );
 }
 
-fn check(mode: &str) {
+/// `hiqlite-bench --quick --json --mode <mode>`: its stdout as one JSON object, whose `mode` is
+/// `mode`.
+fn quick_json(mode: &str) -> Value {
     let out = run_bench(&["--quick", "--json", "--mode", mode]);
     let v: Value = serde_json::from_str(out.trim())
         .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{out}"));
-
     assert_eq!(v["mode"], mode);
+    v
+}
+
+/// Whether the `hiqlite` binary that the child-process modes start is there (next to the
+/// benchmark, or named by `HIQLITE_BIN`); says the test is skipped when it is not.
+fn hiqlite_bin_available() -> bool {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_hiqlite-bench"));
+    let bin = exe.with_file_name(format!("hiqlite{}", std::env::consts::EXE_SUFFIX));
+    let available = bin.is_file() || std::env::var_os("HIQLITE_BIN").is_some();
+    if !available {
+        eprintln!("skipped: no hiqlite binary at {}", bin.display());
+    }
+    available
+}
+
+fn check(mode: &str) {
+    let v = quick_json(mode);
     assert!(v["date"].as_str().is_some_and(|d| d.len() >= 10));
     positive(&v, "cores");
     positive(&v, "rows");
@@ -93,7 +111,7 @@ fn check(mode: &str) {
     }
 
     let r = &v["results"][mode];
-    assert!(r.is_object(), "results.{mode} missing:\n{out}");
+    assert!(r.is_object(), "results.{mode} missing:\n{v}");
     let mut keys: Vec<String> = Vec::new();
     let roles: &[&str] = if mode == "single" {
         &["leader"]
@@ -146,10 +164,7 @@ fn quick_cluster() {
 /// both restores is a positive number (a failed restore would leave its figures out).
 #[test]
 fn quick_backup() {
-    let out = run_bench(&["--quick", "--json", "--mode", "backup"]);
-    let v: Value = serde_json::from_str(out.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{out}"));
-    assert_eq!(v["mode"], "backup");
+    let v = quick_json("backup");
     positive(&v, "backup_mb");
     positive(&v["baseline"], "copy_mb_per_sec");
     let r = &v["results"]["backup"];
@@ -176,16 +191,10 @@ fn quick_backup() {
 /// same target directory (`cargo build -p hiqlite --bin hiqlite`); skipped without it.
 #[test]
 fn quick_failover() {
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_hiqlite-bench"));
-    let bin = exe.with_file_name(format!("hiqlite{}", std::env::consts::EXE_SUFFIX));
-    if !bin.is_file() && std::env::var_os("HIQLITE_BIN").is_none() {
-        eprintln!("skipped: no hiqlite binary at {}", bin.display());
+    if !hiqlite_bin_available() {
         return;
     }
-    let out = run_bench(&["--quick", "--json", "--mode", "failover"]);
-    let v: Value = serde_json::from_str(out.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{out}"));
-    assert_eq!(v["mode"], "failover");
+    let v = quick_json("failover");
     for key in ["election_timeout_max_ms", "detection_min_ms"] {
         positive(&v["baseline"], key);
     }
@@ -216,16 +225,10 @@ fn quick_failover() {
 /// positive numbers. Needs the `hiqlite` binary of the same target directory; skipped without it.
 #[test]
 fn quick_snapshot() {
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_hiqlite-bench"));
-    let bin = exe.with_file_name(format!("hiqlite{}", std::env::consts::EXE_SUFFIX));
-    if !bin.is_file() && std::env::var_os("HIQLITE_BIN").is_none() {
-        eprintln!("skipped: no hiqlite binary at {}", bin.display());
+    if !hiqlite_bin_available() {
         return;
     }
-    let out = run_bench(&["--quick", "--json", "--mode", "snapshot"]);
-    let v: Value = serde_json::from_str(out.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{out}"));
-    assert_eq!(v["mode"], "snapshot");
+    let v = quick_json("snapshot");
     for key in [
         "writes_per_sec",
         "write_p50_us",

@@ -468,7 +468,6 @@ impl ProcessCluster {
         slow_disk::delayed_syncs(&self.nodes[i].slow_disk_control)
     }
 
-    /// Node `i`'s data directory (`logs/` for the Raft log, `db/` for SQLite and snapshots).
     /// Asserts that table `w` holds `expected` rows on every node.
     pub async fn assert_rows_in_w(&self, expected: i64) {
         for i in 0..self.len() {
@@ -481,6 +480,7 @@ impl ProcessCluster {
         }
     }
 
+    /// Node `i`'s data directory (`logs/` for the Raft log, `db/` for SQLite and snapshots).
     pub fn data_dir(&self, i: usize) -> &Path {
         &self.nodes[i].data_dir
     }

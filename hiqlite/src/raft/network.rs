@@ -308,10 +308,10 @@ impl PeerConnection {
     /// [`RPCError::Timeout`], anything else as unreachable. openraft weighs the two apart: after
     /// an unreachable node it pauses replication to it for its backoff (200 ms by default)
     /// before the next try; after a timeout it retries at once (it backs off only after about
-    /// ten timeouts in a row). An append's deadline is
-    /// one heartbeat interval (openraft's choice), which one slow fsync on the follower can
-    /// miss; reported as unreachable, that follower then heard of new entries about 250 ms late,
-    /// and every write sent through it waited as long (docs/benchmarks.md, "253 ms writes").
+    /// ten timeouts in a row). An append's deadline is one heartbeat interval (openraft's
+    /// choice), which one slow fsync on the follower can miss; reported as unreachable, that
+    /// follower then heard of new entries about 250 ms late, and every write sent through it
+    /// waited as long (docs/benchmarks.md, "A fix found on the way: 253 ms writes").
     fn append_failed(&self, e: PeerError, deadline: Duration) -> RPCError<TypeConfig> {
         if !e.timed_out {
             return unreachable(e);
@@ -371,30 +371,24 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
                 self.ids.expected, rpc.prev_log_id
             )));
         }
-        // Send no more entries than fit in one frame; the rest follow in the next request.
+        // Send no more entries than fit in one frame; the rest follow in the next request, and
+        // this one reports success only up to its last entry.
         let fitting = entries_within(&rpc.entries, self.max_frame_bytes / 2);
-        if fitting < rpc.entries.len() {
+        let cut_after = (fitting < rpc.entries.len()).then(|| {
             rpc.entries.truncate(fitting);
-            let last_sent = rpc.entries.last().map(|e| e.log_id);
-            return match self
-                .call(RaftRequest::Append(rpc), option.hard_ttl())
-                .await
-                .map_err(|e| self.append_failed(e, option.hard_ttl()))?
-            {
-                RaftResponse::Append(Ok(AppendEntriesResponse::Success)) => {
-                    Ok(AppendEntriesResponse::PartialSuccess(last_sent))
-                }
-                RaftResponse::Append(r) => r.map_err(remote_failed),
-                other => Err(unexpected(other)),
-            };
-        }
-        match self
-            .call(RaftRequest::Append(rpc), option.hard_ttl())
+            rpc.entries.last().map(|e| e.log_id)
+        });
+        let deadline = option.hard_ttl();
+        let response = self
+            .call(RaftRequest::Append(rpc), deadline)
             .await
-            .map_err(|e| self.append_failed(e, option.hard_ttl()))?
-        {
-            RaftResponse::Append(r) => r.map_err(remote_failed),
-            other => Err(unexpected(other)),
+            .map_err(|e| self.append_failed(e, deadline))?;
+        match (response, cut_after) {
+            (RaftResponse::Append(Ok(AppendEntriesResponse::Success)), Some(last_sent)) => {
+                Ok(AppendEntriesResponse::PartialSuccess(last_sent))
+            }
+            (RaftResponse::Append(r), _) => r.map_err(remote_failed),
+            (other, _) => Err(unexpected(other)),
         }
     }
 

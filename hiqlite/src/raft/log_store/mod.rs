@@ -53,7 +53,7 @@ pub const WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 /// The most RocksDB's write-ahead log files may hold before RocksDB flushes the column families
 /// with data in the oldest file and deletes it. Without it the default is 4 x the memtables'
-/// size (about 1 GiB here): `meta` is written with every commit but far too little to fill its
+/// size (3 column families x 2 memtables x [`WRITE_BUFFER_BYTES`] x 4 = 384 MiB here): `meta` is written with every commit but far too little to fill its
 /// own memtable, so its data pins every WAL file, and the log directory grew with every entry
 /// ever appended, purges or not, until that default was reached.
 const MAX_WAL_BYTES: u64 = 32 << 20;
